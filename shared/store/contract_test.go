@@ -1,0 +1,795 @@
+package store_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/firestore"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/smartcalc-app/smartcalc/shared/smarttest"
+	"github.com/smartcalc-app/smartcalc/shared/store"
+)
+
+// The contract suite: every test here runs against each implementation, the
+// in-memory store and the Firestore store on the emulator, which TestMain
+// starts and stops.
+
+func TestMain(m *testing.M) {
+	os.Exit(smarttest.RunWithFirestore(m))
+}
+
+// impl is one store under test plus raw access to what it keeps.
+type impl struct {
+	store.Store
+	// raw returns the stored document as Firestore holds it (field names of
+	// the document, tokens sealed), and whether it exists.
+	raw func(t *testing.T, coll, id string) (map[string]any, bool)
+	// setRawAccessToken writes a stored access token field verbatim.
+	setRawAccessToken func(t *testing.T, id, sealed string)
+}
+
+var impls = []struct {
+	name string
+	open func(t *testing.T, now func() time.Time) impl
+}{
+	{"Memory", openMemory},
+	{"Firestore", openFirestore},
+}
+
+func openMemory(t *testing.T, now func() time.Time) impl {
+	m := store.NewMemory(testSealer(t))
+	m.Now = now
+	return impl{
+		Store: m,
+		raw: func(t *testing.T, coll, id string) (map[string]any, bool) {
+			return m.RawDoc(coll, id)
+		},
+		setRawAccessToken: func(t *testing.T, id, sealed string) {
+			if !m.SetRawAccessToken(id, sealed) {
+				t.Fatalf("no session %s", id)
+			}
+		},
+	}
+}
+
+func openFirestore(t *testing.T, now func() time.Time) impl {
+	client := smarttest.NewFirestoreClient(t)
+	f := &store.Firestore{Client: client, Sealer: testSealer(t), Now: now}
+	return impl{
+		Store: f,
+		raw: func(t *testing.T, coll, id string) (map[string]any, bool) {
+			t.Helper()
+			snap, err := client.Collection(coll).Doc(id).Get(context.Background())
+			if status.Code(err) == codes.NotFound {
+				return nil, false
+			}
+			if err != nil {
+				t.Fatalf("raw get %s/%s: %v", coll, id, err)
+			}
+			return snap.Data(), true
+		},
+		setRawAccessToken: func(t *testing.T, id, sealed string) {
+			t.Helper()
+			_, err := client.Collection(store.SessionCollection).Doc(id).Set(context.Background(),
+				map[string]any{store.FieldAccessToken: sealed}, firestore.MergeAll)
+			if err != nil {
+				t.Fatalf("raw set: %v", err)
+			}
+		},
+	}
+}
+
+// forEachStore runs f as a parallel subtest per implementation, each with a
+// fresh, empty store and its own clock.
+func forEachStore(t *testing.T, f func(t *testing.T, c *clock, s impl)) {
+	t.Helper()
+	for _, im := range impls {
+		t.Run(im.name, func(t *testing.T) {
+			t.Parallel()
+			c := newClock()
+			f(t, c, im.open(t, c.Now))
+		})
+	}
+}
+
+// clock is an injected clock that tests move by hand.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock {
+	return &clock{t: time.Date(2026, 11, 26, 12, 0, 0, 500_000_000, time.UTC)}
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func testSealer(t testing.TB) *store.Sealer {
+	key := sha256.Sum256([]byte("smarttest contract sealing key"))
+	s, err := store.NewSealer(key[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+// newState returns a state as the launch function makes one: 256 random
+// bits, base64url.
+func newState() string { return base64.RawURLEncoding.EncodeToString(randomBytes(32)) }
+
+// newSessionID returns a session id as the callback makes one: the hex
+// SHA-256 of a random handle.
+func newSessionID() string {
+	h := sha256.Sum256(randomBytes(32))
+	return hex.EncodeToString(h[:])
+}
+
+// newLaunch returns a launch with every field set, expiring 10 minutes after
+// now. CreatedAt carries nanoseconds, which the stores drop.
+func newLaunch(now time.Time) *store.Launch {
+	return &store.Launch{
+		State:          newState(),
+		RegistrationID: "sandbox",
+		Issuer:         "https://ehr.example/r4/tenant-1",
+		Audience:       "https://ehr.example/r4/tenant-1",
+		AuthorizeURL:   "https://auth.example/authorize",
+		TokenURL:       "https://auth.example/token",
+		RedirectURI:    "https://app.example/callback",
+		LaunchToken:    "opaque-launch-xyz",
+		Scope:          "launch openid fhirUser patient/Observation.rs",
+		Verifier:       base64.RawURLEncoding.EncodeToString(randomBytes(32)),
+		BindingHash:    hex.EncodeToString(randomBytes(32)),
+		CreatedAt:      now.Add(-789 * time.Nanosecond),
+		ExpiresAt:      now.Add(10 * time.Minute),
+	}
+}
+
+// newSession returns a session with every field set and distinctive tokens.
+func newSession(now time.Time) *store.Session {
+	return &store.Session{
+		ID:                newSessionID(),
+		RegistrationID:    "sandbox",
+		FHIRBase:          "https://ehr.example/r4/tenant-1",
+		Patient:           "patient-1",
+		Encounter:         "encounter-1",
+		FHIRUser:          "Practitioner/7",
+		Scope:             "launch openid fhirUser patient/Patient.rs patient/Observation.rs",
+		NeedPatientBanner: true,
+		SmartStyleURL:     "https://ehr.example/style.json",
+		Tenant:            "tenant-1",
+		AccessToken:       "AT-" + hex.EncodeToString(randomBytes(16)),
+		RefreshToken:      "RT-" + hex.EncodeToString(randomBytes(16)),
+		TokenURL:          "https://auth.example/token",
+		TokenExpiry:       now.Add(time.Hour + 321*time.Nanosecond),
+		CreatedAt:         now,
+		ExpiresAt:         now.Add(8 * time.Hour),
+	}
+}
+
+// stored is t as both stores return it: UTC, microseconds.
+func stored(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+func wantLaunch(l *store.Launch) store.Launch {
+	w := *l
+	w.CreatedAt = stored(w.CreatedAt)
+	w.ExpiresAt = stored(w.ExpiresAt)
+	return w
+}
+
+func wantSession(s *store.Session) store.Session {
+	w := *s
+	w.TokenExpiry = stored(w.TokenExpiry)
+	w.CreatedAt = stored(w.CreatedAt)
+	w.ExpiresAt = stored(w.ExpiresAt)
+	return w
+}
+
+func checkEqual[T any](t *testing.T, what string, got, want T) {
+	t.Helper()
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s:\n got %+v\nwant %+v", what, got, want)
+	}
+}
+
+func TestLaunchRoundTrip(t *testing.T) {
+	forEachStore(t, func(t *testing.T, c *clock, s impl) {
+		ctx := context.Background()
+		l := newLaunch(c.Now())
+		if err := s.CreateLaunch(ctx, l); err != nil {
+			t.Fatalf("CreateLaunch: %v", err)
+		}
+		raw, ok := s.raw(t, store.LaunchCollection, l.State)
+		if !ok {
+			t.Fatal("launch not stored")
+		}
+		if got := raw[store.FieldVerifier]; got != l.Verifier {
+			t.Errorf("stored %s = %v, want the verifier", store.FieldVerifier, got)
+		}
+		if exp, ok := raw[store.TTLField].(time.Time); !ok || !exp.Equal(stored(l.ExpiresAt)) {
+			t.Errorf("stored %s = %#v, want the Timestamp %v", store.TTLField, raw[store.TTLField], l.ExpiresAt)
+		}
+
+		got, err := s.ConsumeLaunch(ctx, l.State)
+		if err != nil {
+			t.Fatalf("ConsumeLaunch: %v", err)
+		}
+		checkEqual(t, "consumed launch", *got, wantLaunch(l))
+
+		// A tombstone remains, without the verifier.
+		raw, ok = s.raw(t, store.LaunchCollection, l.State)
+		if !ok {
+			t.Fatal("consumed launch left no tombstone")
+		}
+		if _, has := raw[store.FieldVerifier]; has {
+			t.Errorf("tombstone still holds the verifier: %v", raw)
+		}
+		if _, has := raw[store.FieldConsumedAt]; !has {
+			t.Errorf("tombstone has no %s: %v", store.FieldConsumedAt, raw)
+		}
+	})
+}
+
+func TestLaunchCreatedAtDefaultsToNow(t *testing.T) {
+	forEachStore(t, func(t *testing.T, c *clock, s impl) {
+		ctx := context.Background()
+		l := newLaunch(c.Now())
+		l.CreatedAt = time.Time{}
+		l.BindingHash = ""
+		l.LaunchToken = "" // standalone launch
+		if err := s.CreateLaunch(ctx, l); err != nil {
+			t.Fatalf("CreateLaunch: %v", err)
+		}
+		got, err := s.ConsumeLaunch(ctx, l.State)
+		if err != nil {
+			t.Fatalf("ConsumeLaunch: %v", err)
+		}
+		want := wantLaunch(l)
+		want.CreatedAt = stored(c.Now())
+		checkEqual(t, "consumed launch", *got, want)
+	})
+}
+
+func TestConsumeLaunchErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		// setup creates what it needs and returns the state to consume.
+		setup func(t *testing.T, c *clock, s impl) string
+		want  error
+		// stillStored: the document must still exist afterwards.
+		stillStored bool
+	}{
+		{
+			name:  "unknown state",
+			setup: func(*testing.T, *clock, impl) string { return newState() },
+			want:  store.ErrNotFound,
+		},
+		{
+			name:  "empty state",
+			setup: func(*testing.T, *clock, impl) string { return "" },
+			want:  store.ErrNotFound,
+		},
+		{
+			name:  "state that is a path",
+			setup: func(*testing.T, *clock, impl) string { return "a/b" },
+			want:  store.ErrNotFound,
+		},
+		{
+			name:  "state that is a reserved id",
+			setup: func(*testing.T, *clock, impl) string { return "__x__" },
+			want:  store.ErrNotFound,
+		},
+		{
+			name: "replay",
+			setup: func(t *testing.T, c *clock, s impl) string {
+				l := mustCreateLaunch(t, c, s)
+				if _, err := s.ConsumeLaunch(context.Background(), l.State); err != nil {
+					t.Fatalf("first ConsumeLaunch: %v", err)
+				}
+				return l.State
+			},
+			want:        store.ErrConsumed,
+			stillStored: true,
+		},
+		{
+			name: "expired exactly at expiresAt",
+			setup: func(t *testing.T, c *clock, s impl) string {
+				l := mustCreateLaunch(t, c, s)
+				c.Advance(10 * time.Minute)
+				return l.State
+			},
+			want:        store.ErrExpired,
+			stillStored: true,
+		},
+		{
+			name: "expired long ago",
+			setup: func(t *testing.T, c *clock, s impl) string {
+				l := mustCreateLaunch(t, c, s)
+				c.Advance(48 * time.Hour)
+				return l.State
+			},
+			want:        store.ErrExpired,
+			stillStored: true,
+		},
+		{
+			name: "valid one microsecond before expiresAt",
+			setup: func(t *testing.T, c *clock, s impl) string {
+				l := mustCreateLaunch(t, c, s)
+				c.Advance(10*time.Minute - time.Microsecond)
+				return l.State
+			},
+			want:        nil,
+			stillStored: true,
+		},
+		{
+			name: "consumed, then replayed after expiry",
+			setup: func(t *testing.T, c *clock, s impl) string {
+				l := mustCreateLaunch(t, c, s)
+				if _, err := s.ConsumeLaunch(context.Background(), l.State); err != nil {
+					t.Fatalf("first ConsumeLaunch: %v", err)
+				}
+				c.Advance(time.Hour)
+				return l.State
+			},
+			want:        store.ErrConsumed,
+			stillStored: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			forEachStore(t, func(t *testing.T, c *clock, s impl) {
+				state := tt.setup(t, c, s)
+				got, err := s.ConsumeLaunch(context.Background(), state)
+				if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
+					t.Fatalf("ConsumeLaunch = %v, %v; want error %v", got, err, tt.want)
+				}
+				if tt.want != nil && got != nil {
+					t.Errorf("ConsumeLaunch returned a launch with error %v", err)
+				}
+				if tt.want == nil && (got == nil || got.State != state) {
+					t.Errorf("ConsumeLaunch = %+v, want the launch %s", got, state)
+				}
+				if tt.stillStored {
+					if _, ok := s.raw(t, store.LaunchCollection, state); !ok {
+						t.Errorf("document %s no longer stored", state)
+					}
+				}
+			})
+		})
+	}
+}
+
+func mustCreateLaunch(t *testing.T, c *clock, s impl) *store.Launch {
+	t.Helper()
+	l := newLaunch(c.Now())
+	if err := s.CreateLaunch(context.Background(), l); err != nil {
+		t.Fatalf("CreateLaunch: %v", err)
+	}
+	return l
+}
+
+func TestCreateLaunchErrors(t *testing.T) {
+	forEachStore(t, func(t *testing.T, c *clock, s impl) {
+		ctx := context.Background()
+		l := mustCreateLaunch(t, c, s)
+
+		dup := newLaunch(c.Now())
+		dup.State = l.State
+		dup.Verifier = "another verifier"
+		if err := s.CreateLaunch(ctx, dup); !errors.Is(err, store.ErrExists) {
+			t.Errorf("duplicate CreateLaunch = %v, want ErrExists", err)
+		}
+		// The first launch is intact.
+		got, err := s.ConsumeLaunch(ctx, l.State)
+		if err != nil {
+			t.Fatalf("ConsumeLaunch: %v", err)
+		}
+		if got.Verifier != l.Verifier {
+			t.Error("duplicate create overwrote the verifier")
+		}
+		// A consumed launch still blocks its state.
+		if err := s.CreateLaunch(ctx, dup); !errors.Is(err, store.ErrExists) {
+			t.Errorf("CreateLaunch over a tombstone = %v, want ErrExists", err)
+		}
+
+		invalid := []struct {
+			name   string
+			mutate func(*store.Launch)
+			msg    string
+		}{
+			{"no state", func(l *store.Launch) { l.State = "" }, "invalid state"},
+			{"state with a slash", func(l *store.Launch) { l.State = "x/y" }, "invalid state"},
+			{"no expiry", func(l *store.Launch) { l.ExpiresAt = time.Time{} }, "no expiresAt"},
+		}
+		for _, tt := range invalid {
+			l := newLaunch(c.Now())
+			tt.mutate(l)
+			err := s.CreateLaunch(ctx, l)
+			if err == nil || !strings.HasPrefix(err.Error(), "store: ") || !strings.Contains(err.Error(), tt.msg) {
+				t.Errorf("%s: CreateLaunch = %v, want a store: error containing %q", tt.name, err, tt.msg)
+			}
+			if l.State != "" && !strings.Contains(l.State, "/") {
+				if _, ok := s.raw(t, store.LaunchCollection, l.State); ok {
+					t.Errorf("%s: invalid launch was stored", tt.name)
+				}
+			}
+		}
+	})
+}
+
+func TestConsumeLaunchConcurrent(t *testing.T) {
+	for _, n := range []int{20, 50} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			forEachStore(t, func(t *testing.T, c *clock, s impl) {
+				l := mustCreateLaunch(t, c, s)
+				var (
+					wg      sync.WaitGroup
+					start   = make(chan struct{})
+					results = make([]*store.Launch, n)
+					errs    = make([]error, n)
+				)
+				for i := range n {
+					wg.Go(func() {
+						<-start
+						results[i], errs[i] = s.ConsumeLaunch(context.Background(), l.State)
+					})
+				}
+				close(start)
+				wg.Wait()
+				wins := 0
+				for i, err := range errs {
+					switch {
+					case err == nil:
+						wins++
+						if results[i].Verifier != l.Verifier {
+							t.Errorf("winner got verifier %q, want %q", results[i].Verifier, l.Verifier)
+						}
+					case !errors.Is(err, store.ErrConsumed):
+						t.Errorf("loser %d: %v, want ErrConsumed", i, err)
+					}
+				}
+				if wins != 1 {
+					t.Errorf("%d of %d concurrent consumers succeeded, want exactly 1", wins, n)
+				}
+			})
+		})
+	}
+}
+
+func TestSessionRoundTrip(t *testing.T) {
+	forEachStore(t, func(t *testing.T, c *clock, s impl) {
+		ctx := context.Background()
+		sess := newSession(c.Now())
+		if err := s.CreateSession(ctx, sess); err != nil {
+			t.Fatalf("CreateSession: %v", err)
+		}
+		if sess.Version == "" {
+			t.Fatal("CreateSession did not set Version")
+		}
+		got, err := s.GetSession(ctx, sess.ID)
+		if err != nil {
+			t.Fatalf("GetSession: %v", err)
+		}
+		checkEqual(t, "session", *got, wantSession(sess))
+
+		// Without a refresh token or token expiry.
+		bare := newSession(c.Now())
+		bare.RefreshToken = ""
+		bare.TokenExpiry = time.Time{}
+		bare.CreatedAt = time.Time{}
+		if err := s.CreateSession(ctx, bare); err != nil {
+			t.Fatalf("CreateSession: %v", err)
+		}
+		got, err = s.GetSession(ctx, bare.ID)
+		if err != nil {
+			t.Fatalf("GetSession: %v", err)
+		}
+		want := wantSession(bare)
+		want.CreatedAt = stored(c.Now())
+		checkEqual(t, "session without refresh token", *got, want)
+
+		dup := newSession(c.Now())
+		dup.ID = sess.ID
+		if err := s.CreateSession(ctx, dup); !errors.Is(err, store.ErrExists) {
+			t.Errorf("duplicate CreateSession = %v, want ErrExists", err)
+		}
+		if got, err := s.GetSession(ctx, sess.ID); err != nil || got.AccessToken != sess.AccessToken {
+			t.Errorf("after duplicate create: %+v, %v; want the original session", got, err)
+		}
+	})
+}
+
+func TestGetSessionErrors(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, c *clock, s impl) string
+		want  error
+	}{
+		{"unknown", func(*testing.T, *clock, impl) string { return newSessionID() }, store.ErrNotFound},
+		{"empty id", func(*testing.T, *clock, impl) string { return "" }, store.ErrNotFound},
+		{"id that is a path", func(*testing.T, *clock, impl) string { return "../launches/x" }, store.ErrNotFound},
+		{"expired", func(t *testing.T, c *clock, s impl) string {
+			id := mustCreateSession(t, c, s).ID
+			c.Advance(8 * time.Hour)
+			return id
+		}, store.ErrExpired},
+		{"deleted", func(t *testing.T, c *clock, s impl) string {
+			id := mustCreateSession(t, c, s).ID
+			if err := s.DeleteSession(context.Background(), id); err != nil {
+				t.Fatalf("DeleteSession: %v", err)
+			}
+			return id
+		}, store.ErrNotFound},
+		{"valid just before expiry", func(t *testing.T, c *clock, s impl) string {
+			id := mustCreateSession(t, c, s).ID
+			c.Advance(8*time.Hour - time.Microsecond)
+			return id
+		}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			forEachStore(t, func(t *testing.T, c *clock, s impl) {
+				id := tt.setup(t, c, s)
+				got, err := s.GetSession(context.Background(), id)
+				if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
+					t.Fatalf("GetSession = %+v, %v; want error %v", got, err, tt.want)
+				}
+				if (err == nil) != (got != nil) {
+					t.Errorf("GetSession = %+v, %v", got, err)
+				}
+			})
+		})
+	}
+}
+
+func mustCreateSession(t *testing.T, c *clock, s impl) *store.Session {
+	t.Helper()
+	sess := newSession(c.Now())
+	if err := s.CreateSession(context.Background(), sess); err != nil {
+		t.Fatalf("CreateSession: %v", err)
+	}
+	return sess
+}
+
+func TestDeleteSession(t *testing.T) {
+	forEachStore(t, func(t *testing.T, c *clock, s impl) {
+		ctx := context.Background()
+		keep := mustCreateSession(t, c, s)
+		gone := mustCreateSession(t, c, s)
+		if err := s.DeleteSession(ctx, gone.ID); err != nil {
+			t.Fatalf("DeleteSession: %v", err)
+		}
+		if _, ok := s.raw(t, store.SessionCollection, gone.ID); ok {
+			t.Error("deleted session still stored")
+		}
+		for _, id := range []string{gone.ID, newSessionID(), "", "a/b"} {
+			if err := s.DeleteSession(ctx, id); err != nil {
+				t.Errorf("DeleteSession(%q) of an absent session = %v, want nil", id, err)
+			}
+		}
+		if _, err := s.GetSession(ctx, keep.ID); err != nil {
+			t.Errorf("other session: %v", err)
+		}
+	})
+}
+
+func TestTokensSealedAtRest(t *testing.T) {
+	forEachStore(t, func(t *testing.T, c *clock, s impl) {
+		ctx := context.Background()
+		a := mustCreateSession(t, c, s)
+		b := mustCreateSession(t, c, s)
+		sealer := testSealer(t)
+
+		raw, ok := s.raw(t, store.SessionCollection, a.ID)
+		if !ok {
+			t.Fatal("session not stored")
+		}
+		dump := fmt.Sprintf("%#v", raw)
+		for _, secret := range []string{a.AccessToken, a.RefreshToken} {
+			if strings.Contains(dump, secret) {
+				t.Errorf("stored document contains a plaintext token: %s", dump)
+			}
+		}
+		for field, plain := range map[string]string{store.FieldAccessToken: a.AccessToken, store.FieldRefreshToken: a.RefreshToken} {
+			sealed, _ := raw[field].(string)
+			if !strings.HasPrefix(sealed, "v1.") {
+				t.Errorf("stored %s = %q, want a v1 sealed value", field, sealed)
+			}
+			if got, err := sealer.Open(sealed, a.ID); err != nil || got != plain {
+				t.Errorf("Open(stored %s, own id) = %q, %v; want the token", field, got, err)
+			}
+			if got, err := sealer.Open(sealed, b.ID); err == nil {
+				t.Errorf("Open(stored %s, another session's id) = %q, want an error", field, got)
+			}
+		}
+
+		// A's sealed token copied into B's document does not open there.
+		s.setRawAccessToken(t, b.ID, raw[store.FieldAccessToken].(string))
+		got, err := s.GetSession(ctx, b.ID)
+		if err == nil {
+			t.Fatalf("GetSession with a token moved from another session = %+v, want an error", got)
+		}
+		if errors.Is(err, store.ErrNotFound) || strings.Contains(err.Error(), a.AccessToken) {
+			t.Errorf("GetSession error = %v", err)
+		}
+		if _, err := s.GetSession(ctx, a.ID); err != nil {
+			t.Errorf("GetSession(a) = %v", err)
+		}
+	})
+}
+
+func TestUpdateTokens(t *testing.T) {
+	forEachStore(t, func(t *testing.T, c *clock, s impl) {
+		ctx := context.Background()
+		orig := mustCreateSession(t, c, s)
+		created := orig.Version
+
+		read, err := s.GetSession(ctx, orig.ID)
+		if err != nil {
+			t.Fatalf("GetSession: %v", err)
+		}
+		if read.Version != created {
+			t.Errorf("GetSession Version = %q, CreateSession set %q", read.Version, created)
+		}
+
+		upd := *read
+		upd.AccessToken = "AT-refreshed"
+		upd.RefreshToken = "RT-rotated"
+		upd.TokenExpiry = c.Now().Add(2 * time.Hour)
+		upd.Patient = "ignored: only token fields change"
+		if err := s.UpdateTokens(ctx, &upd); err != nil {
+			t.Fatalf("UpdateTokens: %v", err)
+		}
+		if upd.Version == created || upd.Version == "" {
+			t.Errorf("UpdateTokens left Version %q (was %q)", upd.Version, created)
+		}
+		got, err := s.GetSession(ctx, orig.ID)
+		if err != nil {
+			t.Fatalf("GetSession: %v", err)
+		}
+		want := wantSession(orig)
+		want.AccessToken = "AT-refreshed"
+		want.RefreshToken = "RT-rotated"
+		want.TokenExpiry = stored(upd.TokenExpiry)
+		want.Version = upd.Version
+		checkEqual(t, "session after UpdateTokens", *got, want)
+		raw, _ := s.raw(t, store.SessionCollection, orig.ID)
+		if strings.Contains(fmt.Sprintf("%#v", raw), "AT-refreshed") {
+			t.Error("updated token stored in plaintext")
+		}
+
+		// A writer still holding the first revision loses.
+		stale := *read
+		stale.AccessToken = "AT-stale"
+		if err := s.UpdateTokens(ctx, &stale); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("UpdateTokens with a stale Version = %v, want ErrConflict", err)
+		}
+		if stale.Version != created {
+			t.Errorf("failed UpdateTokens changed Version to %q", stale.Version)
+		}
+		for _, v := range []string{"", "not-a-version", "2001-01-01T00:00:00Z", "7"} {
+			bad := *got
+			bad.Version = v
+			bad.AccessToken = "AT-bad"
+			if err := s.UpdateTokens(ctx, &bad); !errors.Is(err, store.ErrConflict) {
+				t.Errorf("UpdateTokens with Version %q = %v, want ErrConflict", v, err)
+			}
+		}
+		if again, _ := s.GetSession(ctx, orig.ID); again == nil || again.AccessToken != "AT-refreshed" {
+			t.Errorf("losing writers changed the stored session: %+v", again)
+		}
+
+		// Clearing the refresh token and expiry.
+		clear := *got
+		clear.RefreshToken = ""
+		clear.TokenExpiry = time.Time{}
+		if err := s.UpdateTokens(ctx, &clear); err != nil {
+			t.Fatalf("UpdateTokens: %v", err)
+		}
+		got, err = s.GetSession(ctx, orig.ID)
+		if err != nil {
+			t.Fatalf("GetSession: %v", err)
+		}
+		if got.RefreshToken != "" || !got.TokenExpiry.IsZero() || got.AccessToken != "AT-refreshed" || got.Version != clear.Version {
+			t.Errorf("after clearing: %+v", got)
+		}
+
+		// A deleted session cannot be updated.
+		if err := s.DeleteSession(ctx, orig.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.UpdateTokens(ctx, got); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("UpdateTokens of a deleted session = %v, want ErrConflict", err)
+		}
+		if _, err := s.GetSession(ctx, orig.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("reload after that conflict = %v, want ErrNotFound", err)
+		}
+		if _, ok := s.raw(t, store.SessionCollection, orig.ID); ok {
+			t.Error("UpdateTokens recreated a deleted session")
+		}
+	})
+}
+
+func TestUpdateTokensConcurrent(t *testing.T) {
+	for _, n := range []int{2, 10} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			forEachStore(t, func(t *testing.T, c *clock, s impl) {
+				ctx := context.Background()
+				sess := mustCreateSession(t, c, s)
+				base, err := s.GetSession(ctx, sess.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var (
+					wg      sync.WaitGroup
+					start   = make(chan struct{})
+					writers = make([]store.Session, n)
+					errs    = make([]error, n)
+				)
+				for i := range n {
+					writers[i] = *base
+					writers[i].AccessToken = fmt.Sprintf("AT-writer-%d", i)
+					writers[i].RefreshToken = fmt.Sprintf("RT-writer-%d", i)
+					wg.Go(func() {
+						<-start
+						errs[i] = s.UpdateTokens(ctx, &writers[i])
+					})
+				}
+				close(start)
+				wg.Wait()
+				winner := -1
+				for i, err := range errs {
+					switch {
+					case err == nil:
+						if winner >= 0 {
+							t.Errorf("writers %d and %d both won", winner, i)
+						}
+						winner = i
+					case !errors.Is(err, store.ErrConflict):
+						t.Errorf("writer %d: %v, want ErrConflict", i, err)
+					}
+				}
+				if winner < 0 {
+					t.Fatal("no writer won")
+				}
+				got, err := s.GetSession(ctx, sess.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				w := writers[winner]
+				if got.AccessToken != w.AccessToken || got.RefreshToken != w.RefreshToken || got.Version != w.Version {
+					t.Errorf("stored tokens %q/%q version %q, want the winner's %q/%q version %q",
+						got.AccessToken, got.RefreshToken, got.Version, w.AccessToken, w.RefreshToken, w.Version)
+				}
+			})
+		})
+	}
+}

@@ -1,0 +1,68 @@
+package web
+
+import (
+	"encoding/json"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestErrorPage(t *testing.T) {
+	rec := httptest.NewRecorder()
+	ErrorPage(rec, []string{"https://ehr.example"}, Problem{
+		Status:      409,
+		Title:       "This launch was already used",
+		Advice:      "Relaunch SMART Calc from the EHR.",
+		Causes:      []string{"the page was reloaded", "<script>alert(1)</script>"},
+		Sent:        []string{"redirect_uri https://app/callback"},
+		Correlation: "abc123",
+	})
+	if rec.Code != 409 {
+		t.Errorf("status %d, want 409", rec.Code)
+	}
+	body := rec.Body.String()
+	for _, want := range []string{"This launch was already used", "Relaunch SMART Calc from the EHR.",
+		"the page was reloaded", "redirect_uri https://app/callback", "abc123", "&lt;script&gt;"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Contains(body, "<script>") {
+		t.Error("page did not escape a cause")
+	}
+	h := rec.Header()
+	if got := h.Get("Cache-Control"); got != "no-store" {
+		t.Errorf("Cache-Control %q", got)
+	}
+	csp := h.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "frame-ancestors 'self' https://ehr.example") || !strings.Contains(csp, "script-src 'self'") {
+		t.Errorf("CSP %q", csp)
+	}
+	if !strings.Contains(csp, styleHash) {
+		t.Errorf("CSP %q lacks the inline style's hash", csp)
+	}
+	if h.Get("X-Frame-Options") != "" {
+		t.Error("X-Frame-Options set: would block the EHR iframe")
+	}
+	if h.Get("Referrer-Policy") != "no-referrer" {
+		t.Errorf("Referrer-Policy %q", h.Get("Referrer-Policy"))
+	}
+}
+
+func TestJSONError(t *testing.T) {
+	rec := httptest.NewRecorder()
+	JSONError(rec, 400, "unknown_calculator", "No calculator named \"x\".")
+	if rec.Code != 400 {
+		t.Errorf("status %d", rec.Code)
+	}
+	var got APIError
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Error != "unknown_calculator" || got.Message == "" {
+		t.Errorf("got %+v", got)
+	}
+	if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("Content-Type %q", ct)
+	}
+}
