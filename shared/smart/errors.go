@@ -1,0 +1,325 @@
+package smart
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+
+	"golang.org/x/oauth2"
+)
+
+// Kind classifies a launch, callback or refresh failure. Handlers choose the
+// page and the log fields from it; the clinician-facing text comes from
+// [Error.Title] and [Error.Advice].
+type Kind int
+
+// The kinds of failure, in the order a launch meets them.
+const (
+	// KindUnknown is the zero Kind; Flow never returns it.
+	KindUnknown Kind = iota
+	// MalformedIssuer: the iss parameter is missing, not an absolute URL, or
+	// not https (http only for loopback during local runs).
+	MalformedIssuer
+	// MalformedLaunch: the EHR's launch parameter is unusable (too long).
+	MalformedLaunch
+	// UnknownIssuer: iss matches no registration. Refused before any
+	// outbound request.
+	UnknownIssuer
+	// LaunchModeNotAllowed: an EHR launch or a standalone launch for a
+	// registration that does not list that mode.
+	LaunchModeNotAllowed
+	// DiscoveryFailed: {iss}/.well-known/smart-configuration could not be
+	// fetched or lacks the authorize or token endpoint.
+	DiscoveryFailed
+	// EndpointNotAllowed: a discovered endpoint is not https or its host is
+	// not in the registration's allowed_hosts.
+	EndpointNotAllowed
+	// NoS256: the EHR does not advertise PKCE S256 and the registration
+	// does not force it.
+	NoS256
+	// MissingState: the callback carries no state.
+	MissingState
+	// UnknownState: no launch has that state.
+	UnknownState
+	// ExpiredState: the launch took longer than the launch TTL.
+	ExpiredState
+	// ReplayedState: the launch was already used (reload, back button, or a
+	// second tab).
+	ReplayedState
+	// BindingMismatch: the callback came from a different browser than the
+	// launch (login CSRF).
+	BindingMismatch
+	// EHRDenied: the EHR redirected back with an OAuth error instead of a
+	// code.
+	EHRDenied
+	// MissingCode: the callback has a state but neither code nor error.
+	MissingCode
+	// InvalidGrant: the token endpoint answered invalid_grant.
+	InvalidGrant
+	// InvalidClient: the token endpoint answered invalid_client.
+	InvalidClient
+	// TokenEndpointError: any other error from the token endpoint.
+	TokenEndpointError
+	// TokenEndpointUnreachable: the token request failed on the network or
+	// timed out. It was not retried.
+	TokenEndpointUnreachable
+	// BadTokenResponse: a 2xx token response that is not a usable SMART
+	// token response (no access_token, token_type not Bearer, bad JSON).
+	BadTokenResponse
+	// IDTokenInvalid: an id_token was returned and failed verification.
+	IDTokenInvalid
+	// NoPatientContext: the token response names no patient.
+	NoPatientContext
+	// RefreshUnavailable: the session has no refresh token, so the access
+	// token cannot be renewed.
+	RefreshUnavailable
+	// Misconfigured: SMART Calc itself is misconfigured (a secret is
+	// missing, a registration was removed, a key does not parse).
+	Misconfigured
+	// StoreFailure: the launch or session store failed.
+	StoreFailure
+)
+
+var kindNames = [...]string{
+	KindUnknown:              "unknown",
+	MalformedIssuer:          "malformed_issuer",
+	MalformedLaunch:          "malformed_launch",
+	UnknownIssuer:            "unknown_issuer",
+	LaunchModeNotAllowed:     "launch_mode_not_allowed",
+	DiscoveryFailed:          "discovery_failed",
+	EndpointNotAllowed:       "endpoint_not_allowed",
+	NoS256:                   "no_s256",
+	MissingState:             "missing_state",
+	UnknownState:             "unknown_state",
+	ExpiredState:             "expired_state",
+	ReplayedState:            "replayed_state",
+	BindingMismatch:          "binding_mismatch",
+	EHRDenied:                "ehr_denied",
+	MissingCode:              "missing_code",
+	InvalidGrant:             "invalid_grant",
+	InvalidClient:            "invalid_client",
+	TokenEndpointError:       "token_endpoint_error",
+	TokenEndpointUnreachable: "token_endpoint_unreachable",
+	BadTokenResponse:         "bad_token_response",
+	IDTokenInvalid:           "id_token_invalid",
+	NoPatientContext:         "no_patient_context",
+	RefreshUnavailable:       "refresh_unavailable",
+	Misconfigured:            "misconfigured",
+	StoreFailure:             "store_failure",
+}
+
+// String returns a stable snake_case name, suitable as a log field or an
+// API error code.
+func (k Kind) String() string {
+	if k >= 0 && int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind(%d)", int(k))
+}
+
+// Error is the one error type of Flow and Discoverer. It carries what a
+// handler needs to render the page and log the failure. No field holds a
+// secret: never the code, the verifier, a client secret, an assertion or a
+// token.
+type Error struct {
+	Kind Kind
+	// Correlation is Correlation(state), when a state is known.
+	Correlation string
+	// RegistrationID and Issuer identify the EHR, when known.
+	RegistrationID string
+	Issuer         string
+	// EHRError, EHRDescription and EHRURI are the OAuth error, error
+	// description and error URI the EHR returned (authorize redirect or
+	// token endpoint). Oracle Health's error_uri carries a correlation id
+	// its support desk asks for.
+	EHRError, EHRDescription, EHRURI string
+	// Status is the HTTP status of the EHR's response (token endpoint or
+	// discovery), if there was one.
+	Status int
+	// Causes lists likely causes, most likely first.
+	Causes []string
+	// Sent describes what SMART Calc sent, without secret values.
+	Sent []string
+	// Err is the underlying error, if any. For token endpoint errors it is
+	// the *oauth2.RetrieveError.
+	Err error
+}
+
+// Error implements error. It starts with "smart: " and never contains a
+// secret.
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("smart: ")
+	b.WriteString(e.Kind.String())
+	if e.RegistrationID != "" {
+		fmt.Fprintf(&b, " (registration %q)", e.RegistrationID)
+	}
+	if e.Status != 0 {
+		fmt.Fprintf(&b, ": HTTP %d", e.Status)
+	}
+	if e.EHRError != "" {
+		fmt.Fprintf(&b, ": error=%q", e.EHRError)
+		if e.EHRDescription != "" {
+			fmt.Fprintf(&b, " error_description=%q", e.EHRDescription)
+		}
+		if e.EHRURI != "" {
+			fmt.Fprintf(&b, " error_uri=%q", e.EHRURI)
+		}
+	}
+	if e.Err != nil {
+		var re *oauth2.RetrieveError
+		if errors.As(e.Err, &re) {
+			// RetrieveError.Error may quote the response body; the
+			// fields above already say what matters.
+			if e.EHRError == "" {
+				b.WriteString(": token endpoint error")
+			}
+		} else {
+			b.WriteString(": ")
+			b.WriteString(strings.TrimPrefix(e.Err.Error(), "smart: "))
+		}
+	}
+	return b.String()
+}
+
+// Unwrap returns Err.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Title says, for the clinician, what happened.
+func (e *Error) Title() string {
+	switch e.Kind {
+	case MalformedIssuer:
+		return "The EHR did not send a valid server address (iss)"
+	case MalformedLaunch:
+		return "The EHR sent an unusable launch parameter"
+	case UnknownIssuer:
+		return "SMART Calc is not registered with this EHR"
+	case LaunchModeNotAllowed:
+		return "SMART Calc is not set up for this kind of launch with this EHR"
+	case DiscoveryFailed:
+		return "SMART Calc could not read the EHR's SMART configuration"
+	case EndpointNotAllowed:
+		return "The EHR's sign-in server is not one SMART Calc trusts"
+	case NoS256:
+		return "The EHR does not support the secure sign-in SMART Calc requires (PKCE S256)"
+	case MissingState:
+		return "This page was opened without a launch from the EHR"
+	case UnknownState:
+		return "This sign-in is not known to SMART Calc"
+	case ExpiredState:
+		return "The sign-in took too long and has expired"
+	case ReplayedState:
+		return "This launch was already used"
+	case BindingMismatch:
+		return "This sign-in was started in a different browser"
+	case EHRDenied:
+		return "The EHR did not authorize SMART Calc"
+	case MissingCode:
+		return "The EHR returned without an authorization code"
+	case InvalidGrant:
+		return "The EHR rejected SMART Calc's authorization code"
+	case InvalidClient:
+		return "The EHR did not accept SMART Calc's client credentials"
+	case TokenEndpointError:
+		return "The EHR's token service returned an error"
+	case TokenEndpointUnreachable:
+		return "The EHR's token service did not answer"
+	case BadTokenResponse:
+		return "The EHR's token service sent an unusable answer"
+	case IDTokenInvalid:
+		return "The EHR's identity token could not be verified"
+	case NoPatientContext:
+		return "The EHR did not say which patient to open"
+	case RefreshUnavailable:
+		return "The SMART Calc session can no longer reach the EHR"
+	case Misconfigured:
+		return "SMART Calc is not configured correctly"
+	case StoreFailure:
+		return "SMART Calc could not save or read the launch"
+	}
+	return "The SMART launch failed"
+}
+
+// relaunch is the advice for most failures.
+const relaunch = "Relaunch SMART Calc from the EHR."
+
+// Advice says, for the clinician, what to do next.
+func (e *Error) Advice() string {
+	switch e.Kind {
+	case MalformedIssuer, MalformedLaunch, UnknownIssuer, LaunchModeNotAllowed, EndpointNotAllowed, NoS256:
+		return "Launch SMART Calc from the EHR it is registered with. If this keeps happening, give your EHR administrator the details below."
+	case DiscoveryFailed, TokenEndpointUnreachable, TokenEndpointError:
+		return "Wait a minute and relaunch SMART Calc from the EHR. If this keeps happening, give your EHR administrator the details below."
+	case MissingState, UnknownState:
+		return "Open SMART Calc from within the patient's chart in the EHR; bookmarks and copied links cannot start it. " + relaunch
+	case ExpiredState:
+		return relaunch
+	case ReplayedState:
+		return relaunch + " Reloading the page or using the back button repeats a launch that can only be used once."
+	case BindingMismatch:
+		return "For your safety SMART Calc did not continue. " + relaunch
+	case EHRDenied:
+		if e.EHRError == "access_denied" {
+			return "Access was declined. " + relaunch + " If you meant to allow access, approve SMART Calc when the EHR asks."
+		}
+		return relaunch + " If this keeps happening, give your EHR administrator the details below."
+	case NoPatientContext:
+		return "Open a patient's chart in the EHR and launch SMART Calc from there."
+	case RefreshUnavailable:
+		return relaunch
+	case InvalidGrant, InvalidClient, BadTokenResponse, IDTokenInvalid, MissingCode:
+		return relaunch + " If this keeps happening, give your EHR administrator the details below."
+	case Misconfigured, StoreFailure:
+		return "Try again in a minute. If this keeps happening, contact the SMART Calc administrator."
+	}
+	return relaunch
+}
+
+// HTTPStatus is the status the handler answers with: 4xx when the request
+// (the clinician's browser or the EHR's redirect) is the problem, 502 when
+// the EHR answered badly, 504 when it did not answer, 500 when SMART Calc
+// itself failed.
+func (e *Error) HTTPStatus() int {
+	switch e.Kind {
+	case MalformedIssuer, MalformedLaunch, MissingState, UnknownState, ExpiredState, MissingCode:
+		return http.StatusBadRequest
+	case UnknownIssuer, LaunchModeNotAllowed, BindingMismatch:
+		return http.StatusForbidden
+	case ReplayedState:
+		return http.StatusConflict
+	case EHRDenied:
+		switch e.EHRError {
+		case "server_error", "temporarily_unavailable":
+			return http.StatusBadGateway
+		}
+		return http.StatusForbidden
+	case RefreshUnavailable:
+		return http.StatusUnauthorized
+	case DiscoveryFailed:
+		if isTimeout(e.Err) {
+			return http.StatusGatewayTimeout
+		}
+		return http.StatusBadGateway
+	case TokenEndpointUnreachable:
+		return http.StatusGatewayTimeout
+	case EndpointNotAllowed, NoS256, InvalidGrant, InvalidClient, TokenEndpointError,
+		BadTokenResponse, IDTokenInvalid, NoPatientContext:
+		return http.StatusBadGateway
+	}
+	return http.StatusInternalServerError
+}
+
+// isTimeout reports whether err is a deadline or network timeout.
+func isTimeout(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

@@ -1,0 +1,608 @@
+package smart
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/oauth2"
+
+	"github.com/smartcalc-app/smartcalc/shared/store"
+)
+
+// Defaults of a Flow.
+const (
+	DefaultLaunchTTL    = 10 * time.Minute
+	DefaultSessionTTL   = 8 * time.Hour
+	DefaultTokenTimeout = 10 * time.Second
+	// ClockSkew is the leeway for id_token exp and iat.
+	ClockSkew = time.Minute
+	// assertionLifetime keeps a private_key_jwt assertion's exp inside
+	// SMART's five-minute limit even with a server clock a little behind.
+	assertionLifetime = 4 * time.Minute
+	// maxParam bounds request parameters echoed into errors.
+	maxParam = 512
+)
+
+// Flow runs the SMART launch (Begin) and callback (Complete) steps and
+// token refresh. Its fields are dependencies; set them before first use
+// and do not copy a Flow after first use. It is safe for concurrent use.
+type Flow struct {
+	Registry  *Registry
+	Discovery *Discoverer
+	Store     store.Store
+	// HTTPClient makes token requests; nil means a client with a
+	// DefaultTokenTimeout timeout. Redirects are never followed: a token
+	// request carries the code, the verifier and the client's credentials.
+	HTTPClient *http.Client
+	// RedirectURI is the one redirect URI registered with every EHR
+	// (…/callback). It is sent unchanged at authorize and exchange.
+	RedirectURI string
+	// LaunchTTL bounds launch → callback; 0 means DefaultLaunchTTL.
+	LaunchTTL time.Duration
+	// SessionTTL is the app session's lifetime; 0 means DefaultSessionTTL.
+	SessionTTL time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Rand is the source of states, handles, nonces and jti values; nil
+	// means crypto/rand.
+	Rand io.Reader
+	// Secrets resolves a secret name (client secret, PEM private key) to
+	// its value. It is called only when a token request needs it.
+	Secrets func(name string) (string, error)
+
+	keys sync.Map // signer cache, see signer
+}
+
+func (f *Flow) now() time.Time {
+	if f.Now != nil {
+		return f.Now()
+	}
+	return time.Now()
+}
+
+func (f *Flow) check() error {
+	switch {
+	case f.Registry == nil:
+		return &Error{Kind: Misconfigured, Err: errors.New("flow: no Registry")}
+	case f.Discovery == nil:
+		return &Error{Kind: Misconfigured, Err: errors.New("flow: no Discovery")}
+	case f.Store == nil:
+		return &Error{Kind: Misconfigured, Err: errors.New("flow: no Store")}
+	}
+	if _, err := checkURL(f.RedirectURI, f.Registry.allowLoopback); err != nil {
+		return &Error{Kind: Misconfigured, Err: fmt.Errorf("flow: RedirectURI: %v", err)}
+	}
+	return nil
+}
+
+// BeginRequest is what the EHR sent to the launch URI.
+type BeginRequest struct {
+	// Issuer is iss: the EHR's FHIR base.
+	Issuer string
+	// Launch is the EHR's opaque launch parameter; "" for a standalone
+	// launch.
+	Launch string
+}
+
+// BeginResult tells the launch handler where to send the browser.
+type BeginResult struct {
+	// AuthorizeURL is the EHR's authorize endpoint with the request.
+	AuthorizeURL string
+	// State is the launch's state (a bearer secret until consumed: never
+	// log it; log Correlation).
+	State string
+	// Correlation is Correlation(State).
+	Correlation string
+	// BindingNonce binds the launch to this browser: the handler keeps it
+	// in a partitioned cookie or in sessionStorage and hands it back to
+	// Complete. The launch stores only its hash.
+	BindingNonce string
+	Registration *Registration
+}
+
+// maxLaunchParam bounds the EHR's launch parameter.
+const maxLaunchParam = 4096
+
+// Begin starts a launch: it matches iss against the registry (before any
+// outbound request), discovers the EHR's endpoints, checks them against the
+// registration, makes the state, the PKCE verifier and a binding nonce,
+// stores the launch (its only store call) and builds the authorize URL.
+func (f *Flow) Begin(ctx context.Context, req BeginRequest) (*BeginResult, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	if req.Issuer == "" {
+		return nil, &Error{Kind: MalformedIssuer, Err: errors.New("iss missing")}
+	}
+	reg, err := f.Registry.Match(req.Issuer)
+	switch {
+	case errors.Is(err, ErrMalformedIssuer):
+		return nil, &Error{Kind: MalformedIssuer, Issuer: clip(req.Issuer), Err: err}
+	case err != nil:
+		return nil, &Error{Kind: UnknownIssuer, Issuer: clip(req.Issuer), Err: err}
+	}
+	fail := func(k Kind, err error) error {
+		return &Error{Kind: k, RegistrationID: reg.ID, Issuer: req.Issuer, Err: err}
+	}
+	mode := LaunchStandalone
+	if req.Launch != "" {
+		mode = LaunchEHR
+		if len(req.Launch) > maxLaunchParam {
+			return nil, fail(MalformedLaunch, errors.New("launch parameter too long"))
+		}
+	}
+	if !reg.allows(mode) {
+		return nil, fail(LaunchModeNotAllowed, fmt.Errorf("%s launch not allowed for this registration", mode))
+	}
+
+	cfg, err := f.Discovery.Discover(ctx, req.Issuer)
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			e.RegistrationID = reg.ID
+			return nil, e
+		}
+		return nil, fail(DiscoveryFailed, err)
+	}
+	if err := f.endpointAllowed(reg, "authorization_endpoint", cfg.AuthorizationEndpoint); err != nil {
+		return nil, fail(EndpointNotAllowed, err)
+	}
+	if err := f.endpointAllowed(reg, "token_endpoint", cfg.TokenEndpoint); err != nil {
+		return nil, fail(EndpointNotAllowed, err)
+	}
+	if reg.PKCE != PKCEForce && !slices.Contains(cfg.CodeChallengeMethodsSupported, "S256") {
+		return nil, fail(NoS256, fmt.Errorf("code_challenge_methods_supported %q lacks S256 (set \"pkce\": \"force\" if the EHR supports it anyway)", cfg.CodeChallengeMethodsSupported))
+	}
+
+	state, err := randomString(f.Rand)
+	if err != nil {
+		return nil, fail(Misconfigured, err)
+	}
+	nonce, err := randomString(f.Rand)
+	if err != nil {
+		return nil, fail(Misconfigured, err)
+	}
+	verifier := oauth2.GenerateVerifier()
+	scope := reg.Scope
+	if mode == LaunchStandalone {
+		scope = standaloneScope(scope)
+	}
+	ttl := f.LaunchTTL
+	if ttl <= 0 {
+		ttl = DefaultLaunchTTL
+	}
+	now := f.now()
+	l := &store.Launch{
+		State:          state,
+		RegistrationID: reg.ID,
+		Issuer:         req.Issuer,
+		Audience:       req.Issuer,
+		AuthorizeURL:   cfg.AuthorizationEndpoint,
+		TokenURL:       cfg.TokenEndpoint,
+		RedirectURI:    f.RedirectURI,
+		LaunchToken:    req.Launch,
+		Scope:          scope,
+		Verifier:       verifier,
+		BindingHash:    bindingHash(nonce),
+		CreatedAt:      now,
+		ExpiresAt:      now.Add(ttl),
+	}
+
+	conf := oauth2.Config{
+		ClientID:    reg.ClientID,
+		Endpoint:    oauth2.Endpoint{AuthURL: l.AuthorizeURL, TokenURL: l.TokenURL},
+		RedirectURL: l.RedirectURI,
+		Scopes:      strings.Fields(scope),
+	}
+	opts := []oauth2.AuthCodeOption{
+		oauth2.S256ChallengeOption(verifier),
+		oauth2.SetAuthURLParam("aud", l.Audience),
+	}
+	if mode == LaunchEHR {
+		opts = append(opts, oauth2.SetAuthURLParam("launch", req.Launch))
+	}
+	authURL := conf.AuthCodeURL(state, opts...)
+
+	if err := f.Store.CreateLaunch(ctx, l); err != nil {
+		e := fail(StoreFailure, fmt.Errorf("create launch: %w", err)).(*Error)
+		e.Correlation = Correlation(state)
+		return nil, e
+	}
+	return &BeginResult{
+		AuthorizeURL: authURL,
+		State:        state,
+		Correlation:  Correlation(state),
+		BindingNonce: nonce,
+		Registration: reg,
+	}, nil
+}
+
+// standaloneScope replaces the EHR-launch "launch" scope with
+// "launch/patient" (and adds launch/patient if absent): a standalone launch
+// has no launch parameter and asks the EHR to pick a patient.
+func standaloneScope(scope string) string {
+	var out []string
+	for _, s := range strings.Fields(scope) {
+		if s == "launch" || s == "launch/patient" {
+			continue
+		}
+		out = append(out, s)
+	}
+	return strings.Join(append([]string{"launch/patient"}, out...), " ")
+}
+
+// endpointAllowed checks a discovered or stored endpoint against the
+// registration: https (http only for allowed loopback) and an allowed host.
+func (f *Flow) endpointAllowed(reg *Registration, name, raw string) error {
+	u, err := checkURL(raw, f.Registry.allowLoopback)
+	if err != nil {
+		return fmt.Errorf("%s %q: %v", name, clip(raw), err)
+	}
+	if !hostAllowed(u, reg.AllowedHosts) {
+		return fmt.Errorf("%s %q: host %q is not in allowed_hosts %q", name, clip(raw), u.Host, reg.AllowedHosts)
+	}
+	return nil
+}
+
+// CompleteRequest is what the EHR's redirect (and the browser) brought to
+// the callback.
+type CompleteRequest struct {
+	State, Code string
+	// Error, ErrorDescription and ErrorURI are an authorize error redirect
+	// (RFC 6749 §4.1.2.1).
+	Error, ErrorDescription, ErrorURI string
+	// BindingNonce is the nonce from Begin, from the browser's cookie or
+	// sessionStorage; "" if the browser kept none.
+	BindingNonce string
+}
+
+// CompleteResult is a new app session.
+type CompleteResult struct {
+	// Handle is the session handle for the browser (a bearer secret).
+	Handle string
+	// Session is the stored session; its ID is SessionID(Handle).
+	Session     *store.Session
+	Correlation string
+	// Bound reports whether the callback proved it came from the browser
+	// that began the launch. false means no binding was possible (no
+	// nonce came back); the handler logs it.
+	Bound bool
+	// Launch is the consumed launch, with Verifier cleared.
+	Launch *store.Launch
+}
+
+// Complete finishes a launch: it consumes the launch for req.State exactly
+// once, checks the browser binding, exchanges the code once (never retried)
+// with the stored verifier, redirect URI and token URL, checks the token
+// response and the id_token, and creates the session. Its store calls are
+// ConsumeLaunch and CreateSession.
+func (f *Flow) Complete(ctx context.Context, req CompleteRequest) (*CompleteResult, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	if req.State == "" {
+		if req.Error != "" {
+			return nil, ehrDenied(req, "")
+		}
+		return nil, &Error{Kind: MissingState, Err: errors.New("callback without state")}
+	}
+	corr := Correlation(req.State)
+	l, err := f.Store.ConsumeLaunch(ctx, req.State)
+	if req.Error != "" {
+		// The launch is consumed whatever the outcome, so that it cannot
+		// be reused after the EHR's refusal.
+		e := ehrDenied(req, corr)
+		if err == nil {
+			e.RegistrationID, e.Issuer = l.RegistrationID, l.Issuer
+		}
+		return nil, e
+	}
+	if err != nil {
+		e := &Error{Correlation: corr, Err: err}
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			e.Kind = UnknownState
+		case errors.Is(err, store.ErrConsumed):
+			e.Kind = ReplayedState
+		case errors.Is(err, store.ErrExpired):
+			e.Kind = ExpiredState
+		default:
+			e.Kind = StoreFailure
+			e.Err = fmt.Errorf("consume launch: %w", err)
+		}
+		return nil, e
+	}
+	fail := func(k Kind, err error) *Error {
+		return &Error{Kind: k, Correlation: corr, RegistrationID: l.RegistrationID, Issuer: l.Issuer, Err: err}
+	}
+	reg, ok := f.Registry.Get(l.RegistrationID)
+	if !ok {
+		return nil, fail(Misconfigured, errors.New("the launch's registration is no longer configured"))
+	}
+	bound := false
+	if req.BindingNonce != "" && l.BindingHash != "" {
+		if subtle.ConstantTimeCompare([]byte(bindingHash(req.BindingNonce)), []byte(l.BindingHash)) != 1 {
+			return nil, fail(BindingMismatch, errors.New("browser binding nonce does not match the launch"))
+		}
+		bound = true
+	}
+	if req.Code == "" {
+		return nil, fail(MissingCode, errors.New("callback without code or error"))
+	}
+	// Registrations may have changed since the launch; the stored token
+	// URL must still be allowed before a code and credentials go there.
+	if err := f.endpointAllowed(reg, "token_endpoint", l.TokenURL); err != nil {
+		return nil, fail(EndpointNotAllowed, err)
+	}
+
+	tok, sent, err := f.exchange(ctx, reg, l, req.Code)
+	if err != nil {
+		e := tokenError(err, reg, l.RedirectURI, false)
+		e.Correlation, e.RegistrationID, e.Issuer = corr, reg.ID, l.Issuer
+		if e.Kind != Misconfigured { // otherwise nothing was sent
+			e.Sent = sent
+		}
+		return nil, e
+	}
+	resp, err := parseTokenResponse(tok, l.Scope, f.now())
+	if err != nil {
+		e := err.(*Error)
+		e.Correlation, e.RegistrationID, e.Issuer = corr, reg.ID, l.Issuer
+		return nil, e
+	}
+	if resp.patient == "" {
+		return nil, fail(NoPatientContext, fmt.Errorf("token response has no patient (granted scope %q)", resp.scope))
+	}
+	var fhirUser string
+	if resp.idToken != "" && hasScope(resp.scope, "openid") {
+		if fhirUser, err = f.verifyIDToken(ctx, reg, l.Issuer, resp.idToken); err != nil {
+			return nil, fail(IDTokenInvalid, err)
+		}
+	}
+
+	handle, err := randomString(f.Rand)
+	if err != nil {
+		return nil, fail(Misconfigured, err)
+	}
+	ttl := f.SessionTTL
+	if ttl <= 0 {
+		ttl = DefaultSessionTTL
+	}
+	now := f.now()
+	s := &store.Session{
+		ID:                SessionID(handle),
+		RegistrationID:    reg.ID,
+		FHIRBase:          l.Audience,
+		Patient:           resp.patient,
+		Encounter:         resp.encounter,
+		FHIRUser:          fhirUser,
+		Scope:             resp.scope,
+		NeedPatientBanner: resp.needPatientBanner,
+		SmartStyleURL:     resp.smartStyleURL,
+		Tenant:            resp.tenant,
+		AccessToken:       tok.AccessToken,
+		RefreshToken:      tok.RefreshToken,
+		TokenURL:          l.TokenURL,
+		TokenExpiry:       resp.expiry,
+		CreatedAt:         now,
+		ExpiresAt:         now.Add(ttl),
+	}
+	if err := f.Store.CreateSession(ctx, s); err != nil {
+		return nil, fail(StoreFailure, fmt.Errorf("create session: %w", err))
+	}
+	consumed := *l
+	consumed.Verifier = ""
+	return &CompleteResult{Handle: handle, Session: s, Correlation: corr, Bound: bound, Launch: &consumed}, nil
+}
+
+func ehrDenied(req CompleteRequest, corr string) *Error {
+	return &Error{
+		Kind:           EHRDenied,
+		Correlation:    corr,
+		EHRError:       clip(req.Error),
+		EHRDescription: clip(req.ErrorDescription),
+		EHRURI:         clip(req.ErrorURI),
+	}
+}
+
+// Refresh renews the session's access token with its refresh token, using
+// the registration's client authentication. One writer wins: the new tokens
+// are stored with UpdateTokens against s.Version; if another instance
+// refreshed first (ErrConflict, or a refresh token it already rotated), the
+// session it stored is returned instead. Access tokens are never parsed.
+func (f *Flow) Refresh(ctx context.Context, s *store.Session) (*store.Session, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	fail := func(k Kind, err error) *Error {
+		return &Error{Kind: k, RegistrationID: s.RegistrationID, Issuer: s.FHIRBase, Err: err}
+	}
+	if s.RefreshToken == "" {
+		return nil, fail(RefreshUnavailable, errors.New("session has no refresh token (online_access or offline_access not granted)"))
+	}
+	reg, ok := f.Registry.Get(s.RegistrationID)
+	if !ok {
+		return nil, fail(Misconfigured, errors.New("the session's registration is no longer configured"))
+	}
+	if err := f.endpointAllowed(reg, "token_endpoint", s.TokenURL); err != nil {
+		return nil, fail(EndpointNotAllowed, err)
+	}
+	tok, sent, err := f.refresh(ctx, reg, s.TokenURL, s.RefreshToken)
+	if err != nil {
+		// With rotating refresh tokens the loser of a race is refused;
+		// the winner's session is then the answer.
+		var re *oauth2.RetrieveError
+		if cur := f.otherWriter(ctx, s, errors.As(err, &re) && re.ErrorCode == "invalid_grant"); cur != nil {
+			return cur, nil
+		}
+		e := tokenError(err, reg, "", true)
+		e.RegistrationID, e.Issuer = reg.ID, s.FHIRBase
+		if e.Kind != Misconfigured {
+			e.Sent = sent
+		}
+		return nil, e
+	}
+	resp, err := parseTokenResponse(tok, s.Scope, f.now())
+	if err != nil {
+		e := err.(*Error)
+		e.RegistrationID, e.Issuer = reg.ID, s.FHIRBase
+		return nil, e
+	}
+	n := *s
+	n.AccessToken = tok.AccessToken
+	if tok.RefreshToken != "" {
+		n.RefreshToken = tok.RefreshToken
+	}
+	n.TokenExpiry = resp.expiry
+	switch err := f.Store.UpdateTokens(ctx, &n); {
+	case errors.Is(err, store.ErrConflict):
+		cur, gerr := f.Store.GetSession(ctx, s.ID)
+		if gerr != nil {
+			return nil, sessionGone(fail, gerr)
+		}
+		return cur, nil
+	case err != nil:
+		return nil, sessionGone(fail, err)
+	}
+	return &n, nil
+}
+
+// otherWriterWaits are the pauses before re-reading a session whose
+// refresh token the EHR refused: another instance that rotated it is
+// usually about to store its new tokens.
+var otherWriterWaits = []time.Duration{0, 50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond}
+
+// otherWriter returns the stored session if another writer has replaced
+// s's tokens. With wait it re-reads a few times, about 750 ms in all.
+func (f *Flow) otherWriter(ctx context.Context, s *store.Session, wait bool) *store.Session {
+	waits := otherWriterWaits[:1]
+	if wait {
+		waits = otherWriterWaits
+	}
+	for _, d := range waits {
+		if d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			}
+		}
+		cur, err := f.Store.GetSession(ctx, s.ID)
+		if err != nil {
+			return nil
+		}
+		if cur.Version != s.Version {
+			return cur
+		}
+	}
+	return nil
+}
+
+func sessionGone(fail func(Kind, error) *Error, err error) error {
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrExpired) {
+		return fail(RefreshUnavailable, fmt.Errorf("session: %w", err))
+	}
+	return fail(StoreFailure, fmt.Errorf("update tokens: %w", err))
+}
+
+// tokenResponse holds the checked fields of a token response.
+type tokenResponse struct {
+	scope, patient, encounter, smartStyleURL, tenant, idToken string
+	needPatientBanner                                         bool
+	expiry                                                    time.Time
+}
+
+// fhirID is FHIR's id datatype.
+var fhirID = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
+
+// parseTokenResponse checks a token response (SMART App Launch §token
+// response): Bearer, an access token, FHIR ids for patient and encounter.
+// A missing scope means the requested one (RFC 6749 §5.1).
+func parseTokenResponse(tok *oauth2.Token, requested string, now time.Time) (*tokenResponse, error) {
+	bad := func(format string, args ...any) error {
+		return &Error{Kind: BadTokenResponse, Err: fmt.Errorf(format, args...)}
+	}
+	if tok.AccessToken == "" {
+		return nil, bad("no access_token")
+	}
+	if !strings.EqualFold(tok.TokenType, "Bearer") {
+		return nil, bad("token_type %q is not Bearer", clip(tok.TokenType))
+	}
+	r := &tokenResponse{scope: extraString(tok, "scope"), needPatientBanner: true}
+	if r.scope == "" {
+		r.scope = requested
+	}
+	r.patient = extraString(tok, "patient")
+	if r.patient != "" && !fhirID.MatchString(r.patient) {
+		return nil, bad("patient %q is not a FHIR id", clip(r.patient))
+	}
+	r.encounter = extraString(tok, "encounter")
+	if r.encounter != "" && !fhirID.MatchString(r.encounter) {
+		return nil, bad("encounter %q is not a FHIR id", clip(r.encounter))
+	}
+	switch v := tok.Extra("need_patient_banner").(type) {
+	case bool:
+		r.needPatientBanner = v
+	case string:
+		r.needPatientBanner = !strings.EqualFold(v, "false")
+	}
+	r.smartStyleURL = extraString(tok, "smart_style_url")
+	r.tenant = extraString(tok, "tenant")
+	r.idToken = extraString(tok, "id_token")
+	expiresIn := tok.ExpiresIn
+	if expiresIn == 0 {
+		if n, err := strconv.ParseInt(extraString(tok, "expires_in"), 10, 64); err == nil {
+			expiresIn = n
+		}
+	}
+	if expiresIn > 0 {
+		expiresIn = min(expiresIn, math.MaxInt32)
+		r.expiry = now.Add(time.Duration(expiresIn) * time.Second)
+	}
+	return r, nil
+}
+
+// extraString returns a token response field as a string. Form-encoded
+// responses give numbers for numeric-looking values.
+func extraString(tok *oauth2.Token, key string) string {
+	switch v := tok.Extra(key).(type) {
+	case string:
+		return v
+	case int64:
+		return strconv.FormatInt(v, 10)
+	case float64:
+		if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+			return strconv.FormatInt(int64(v), 10)
+		}
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	return ""
+}
+
+func hasScope(scope, s string) bool { return slices.Contains(strings.Fields(scope), s) }
+
+// clip bounds a request- or EHR-provided string kept in an error.
+func clip(s string) string {
+	if len(s) <= maxParam {
+		return s
+	}
+	i := maxParam
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…"
+}

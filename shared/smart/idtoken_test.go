@@ -1,0 +1,284 @@
+package smart_test
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/smartcalc-app/smartcalc/shared/smart"
+	"github.com/smartcalc-app/smartcalc/shared/smarttest"
+)
+
+func TestIDTokenVerification(t *testing.T) {
+	const clientID = "calc-public"
+	otherKey := smarttest.NewRSAKey(t)
+	for _, tc := range []struct {
+		name string
+		// token returns the id_token to inject; nil keeps the server's.
+		token    func(t *testing.T, fx *fixture) string
+		wantErr  string // "" = valid
+		fhirUser string
+	}{
+		{name: "server's own token", fhirUser: "Practitioner/prac-1"},
+		{
+			name: "profile claim (SMART v1)",
+			token: func(t *testing.T, fx *fixture) string {
+				c := fx.srv.IDTokenClaims(clientID, "")
+				delete(c, "fhirUser")
+				c["profile"] = fx.srv.FHIRBase + "/Practitioner/p9"
+				return fx.srv.IDToken(t, c)
+			},
+			fhirUser: "/fhir/Practitioner/p9",
+		},
+		{
+			name: "several audiences with azp",
+			token: func(t *testing.T, fx *fixture) string {
+				c := fx.srv.IDTokenClaims(clientID, "Practitioner/a")
+				c["aud"], c["azp"] = []string{clientID, "other"}, clientID
+				return fx.srv.IDToken(t, c)
+			},
+			fhirUser: "Practitioner/a",
+		},
+		{
+			name: "expired within skew",
+			token: func(t *testing.T, fx *fixture) string {
+				c := fx.srv.IDTokenClaims(clientID, "Practitioner/a")
+				c["exp"] = fx.clock.Now().Add(-30 * time.Second).Unix()
+				return fx.srv.IDToken(t, c)
+			},
+			fhirUser: "Practitioner/a",
+		},
+		{
+			name: "bad signature",
+			token: func(t *testing.T, fx *fixture) string {
+				return smarttest.SignJWT(t, otherKey, jose.RS256, fx.srv.KeyID, fx.srv.IDTokenClaims(clientID, "Practitioner/a"))
+			},
+			wantErr: "signature",
+		},
+		{
+			name: "tampered payload",
+			token: func(t *testing.T, fx *fixture) string {
+				parts := strings.Split(fx.srv.IDToken(t, fx.srv.IDTokenClaims(clientID, "Practitioner/a")), ".")
+				c := fx.srv.IDTokenClaims(clientID, "Practitioner/admin")
+				b, _ := json.Marshal(c)
+				parts[1] = base64.RawURLEncoding.EncodeToString(b)
+				return strings.Join(parts, ".")
+			},
+			wantErr: "signature",
+		},
+		{
+			name: "unknown kid",
+			token: func(t *testing.T, fx *fixture) string {
+				return smarttest.SignJWT(t, otherKey, jose.RS256, "rotated-away", fx.srv.IDTokenClaims(clientID, "Practitioner/a"))
+			},
+			wantErr: "no JWKS key",
+		},
+		{
+			name: "wrong audience",
+			token: func(t *testing.T, fx *fixture) string {
+				return fx.srv.IDToken(t, fx.srv.IDTokenClaims("another-app", "Practitioner/a"))
+			},
+			wantErr: "audience",
+		},
+		{
+			name: "several audiences without azp",
+			token: func(t *testing.T, fx *fixture) string {
+				c := fx.srv.IDTokenClaims(clientID, "Practitioner/a")
+				c["aud"] = []string{clientID, "other"}
+				return fx.srv.IDToken(t, c)
+			},
+			wantErr: "azp",
+		},
+		{
+			name: "wrong issuer",
+			token: func(t *testing.T, fx *fixture) string {
+				c := fx.srv.IDTokenClaims(clientID, "Practitioner/a")
+				c["iss"] = "https://evil.example/fhir"
+				return fx.srv.IDToken(t, c)
+			},
+			wantErr: "issuer",
+		},
+		{
+			name: "expired",
+			token: func(t *testing.T, fx *fixture) string {
+				c := fx.srv.IDTokenClaims(clientID, "Practitioner/a")
+				c["exp"] = fx.clock.Now().Add(-2 * time.Minute).Unix()
+				return fx.srv.IDToken(t, c)
+			},
+			wantErr: "expired",
+		},
+		{
+			name: "issued in the future",
+			token: func(t *testing.T, fx *fixture) string {
+				c := fx.srv.IDTokenClaims(clientID, "Practitioner/a")
+				c["iat"] = fx.clock.Now().Add(5 * time.Minute).Unix()
+				return fx.srv.IDToken(t, c)
+			},
+			wantErr: "future",
+		},
+		{
+			name: "no exp",
+			token: func(t *testing.T, fx *fixture) string {
+				c := fx.srv.IDTokenClaims(clientID, "Practitioner/a")
+				delete(c, "exp")
+				return fx.srv.IDToken(t, c)
+			},
+			wantErr: "exp and iat are required",
+		},
+		{
+			name: "no sub",
+			token: func(t *testing.T, fx *fixture) string {
+				c := fx.srv.IDTokenClaims(clientID, "Practitioner/a")
+				delete(c, "sub")
+				return fx.srv.IDToken(t, c)
+			},
+			wantErr: "no sub",
+		},
+		{
+			name: "alg none",
+			token: func(t *testing.T, fx *fixture) string {
+				b, _ := json.Marshal(fx.srv.IDTokenClaims(clientID, "Practitioner/a"))
+				return base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." +
+					base64.RawURLEncoding.EncodeToString(b) + "."
+			},
+			wantErr: "id_token",
+		},
+		{
+			name: "HS256 with the public key as secret",
+			token: func(t *testing.T, fx *fixture) string {
+				signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: []byte("public-key-bytes-public-key-bytes")}, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := json.Marshal(fx.srv.IDTokenClaims(clientID, "Practitioner/a"))
+				jws, err := signer.Sign(b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s, _ := jws.CompactSerialize()
+				return s
+			},
+			wantErr: "id_token",
+		},
+		{
+			name:    "not a JWT",
+			token:   func(t *testing.T, fx *fixture) string { return "garbage" },
+			wantErr: "id_token",
+		},
+		{
+			name: "fhirUser not a user reference",
+			token: func(t *testing.T, fx *fixture) string {
+				return fx.srv.IDToken(t, fx.srv.IDTokenClaims(clientID, "javascript:alert(1)"))
+			},
+			wantErr: "fhirUser",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fx := newFixture(t, smart.AuthPublic)
+			if tc.token != nil {
+				tok := tc.token(t, fx)
+				fx.srv.EditTokenResponse(func(_ smarttest.Request, r map[string]any) { r["id_token"] = tok })
+			}
+			l := fx.launch(t, defaultContext)
+			res, err := fx.complete(l)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Complete: %v", err)
+				}
+				if !strings.HasSuffix(res.Session.FHIRUser, tc.fhirUser) {
+					t.Errorf("FHIRUser = %q, want …%q", res.Session.FHIRUser, tc.fhirUser)
+				}
+				return
+			}
+			e := expectKind(t, err, smart.IDTokenInvalid, http.StatusBadGateway)
+			if !strings.Contains(e.Error(), tc.wantErr) {
+				t.Errorf("error %q does not contain %q", e, tc.wantErr)
+			}
+			if got := fx.store.Calls(); len(got) != 2 || got[len(got)-1] != "ConsumeLaunch" {
+				t.Errorf("store calls = %q, want no session created", got)
+			}
+		})
+	}
+}
+
+func TestIDTokenKeyRotation(t *testing.T) {
+	fx := newFixture(t, smart.AuthPublic)
+	if _, err := fx.complete(fx.launch(t, defaultContext)); err != nil {
+		t.Fatal(err)
+	}
+	if got := fx.srv.Hits("/jwks"); got != 1 {
+		t.Fatalf("JWKS fetches = %d, want 1", got)
+	}
+	if _, err := fx.complete(fx.launch(t, defaultContext)); err != nil {
+		t.Fatal(err)
+	}
+	if got := fx.srv.Hits("/jwks"); got != 1 {
+		t.Errorf("JWKS fetches = %d, want 1 (cached)", got)
+	}
+	// The EHR rotates its signing key: the cached JWKS lacks the new kid,
+	// so it is fetched once more.
+	fx.srv.Key, fx.srv.KeyID = smarttest.NewRSAKey(t), "id-key-2"
+	res, err := fx.complete(fx.launch(t, defaultContext))
+	if err != nil {
+		t.Fatalf("Complete after key rotation: %v", err)
+	}
+	if res.Session.FHIRUser != "Practitioner/prac-1" {
+		t.Errorf("FHIRUser = %q", res.Session.FHIRUser)
+	}
+	if got := fx.srv.Hits("/jwks"); got != 2 {
+		t.Errorf("JWKS fetches = %d, want 2", got)
+	}
+}
+
+// Oracle Health issues id_tokens from
+// https://authorization.cerner.com/tenants/{tenant}/ for a FHIR base ending
+// in /r4/{tenant}; the registration names that issuer.
+func TestIDTokenIssuerDiffersFromIss(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		regIssuer   bool
+		dropJWKSURI bool
+		wantErr     bool
+	}{
+		{name: "registration names the issuer", regIssuer: true},
+		{name: "keys from the issuer's openid-configuration", regIssuer: true, dropJWKSURI: true},
+		{name: "registration does not name it", wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var fx *fixture
+			fx = newFixture(t, smart.AuthPublic, func(r *smart.Registration) {
+				if tc.regIssuer {
+					r.IDTokenIssuer = strings.Replace(r.Issuer, "/fhir", "/tenants/ec2458f2/", 1)
+				}
+			})
+			fx.srv.IDTokenIssuer = fx.srv.URL + "/tenants/ec2458f2/"
+			if tc.dropJWKSURI {
+				fx.srv.EditDiscovery(func(doc map[string]any) { delete(doc, "jwks_uri") })
+			}
+			res, err := fx.complete(fx.launch(t, defaultContext))
+			if tc.wantErr {
+				e := expectKind(t, err, smart.IDTokenInvalid, http.StatusBadGateway)
+				if !strings.Contains(e.Error(), "issuer") {
+					t.Errorf("error = %v", e)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Complete: %v", err)
+			}
+			if res.Session.FHIRUser != "Practitioner/prac-1" {
+				t.Errorf("FHIRUser = %q", res.Session.FHIRUser)
+			}
+			if tc.dropJWKSURI {
+				if got := fx.srv.Hits("/tenants/ec2458f2/.well-known/openid-configuration"); got != 1 {
+					t.Errorf("openid-configuration fetches = %d, want 1", got)
+				}
+			}
+		})
+	}
+}

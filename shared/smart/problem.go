@@ -1,0 +1,77 @@
+package smart
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/smartcalc-app/smartcalc/shared/web"
+)
+
+// Problem turns a Flow error into the clinician's error page. An error that
+// is not an *Error (which Flow never returns) becomes a generic 500 page.
+func Problem(err error) web.Problem {
+	var e *Error
+	if !errors.As(err, &e) {
+		return web.Problem{
+			Status: http.StatusInternalServerError,
+			Title:  "SMART Calc could not complete the sign-in.",
+			Advice: "Relaunch SMART Calc from the EHR. If it happens again, tell your EHR support team.",
+		}
+	}
+	p := web.Problem{
+		Status:      e.HTTPStatus(),
+		Title:       e.Title(),
+		Advice:      e.Advice(),
+		Causes:      e.Causes,
+		Sent:        e.Sent,
+		Correlation: e.Correlation,
+	}
+	if e.EHRError != "" {
+		p.EHRError = strings.TrimSpace(e.EHRError + ": " + e.EHRDescription)
+		if e.EHRURI != "" {
+			p.EHRError += " (" + e.EHRURI + ")"
+		}
+	}
+	return p
+}
+
+// LogFailure writes the one log line for the deployer that names the cause
+// of a failed launch, callback or refresh: WARNING for problems with the
+// request (4xx), ERROR for the EHR's or SMART Calc's own (5xx).
+func LogFailure(log *slog.Logger, msg string, err error, attrs ...any) {
+	var e *Error
+	if !errors.As(err, &e) {
+		log.Error(msg, append(attrs, "cause", "internal", "err", err.Error())...)
+		return
+	}
+	attrs = append(attrs, "cause", e.Kind.String(), "status", e.HTTPStatus())
+	if e.Correlation != "" {
+		attrs = append(attrs, "correlation", e.Correlation)
+	}
+	if e.RegistrationID != "" {
+		attrs = append(attrs, "registration", e.RegistrationID)
+	}
+	if e.Issuer != "" {
+		attrs = append(attrs, "iss", e.Issuer)
+	}
+	if e.EHRError != "" {
+		attrs = append(attrs, "ehr_error", e.EHRError, "ehr_error_description", e.EHRDescription, "ehr_error_uri", e.EHRURI)
+	}
+	if e.Status != 0 {
+		attrs = append(attrs, "ehr_status", e.Status)
+	}
+	if len(e.Causes) > 0 {
+		attrs = append(attrs, "likely_causes", e.Causes)
+	}
+	if len(e.Sent) > 0 {
+		attrs = append(attrs, "sent", e.Sent)
+	}
+	attrs = append(attrs, "err", e.Error())
+	if e.HTTPStatus() >= 500 {
+		log.Error(msg, attrs...)
+	} else {
+		log.Warn(msg, attrs...)
+	}
+}
