@@ -1,0 +1,70 @@
+// Package calculate is the calculate function: the clinician's UI, its JSON
+// API and the CDS Hooks services. It is thin: sessions, FHIR reads, refresh
+// and scoring live in shared/assess, shared/calc and shared/cds.
+//
+// Routes (relative to the function's root; /calculate/ in the local runner):
+//
+//	GET  /                     the UI (static, embedded)
+//	GET  /evaluate.html        the standalone calculator (no EHR, no PHI)
+//	GET  /api/context          patient banner and session context (session)
+//	GET  /api/assessment       every calculator on the patient's record (session)
+//	POST /api/assessment       the same with clinician-entered values (session)
+//	POST /api/evaluate         one calculator from given inputs (no session)
+//	GET  /api/scoring-config   the versioned scoring configuration
+//	GET  /healthz              readiness: the scoring configuration is loaded
+package calculate
+
+import (
+	"io/fs"
+	"log/slog"
+	"net/http"
+
+	"github.com/smartcalc-app/smartcalc/shared/calc"
+	"github.com/smartcalc-app/smartcalc/shared/logging"
+	"github.com/smartcalc-app/smartcalc/shared/web"
+	"github.com/smartcalc-app/smartcalc/static"
+)
+
+// Handler routes the calculate function's requests.
+type Handler struct {
+	Engine         *calc.Engine
+	Scoring        *calc.Config
+	Assess         Assessor // nil: the session API answers 503
+	Log            *slog.Logger
+	Project        string
+	FrameAncestors []string
+
+	mux *http.ServeMux
+}
+
+// New returns the handler with its routes.
+func New(h *Handler) *Handler {
+	mux := http.NewServeMux()
+	files, _ := fs.Sub(static.FS, ".")
+	fileServer := http.FileServerFS(files)
+	mux.Handle("GET /{$}", fileServer)
+	mux.Handle("GET /{file}", fileServer)
+	mux.Handle("/api/evaluate", EvaluateHandler(h.Engine))
+	mux.Handle("/api/scoring-config", ScoringConfigHandler(h.Scoring))
+	mux.HandleFunc("GET /api/context", h.context)
+	mux.HandleFunc("GET /api/assessment", h.assessment)
+	mux.HandleFunc("POST /api/assessment", h.assessment)
+	mux.HandleFunc("GET /healthz", h.health)
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		web.JSONError(w, http.StatusNotFound, "not_found", "No such API: "+r.URL.Path)
+	})
+	h.mux = mux
+	return h
+}
+
+// ServeHTTP sets the security headers and a request-scoped logger, then
+// routes.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	web.Headers(w.Header(), h.FrameAncestors)
+	log := logging.ForRequest(h.Log, r, h.Project, "calculate")
+	h.mux.ServeHTTP(w, r.WithContext(logging.WithContext(r.Context(), log)))
+}
+
+func (h *Handler) health(w http.ResponseWriter, r *http.Request) {
+	web.JSON(w, http.StatusOK, map[string]string{"status": "ok", "scoring_config": h.Scoring.Version})
+}

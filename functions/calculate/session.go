@@ -1,0 +1,112 @@
+package calculate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"github.com/smartcalc-app/smartcalc/shared/assess"
+	"github.com/smartcalc-app/smartcalc/shared/calc"
+	"github.com/smartcalc-app/smartcalc/shared/logging"
+	"github.com/smartcalc-app/smartcalc/shared/web"
+)
+
+// Assessor is what the session API needs: shared/assess's Service.
+type Assessor interface {
+	Load(ctx context.Context, authorization string) (*assess.Session, error)
+	Context(ctx context.Context, ss *assess.Session) (*assess.Context, error)
+	Assess(ctx context.Context, ss *assess.Session, overrides calc.Inputs) (*assess.Assessment, error)
+}
+
+// MaxAssessmentBody bounds POST /api/assessment.
+const MaxAssessmentBody = 64 << 10
+
+const relaunch = "Your SMART Calc session has ended or was not found. Relaunch SMART Calc from the EHR."
+
+// session loads the request's session, or answers 401 and returns nil.
+func (h *Handler) session(w http.ResponseWriter, r *http.Request) *assess.Session {
+	log := logging.FromContext(r.Context(), slog.Default())
+	if h.Assess == nil {
+		web.JSONError(w, http.StatusServiceUnavailable, "not_configured", "The patient assessment is not available on this server.")
+		return nil
+	}
+	ss, err := h.Assess.Load(r.Context(), r.Header.Get("Authorization"))
+	if err != nil {
+		h.fail(w, r, log, err)
+		return nil
+	}
+	return ss
+}
+
+func (h *Handler) context(w http.ResponseWriter, r *http.Request) {
+	ss := h.session(w, r)
+	if ss == nil {
+		return
+	}
+	c, err := h.Assess.Context(r.Context(), ss)
+	if err != nil {
+		h.fail(w, r, logging.FromContext(r.Context(), slog.Default()), err)
+		return
+	}
+	web.JSON(w, http.StatusOK, c)
+}
+
+func (h *Handler) assessment(w http.ResponseWriter, r *http.Request) {
+	log := logging.FromContext(r.Context(), slog.Default())
+	ss := h.session(w, r)
+	if ss == nil {
+		return
+	}
+	var overrides calc.Inputs
+	if r.Method == http.MethodPost {
+		var body struct {
+			Inputs map[string]json.RawMessage `json:"inputs"`
+		}
+		dec := json.NewDecoder(io.LimitReader(r.Body, MaxAssessmentBody))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&body); err != nil {
+			log.Warn("assessment: request refused", "status", 400, "error", "malformed_body")
+			web.JSONError(w, http.StatusBadRequest, "malformed_body", `The body must be JSON: {"inputs": {...}}.`)
+			return
+		}
+		in, err := h.Engine.ParseInputs(body.Inputs, calc.OriginEntered)
+		if err != nil {
+			log.Warn("assessment: request refused", "status", 400, "error", "invalid_input")
+			web.JSONError(w, http.StatusBadRequest, "invalid_input", err.Error())
+			return
+		}
+		overrides = in
+	}
+	a, err := h.Assess.Assess(r.Context(), ss, overrides)
+	if err != nil {
+		h.fail(w, r, log, err)
+		return
+	}
+	log.Info("assessment served", "what_if", len(overrides), "data_errors", len(a.DataErrors), "fhir_requests", a.FHIRRequests)
+	web.JSON(w, http.StatusOK, a)
+}
+
+// fail answers an assess error: 401 when the clinician must relaunch, 502
+// when the EHR failed as a whole, 500 otherwise.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	switch {
+	case errors.Is(err, assess.ErrNoSession):
+		log.Warn("session refused", "status", 401, "cause", "no_session")
+		w.Header().Set("WWW-Authenticate", `Bearer realm="smartcalc"`)
+		web.JSONError(w, http.StatusUnauthorized, "session_expired", relaunch)
+	case errors.Is(err, assess.ErrSessionExpired):
+		log.Warn("session refused", "status", 401, "cause", "ehr_session_expired", "err", err.Error())
+		w.Header().Set("WWW-Authenticate", `Bearer realm="smartcalc"`)
+		web.JSONError(w, http.StatusUnauthorized, "session_expired",
+			"The EHR no longer accepts this session. Relaunch SMART Calc from the EHR.")
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		log.Warn("request ended early", "status", 504, "err", err.Error())
+		web.JSONError(w, http.StatusGatewayTimeout, "timeout", "The EHR did not answer in time. Try again.")
+	default:
+		log.Error("assessment failed", "status", 500, "err", err.Error())
+		web.JSONError(w, http.StatusInternalServerError, "internal", "SMART Calc could not complete the assessment. Try again; if it persists, tell your EHR support team.")
+	}
+}

@@ -1,0 +1,48 @@
+package entrypoints
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/smartcalc-app/smartcalc/functions/calculate"
+	"github.com/smartcalc-app/smartcalc/shared/assess"
+	"github.com/smartcalc-app/smartcalc/shared/calc"
+	"github.com/smartcalc-app/smartcalc/shared/config"
+)
+
+// Calculate builds the calculate function's handler: the embedded scoring
+// configuration is validated first, and a broken one stops the function
+// with an error naming the field; it never computes with defaults.
+func (e *Env) Calculate() (http.Handler, error) {
+	scoring, err := calc.LoadConfig()
+	if err != nil {
+		return nil, fmt.Errorf("entrypoints: scoring configuration: %w", err)
+	}
+	engine, err := calc.NewEngine(scoring)
+	if err != nil {
+		return nil, fmt.Errorf("entrypoints: scoring engine: %w", err)
+	}
+	if e.Store == nil && e.Config.TokenKey == nil {
+		return nil, fmt.Errorf("entrypoints: calculate: %s is required to open sealed tokens", config.EnvTokenKey)
+	}
+	flow, err := e.Flow()
+	if err != nil {
+		return nil, err
+	}
+	return calculate.New(&calculate.Handler{
+		Engine:  engine,
+		Scoring: scoring,
+		Assess: &assess.Service{
+			Sessions:    flow.Store,
+			Refresh:     flow.Refresh,
+			Engine:      engine,
+			Scoring:     scoring,
+			HTTPClient:  e.httpClient(),
+			Now:         e.Now,
+			LabLookback: e.Config.LabLookback,
+		},
+		Log:            e.Log,
+		Project:        e.Config.FirestoreProject,
+		FrameAncestors: e.ancestors,
+	}), nil
+}

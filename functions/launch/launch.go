@@ -1,0 +1,63 @@
+// Package launch is the launch function: the Launch URI an EHR opens with
+// iss and launch. It refuses an EHR it does not know before any outbound
+// request, and otherwise redirects the browser to the EHR's authorize
+// endpoint with PKCE (S256), a fresh state, aud and the launch context; the
+// verifier and state wait in the store for the callback.
+package launch
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/smartcalc-app/smartcalc/shared/logging"
+	"github.com/smartcalc-app/smartcalc/shared/smart"
+	"github.com/smartcalc-app/smartcalc/shared/web"
+)
+
+// Handler serves GET /launch?iss=…&launch=… (EHR launch) and GET
+// /launch?iss=… (standalone launch, where the registration allows it).
+type Handler struct {
+	Flow           *smart.Flow
+	Log            *slog.Logger
+	Project        string   // for trace links in logs
+	FrameAncestors []string // EHR origins allowed to frame the error page
+	LaunchTTL      time.Duration
+}
+
+// ServeHTTP parses the launch parameters, begins the flow and redirects.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	log := logging.ForRequest(h.Log, r, h.Project, "launch")
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET")
+		log.Warn("launch refused", "cause", "method", "method", r.Method)
+		web.ErrorPage(w, h.FrameAncestors, web.Problem{Status: http.StatusMethodNotAllowed,
+			Title: "SMART Calc is launched with a GET request from the EHR."})
+		return
+	}
+	q := r.URL.Query()
+	req := smart.BeginRequest{Issuer: q.Get("iss"), Launch: q.Get("launch")}
+	res, err := h.Flow.Begin(r.Context(), req)
+	if err != nil {
+		p := smart.Problem(err)
+		smart.LogFailure(log, "launch failed", err, "iss", req.Issuer, "mode", mode(req))
+		web.ErrorPage(w, h.FrameAncestors, p)
+		return
+	}
+	http.SetCookie(w, web.BindingCookie(res.Correlation, res.BindingNonce, h.LaunchTTL))
+	log.Info("launch started",
+		logging.CorrelationKey, res.Correlation,
+		"registration", res.Registration.ID,
+		"iss", req.Issuer,
+		"mode", mode(req))
+	web.NoStore(w.Header())
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	http.Redirect(w, r, res.AuthorizeURL, http.StatusFound)
+}
+
+func mode(req smart.BeginRequest) string {
+	if req.Launch == "" {
+		return "standalone"
+	}
+	return "ehr"
+}

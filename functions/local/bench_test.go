@@ -1,0 +1,122 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+)
+
+// launchURL returns a /launch URL with a fresh sandbox launch token, and
+// warms the discovery cache with one launch.
+func launchURL(b *testing.B, e *env) string {
+	b.Helper()
+	u := e.stopAt(b, e.URL+"/ehr/launch?patient=low-risk", "/launch")
+	rec := httptest.NewRecorder()
+	e.Handler.ServeHTTP(rec, httptest.NewRequest("GET", u.String(), nil))
+	if rec.Code != http.StatusFound {
+		b.Fatalf("warm-up launch: %d %s", rec.Code, rec.Body)
+	}
+	return u.String()
+}
+
+// BenchmarkLaunchHandler measures the launch function's handler alone
+// (in-memory store, warm discovery cache: no outbound request).
+func BenchmarkLaunchHandler(b *testing.B) {
+	e := start(b, memoryStore, nil, nil, nil)
+	u := launchURL(b, e)
+	before := e.outbound.Load()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		e.Handler.ServeHTTP(rec, httptest.NewRequest("GET", u, nil))
+		if rec.Code != http.StatusFound {
+			b.Fatalf("launch: %d", rec.Code)
+		}
+	}
+	b.StopTimer()
+	if n := e.outbound.Load() - before; n != 0 {
+		b.Errorf("%d discovery fetches while warm, want 0", n)
+	}
+}
+
+// BenchmarkLaunchHandlerParallel is the same on every core: 1e9/ns-per-op
+// is the handler's launches per second on this machine.
+func BenchmarkLaunchHandlerParallel(b *testing.B) {
+	e := start(b, memoryStore, nil, nil, nil)
+	u := launchURL(b, e)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			rec := httptest.NewRecorder()
+			e.Handler.ServeHTTP(rec, httptest.NewRequest("GET", u, nil))
+			if rec.Code != http.StatusFound {
+				b.Errorf("launch: %d", rec.Code)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkLaunchHTTP measures /launch through the local runner's HTTP
+// server over loopback with keep-alive clients on every core; the load
+// generator shares the two cores with the server.
+func BenchmarkLaunchHTTP(b *testing.B) {
+	e := start(b, memoryStore, nil, nil, nil)
+	u := launchURL(b, e)
+	tr := &http.Transport{MaxIdleConnsPerHost: 64}
+	c := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := c.Get(u)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusFound {
+				b.Errorf("launch: %d", resp.StatusCode)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkCallbackHandler measures the callback function's handler: one
+// launch consumed from the in-memory store, the code exchanged at the
+// sandbox's token endpoint over loopback, one session created. The launch
+// and authorize steps that make each fresh code are not timed.
+func BenchmarkCallbackHandler(b *testing.B) {
+	e := start(b, memoryStore, nil, nil, nil)
+	u := launchURL(b, e)
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		b.StopTimer()
+		rec := httptest.NewRecorder()
+		e.Handler.ServeHTTP(rec, httptest.NewRequest("GET", u, nil))
+		resp, err := noFollow.Get(rec.Header().Get("Location"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+		cb, err := url.Parse(resp.Header.Get("Location"))
+		if err != nil || cb.Path != "/callback" {
+			b.Fatalf("authorize answered %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		req := httptest.NewRequest("GET", cb.String(), nil)
+		b.StartTimer()
+		rec = httptest.NewRecorder()
+		e.Handler.ServeHTTP(rec, req)
+		if rec.Code != http.StatusSeeOther {
+			b.Fatalf("callback: %d %s", rec.Code, rec.Body)
+		}
+	}
+}

@@ -1,0 +1,197 @@
+// Command local runs all of SMART Calc in one process for development and
+// demos: the launch, callback and calculate functions, exactly as deployed,
+// plus the sandbox EHR, on 127.0.0.1. It prints the URL to open.
+//
+//	go run ./functions/local
+//
+// The store is in memory unless FIRESTORE_EMULATOR_HOST or
+// SMARTCALC_FIRESTORE_PROJECT is set. The sandbox is registered
+// automatically; SMARTCALC_EHRS adds more EHRs, and SMARTCALC_SANDBOX_DATA
+// names a folder of FHIR Bundles to load as extra patients.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/smartcalc-app/smartcalc/functions/entrypoints"
+	"github.com/smartcalc-app/smartcalc/shared/config"
+	"github.com/smartcalc-app/smartcalc/shared/ehrsim"
+	"github.com/smartcalc-app/smartcalc/shared/logging"
+	"github.com/smartcalc-app/smartcalc/shared/smart"
+)
+
+// SandboxClientID is the client id the app uses at the sandbox EHR.
+const SandboxClientID = "smartcalc-local"
+
+// SandboxScope is what the app asks the sandbox for.
+const SandboxScope = "launch openid fhirUser patient/Patient.rs patient/Observation.rs patient/Condition.rs " +
+	"patient/MedicationRequest.rs patient/MedicationStatement.rs patient/Procedure.rs patient/Encounter.rs online_access"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "smartcalc:", err)
+		os.Exit(1)
+	}
+}
+
+// Server is a running local SMART Calc.
+type Server struct {
+	URL     string // http://127.0.0.1:PORT
+	Env     *entrypoints.Env
+	Sandbox *ehrsim.Server
+	Handler http.Handler
+}
+
+// newServer builds everything for base (http://127.0.0.1:PORT) without
+// listening. getenv supplies the configuration; log receives the app's logs.
+// Tests use tune to adjust the sandbox and the environment before the
+// handlers are built.
+func newServer(base string, getenv func(string) string, log *slog.Logger, tune *Tune) (*Server, error) {
+	vars := map[string]string{}
+	for _, v := range config.Variables {
+		if !v.Prefix {
+			vars[v.Name] = getenv(v.Name)
+		}
+	}
+	vars[config.EnvBaseURL] = base
+	if vars[config.EnvTokenKey] == "" {
+		// A fresh key per run: sessions die with the process anyway.
+		k := make([]byte, 32)
+		if _, err := rand.Read(k); err != nil {
+			return nil, err
+		}
+		vars[config.EnvTokenKey] = base64.StdEncoding.EncodeToString(k)
+	}
+	cfg, err := config.Load(func(k string) string {
+		if strings.HasPrefix(k, config.EnvSecretPrefix) {
+			return getenv(k)
+		}
+		return vars[k]
+	})
+	if err != nil {
+		return nil, err
+	}
+	simCfg := ehrsim.Config{
+		BaseURL:      base + "/ehr",
+		AppLaunchURL: cfg.LaunchURI(),
+		DataDir:      cfg.SandboxData,
+		Clients: []ehrsim.Client{{
+			ID:           SandboxClientID,
+			Type:         "public",
+			RedirectURIs: []string{cfg.RedirectURI()},
+		}},
+	}
+	if tune != nil && tune.Sandbox != nil {
+		tune.Sandbox(&simCfg)
+	}
+	sim, err := ehrsim.New(simCfg)
+	if err != nil {
+		return nil, err
+	}
+	env := &entrypoints.Env{
+		Config: cfg,
+		Log:    log,
+		Registrations: []smart.Registration{{
+			ID:           "sandbox",
+			Issuer:       sim.FHIRBase(),
+			ClientID:     SandboxClientID,
+			ClientAuth:   smart.ClientAuth{Type: "public"},
+			Scope:        SandboxScope,
+			Launch:       []string{"ehr", "standalone"},
+			AllowedHosts: []string{hostOf(base)},
+		}},
+	}
+	if tune != nil && tune.Env != nil {
+		tune.Env(env)
+	}
+	mux := http.NewServeMux()
+	names := map[string]func(*entrypoints.Env) (http.Handler, error){
+		"launch":    (*entrypoints.Env).Launch,
+		"callback":  (*entrypoints.Env).Callback,
+		"calculate": (*entrypoints.Env).Calculate,
+	}
+	for _, name := range entrypoints.Names {
+		h, err := names[name](env)
+		if err != nil {
+			return nil, err
+		}
+		if name == "calculate" {
+			mux.Handle("/calculate/", http.StripPrefix("/calculate", h))
+			mux.Handle("/calculate", http.RedirectHandler("/calculate/", http.StatusMovedPermanently))
+			continue
+		}
+		mux.Handle("/"+name, h)
+	}
+	mux.Handle("/ehr/", sim)
+	mux.Handle("/{$}", http.RedirectHandler("/ehr/", http.StatusFound))
+	return &Server{URL: base, Env: env, Sandbox: sim, Handler: mux}, nil
+}
+
+func hostOf(base string) string {
+	h := strings.TrimPrefix(strings.TrimPrefix(base, "http://"), "https://")
+	if i := strings.IndexByte(h, ':'); i >= 0 {
+		h = h[:i]
+	}
+	return h
+}
+
+// Tune adjusts a local server before its handlers are built.
+type Tune struct {
+	Sandbox func(*ehrsim.Config)
+	Env     func(*entrypoints.Env)
+}
+
+// run listens on 127.0.0.1:PORT (8080 by default), prints the URL to open to
+// out, and serves until ctx ends. ready, if not nil, receives the server once
+// it listens.
+func run(ctx context.Context, getenv func(string) string, out io.Writer, ready chan<- *Server) error {
+	port := getenv(config.EnvPort)
+	if port == "" {
+		port = "8080"
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", port))
+	if err != nil {
+		return fmt.Errorf("listen on 127.0.0.1:%s: %w (set PORT to use another port)", port, err)
+	}
+	base := "http://" + ln.Addr().String()
+	log := logging.New(os.Stderr, logging.ParseLevel(getenv(config.EnvLogLevel)))
+	srv, err := newServer(base, getenv, log, nil)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	hs := &http.Server{Handler: srv.Handler, ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintf(out, "SMART Calc is running.\n  Open the sandbox EHR: %s/ehr/\n  Launch URI: %s/launch  Redirect URI: %s/callback  App: %s/calculate/\n",
+		base, base, base, base)
+	if ready != nil {
+		ready <- srv
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}
+}

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/smartcalc-app/smartcalc/functions/entrypoints"
+	"github.com/smartcalc-app/smartcalc/shared/config"
+	"github.com/smartcalc-app/smartcalc/shared/ehrsim"
+	"github.com/smartcalc-app/smartcalc/shared/smart"
+	"github.com/smartcalc-app/smartcalc/shared/smarttest"
+)
+
+// recorder notes every secret that crosses the browser side: codes and
+// states in callback URLs, session handles in fragments, binding cookies.
+type recorder struct {
+	mu      sync.Mutex
+	secrets []string
+	next    http.RoundTripper
+}
+
+func (r *recorder) add(v ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range v {
+		if len(s) >= 8 {
+			r.secrets = append(r.secrets, s)
+		}
+	}
+}
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	q := req.URL.Query()
+	r.add(q.Get("code"), q.Get("state"), q.Get("launch"))
+	resp, err := r.next.RoundTrip(req)
+	if err != nil {
+		return resp, err
+	}
+	for _, c := range resp.Cookies() {
+		r.add(c.Value)
+	}
+	if loc := resp.Header.Get("Location"); loc != "" {
+		if u, err := url.Parse(loc); err == nil {
+			lq := u.Query()
+			r.add(lq.Get("code"), lq.Get("state"), lq.Get("code_challenge"))
+			if _, h, ok := strings.Cut(u.Fragment, "session="); ok {
+				r.add(h)
+			}
+		}
+	}
+	return resp, err
+}
+
+// TestLogsHoldNoSecret runs full launches with each kind of client
+// authentication, and failing ones, then searches everything logged for
+// every secret value the run saw.
+func TestLogsHoldNoSecret(t *testing.T) {
+	const secret = "sandbox-client-secret-value-0123456789"
+	key := smarttest.NewECKey(t)
+	pem := smarttest.PEM(t, key)
+	tests := []struct {
+		name   string
+		client ehrsim.Client
+		auth   smart.ClientAuth
+		vars   map[string]string
+	}{
+		{"public", ehrsim.Client{Type: ehrsim.ClientPublic}, smart.ClientAuth{Type: smart.AuthPublic}, nil},
+		{"client_secret_basic", ehrsim.Client{Type: ehrsim.ClientSecretBasic, Secret: secret},
+			smart.ClientAuth{Type: smart.AuthClientSecretBasic, Secret: "sandbox-secret"},
+			map[string]string{config.SecretVariable("sandbox-secret"): secret}},
+		{"private_key_jwt", ehrsim.Client{Type: ehrsim.ClientPrivateKeyJWT, PublicKey: key.Public(), KeyID: "k1"},
+			smart.ClientAuth{Type: smart.AuthPrivateKeyJWT, Key: "sandbox-key", KID: "k1", Alg: "ES384"},
+			map[string]string{config.SecretVariable("sandbox-key"): pem}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := start(t, memoryStore, tt.vars, &Tune{
+				Sandbox: func(c *ehrsim.Config) {
+					cl := tt.client
+					cl.ID = SandboxClientID
+					cl.RedirectURIs = c.Clients[0].RedirectURIs
+					c.Clients[0] = cl
+				},
+				Env: func(en *entrypoints.Env) { en.Registrations[0].ClientAuth = tt.auth },
+			}, nil)
+			rec := &recorder{next: http.DefaultTransport}
+			e.client.Transport = rec
+
+			// Successful EHR and standalone launches.
+			for _, u := range []string{
+				e.URL + "/ehr/launch?patient=low-risk",
+				e.URL + "/ehr/launch?patient=hbr-anticoag",
+				e.URL + "/launch?iss=" + url.QueryEscape(e.Sandbox.FHIRBase()),
+			} {
+				if _, resp, _ := e.redirects(t, u); resp.StatusCode != 200 {
+					t.Fatalf("%s: status %d", u, resp.StatusCode)
+				}
+			}
+			// Failures: the EHR refuses the client or the grant, a
+			// verifier mismatch, a replayed callback.
+			for _, fault := range []string{"invalid_client", "invalid_grant"} {
+				if _, resp, _ := e.redirects(t, e.URL+"/ehr/launch?patient=low-risk&fault="+fault); resp.StatusCode < 400 {
+					t.Errorf("fault %s: status %d", fault, resp.StatusCode)
+				}
+			}
+			e.store.tamper.Store(true)
+			e.redirects(t, e.URL+"/ehr/launch?patient=low-risk")
+			e.store.tamper.Store(false)
+			cb := e.stopAt(t, e.URL+"/ehr/launch?patient=low-risk", "/callback")
+			e.client.Get(cb.String())
+			e.client.Get(cb.String())
+
+			logs := e.logs.String()
+			if !strings.Contains(logs, `"message":"session created"`) || !strings.Contains(logs, `"cause":"invalid_grant"`) {
+				t.Fatalf("the run did not log what it should:\n%s", logs)
+			}
+			secrets := append([]string{secret, pem, base64.StdEncoding.EncodeToString([]byte(SandboxClientID + ":" + secret))}, rec.secrets...)
+			secrets = append(secrets, e.store.secrets...)
+			if len(rec.secrets) < 10 || len(e.store.secrets) < 6 {
+				t.Fatalf("saw too few secrets to test: %d browser-side, %d stored", len(rec.secrets), len(e.store.secrets))
+			}
+			for _, s := range secrets {
+				if s != "" && strings.Contains(logs, s) {
+					t.Errorf("a secret reached the log: %.12s…", s)
+				}
+			}
+			for _, marker := range []*regexp.Regexp{
+				regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}`),                   // a JWT: id_token, assertion
+				regexp.MustCompile(`(?i)(Bearer|Basic) [A-Za-z0-9._~+/=-]{12,}`), // an Authorization header value
+				regexp.MustCompile(`code_verifier=|client_assertion=|client_secret=`),
+			} {
+				if m := marker.FindString(logs); m != "" {
+					t.Errorf("the log holds %.20q… (a JWT, an Authorization header or a token request body)", m)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,78 @@
+package assess
+
+import (
+	"context"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/smartcalc-app/smartcalc/shared/calc"
+)
+
+// Assessment is GET and POST /api/assessment: every calculator on one fetch
+// of the patient's record, with what could not be read.
+type Assessment struct {
+	AssessedAt      time.Time               `json:"assessed_at"`
+	Patient         *Patient                `json:"patient"`
+	Results         map[string]*calc.Result `json:"results"`
+	Warnings        []string                `json:"warnings"`
+	DataErrors      []DataError             `json:"data_errors"`
+	Recommendations []Recommendation        `json:"recommendations"`
+	ConfigVersion   string                  `json:"config_version"`
+	// NeedsConfirmation names the inputs the record holds but the
+	// clinician must confirm; Gaps says why each unset input is unset.
+	NeedsConfirmation []string   `json:"needs_confirmation"`
+	Gaps              []calc.Gap `json:"gaps"`
+	// DAPT and OAC are the medication findings the CDS Hooks services use.
+	DAPT calc.DAPT              `json:"dapt"`
+	OAC  calc.MedicationFinding `json:"oral_anticoagulant"`
+	// FHIRRequests counts the HTTP requests this assessment sent to the EHR.
+	FHIRRequests int `json:"fhir_requests"`
+}
+
+// Recommendation is guidance shown because a result's category calls for it.
+type Recommendation struct {
+	ID     string `json:"id"`
+	Title  string `json:"title"`
+	Text   string `json:"text"`
+	Source string `json:"source"`
+}
+
+// Assess fetches the session patient's record once (every search
+// concurrent, one round trip deep), maps it to inputs, overlays the
+// clinician's entered values and runs every calculator.
+func (s *Service) Assess(ctx context.Context, ss *Session, overrides calc.Inputs) (*Assessment, error) {
+	now := s.now()
+	st := ss.Store()
+	var requests atomic.Int64
+	client := ss.FHIR()
+	hc := *client.HTTPClient
+	hc.Transport = countRequests{&requests, hc.Transport}
+	client.HTTPClient = &hc
+	rec := client.FetchRecord(ctx, s.query(st, now))
+	a, err := s.Evaluate(rec, overrides, now)
+	if err != nil {
+		return nil, err
+	}
+	for _, de := range a.DataErrors {
+		if de.Kind == KindUnauthorized {
+			return nil, ErrSessionExpired
+		}
+	}
+	a.FHIRRequests = int(requests.Load())
+	return a, nil
+}
+
+type countRequests struct {
+	n    *atomic.Int64
+	next http.RoundTripper
+}
+
+func (c countRequests) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	next := c.next
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	return next.RoundTrip(r)
+}

@@ -1,0 +1,99 @@
+package assess
+
+import (
+	"context"
+	"time"
+
+	"github.com/smartcalc-app/smartcalc/shared/fhir"
+)
+
+// Patient is the banner: who the assessment is about. It is always taken
+// from the FHIR Patient, never from the launch parameters, so a mixed-up
+// launch shows the wrong name rather than silently the wrong data.
+type Patient struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	BirthDate string `json:"birth_date,omitempty"`
+	Age       *int   `json:"age,omitempty"`
+	Sex       string `json:"sex,omitempty"`
+	MRN       string `json:"mrn,omitempty"`
+}
+
+// Context is GET /api/context.
+type Context struct {
+	Patient           *Patient    `json:"patient"`
+	NeedPatientBanner bool        `json:"need_patient_banner"`
+	Scope             string      `json:"scope"`
+	FHIRUser          string      `json:"fhir_user,omitempty"`
+	StyleURL          string      `json:"smart_style_url,omitempty"`
+	Tenant            string      `json:"tenant,omitempty"`
+	Encounter         string      `json:"encounter,omitempty"`
+	ExpiresAt         time.Time   `json:"expires_at"`
+	DataErrors        []DataError `json:"data_errors"`
+}
+
+// Context reads the session's Patient (one FHIR read) for the banner.
+func (s *Service) Context(ctx context.Context, ss *Session) (*Context, error) {
+	st := ss.Store()
+	c := &Context{
+		NeedPatientBanner: st.NeedPatientBanner,
+		Scope:             st.Scope,
+		FHIRUser:          st.FHIRUser,
+		StyleURL:          st.SmartStyleURL,
+		Tenant:            st.Tenant,
+		Encounter:         st.Encounter,
+		ExpiresAt:         st.ExpiresAt,
+		DataErrors:        []DataError{},
+	}
+	if !Allows(st.Scope, "Patient", fhir.InteractionRead) {
+		c.Patient = &Patient{ID: st.Patient}
+		c.DataErrors = append(c.DataErrors, scopeError("Patient", fhir.InteractionRead))
+		return c, nil
+	}
+	var p fhir.Patient
+	if err := ss.FHIR().Read(ctx, "Patient", st.Patient, &p); err != nil {
+		if de, ok := dataError("Patient", err); ok {
+			if de.Kind == KindUnauthorized {
+				return nil, ErrSessionExpired
+			}
+			c.Patient = &Patient{ID: st.Patient}
+			c.DataErrors = append(c.DataErrors, de)
+			return c, nil
+		}
+		return nil, err
+	}
+	c.Patient = banner(&p, s.now())
+	return c, nil
+}
+
+func banner(p *fhir.Patient, now time.Time) *Patient {
+	b := &Patient{ID: p.ID, Name: p.DisplayName(), BirthDate: p.BirthDate, MRN: p.MRN()}
+	switch p.Gender {
+	case "male", "female":
+		b.Sex = p.Gender
+	default:
+		switch p.BirthSex() {
+		case "M":
+			b.Sex = "male"
+		case "F":
+			b.Sex = "female"
+		default:
+			b.Sex = p.Gender
+		}
+	}
+	if birth, ok := p.Birth(); ok && len(p.BirthDate) >= len("2006-01-02") {
+		age := AgeAt(birth, now)
+		b.Age = &age
+	}
+	return b
+}
+
+// AgeAt is the age in whole years on now's date for someone born on birth.
+func AgeAt(birth, now time.Time) int {
+	now = now.UTC()
+	age := now.Year() - birth.Year()
+	if now.Month() < birth.Month() || (now.Month() == birth.Month() && now.Day() < birth.Day()) {
+		age--
+	}
+	return age
+}

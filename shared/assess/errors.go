@@ -1,0 +1,85 @@
+package assess
+
+import (
+	"errors"
+
+	"github.com/smartcalc-app/smartcalc/shared/calc"
+	"github.com/smartcalc-app/smartcalc/shared/fhir"
+)
+
+// DataErrorKind says why part of the record could not be read.
+type DataErrorKind string
+
+// The kinds. forbidden and scope are refusals, shown as such; they never
+// read as "no data".
+const (
+	KindForbidden    DataErrorKind = "forbidden"    // 403, e.g. break-the-glass
+	KindScope        DataErrorKind = "scope"        // the granted scope does not cover it
+	KindUnavailable  DataErrorKind = "unavailable"  // 5xx, timeout, network
+	KindUnauthorized DataErrorKind = "unauthorized" // the token was refused
+	KindBadResponse  DataErrorKind = "bad_response" // malformed or foreign data
+)
+
+// DataError is a part of the record that could not be read.
+type DataError struct {
+	Resource string        `json:"resource"`
+	Kind     DataErrorKind `json:"kind"`
+	Message  string        `json:"message"`
+	Scope    string        `json:"scope,omitempty"`  // the scope that would grant it
+	Inputs   []string      `json:"inputs,omitempty"` // the inputs left unset because of it
+}
+
+// fromCalc converts the mapping's data error to the API's.
+func fromCalc(d calc.DataError) DataError {
+	out := DataError{Resource: d.ResourceType, Message: d.Message, Inputs: d.Inputs}
+	switch d.Kind {
+	case calc.DataRefused:
+		out.Kind = KindForbidden
+	case calc.DataScope:
+		out.Kind = KindScope
+		out.Scope = ScopeFor(d.ResourceType, fhir.InteractionSearch)
+		if d.ResourceType == "Patient" {
+			out.Scope = ScopeFor("Patient", fhir.InteractionRead)
+		}
+	case calc.DataUnauthorized:
+		out.Kind = KindUnauthorized
+	case calc.DataUnavailable:
+		out.Kind = KindUnavailable
+	default:
+		out.Kind = KindBadResponse
+	}
+	return out
+}
+
+func scopeError(typ string, i fhir.Interaction) DataError {
+	sc := ScopeFor(typ, i)
+	return DataError{Resource: typ, Kind: KindScope, Scope: sc,
+		Message: "The EHR did not grant SMART Calc the scope " + sc + ", so " + typ + " data could not be read."}
+}
+
+// dataError classifies a FHIR error; ok is false for errors that are not
+// about the EHR's answer (which the caller returns as is).
+func dataError(typ string, err error) (DataError, bool) {
+	var fe *fhir.Error
+	msg := err.Error()
+	if errors.As(err, &fe) {
+		msg = fe.Message()
+	}
+	switch {
+	case errors.Is(err, fhir.ErrScope):
+		sc := ScopeFor(typ, fhir.InteractionSearch)
+		return DataError{Resource: typ, Kind: KindScope, Scope: sc, Message: msg}, true
+	case errors.Is(err, fhir.ErrForbidden):
+		return DataError{Resource: typ, Kind: KindForbidden, Message: msg}, true
+	case errors.Is(err, fhir.ErrUnauthorized):
+		return DataError{Resource: typ, Kind: KindUnauthorized, Message: msg}, true
+	case errors.Is(err, fhir.ErrUnavailable), errors.Is(err, fhir.ErrNotFound):
+		return DataError{Resource: typ, Kind: KindUnavailable, Message: msg}, true
+	case errors.Is(err, fhir.ErrBadResponse):
+		return DataError{Resource: typ, Kind: KindBadResponse, Message: msg}, true
+	}
+	if fe != nil {
+		return DataError{Resource: typ, Kind: KindUnavailable, Message: msg}, true
+	}
+	return DataError{}, false
+}

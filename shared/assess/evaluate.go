@@ -1,0 +1,115 @@
+package assess
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/smartcalc-app/smartcalc/shared/calc"
+	"github.com/smartcalc-app/smartcalc/shared/fhir"
+	"github.com/smartcalc-app/smartcalc/shared/store"
+)
+
+// query is the one fetch of the record an assessment needs, limited to what
+// the granted scope allows: a type the scope does not cover is not
+// requested, and the calculators that need it say which scope is missing.
+func (s *Service) query(st *store.Session, now time.Time) fhir.Query {
+	q := calc.RecordQuery(s.Scoring, st.Patient, now, s.mapOptions())
+	q.Allowed = func(typ string, i fhir.Interaction) bool { return Allows(st.Scope, typ, i) }
+	// Optional searches are made only when granted: asking for them
+	// otherwise would only record a scope error the clinician cannot act on.
+	q.MedicationStatements = Allows(st.Scope, "MedicationStatement", fhir.InteractionSearch)
+	q.Encounters = Allows(st.Scope, "Encounter", fhir.InteractionSearch)
+	return q
+}
+
+func (s *Service) mapOptions() calc.MapOptions {
+	return calc.MapOptions{LabLookback: s.LabLookback}
+}
+
+// Evaluate maps a fetched record (from the EHR, or a CDS Hooks prefetch),
+// overlays the clinician's values and runs every calculator. It does no I/O.
+func (s *Service) Evaluate(rec *fhir.Record, overrides calc.Inputs, now time.Time) (*Assessment, error) {
+	m := calc.MapRecord(s.Scoring, rec, now, s.mapOptions())
+	inputs := m.Inputs.Overlay(overrides)
+	results, err := s.Engine.EvaluateAll(inputs)
+	if err != nil {
+		return nil, fmt.Errorf("assess: evaluate: %w", err)
+	}
+	a := &Assessment{
+		AssessedAt:        now.UTC(),
+		Results:           make(map[string]*calc.Result, len(results)),
+		Warnings:          append([]string{}, m.Warnings...),
+		DataErrors:        []DataError{},
+		Recommendations:   []Recommendation{},
+		ConfigVersion:     s.Scoring.Version,
+		NeedsConfirmation: append([]string{}, m.NeedsConfirmation...),
+		Gaps:              m.Gaps,
+		DAPT:              m.DAPT,
+		OAC:               m.OralAnticoagulant,
+	}
+	if rec.Patient != nil {
+		a.Patient = banner(rec.Patient, now)
+	}
+	for _, de := range m.DataErrors {
+		a.DataErrors = append(a.DataErrors, fromCalc(de))
+	}
+	seen := map[string]bool{}
+	for _, r := range results {
+		a.Results[r.Calculator] = r
+		s.scopeWarnings(r, a.DataErrors, overrides)
+		for _, id := range r.Recommendations {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			if rec := s.recommendation(id); rec != nil {
+				a.Recommendations = append(a.Recommendations, *rec)
+			}
+		}
+	}
+	return a, nil
+}
+
+// scopeWarnings makes a calculator name the scope or permission it lacks
+// for each input it is missing because of a refusal.
+func (s *Service) scopeWarnings(r *calc.Result, errs []DataError, overrides calc.Inputs) {
+	for _, de := range errs {
+		if de.Kind != KindScope && de.Kind != KindForbidden {
+			continue
+		}
+		var hit []string
+		for _, in := range de.Inputs {
+			if slices.Contains(r.Missing, in) {
+				if _, entered := overrides[in]; !entered {
+					hit = append(hit, in)
+				}
+			}
+		}
+		if len(hit) == 0 {
+			continue
+		}
+		if de.Kind == KindScope {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("Missing scope %s: the EHR did not grant it, so %v could not be read from the record.", de.Scope, hit))
+		} else {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("The EHR refused access to %s records, so %v could not be read (this is a permission refusal, not missing data).", de.Resource, hit))
+		}
+	}
+}
+
+func (s *Service) recommendation(id string) *Recommendation {
+	for _, it := range s.Scoring.Recommendations.Items {
+		if it.ID != id {
+			continue
+		}
+		src := it.Provenance.Source
+		if p, ok := s.Scoring.Sources[src]; ok {
+			src = p.Citation
+		}
+		if it.Provenance.Table != "" {
+			src += " (" + it.Provenance.Table + ")"
+		}
+		return &Recommendation{ID: it.ID, Title: it.Title, Text: it.Text, Source: src}
+	}
+	return nil
+}

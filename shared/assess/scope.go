@@ -1,0 +1,64 @@
+package assess
+
+import (
+	"strings"
+
+	"github.com/smartcalc-app/smartcalc/shared/fhir"
+)
+
+// Allows reports whether a granted SMART scope string permits interaction i
+// on resourceType for a patient-context app. It understands v2 scopes
+// (patient/Observation.rs, patient/*.rs, with or without a ?query
+// restriction, which the server enforces), v1 scopes (patient/Observation.read,
+// patient/*.read, patient/*.*), and their user/ forms.
+func Allows(scope, resourceType string, i fhir.Interaction) bool {
+	for _, s := range strings.Fields(scope) {
+		ctx, rest, ok := strings.Cut(s, "/")
+		if !ok || (ctx != "patient" && ctx != "user") {
+			continue
+		}
+		typ, perm, ok := strings.Cut(rest, ".")
+		if !ok || (typ != "*" && typ != resourceType) {
+			continue
+		}
+		perm, _, _ = strings.Cut(perm, "?")
+		switch perm {
+		case "read", "*":
+			return true
+		}
+		want := "r"
+		if i == fhir.InteractionSearch {
+			want = "s"
+		}
+		if isV2(perm) && strings.Contains(perm, want) {
+			return true
+		}
+	}
+	return false
+}
+
+// isV2 reports whether perm is a v2 permission string: letters of cruds in
+// that order.
+func isV2(perm string) bool {
+	if perm == "" {
+		return false
+	}
+	last := -1
+	for _, c := range perm {
+		i := strings.IndexRune("cruds", c)
+		if i <= last {
+			return false
+		}
+		last = i
+	}
+	return true
+}
+
+// ScopeFor names the v2 scope that would grant interaction i on
+// resourceType: what a calculator reports as missing.
+func ScopeFor(resourceType string, i fhir.Interaction) string {
+	if i == fhir.InteractionRead {
+		return "patient/" + resourceType + ".r"
+	}
+	return "patient/" + resourceType + ".rs"
+}

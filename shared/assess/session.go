@@ -1,0 +1,149 @@
+// Package assess runs a bleeding-risk assessment for an app session: it
+// loads the session, keeps its access token fresh (one refresh, one writer
+// wins across instances), fetches the patient's record in one concurrent
+// round of FHIR requests, maps it to calculator inputs and runs every
+// calculator on that one fetch. The calculate function's handlers are thin
+// wrappers around it, and the CDS Hooks services share its mapping.
+package assess
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/smartcalc-app/smartcalc/shared/calc"
+	"github.com/smartcalc-app/smartcalc/shared/fhir"
+	"github.com/smartcalc-app/smartcalc/shared/smart"
+	"github.com/smartcalc-app/smartcalc/shared/store"
+)
+
+// ErrNoSession means the request carries no session handle, or one that is
+// unknown or expired: the clinician must relaunch from the EHR (401).
+var ErrNoSession = errors.New("assess: no session")
+
+// ErrSessionExpired means the EHR no longer accepts the session's token and
+// it cannot be refreshed: the clinician must relaunch from the EHR (401).
+var ErrSessionExpired = errors.New("assess: the EHR session has expired")
+
+// Service runs assessments. Its zero optional fields take defaults.
+type Service struct {
+	Sessions store.Sessions
+	// Refresh renews a session's tokens (smart.Flow.Refresh); nil means
+	// sessions cannot be refreshed.
+	Refresh func(context.Context, *store.Session) (*store.Session, error)
+	Engine  *calc.Engine
+	Scoring *calc.Config
+	// HTTPClient is used for FHIR requests; default: a 20 s timeout.
+	HTTPClient *http.Client
+	Now        func() time.Time
+	// LabLookback bounds the lab search; default 1 year.
+	LabLookback time.Duration
+	// RefreshMargin refreshes a token this long before it expires; default 30 s.
+	RefreshMargin time.Duration
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// Session is a loaded app session, safe for concurrent use by the FHIR
+// requests of one assessment.
+type Session struct {
+	svc *Service
+	mu  sync.Mutex
+	st  *store.Session
+}
+
+// Store returns the session's current stored form.
+func (ss *Session) Store() *store.Session {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.st
+}
+
+// Load returns the session for a handle from an Authorization header value
+// ("Bearer <handle>"). One store read.
+func (s *Service) Load(ctx context.Context, authorization string) (*Session, error) {
+	scheme, handle, ok := strings.Cut(strings.TrimSpace(authorization), " ")
+	handle = strings.TrimSpace(handle)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || handle == "" || len(handle) > 256 {
+		return nil, ErrNoSession
+	}
+	st, err := s.Sessions.GetSession(ctx, smart.SessionID(handle))
+	switch {
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrExpired):
+		return nil, ErrNoSession
+	case err != nil:
+		return nil, fmt.Errorf("assess: load session: %w", err)
+	}
+	return &Session{svc: s, st: st}, nil
+}
+
+// token returns a usable access token, refreshing first when it is about to
+// expire and a refresh token exists.
+func (ss *Session) token(ctx context.Context) (string, error) {
+	ss.mu.Lock()
+	st := ss.st
+	ss.mu.Unlock()
+	margin := ss.svc.RefreshMargin
+	if margin == 0 {
+		margin = 30 * time.Second
+	}
+	if !st.TokenExpiry.IsZero() && ss.svc.now().Add(margin).After(st.TokenExpiry) && st.RefreshToken != "" {
+		return ss.refresh(ctx, st.AccessToken)
+	}
+	return st.AccessToken, nil
+}
+
+// refresh renews the tokens unless another request of this session already
+// did (the token differs from stale). Across instances, the store's
+// UpdateTokens precondition lets exactly one writer win; smart.Flow.Refresh
+// returns the winner's tokens to the losers.
+func (ss *Session) refresh(ctx context.Context, stale string) (string, error) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.st.AccessToken != stale {
+		return ss.st.AccessToken, nil
+	}
+	if ss.svc.Refresh == nil || ss.st.RefreshToken == "" {
+		return "", ErrSessionExpired
+	}
+	next, err := ss.svc.Refresh(ctx, ss.st)
+	if err != nil {
+		var se *smart.Error
+		if errors.As(err, &se) && se.Kind == smart.RefreshUnavailable {
+			return "", fmt.Errorf("%w: %v", ErrSessionExpired, err)
+		}
+		return "", fmt.Errorf("assess: refresh: %w", err)
+	}
+	ss.st = next
+	return next.AccessToken, nil
+}
+
+// FHIR returns a FHIR client for the session's patient compartment. A 401
+// from the EHR triggers one refresh and one retry.
+func (ss *Session) FHIR() *fhir.Client {
+	hc := ss.svc.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: 20 * time.Second}
+	}
+	st := ss.Store()
+	return &fhir.Client{
+		Base:       st.FHIRBase,
+		HTTPClient: hc,
+		Token:      ss.token,
+		OnUnauthorized: func(ctx context.Context) (string, error) {
+			ss.mu.Lock()
+			stale := ss.st.AccessToken
+			ss.mu.Unlock()
+			return ss.refresh(ctx, stale)
+		},
+	}
+}
