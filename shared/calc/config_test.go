@@ -1,0 +1,172 @@
+package calc
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestLoadConfig(t *testing.T) {
+	cfg, err := LoadConfig()
+	if err != nil {
+		t.Fatalf("embedded configuration is invalid: %v", err)
+	}
+	if !versionRE.MatchString(cfg.Version) || !bytes.Equal(cfg.Raw(), embeddedConfig) || !strings.Contains(cfg.ETag(), cfg.Version) {
+		t.Errorf("version %q etag %q", cfg.Version, cfg.ETag())
+	}
+	cd, _ := cfg.Calculator("precise-hbr")
+	for _, term := range cd.Points.Linear {
+		if term.Input == "egfr" && *term.PointsPerUnit != -0.055 {
+			t.Errorf("PRECISE-HBR eGFR weight %v, want 0.055 (decision 6)", -*term.PointsPerUnit)
+		}
+	}
+	if cfg.Rounding.Method != "half-up" {
+		t.Errorf("rounding %q", cfg.Rounding.Method)
+	}
+}
+
+// mutate loads the embedded configuration as generic JSON, applies f and
+// parses the result.
+func mutate(t *testing.T, f func(m map[string]any)) error {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(embeddedConfig, &m); err != nil {
+		t.Fatal(err)
+	}
+	f(m)
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ParseConfig(b)
+	return err
+}
+
+func obj(v any, path ...any) map[string]any {
+	for _, p := range path {
+		switch k := p.(type) {
+		case string:
+			v = v.(map[string]any)[k]
+		case int:
+			v = v.([]any)[k]
+		}
+	}
+	return v.(map[string]any)
+}
+
+func TestParseConfigRejects(t *testing.T) {
+	calcs := func(m map[string]any, i int) map[string]any { return obj(m, "calculators", i) }
+	tests := []struct {
+		name string
+		f    func(m map[string]any)
+		path string // the field the error must name
+	}{
+		{"missing version", func(m map[string]any) { delete(m, "version") }, "version"},
+		{"bad version", func(m map[string]any) { m["version"] = "v1" }, "version"},
+		{"banker's rounding", func(m map[string]any) { obj(m, "rounding")["method"] = "half-even" }, "rounding.method"},
+		{"snap not 1/N", func(m map[string]any) { obj(m, "rounding")["snap"] = 0.3e-9 }, "rounding.snap"},
+		{"missing coefficient", func(m map[string]any) { delete(obj(calcs(m, 0), "points", "linear", 2), "points_per_unit") },
+			"calculators[precise-hbr].points.linear[2].points_per_unit"},
+		{"coefficient of the wrong type", func(m map[string]any) { obj(calcs(m, 0), "points", "linear", 2)["points_per_unit"] = "0.055" }, "(document)"},
+		{"missing verified", func(m map[string]any) { delete(obj(calcs(m, 0), "points", "linear", 0, "provenance"), "verified") },
+			"calculators[precise-hbr].points.linear[0].provenance.verified"},
+		{"missing table", func(m map[string]any) { delete(obj(calcs(m, 0), "points", "flags", 0, "provenance"), "table") },
+			"calculators[precise-hbr].points.flags[0].provenance.table"},
+		{"unknown source", func(m map[string]any) { obj(calcs(m, 0), "points", "base", "provenance")["source"] = "nobody2020" },
+			"calculators[precise-hbr].points.base.provenance.source"},
+		{"unknown field", func(m map[string]any) { obj(calcs(m, 0), "points")["egfr_weight"] = 0.05 }, "(document)"},
+		{"truncation min above max", func(m map[string]any) { obj(calcs(m, 0), "points", "linear", 0, "truncate")["min"] = 90.0 },
+			"calculators[precise-hbr].points.linear[0].truncate"},
+		{"bands not ascending", func(m map[string]any) { obj(calcs(m, 0), "points", "bands", 2)["from"] = 20.0 },
+			"calculators[precise-hbr].points.bands[2].from"},
+		{"first band with a bound", func(m map[string]any) { obj(calcs(m, 0), "points", "bands", 0)["from"] = 0.0 },
+			"calculators[precise-hbr].points.bands[0].from"},
+		{"unknown criterion", func(m map[string]any) {
+			obj(calcs(m, 0), "points", "any_of", 0)["criteria"] = []any{"thrombocytopenia", "nope"}
+		}, "calculators[precise-hbr].points.any_of[0].criteria"},
+		{"major and minor overlap", func(m map[string]any) { obj(calcs(m, 1), "criteria", "items", 2, "rule")["threshold"] = 45.0 },
+			"calculators[arc-hbr].criteria.items"},
+		{"two majors in one domain", func(m map[string]any) { obj(calcs(m, 1), "criteria", "items", 3)["level"] = "major" },
+			"calculators[arc-hbr].criteria.items[3].level"},
+		{"rule on an undeclared input", func(m map[string]any) { obj(calcs(m, 1), "criteria", "items", 1, "rule")["input"] = "diabetes" },
+			"calculators[arc-hbr].criteria.items[1].rule.input"},
+		{"hazard ratio for an unknown outcome", func(m map[string]any) {
+			obj(calcs(m, 3), "hazard", "factors", 0)["hazard_ratios"] = map[string]any{"death_1y": 1.5}
+		}, "calculators[arc-hbr-tradeoff].hazard.factors[0].hazard_ratios.death_1y"},
+		{"baseline risk of 100%", func(m map[string]any) { obj(calcs(m, 3), "hazard", "outcomes", 0)["baseline_percent"] = 100.0 },
+			"calculators[arc-hbr-tradeoff].hazard.outcomes[0].baseline_percent"},
+		{"CKD-EPI without kappa for women", func(m map[string]any) { delete(obj(calcs(m, 4), "ckd_epi", "kappa"), "female") },
+			"calculators[egfr-ckd-epi-2021].ckd_epi.kappa.female"},
+		{"missing calculator", func(m map[string]any) { m["calculators"] = m["calculators"].([]any)[:5] }, "calculators"},
+		{"unit with multiply and divide", func(m map[string]any) { obj(m, "quantities", "creatinine", "units", 0)["multiply"] = 0.0113 },
+			"quantities.creatinine.units[0]"},
+		{"unit without a factor", func(m map[string]any) { delete(obj(m, "quantities", "creatinine", "units", 0), "divide") },
+			"quantities.creatinine.units[0]"},
+		{"unit listed twice", func(m map[string]any) { obj(m, "quantities", "hemoglobin", "units", 0)["code"] = "g/dL" },
+			"quantities.hemoglobin.units[0]"},
+		{"input without a domain", func(m map[string]any) { delete(obj(m, "inputs", "age"), "domain") }, "inputs.age.domain"},
+		{"plausible outside the domain", func(m map[string]any) { obj(m, "inputs", "age", "plausible")["min"] = 10.0 }, "inputs.age.plausible"},
+		{"unknown input type", func(m map[string]any) { obj(m, "inputs", "copd")["type"] = "flag" }, "inputs.copd.type"},
+		{"recommendation for an unknown category", func(m map[string]any) {
+			obj(m, "recommendations", "items", 0, "applies_to", 0)["categories"] = []any{"extreme"}
+		}, "recommendations.items[0].applies_to[0].categories"},
+		{"code set with an unknown system", func(m map[string]any) { obj(m, "codes", "conditions", "brain-avm", "include", 0)["system"] = "icd9" },
+			"codes.conditions.brain-avm.include[0].system"},
+		{"bad code range", func(m map[string]any) {
+			obj(m, "codes", "conditions", "active-malignancy", "include", 0)["codes"] = []any{"C96-C00"}
+		}, "codes.conditions.active-malignancy.include[0].codes"},
+		{"lab without codes", func(m map[string]any) { obj(m, "codes", "labs", "wbc")["codes"] = []any{} }, "codes.labs.wbc.codes"},
+		{"trailing data", nil, "(document)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var err error
+			if tt.f == nil {
+				_, err = ParseConfig(append(append([]byte{}, embeddedConfig...), []byte(" {}")...))
+			} else {
+				err = mutate(t, tt.f)
+			}
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			var ce *ConfigError
+			if !errors.As(err, &ce) {
+				t.Fatalf("error %v is not a *ConfigError", err)
+			}
+			if !strings.Contains(err.Error(), "calc: config: "+tt.path+":") {
+				t.Errorf("error does not name %s:\n%v", tt.path, err)
+			}
+		})
+	}
+}
+
+func TestNewEngineNeedsValidatedConfig(t *testing.T) {
+	if _, err := NewEngine(nil); err == nil {
+		t.Error("NewEngine(nil) accepted")
+	}
+	if _, err := NewEngine(&Config{}); err == nil {
+		t.Error("NewEngine with an unvalidated configuration accepted")
+	}
+}
+
+func TestRoundHalfUp(t *testing.T) {
+	e := testEngine(t)
+	tests := []struct{ x, want float64 }{
+		{22.5, 23}, {22.499999999999996, 23}, {22.500000000000004, 23}, {22.4999, 22}, {22.49999999, 22},
+		{0.5, 1}, {1.5, 2}, {2.5, 3}, {3.5, 4}, {0, 0}, {0.4999999999999, 1}, {12.499999999999998, 13},
+		{-0.5, 0}, {-1.5, -1}, {-2.500001, -3}, {1e12 + 0.5, 1e12 + 1},
+	}
+	for _, tt := range tests {
+		if got := e.roundHalfUp(tt.x); got != tt.want {
+			t.Errorf("roundHalfUp(%v) = %v, want %v", tt.x, got, tt.want)
+		}
+	}
+	if got := e.roundTo(4.165, 2); got != 4.17 {
+		t.Errorf("roundTo(4.165, 2) = %v, want 4.17", got)
+	}
+	if got := e.roundTo(2.675, 2); got != 2.68 {
+		t.Errorf("roundTo(2.675, 2) = %v, want 2.68", got)
+	}
+}

@@ -1,0 +1,664 @@
+package calc
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/smartcalc-app/smartcalc/shared/fhir"
+)
+
+// DefaultLabLookback is how old an Observation may be and still be used
+// when MapOptions.LabLookback is zero: one year. Values older than the
+// configuration's fhir.lookback_days (90 days) are used but marked stale.
+const DefaultLabLookback = 365 * 24 * time.Hour
+
+// MapOptions tune MapRecord. The zero value is the default behaviour.
+type MapOptions struct {
+	// LabLookback is the maximum age of an Observation that is used at all
+	// (labs, weight, smoking status, NIHSS); 0 means DefaultLabLookback.
+	// RecordQuery bounds the Observation search with the same window.
+	LabLookback time.Duration
+	// AskRecentSurgery makes "recent major surgery or trauma" a question for
+	// the clinician even when the record shows no procedure and no injury
+	// in the last 30 days. By default such a record answers false, like
+	// every other criterion decided from the absence of a Condition (see
+	// MapRecord).
+	AskRecentSurgery bool
+}
+
+func (o MapOptions) labLookback() time.Duration {
+	if o.LabLookback > 0 {
+		return o.LabLookback
+	}
+	return DefaultLabLookback
+}
+
+// RecordQuery returns the FHIR query MapRecord needs for one assessment:
+// the patient, every Observation code the mapping reads (labs with their
+// alternates, smoking status, NIHSS) and the lab lookback as the
+// Observation search's lower date bound. The caller sets the fields that
+// depend on the EHR and the granted scope: MedicationStatements,
+// Encounters, Count and Allowed.
+func RecordQuery(cfg *Config, patient string, now time.Time, opts MapOptions) fhir.Query {
+	q := fhir.Query{Patient: patient, Since: now.Add(-opts.labLookback())}
+	seen := map[string]bool{}
+	add := func(list []Coding) {
+		for _, c := range list {
+			uri := cfg.Codes.Systems[c.System]
+			if k := uri + "|" + c.Code; uri != "" && !seen[k] {
+				seen[k] = true
+				q.ObservationCodes = append(q.ObservationCodes, fhir.Coding{System: uri, Code: c.Code})
+			}
+		}
+	}
+	for _, k := range sortedKeys(cfg.Codes.Labs) {
+		add(cfg.Codes.Labs[k].Codes)
+	}
+	for _, k := range sortedKeys(cfg.Codes.Observations) {
+		add(cfg.Codes.Observations[k].Codes)
+	}
+	return q
+}
+
+// GapReason says why the record gave no value for an input.
+type GapReason string
+
+// Gap reasons. Refused is a permission refusal, never missing data.
+const (
+	// GapNotRecorded: the record, read in full, holds no usable value (no
+	// hemoglobin in the lookback window, no sex).
+	GapNotRecorded GapReason = "not-recorded"
+	// GapConfirm: the record holds something the clinician must confirm
+	// before it counts: a value without a known unit, a bleed without
+	// evidence of hospitalisation or transfusion, a drug whose route or
+	// duration is unknown, an undated event near a time window's edge.
+	GapConfirm GapReason = "needs-confirmation"
+	// GapAsk: the record cannot tell by design (non-deferrable surgery,
+	// complex PCI, a procedure that may be major surgery): ask.
+	GapAsk GapReason = "ask"
+	// GapRefused: the EHR refused access to the records the input comes
+	// from, or the granted scope does not cover them.
+	GapRefused GapReason = "refused"
+	// GapUnavailable: the search failed (5xx, timeout, unusable answer) or
+	// returned more pages than are read, so absence cannot be concluded.
+	GapUnavailable GapReason = "unavailable"
+)
+
+// Gap is an input the mapping left unset, and why. Evidence lists the
+// records the clinician should look at.
+type Gap struct {
+	Input        string    `json:"input"`
+	Reason       GapReason `json:"reason"`
+	Message      string    `json:"message"`
+	ResourceType string    `json:"resource_type,omitempty"` // the failed search, for refused and unavailable
+	Evidence     []Source  `json:"evidence,omitempty"`
+}
+
+// DataErrorKind classifies a failed FHIR search.
+type DataErrorKind string
+
+// Data error kinds.
+const (
+	DataRefused      DataErrorKind = "refused"      // 403: the EHR refused access (fhir.ErrForbidden)
+	DataScope        DataErrorKind = "scope"        // the granted scope does not allow it (fhir.ErrScope)
+	DataUnauthorized DataErrorKind = "unauthorized" // the token was refused (fhir.ErrUnauthorized): relaunch
+	DataUnavailable  DataErrorKind = "unavailable"  // 5xx, 429, timeout, network (fhir.ErrUnavailable)
+	DataUnusable     DataErrorKind = "unusable"     // anything else: a malformed answer, a 4xx
+)
+
+// DataError is one resource type the record could not be read for.
+type DataError struct {
+	ResourceType string        `json:"resource_type"`
+	Kind         DataErrorKind `json:"kind"`
+	// Message is for a person: fhir.Error's Message when there is one.
+	Message string `json:"message"`
+	// Inputs are the inputs left unset because of it.
+	Inputs []string `json:"inputs,omitempty"`
+	Err    error    `json:"-"`
+}
+
+// Refused reports whether the error is a permission refusal (403 or
+// scope), which the UI reports as such and never as missing data.
+func (d DataError) Refused() bool { return d.Kind == DataRefused || d.Kind == DataScope }
+
+// MedicationFinding is whether a kind of drug is in the active medication
+// list. Present is nil when the medication searches failed and nothing was
+// found in what was read.
+type MedicationFinding struct {
+	Present *bool    `json:"present"`
+	Sources []Source `json:"sources,omitempty"`
+	// Excluded are matching drugs that do not count, with the reason in
+	// Display (rivaroxaban 2.5 mg, a vascular-protection dose).
+	Excluded []Source `json:"excluded,omitempty"`
+}
+
+// DAPT is dual antiplatelet therapy in the active medication list: aspirin
+// plus a P2Y12 inhibitor (clopidogrel, prasugrel or ticagrelor).
+type DAPT struct {
+	Present *bool    `json:"present"`
+	Aspirin []Source `json:"aspirin,omitempty"`
+	P2Y12   []Source `json:"p2y12,omitempty"`
+}
+
+// Mapped is a patient's FHIR record mapped to the inputs of every
+// calculator at once.
+type Mapped struct {
+	// Inputs are the values found, each with its origin (record) and
+	// source; booleans drawn from several records list them in Evidence.
+	// eGFR and creatinine clearance are left to the engine to derive from
+	// creatinine when no usable CKD-EPI eGFR is reported.
+	Inputs Inputs `json:"-"`
+	// Gaps are the inputs left unset that the record or the clinician can
+	// resolve, by input name. Inputs the engine derives (egfr, crcl,
+	// arc_hbr_other) only appear when something blocks the derivation.
+	Gaps []Gap `json:"gaps"`
+	// NeedsConfirmation names the inputs whose gap is GapConfirm.
+	NeedsConfirmation []string `json:"needs_confirmation"`
+	// Warnings are for a person: stale values, values not used, failed
+	// searches, the EHR's OperationOutcome warnings.
+	Warnings []string `json:"warnings"`
+	// DataErrors are the resource types that could not be read, in type
+	// order.
+	DataErrors []DataError `json:"data_errors"`
+	// OralAnticoagulant is long-term oral anticoagulation (the
+	// oral_anticoagulation input's finding).
+	OralAnticoagulant MedicationFinding `json:"oral_anticoagulant"`
+	// DAPT is aspirin plus a P2Y12 inhibitor, for the CDS Hooks services.
+	DAPT DAPT `json:"dapt"`
+}
+
+// Gap returns the gap of an input.
+func (m *Mapped) Gap(input string) (Gap, bool) {
+	for _, g := range m.Gaps {
+		if g.Input == input {
+			return g, true
+		}
+	}
+	return Gap{}, false
+}
+
+// MapRecord maps a patient's record, as fhir.Client.FetchRecord read it, to
+// the inputs of every calculator, as of now (the assessment time; ages,
+// staleness and time windows are computed from it). It never fails: what
+// it cannot map is a Gap, a warning or a DataError. It does no I/O.
+//
+// Rules (reference bleeding-risk.md §2, §6, §7):
+//
+//   - Observations: final, amended or corrected only (fhir.observation_status),
+//     matched on the LOINC code and its alternates (codes.labs). The newest
+//     result with a value decides; results older than the lab lookback are
+//     not used, and results older than fhir.lookback_days are used but
+//     marked stale with a warning. The unit is the UCUM code (else the unit
+//     text) converted by the configuration; a value without a unit, with a
+//     unit the configuration does not convert, or with a comparator ("<5")
+//     is not used: the input needs confirmation.
+//   - eGFR: a reported CKD-EPI eGFR (codes.labs.egfr.codes; never MDRD or
+//     method-less codes) is used unless a newer creatinine exists; otherwise
+//     eGFR is left for the engine to compute with CKD-EPI 2021 from the
+//     newest creatinine (origin "derived"). A reported ">90" is used as 90,
+//     with a warning, only when there is no creatinine to compute from.
+//   - Conditions: matched on SNOMED CT and ICD-10-CM codes (ICD-10-CM
+//     descendants by prefix; SNOMED descendants only as listed in the
+//     configuration: there is no terminology server). Refuted and
+//     entered-in-error conditions never count. Chronic criteria need a
+//     current condition (clinical status active, recurrence or relapse, or
+//     none recorded and not abated); events (bleeding, haemorrhage, stroke,
+//     MI) count whatever their clinical status. The date is the onset, else
+//     the recorded date; a partial date that straddles a window's edge, or
+//     no date where a window applies, needs confirmation.
+//   - Absence: a criterion is false from the absence of matching records
+//     only when every search it depends on succeeded and was not truncated.
+//     Otherwise it is a Gap naming the failure: GapRefused for a permission
+//     refusal (403 or scope), GapUnavailable for anything else. Records
+//     found in a partial result still count.
+//   - Prior bleeding (ARC-HBR bleeding_history; PRECISE prior_bleeding): a
+//     bleeding condition counts only when a transfusion Procedure or an
+//     inpatient Encounter supports it (same encounter, a reason code, or
+//     overlapping dates). Without support the clinician is asked (met:
+//     null). Major: a supported bleed within 6 months, two supported
+//     episodes (recurrent) or a supported condition in recurrence or
+//     relapse; minor: one supported episode 6 to 12 months ago.
+//   - Active malignancy: a current malignancy (not C44 or its SNOMED
+//     equivalents, not Z85) with onset within 12 months. A current
+//     malignancy diagnosed earlier may still be under treatment: asked.
+//   - Ischaemic stroke: major within 6 months with NIHSS ≥5 (an NIHSS
+//     Observation's valueQuantity, or R29.705-R29.742, from 2 days before to
+//     30 days after the onset); asked when recent and no NIHSS is recorded;
+//     minor otherwise.
+//   - Recent major surgery or trauma (hard to automate, reference §7c): a
+//     procedure in the configured major-surgery set within 30 days is met;
+//     any other procedure (not PCI or angiography, not a non-surgical
+//     category) or an injury (S, T) within 30 days makes it a question;
+//     none gives false (or a question with MapOptions.AskRecentSurgery).
+//     Non-deferrable major surgery is a plan no searched record shows:
+//     always asked.
+//   - Medications: active MedicationRequests (status active or on-hold,
+//     intent order or plan or an order sub-type) and active
+//     MedicationStatements, identified by their coding or their referenced
+//     Medication's code and ingredients (RxNorm ingredient or product, ATC).
+//     Aspirin is never an NSAID. NSAIDs count on the oral route, steroids on
+//     a systemic route; inhaled, nasal, topical, ophthalmic and similar
+//     routes never count; an unknown route, or a schedule or duration that
+//     does not show planned use on ≥4 days a week for ≥30 days, is asked.
+//     Rivaroxaban 2.5 mg (the vascular-protection dose) is not long-term
+//     OAC. A drug without a readable code is named in a warning and not
+//     counted.
+//   - Demographics: sex from Patient.gender (female or male), else the US
+//     Core birth sex (F or M); age in whole years at now. A partial birth
+//     date gives the oldest possible age, with a warning.
+func MapRecord(cfg *Config, rec *fhir.Record, now time.Time, opts MapOptions) *Mapped {
+	if rec == nil {
+		rec = &fhir.Record{}
+	}
+	m := &mapper{cfg: cfg, rec: rec, now: now, opts: opts, inputs: Inputs{}, gaps: map[string]Gap{},
+		warned: map[string]bool{}, sysKey: map[string]string{}}
+	for k, uri := range cfg.Codes.Systems {
+		m.sysKey[uri] = k
+	}
+	m.conds = m.usableConditions()
+	m.outcomes()
+	m.demographics()
+	m.observations()
+	m.conditions()
+	m.medications()
+	m.procedures()
+	m.tradeoff()
+	return m.finish()
+}
+
+// mapper is the state of one MapRecord call.
+type mapper struct {
+	cfg    *Config
+	rec    *fhir.Record
+	now    time.Time
+	opts   MapOptions
+	inputs Inputs
+	gaps   map[string]Gap
+	warns  []string
+	warned map[string]bool
+	sysKey map[string]string // system URI → key of codes.systems
+	conds  []*fhir.Condition // not refuted or entered in error
+	oac    MedicationFinding
+	dapt   DAPT
+}
+
+func (m *mapper) warn(format string, args ...any) {
+	s := fmt.Sprintf(format, args...)
+	if !m.warned[s] {
+		m.warned[s] = true
+		m.warns = append(m.warns, s)
+	}
+}
+
+func (m *mapper) label(input string) string {
+	if d, ok := m.cfg.Inputs[input]; ok {
+		return d.Label
+	}
+	return input
+}
+
+// set records an input read from the record.
+func (m *mapper) set(name string, in Input) {
+	if in.Origin == "" {
+		in.Origin = OriginRecord
+	}
+	m.inputs[name] = in
+	delete(m.gaps, name)
+}
+
+// setFlag records a boolean with the records behind it.
+func (m *mapper) setFlag(name string, v bool, evidence []Source) {
+	in := Input{Value: v, Origin: OriginRecord}
+	if len(evidence) > 0 {
+		in.Source = &evidence[0]
+		in.Evidence = evidence
+	}
+	m.set(name, in)
+}
+
+// absent records a value decided from the absence of matching records in
+// searches read in full. Its source names the search, since no record can.
+func (m *mapper) absent(name string, v any, what string, types ...string) {
+	pid := ""
+	if m.rec.Patient != nil {
+		pid = m.rec.Patient.ID
+	}
+	src := Source{Reference: types[0] + "?patient=" + pid, Display: what + " (searched " + strings.Join(types, ", ") + ")"}
+	m.set(name, Input{Value: v, Origin: OriginRecord, Source: &src})
+}
+
+func (m *mapper) gap(name string, reason GapReason, msg string, evidence ...Source) {
+	if _, ok := m.inputs[name]; ok {
+		return
+	}
+	m.gaps[name] = Gap{Input: name, Reason: reason, Message: msg, Evidence: evidence}
+}
+
+// conclusive reports whether the absence of matching records of these
+// types means absence: every one was read in full.
+func (m *mapper) conclusive(types ...string) bool {
+	for _, t := range types {
+		if m.rec.Errors[t] != nil || m.rec.Truncated[t] {
+			return false
+		}
+	}
+	return true
+}
+
+// unknown records the gap of an input that could not be concluded from
+// these types: a permission refusal wins over other failures.
+func (m *mapper) unknown(name string, types ...string) {
+	var pick string
+	for _, t := range types {
+		err := m.rec.Errors[t]
+		if err != nil && errors.Is(err, fhir.ErrForbidden) {
+			pick = t
+			break
+		}
+		if pick == "" && (err != nil || m.rec.Truncated[t]) {
+			pick = t
+		}
+	}
+	if pick == "" {
+		return
+	}
+	err := m.rec.Errors[pick]
+	g := Gap{Input: name, ResourceType: pick}
+	switch {
+	case err == nil:
+		g.Reason = GapUnavailable
+		g.Message = fmt.Sprintf("%s: the EHR has more %s records than SMART Calc reads, so their absence cannot be concluded; please answer.", m.label(name), pick)
+	case errors.Is(err, fhir.ErrForbidden):
+		g.Reason = GapRefused
+		g.Message = fmt.Sprintf("%s: permission to read %s records was refused, so this cannot be read from the record; please answer.", m.label(name), pick)
+	default:
+		g.Reason = GapUnavailable
+		g.Message = fmt.Sprintf("%s: the %s records could not be read (%s); please answer or try again.", m.label(name), pick, errorKind(err))
+	}
+	if _, ok := m.inputs[name]; !ok {
+		m.gaps[name] = g
+	}
+}
+
+func errorKind(err error) DataErrorKind {
+	switch {
+	case errors.Is(err, fhir.ErrScope):
+		return DataScope
+	case errors.Is(err, fhir.ErrForbidden):
+		return DataRefused
+	case errors.Is(err, fhir.ErrUnauthorized):
+		return DataUnauthorized
+	case errors.Is(err, fhir.ErrUnavailable):
+		return DataUnavailable
+	}
+	return DataUnusable
+}
+
+// outcomes turns search warnings and partial results into warnings.
+func (m *mapper) outcomes() {
+	for _, t := range sortedKeys(m.rec.Outcomes) {
+		for _, o := range m.rec.Outcomes[t] {
+			if s := o.Text(); s != "" {
+				m.warn("The EHR said about the %s records: %s", t, s)
+			}
+		}
+	}
+	for _, t := range sortedKeys(m.rec.Truncated) {
+		if m.rec.Truncated[t] {
+			m.warn("The EHR has more %s records than SMART Calc reads: the oldest were not read, so their absence is never concluded.", t)
+		}
+	}
+}
+
+// finish sorts the gaps and warnings and builds the data errors.
+func (m *mapper) finish() *Mapped {
+	out := &Mapped{Inputs: m.inputs, Gaps: []Gap{}, NeedsConfirmation: []string{}, Warnings: []string{}, DataErrors: []DataError{},
+		OralAnticoagulant: m.oac, DAPT: m.dapt}
+	for _, name := range sortedKeys(m.gaps) {
+		g := m.gaps[name]
+		out.Gaps = append(out.Gaps, g)
+		if g.Reason == GapConfirm {
+			out.NeedsConfirmation = append(out.NeedsConfirmation, name)
+		}
+	}
+	for _, t := range sortedKeys(m.rec.Errors) {
+		err := m.rec.Errors[t]
+		if err == nil {
+			continue
+		}
+		d := DataError{ResourceType: t, Kind: errorKind(err), Err: err}
+		var fe *fhir.Error
+		if errors.As(err, &fe) {
+			d.Message = fe.Message()
+		} else {
+			d.Message = fmt.Sprintf("The %s records could not be read.", t)
+		}
+		for _, g := range out.Gaps {
+			if g.ResourceType == t {
+				d.Inputs = append(d.Inputs, g.Input)
+			}
+		}
+		out.DataErrors = append(out.DataErrors, d)
+		if d.Refused() {
+			m.warn("%s records were not read: permission refused. %s", t, d.Message)
+		} else {
+			m.warn("%s records were not read (%s). %s", t, d.Kind, d.Message)
+		}
+	}
+	out.Warnings = append(out.Warnings, m.warns...)
+	return out
+}
+
+// key returns the configuration's key for a code system URI.
+func (m *mapper) key(uri string) string { return m.sysKey[strings.TrimSpace(uri)] }
+
+// normCode normalises a code for matching: ICD-10-CM gets its dot back
+// ("K922" → "K92.2") and upper case.
+func normCode(system, code string) string {
+	code = strings.TrimSpace(code)
+	if system == "icd10cm" {
+		code = strings.ToUpper(code)
+		if !strings.Contains(code, ".") && len(code) > 3 {
+			code = code[:3] + "." + code[3:]
+		}
+	}
+	return code
+}
+
+// match reports whether a concept is in a code set: one of its codings is
+// included and none is excluded (the codings of one concept translate one
+// meaning, so an excluded translation excludes it). It returns the
+// included coding.
+func (m *mapper) match(set CodeSet, cc fhir.CodeableConcept) (fhir.Coding, bool) {
+	var hit fhir.Coding
+	found := false
+	for _, cd := range cc.Coding {
+		k := m.key(cd.System)
+		if k == "" {
+			continue
+		}
+		code := normCode(k, cd.Code)
+		if matchAny(set.Exclude, k, code) {
+			return fhir.Coding{}, false
+		}
+		if !found && matchAny(set.Include, k, code) {
+			hit, found = cd, true
+		}
+	}
+	return hit, found
+}
+
+// matchAnyConcept is match over several concepts (a product and its
+// ingredients).
+func (m *mapper) matchAnyConcept(set CodeSet, ccs []fhir.CodeableConcept) (fhir.Coding, bool) {
+	for _, cc := range ccs {
+		if cd, ok := m.match(set, cc); ok {
+			return cd, true
+		}
+	}
+	return fhir.Coding{}, false
+}
+
+// token formats a coding as system|code.
+func token(cd fhir.Coding) string {
+	if cd.System == "" {
+		return cd.Code
+	}
+	return cd.System + "|" + cd.Code
+}
+
+// display is what a concept says: the matched coding's display, else the
+// concept text.
+func display(cd fhir.Coding, cc fhir.CodeableConcept) string {
+	switch {
+	case cd.Display != "" && cd.Code != "":
+		return cd.Code + " " + cd.Display
+	case cd.Display != "":
+		return cd.Display
+	case cc.Text != "":
+		return cc.Text
+	}
+	return cd.Code
+}
+
+// tri is a three-valued answer.
+type tri int8
+
+const (
+	triNo tri = iota
+	triMaybe
+	triYes
+)
+
+// within says whether a date span [start, end) lies at or after cutoff:
+// yes when all of it does, no when none of it does, maybe otherwise.
+func within(start, end time.Time, dated bool, cutoff time.Time) tri {
+	switch {
+	case !dated:
+		return triMaybe
+	case !start.Before(cutoff):
+		return triYes
+	case !end.After(cutoff):
+		return triNo
+	}
+	return triMaybe
+}
+
+// span parses a FHIR date into the span it covers. A full dateTime is an
+// instant.
+func span(s string) (start, end time.Time, ok bool) {
+	if s == "" {
+		return time.Time{}, time.Time{}, false
+	}
+	start, end, err := fhir.ParseDateSpan(s)
+	if err != nil {
+		return time.Time{}, time.Time{}, false
+	}
+	if end.Equal(start) {
+		end = start.Add(time.Nanosecond)
+	}
+	return start, end, true
+}
+
+// days formats a duration in whole days.
+func days(d time.Duration) int { return int(d.Hours() / 24) }
+
+// sortSources orders sources newest first (by date text, ISO 8601 sorts),
+// then by reference, and drops duplicates.
+func sortSources(in []Source) []Source {
+	seen := map[string]bool{}
+	out := make([]Source, 0, len(in))
+	for _, s := range in {
+		k := s.Reference + "\x00" + s.Code
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, s)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Date != out[j].Date {
+			return out[i].Date > out[j].Date
+		}
+		return out[i].Reference < out[j].Reference
+	})
+	return out
+}
+
+// demographics maps age and sex from the Patient.
+func (m *mapper) demographics() {
+	p := m.rec.Patient
+	if p == nil {
+		if m.rec.Errors["Patient"] != nil {
+			m.unknown("age", "Patient")
+			m.unknown("sex", "Patient")
+		} else {
+			m.gap("age", GapNotRecorded, "Age: the Patient record was not read.")
+			m.gap("sex", GapNotRecorded, "Sex: the Patient record was not read.")
+		}
+		return
+	}
+	ref := "Patient/" + p.ID
+	m.age(p, ref)
+	m.sex(p, ref)
+}
+
+func (m *mapper) age(p *fhir.Patient, ref string) {
+	start, end, ok := span(p.BirthDate)
+	if !ok {
+		msg := "Age: the Patient record has no birth date."
+		if p.BirthDate != "" {
+			msg = fmt.Sprintf("Age: the birth date %q is not a valid date.", p.BirthDate)
+		}
+		m.gap("age", GapNotRecorded, msg)
+		return
+	}
+	if start.After(m.now) {
+		m.gap("age", GapConfirm, fmt.Sprintf("Age: the birth date %s is after the assessment date.", p.BirthDate))
+		return
+	}
+	oldest := wholeYears(start, m.now)
+	youngest := wholeYears(end.Add(-time.Nanosecond), m.now)
+	if oldest != youngest {
+		m.warn("The birth date is partial (%s): age is taken as %d, the oldest it can be (it may be %d). Confirm the age.", p.BirthDate, oldest, youngest)
+	}
+	m.set("age", Input{Value: float64(oldest), Source: &Source{Reference: ref, Date: p.BirthDate, Display: "birth date"}})
+}
+
+// wholeYears is the age in completed years at now of someone born at b,
+// comparing calendar dates in UTC.
+func wholeYears(b, now time.Time) int {
+	b, now = b.UTC(), now.UTC()
+	y := now.Year() - b.Year()
+	if now.Month() < b.Month() || (now.Month() == b.Month() && now.Day() < b.Day()) {
+		y--
+	}
+	return y
+}
+
+const systemGender = "http://hl7.org/fhir/administrative-gender"
+
+func (m *mapper) sex(p *fhir.Patient, ref string) {
+	g := strings.ToLower(strings.TrimSpace(p.Gender))
+	birth := strings.ToUpper(strings.TrimSpace(p.BirthSex()))
+	fromBirth := map[string]string{"F": Female, "M": Male}[birth]
+	if g == Female || g == Male {
+		if fromBirth != "" && fromBirth != g {
+			m.warn("Patient.gender is %s but the US Core birth sex is %s: the calculators use %s. Check which applies to the sex-specific thresholds.", g, birth, g)
+		}
+		m.set("sex", Input{Value: g, Source: &Source{Reference: ref, Code: systemGender + "|" + g, Display: "Patient.gender"}})
+		return
+	}
+	if fromBirth != "" {
+		m.set("sex", Input{Value: fromBirth, Source: &Source{Reference: ref, Code: fhir.ExtBirthSex + "|" + birth, Display: "US Core birth sex"}})
+		return
+	}
+	msg := "Sex: the Patient record gives neither female nor male"
+	if g != "" {
+		msg += fmt.Sprintf(" (gender %q)", g)
+	}
+	m.gap("sex", GapAsk, msg+": the sex-specific parts (CKD-EPI, Cockcroft-Gault, ARC-HBR anaemia) need female or male.")
+}

@@ -1,0 +1,764 @@
+package calc
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/smartcalc-app/smartcalc/shared/fhir"
+)
+
+// Time rules of the ARC-HBR criteria that the code sets do not carry
+// (reference bleeding-risk.md §2), and the project's choices for linking
+// records in time (documented on MapRecord).
+const (
+	bleedMajorMonths = 6  // a bleed within 6 months is major (§2 prior bleeding)
+	bleedMinorMonths = 12 // a first bleed 6-12 months ago is minor
+	// bleedEpisodeGap: bleeding conditions less than this apart are one
+	// episode (the same bleed coded twice), not a recurrence.
+	bleedEpisodeGap = 30 * 24 * time.Hour
+	// A transfusion supports a bleed performed from 7 days before its onset
+	// to 30 days after it.
+	transfusionBefore = 7 * 24 * time.Hour
+	transfusionAfter  = 30 * 24 * time.Hour
+	// An inpatient stay supports a bleed whose onset lies within it, one day
+	// either side.
+	staySlack = 24 * time.Hour
+	// NIHSS results from 2 days before to 30 days after a stroke's onset
+	// grade it.
+	nihssBefore = 2 * 24 * time.Hour
+	nihssAfter  = 30 * 24 * time.Hour
+	// recentDays is the "within 30 days" of recent surgery or trauma, and
+	// of an acute MI that is the index presentation (code sets injury and
+	// acute-mi carry it as window_days; this is the fallback for
+	// procedures).
+	recentDays = 30
+)
+
+// condMatch is a Condition that matched a code set.
+type condMatch struct {
+	c          *fhir.Condition
+	coding     fhir.Coding
+	start, end time.Time
+	dated      bool
+	date       string
+}
+
+func (cm condMatch) source() Source {
+	d := display(cm.coding, cm.c.Code)
+	if s := cm.c.ClinicalStatusCode(); s != "" {
+		d += " (" + s + ")"
+	}
+	return Source{Reference: "Condition/" + cm.c.ID, Code: token(cm.coding), Date: cm.date, Display: d}
+}
+
+// usableConditions drops refuted and entered-in-error conditions.
+func (m *mapper) usableConditions() []*fhir.Condition {
+	var out []*fhir.Condition
+	for i := range m.rec.Conditions {
+		c := &m.rec.Conditions[i]
+		if contains(m.cfg.FHIR.ConditionExcludeVerification, c.VerificationStatusCode()) {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// conditionDate is the onset (onsetDateTime, onsetPeriod.start), else the
+// recorded date, as the span a partial date covers.
+func conditionDate(c *fhir.Condition) (start, end time.Time, date string, ok bool) {
+	cands := []string{c.OnsetDateTime}
+	if c.OnsetPeriod != nil {
+		cands = append(cands, c.OnsetPeriod.Start)
+	}
+	cands = append(cands, c.RecordedDate)
+	for _, s := range cands {
+		if st, en, ok := span(s); ok {
+			return st, en, s, true
+		}
+	}
+	return time.Time{}, time.Time{}, "", false
+}
+
+// current reports whether a condition is current: clinical status active,
+// recurrence or relapse, or no status and no abatement.
+func (m *mapper) current(c *fhir.Condition) bool {
+	s := c.ClinicalStatusCode()
+	if s == "" {
+		return !c.Abated()
+	}
+	return contains(m.cfg.FHIR.ConditionActiveStatus, s)
+}
+
+// conditionMatches returns the conditions in code set key, newest first
+// (undated last); currentOnly keeps current ones.
+func (m *mapper) conditionMatches(key string, currentOnly bool) []condMatch {
+	set, ok := m.cfg.Codes.Conditions[key]
+	if !ok {
+		return nil
+	}
+	var out []condMatch
+	for _, c := range m.conds {
+		if currentOnly && !m.current(c) {
+			continue
+		}
+		cd, ok := m.match(set, c.Code)
+		if !ok {
+			continue
+		}
+		cm := condMatch{c: c, coding: cd}
+		cm.start, cm.end, cm.date, cm.dated = conditionDate(c)
+		out = append(out, cm)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].dated != out[j].dated {
+			return out[i].dated
+		}
+		return out[i].start.After(out[j].start)
+	})
+	return out
+}
+
+// window applies a code set's time window to a date span.
+func (m *mapper) window(set CodeSet, start, end time.Time, dated bool) tri {
+	switch {
+	case set.WindowMonths > 0:
+		return within(start, end, dated, m.now.AddDate(0, -set.WindowMonths, 0))
+	case set.WindowDays > 0:
+		return within(start, end, dated, m.now.AddDate(0, 0, -set.WindowDays))
+	}
+	return triYes
+}
+
+func windowText(set CodeSet) string {
+	switch {
+	case set.WindowMonths > 0:
+		return fmt.Sprintf("%d months", set.WindowMonths)
+	case set.WindowDays > 0:
+		return fmt.Sprintf("%d days", set.WindowDays)
+	}
+	return ""
+}
+
+// condSpec names a code set behind a boolean input; anyStatus counts past
+// events (a haemorrhage at any time) whatever their clinical status.
+type condSpec struct {
+	set       string
+	anyStatus bool
+}
+
+// conditionFlag decides a boolean input from condition code sets: true when
+// a matching condition lies in the set's window (and its required partner
+// set matches too), a question when a date straddles the window, false
+// when nothing matches and the Condition search was read in full.
+func (m *mapper) conditionFlag(input string, specs ...condSpec) {
+	var yes, maybe []Source
+	for _, sp := range specs {
+		set := m.cfg.Codes.Conditions[sp.set]
+		var partner []condMatch
+		if set.Requires != "" {
+			if partner = m.conditionMatches(set.Requires, !sp.anyStatus); len(partner) == 0 {
+				continue
+			}
+		}
+		for _, cm := range m.conditionMatches(sp.set, !sp.anyStatus) {
+			switch m.window(set, cm.start, cm.end, cm.dated) {
+			case triYes:
+				yes = append(yes, cm.source())
+				for _, p := range partner {
+					yes = append(yes, p.source())
+				}
+			case triMaybe:
+				maybe = append(maybe, cm.source())
+			}
+		}
+	}
+	switch {
+	case len(yes) > 0:
+		m.setFlag(input, true, sortSources(yes))
+	case len(maybe) > 0:
+		m.gap(input, GapConfirm, fmt.Sprintf("%s: %s (%s) is recorded without a date that places it inside or outside the time window: confirm.",
+			m.label(input), maybe[0].Display, maybe[0].Reference), sortSources(maybe)...)
+	case m.conclusive("Condition"):
+		m.absent(input, false, "no matching condition recorded", "Condition")
+	default:
+		m.unknown(input, "Condition")
+	}
+}
+
+// conditions maps the condition-based inputs.
+func (m *mapper) conditions() {
+	m.conditionFlag("intracranial_hemorrhage", condSpec{"intracranial-hemorrhage-spontaneous", true}, condSpec{"intracranial-hemorrhage-traumatic", true})
+	m.conditionFlag("brain_avm", condSpec{"brain-avm", false})
+	m.conditionFlag("bleeding_diathesis", condSpec{"bleeding-diathesis", false})
+	m.conditionFlag("cirrhosis_portal_hypertension", condSpec{"cirrhosis", false})
+	m.conditionFlag("copd", condSpec{"copd", false})
+	m.conditionFlag("diabetes", condSpec{"diabetes", false})
+	m.malignancy()
+	m.stroke()
+	m.myocardialInfarction()
+	m.bleeding()
+}
+
+// malignancy: a current malignancy with onset within the window (12
+// months) is active. A current one diagnosed earlier, or undated, may be
+// under treatment: the clinician is asked.
+func (m *mapper) malignancy() {
+	const input = "active_malignancy"
+	set := m.cfg.Codes.Conditions["active-malignancy"]
+	var yes, ask []Source
+	for _, cm := range m.conditionMatches("active-malignancy", true) {
+		if m.window(set, cm.start, cm.end, cm.dated) == triYes {
+			yes = append(yes, cm.source())
+		} else {
+			ask = append(ask, cm.source())
+		}
+	}
+	switch {
+	case len(yes) > 0:
+		m.setFlag(input, true, sortSources(yes))
+	case len(ask) > 0:
+		m.gap(input, GapConfirm, fmt.Sprintf("Active malignancy: %s (%s, %s) is current but was not diagnosed within the last %s: is it under treatment (surgery, chemotherapy, radiotherapy)? Remission or maintenance therapy only does not count.",
+			ask[0].Display, ask[0].Reference, orUndated(ask[0].Date), windowText(set)), sortSources(ask)...)
+	case m.conclusive("Condition"):
+		m.absent(input, false, "no current malignancy recorded", "Condition")
+	default:
+		m.unknown(input, "Condition")
+	}
+}
+
+func orUndated(date string) string {
+	if date == "" {
+		return "undated"
+	}
+	return date
+}
+
+// stroke maps ischemic_stroke: major within the window (6 months) with
+// NIHSS ≥ the configured threshold, minor otherwise; a recent stroke
+// without an NIHSS is asked.
+func (m *mapper) stroke() {
+	const input = "ischemic_stroke"
+	set := m.cfg.Codes.Conditions["ischemic-stroke"]
+	strokes := m.conditionMatches("ischemic-stroke", false)
+	if len(strokes) == 0 {
+		if m.conclusive("Condition") {
+			m.absent(input, "none", "no ischaemic stroke recorded", "Condition")
+		} else {
+			m.unknown(input, "Condition")
+		}
+		return
+	}
+	threshold := 5.0
+	if oc, ok := m.cfg.Codes.Observations["nihss"]; ok && oc.MajorAtLeast != nil {
+		threshold = *oc.MajorAtLeast
+	}
+	var major, pending, all []Source
+	for _, s := range strokes {
+		all = append(all, s.source())
+		w := m.window(set, s.start, s.end, s.dated)
+		if w == triNo {
+			continue
+		}
+		severe, ev := m.strokeSeverity(s, threshold)
+		all = append(all, ev...)
+		switch {
+		case w == triYes && severe == triYes:
+			major = append(major, s.source())
+			major = append(major, ev...)
+		case severe != triNo:
+			pending = append(pending, s.source())
+			pending = append(pending, ev...)
+		}
+	}
+	switch {
+	case len(major) > 0:
+		m.set(input, Input{Value: "major", Origin: OriginRecord, Source: &major[0], Evidence: sortSources(major)})
+	case len(pending) > 0:
+		m.gap(input, GapConfirm, fmt.Sprintf("Ischaemic stroke: %s (%s, %s) may be within %s, and no NIHSS score tells whether it was moderate or severe (NIHSS ≥%s): major or minor?",
+			pending[0].Display, pending[0].Reference, orUndated(pending[0].Date), windowText(set), fmtNum(threshold, 0)), sortSources(pending)...)
+	default:
+		all = sortSources(all)
+		m.set(input, Input{Value: "minor", Origin: OriginRecord, Source: &all[0], Evidence: all})
+	}
+}
+
+// strokeSeverity looks for an NIHSS near the stroke: an NIHSS Observation,
+// or an ICD-10-CM NIHSS code (R29.7xx) as a Condition. yes: ≥ threshold;
+// no: a score below it and none above; maybe: no score.
+func (m *mapper) strokeSeverity(s condMatch, threshold float64) (tri, []Source) {
+	if !s.dated {
+		return triMaybe, nil
+	}
+	from, to := s.start.Add(-nihssBefore), s.end.Add(nihssAfter)
+	res, found := triMaybe, false
+	var ev []Source
+	for _, c := range m.nihss(from, to) {
+		src := c.source()
+		src.Display = "NIHSS " + fmtNum(*c.o.ValueQuantity.Value, 0)
+		ev = append(ev, src)
+		if *c.o.ValueQuantity.Value >= threshold {
+			res = triYes
+		} else if !found {
+			res = triNo
+		}
+		found = true
+	}
+	for _, cm := range m.conditionMatches("nihss-5-or-more", false) {
+		if cm.dated && !cm.start.Before(from) && cm.start.Before(to) {
+			ev = append(ev, cm.source())
+			res = triYes
+		}
+	}
+	return res, ev
+}
+
+// myocardialInfarction maps nstemi_stemi (an acute MI within 30 days: the
+// index presentation) and prior_mi (an old MI, or an acute MI coded more
+// than 30 days ago).
+func (m *mapper) myocardialInfarction() {
+	acuteSet := m.cfg.Codes.Conditions["acute-mi"]
+	var index, indexMaybe, prior, priorMaybe []Source
+	for _, cm := range m.conditionMatches("acute-mi", false) {
+		switch m.window(acuteSet, cm.start, cm.end, cm.dated) {
+		case triYes:
+			index = append(index, cm.source())
+		case triNo:
+			prior = append(prior, cm.source())
+		default:
+			indexMaybe = append(indexMaybe, cm.source())
+			priorMaybe = append(priorMaybe, cm.source())
+		}
+	}
+	for _, cm := range m.conditionMatches("prior-mi", false) {
+		prior = append(prior, cm.source())
+	}
+	decide := func(input string, yes, maybe []Source, what string) {
+		switch {
+		case len(yes) > 0:
+			m.setFlag(input, true, sortSources(yes))
+		case len(maybe) > 0:
+			m.gap(input, GapConfirm, fmt.Sprintf("%s: %s (%s, %s) has no date that tells whether it is %s: confirm.", m.label(input), maybe[0].Display, maybe[0].Reference, orUndated(maybe[0].Date), what), maybe...)
+		case m.conclusive("Condition"):
+			m.absent(input, false, "no matching condition recorded", "Condition")
+		default:
+			m.unknown(input, "Condition")
+		}
+	}
+	decide("nstemi_stemi", index, indexMaybe, "the index presentation (within 30 days)")
+	decide("prior_mi", prior, priorMaybe, "a prior infarction (more than 30 days ago)")
+}
+
+// usableProcedure drops procedures that did not happen.
+func usableProcedure(p *fhir.Procedure) bool {
+	switch p.Status {
+	case "entered-in-error", "not-done", "preparation":
+		return false
+	}
+	return true
+}
+
+// procedureDate is performed[x] as a date span.
+func procedureDate(p *fhir.Procedure) (start, end time.Time, date string, ok bool) {
+	cands := []string{p.PerformedDateTime}
+	if pp := p.PerformedPeriod; pp != nil {
+		cands = append(cands, pp.Start, pp.End)
+	}
+	for _, s := range cands {
+		if st, en, ok := span(s); ok {
+			return st, en, s, true
+		}
+	}
+	return time.Time{}, time.Time{}, "", false
+}
+
+func procedureSource(p *fhir.Procedure, cd fhir.Coding, date string) Source {
+	return Source{Reference: "Procedure/" + p.ID, Code: token(cd), Date: date, Display: display(cd, p.Code)}
+}
+
+// refersTo reports whether a reference names typ/id.
+func refersTo(r *fhir.Reference, typ, id string) bool {
+	if r == nil || id == "" {
+		return false
+	}
+	t, i, ok := r.Target()
+	return ok && t == typ && i == id
+}
+
+// sameTarget reports whether two references name the same resource.
+func sameTarget(a, b *fhir.Reference) bool {
+	if a == nil || b == nil {
+		return false
+	}
+	ta, ia, oka := a.Target()
+	tb, ib, okb := b.Target()
+	return oka && okb && ta == tb && ia == ib
+}
+
+// bleedSupport returns the transfusions and inpatient stays that show a
+// bleed needed hospitalisation or transfusion.
+func (m *mapper) bleedSupport(cm condMatch) []Source {
+	var out []Source
+	bleedingSets := []CodeSet{m.cfg.Codes.Conditions["prior-bleeding-gi"], m.cfg.Codes.Conditions["prior-bleeding-other"]}
+	isBleeding := func(ccs []fhir.CodeableConcept) bool {
+		for _, set := range bleedingSets {
+			if _, ok := m.matchAnyConcept(set, ccs); ok {
+				return true
+			}
+		}
+		return false
+	}
+	if tset, ok := m.cfg.Codes.Procedures["transfusion"]; ok {
+		for i := range m.rec.Procedures {
+			p := &m.rec.Procedures[i]
+			if !usableProcedure(p) {
+				continue
+			}
+			cd, ok := m.match(tset, p.Code)
+			if !ok {
+				continue
+			}
+			ps, _, date, dated := procedureDate(p)
+			link := sameTarget(p.Encounter, cm.c.Encounter) || isBleeding(p.ReasonCode) ||
+				(dated && cm.dated && !ps.Before(cm.start.Add(-transfusionBefore)) && !ps.After(cm.end.Add(transfusionAfter)))
+			if link {
+				src := procedureSource(p, cd, date)
+				src.Display = "transfusion: " + src.Display
+				out = append(out, src)
+			}
+		}
+	}
+	for i := range m.rec.Encounters {
+		e := &m.rec.Encounters[i]
+		if !e.Inpatient() || e.Status == "cancelled" || e.Status == "entered-in-error" || e.Status == "planned" {
+			continue
+		}
+		var es, ee time.Time
+		var edated bool
+		date := ""
+		if e.Period != nil {
+			es, _, edated = span(e.Period.Start)
+			date = e.Period.Start
+			if t, _, ok := span(e.Period.End); ok {
+				ee = t
+			} else {
+				ee = m.now
+			}
+		}
+		overlap := edated && cm.dated && !cm.start.Before(es.Add(-staySlack)) && !cm.start.After(ee.Add(staySlack))
+		link := refersTo(cm.c.Encounter, "Encounter", e.ID) || overlap || (isBleeding(e.ReasonCode) && (overlap || !cm.dated))
+		for _, d := range e.Diagnosis {
+			if refersTo(&d.Condition, "Condition", cm.c.ID) {
+				link = true
+			}
+		}
+		if link {
+			out = append(out, Source{Reference: "Encounter/" + e.ID, Code: token(fhir.Coding{System: e.Class.System, Code: e.Class.Code}), Date: date, Display: "inpatient stay"})
+		}
+	}
+	return out
+}
+
+// bleedEpisode is one or more bleeding conditions close in time.
+type bleedEpisode struct {
+	conds      []condMatch // newest first
+	start      time.Time   // the oldest bleed's onset, for merging
+	dated      bool
+	support    []Source
+	recurrence bool
+}
+
+func (ep bleedEpisode) sources() []Source {
+	var out []Source
+	for _, c := range ep.conds {
+		out = append(out, c.source())
+	}
+	return append(out, ep.support...)
+}
+
+// bleeding maps bleeding_history (ARC-HBR) and prior_bleeding (PRECISE).
+func (m *mapper) bleeding() {
+	seen := map[*fhir.Condition]bool{}
+	var bleeds []condMatch
+	for _, key := range []string{"prior-bleeding-gi", "prior-bleeding-other"} {
+		for _, cm := range m.conditionMatches(key, false) {
+			if !seen[cm.c] {
+				seen[cm.c] = true
+				bleeds = append(bleeds, cm)
+			}
+		}
+	}
+	sort.SliceStable(bleeds, func(i, j int) bool {
+		if bleeds[i].dated != bleeds[j].dated {
+			return bleeds[i].dated
+		}
+		return bleeds[i].start.After(bleeds[j].start)
+	})
+	// Episodes: dated bleeds less than bleedEpisodeGap apart are one.
+	var eps []bleedEpisode
+	for _, b := range bleeds {
+		n := len(eps)
+		if b.dated && n > 0 && eps[n-1].dated && eps[n-1].start.Sub(b.start) < bleedEpisodeGap {
+			eps[n-1].conds = append(eps[n-1].conds, b)
+			eps[n-1].start = b.start
+			continue
+		}
+		eps = append(eps, bleedEpisode{conds: []condMatch{b}, start: b.start, dated: b.dated})
+	}
+	for i := range eps {
+		ep := &eps[i]
+		for _, c := range ep.conds {
+			ep.support = append(ep.support, m.bleedSupport(c)...)
+			if s := c.c.ClinicalStatusCode(); s == "recurrence" || s == "relapse" {
+				ep.recurrence = true
+			}
+		}
+		ep.support = sortSources(ep.support)
+	}
+	var sup, unsup []bleedEpisode
+	for _, ep := range eps {
+		if len(ep.support) > 0 {
+			sup = append(sup, ep)
+		} else {
+			unsup = append(unsup, ep)
+		}
+	}
+	cut6, cut12 := m.now.AddDate(0, -bleedMajorMonths, 0), m.now.AddDate(0, -bleedMinorMonths, 0)
+	// Windows apply to the episode's newest bleed.
+	w := func(ep bleedEpisode, cut time.Time) tri {
+		n := ep.conds[0]
+		return within(n.start, n.end, n.dated, cut)
+	}
+
+	evidence := func(list []bleedEpisode) []Source {
+		var out []Source
+		for _, ep := range list {
+			out = append(out, ep.sources()...)
+		}
+		return sortSources(out)
+	}
+	setHistory := func(v string, ev []Source) {
+		in := Input{Value: v, Origin: OriginRecord}
+		if len(ev) > 0 {
+			in.Source, in.Evidence = &ev[0], ev
+		}
+		m.set("bleeding_history", in)
+	}
+
+	// prior_bleeding: any supported bleed, at any time.
+	switch {
+	case len(sup) > 0:
+		m.setFlag("prior_bleeding", true, evidence(sup))
+	case len(unsup) > 0:
+		m.gap("prior_bleeding", GapConfirm, m.askBleed(unsup[0]), evidence(unsup)...)
+	case m.conclusive("Condition"):
+		m.absent("prior_bleeding", false, "no bleeding recorded", "Condition")
+	default:
+		m.unknown("prior_bleeding", "Condition")
+	}
+
+	// bleeding_history: major, minor or none (ARC-HBR §2).
+	major := len(sup) >= 2
+	for _, ep := range sup {
+		if w(ep, cut6) == triYes || ep.recurrence {
+			major = true
+		}
+	}
+	if major {
+		setHistory("major", evidence(sup))
+		return
+	}
+	pending := len(unsup) > 0 && len(sup)+len(unsup) >= 2 // could be recurrent
+	for _, ep := range unsup {
+		if w(ep, cut12) != triNo {
+			pending = true // could be major or minor once confirmed
+		}
+	}
+	for _, ep := range sup {
+		if w(ep, cut6) == triMaybe || w(ep, cut12) == triMaybe {
+			pending = true
+		}
+	}
+	switch {
+	case pending:
+		ask := unsup
+		if len(ask) == 0 {
+			ask = sup
+		}
+		m.gap("bleeding_history", GapConfirm, m.askBleed(ask[0]), evidence(append(append([]bleedEpisode(nil), unsup...), sup...))...)
+	case len(sup) == 1 && w(sup[0], cut12) == triYes:
+		setHistory("minor", evidence(sup))
+	case len(eps) > 0 && m.conclusive("Condition"):
+		m.absent("bleeding_history", "none", "no bleed within 12 months and none recurrent", "Condition")
+	case len(eps) == 0 && m.conclusive("Condition"):
+		m.absent("bleeding_history", "none", "no bleeding recorded", "Condition")
+	default:
+		m.unknown("bleeding_history", "Condition")
+	}
+}
+
+// askBleed is the question about an unsupported (or undated) bleed.
+func (m *mapper) askBleed(ep bleedEpisode) string {
+	src := ep.conds[0].source()
+	var why []string
+	for _, t := range []string{"Procedure", "Encounter"} {
+		if err := m.rec.Errors[t]; err != nil {
+			why = append(why, fmt.Sprintf("the %s records could not be read (%s)", t, errorKind(err)))
+		}
+	}
+	msg := fmt.Sprintf("Prior bleeding: %s (%s, %s) is recorded", src.Display, src.Reference, orUndated(src.Date))
+	if len(ep.support) == 0 {
+		msg += ", but no transfusion or inpatient stay in the record shows that it needed hospitalisation or transfusion"
+		if len(why) > 0 {
+			msg += " (" + strings.Join(why, "; ") + ")"
+		}
+		return msg + ": did it? When, and was it recurrent?"
+	}
+	return msg + " with a date that does not tell whether it is within 6 or 12 months: when was it?"
+}
+
+// procedures maps recent major surgery or trauma, complex PCI and
+// bare-metal stent.
+func (m *mapper) procedures() {
+	m.recentSurgery()
+	for _, p := range []struct{ input, set, what string }{
+		{"complex_pci", "complex-pci", "Complex PCI is rarely coded: was the PCI complex?"},
+		{"bare_metal_stent", "bare-metal-stent", "Stent type is rarely coded: was a bare-metal stent implanted?"},
+	} {
+		set, ok := m.cfg.Codes.Procedures[p.set]
+		if !ok {
+			continue
+		}
+		var ev []Source
+		cut := m.now.AddDate(0, 0, -recentDays)
+		for i := range m.rec.Procedures {
+			pr := &m.rec.Procedures[i]
+			if !usableProcedure(pr) {
+				continue
+			}
+			cd, ok := m.match(set, pr.Code)
+			if !ok {
+				continue
+			}
+			ps, pe, date, dated := procedureDate(pr)
+			if within(ps, pe, dated, cut) == triYes {
+				ev = append(ev, procedureSource(pr, cd, date))
+			}
+		}
+		switch {
+		case len(ev) > 0:
+			m.setFlag(p.input, true, sortSources(ev))
+		case m.rec.Errors["Procedure"] != nil:
+			m.unknown(p.input, "Procedure")
+		default:
+			m.gap(p.input, GapAsk, m.label(p.input)+": "+p.what)
+		}
+	}
+}
+
+// recentSurgery: met by a procedure in the major-surgery set within 30
+// days; asked about any other procedure (not PCI, angiography, transfusion
+// or a non-surgical category) or injury within 30 days; false when there is
+// none and the searches were read in full.
+func (m *mapper) recentSurgery() {
+	const input = "recent_major_surgery_trauma"
+	nDays := recentDays
+	if inj, ok := m.cfg.Codes.Conditions["injury"]; ok && inj.WindowDays > 0 {
+		nDays = inj.WindowDays
+	}
+	cut := m.now.AddDate(0, 0, -nDays)
+	procs := m.cfg.Codes.Procedures
+	var major, ask []Source
+	for i := range m.rec.Procedures {
+		p := &m.rec.Procedures[i]
+		if !usableProcedure(p) {
+			continue
+		}
+		ps, pe, date, dated := procedureDate(p)
+		if !dated || within(ps, pe, dated, cut) == triNo || ps.After(m.now.Add(futureSlack)) {
+			continue // undated procedures cannot be placed in the window
+		}
+		if cd, ok := m.match(procs["major-surgery"], p.Code); ok && within(ps, pe, dated, cut) == triYes {
+			src := procedureSource(p, cd, date)
+			major = append(major, src)
+			continue
+		}
+		skip := false
+		for _, k := range []string{"not-surgery", "transfusion", "complex-pci", "bare-metal-stent"} {
+			if _, ok := m.match(procs[k], p.Code); ok {
+				skip = true
+			}
+		}
+		if p.Category != nil {
+			if _, ok := m.match(procs["non-surgical-category"], *p.Category); ok {
+				skip = true
+			}
+		}
+		if !skip {
+			var cd fhir.Coding
+			if len(p.Code.Coding) > 0 {
+				cd = p.Code.Coding[0]
+			}
+			ask = append(ask, procedureSource(p, cd, date))
+		}
+	}
+	if inj, ok := m.cfg.Codes.Conditions["injury"]; ok {
+		for _, cm := range m.conditionMatches("injury", false) {
+			if m.window(inj, cm.start, cm.end, cm.dated) == triYes {
+				ask = append(ask, cm.source())
+			}
+		}
+		for i := range m.rec.Encounters {
+			e := &m.rec.Encounters[i]
+			if e.Status == "cancelled" || e.Status == "entered-in-error" {
+				continue
+			}
+			for _, rc := range e.ReasonCode {
+				cd, ok := m.match(inj, rc)
+				if !ok || e.Period == nil {
+					continue
+				}
+				if es, ee, ok := span(e.Period.Start); ok && within(es, ee, true, cut) == triYes {
+					ask = append(ask, Source{Reference: "Encounter/" + e.ID, Code: token(cd), Date: e.Period.Start, Display: display(cd, rc)})
+				}
+			}
+		}
+	}
+	switch {
+	case len(major) > 0:
+		m.setFlag(input, true, sortSources(major))
+	case len(ask) > 0:
+		ask = sortSources(ask)
+		m.gap(input, GapAsk, fmt.Sprintf("Recent major surgery or trauma: %s (%s, %s) is recorded within %d days: was it major surgery or major trauma?",
+			ask[0].Display, ask[0].Reference, orUndated(ask[0].Date), nDays), ask...)
+	case m.opts.AskRecentSurgery:
+		m.gap(input, GapAsk, fmt.Sprintf("Recent major surgery or trauma: none is recorded in the last %d days; please confirm.", nDays))
+	case m.conclusive("Procedure", "Condition"):
+		m.absent(input, false, fmt.Sprintf("no surgery or injury recorded in the last %d days", nDays), "Procedure", "Condition")
+	default:
+		m.unknown(input, "Procedure", "Condition")
+	}
+}
+
+// tradeoff maps what is left: the trade-off model's "liver disease, cancer
+// or surgery" (true when the record shows one of them; otherwise asked, as
+// the reference notes it is never auto-detected) and non-deferrable major
+// surgery, a plan no searched record shows (always asked).
+func (m *mapper) tradeoff() {
+	var ev []Source
+	for _, name := range []string{"cirrhosis_portal_hypertension", "active_malignancy", "recent_major_surgery_trauma"} {
+		if in, ok := m.inputs[name]; ok {
+			if b, _ := in.Value.(bool); b {
+				ev = append(ev, in.Evidence...)
+			}
+		}
+	}
+	if len(ev) > 0 {
+		m.setFlag("liver_cancer_surgery", true, sortSources(ev))
+	} else {
+		m.gap("liver_cancer_surgery", GapAsk, "Liver disease, cancer or surgery (trade-off model): not detected from the record; please answer.")
+	}
+	m.gap("nondeferrable_major_surgery", GapAsk, "Non-deferrable major surgery on DAPT: is major surgery planned that cannot be deferred? The record cannot tell.")
+}

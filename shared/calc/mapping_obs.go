@@ -1,0 +1,353 @@
+package calc
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/smartcalc-app/smartcalc/shared/fhir"
+)
+
+// systemUCUM is the code system of UCUM units in Quantity.system.
+const systemUCUM = "http://unitsofmeasure.org"
+
+// futureSlack is how far after the assessment time an Observation may be
+// dated (clock skew, time zones) and still be used.
+const futureSlack = 24 * time.Hour
+
+// obsCand is an Observation of one input, usable by status and date.
+type obsCand struct {
+	o      *fhir.Observation
+	t      time.Time
+	date   string // the date as the record gives it
+	coding fhir.Coding
+}
+
+func (c obsCand) ref() string { return "Observation/" + c.o.ID }
+
+func (c obsCand) source() Source {
+	return Source{Reference: c.ref(), Code: token(c.coding), Date: c.date, Display: display(c.coding, c.o.Code)}
+}
+
+// effectiveDate returns the date string EffectiveTime used.
+func effectiveDate(o *fhir.Observation) string {
+	for _, s := range []string{o.EffectiveDateTime, o.EffectiveInstant} {
+		if _, _, ok := span(s); ok {
+			return s
+		}
+	}
+	if p := o.EffectivePeriod; p != nil {
+		if _, _, ok := span(p.Start); ok {
+			return p.Start
+		}
+		if _, _, ok := span(p.End); ok {
+			return p.End
+		}
+	}
+	return o.Issued
+}
+
+// obsCandidates returns the Observations coded with one of codes, with an
+// accepted status and a date in the lookback window, newest first; and the
+// newest one older than the window.
+func (m *mapper) obsCandidates(codes []Coding) (valid []obsCand, tooOld *obsCand) {
+	cutoff := m.now.Add(-m.opts.labLookback())
+	for i := range m.rec.Observations {
+		o := &m.rec.Observations[i]
+		cd, ok := m.obsCoding(o, codes)
+		if !ok || !contains(m.cfg.FHIR.ObservationStatus, o.Status) {
+			continue
+		}
+		t, ok := o.EffectiveTime()
+		if !ok {
+			m.warn("Observation/%s (%s) has no date and was not used.", o.ID, display(cd, o.Code))
+			continue
+		}
+		c := obsCand{o: o, t: t, date: effectiveDate(o), coding: cd}
+		switch {
+		case t.After(m.now.Add(futureSlack)):
+			m.warn("Observation/%s (%s) is dated %s, after the assessment time, and was not used.", o.ID, display(cd, o.Code), c.date)
+		case t.Before(cutoff):
+			if tooOld == nil || t.After(tooOld.t) {
+				cc := c
+				tooOld = &cc
+			}
+		default:
+			valid = append(valid, c)
+		}
+	}
+	sort.SliceStable(valid, func(i, j int) bool {
+		if !valid[i].t.Equal(valid[j].t) {
+			return valid[i].t.After(valid[j].t)
+		}
+		if valid[i].o.Issued != valid[j].o.Issued {
+			return valid[i].o.Issued > valid[j].o.Issued
+		}
+		return valid[i].o.ID < valid[j].o.ID
+	})
+	return valid, tooOld
+}
+
+// obsCoding returns the Observation's coding that is one of codes.
+func (m *mapper) obsCoding(o *fhir.Observation, codes []Coding) (fhir.Coding, bool) {
+	for _, cd := range o.Code.Coding {
+		k := m.key(cd.System)
+		for _, want := range codes {
+			if k == want.System && strings.TrimSpace(cd.Code) == want.Code {
+				return cd, true
+			}
+		}
+	}
+	return fhir.Coding{}, false
+}
+
+// labRead is the newest result of a lab input.
+type labRead struct {
+	input   string
+	cand    *obsCand // the result that decides (usable or not)
+	value   float64  // as given
+	unit    string   // UCUM code (or unit text) as given
+	problem string   // why cand is not usable; "" when it is
+	tooOld  *obsCand
+}
+
+func (r labRead) usable() bool { return r.cand != nil && r.problem == "" }
+
+// readLab finds the newest result with a value. Results without a value
+// (dataAbsentReason) are skipped; the newest with a value decides.
+func (m *mapper) readLab(lc LabCodes) labRead {
+	r := labRead{input: lc.Input}
+	valid, tooOld := m.obsCandidates(lc.Codes)
+	r.tooOld = tooOld
+	q := m.cfg.Inputs[lc.Input].Quantity
+	for i := range valid {
+		c := valid[i]
+		vq := c.o.ValueQuantity
+		if vq == nil || vq.Value == nil {
+			continue
+		}
+		r.cand, r.value = &c, *vq.Value
+		r.unit = strings.TrimSpace(vq.Code)
+		if r.unit == "" || (vq.System != "" && vq.System != systemUCUM) {
+			r.unit = strings.TrimSpace(vq.Unit)
+		}
+		switch {
+		case vq.Comparator != "":
+			r.problem = fmt.Sprintf("is reported as %s%s, not an exact value", vq.Comparator, fmtNum(r.value, 3))
+		case r.unit == "":
+			r.problem = fmt.Sprintf("(%s) has no unit", fmtNum(r.value, 3))
+		default:
+			if v, err := m.cfg.Convert(q, r.value, r.unit); err != nil {
+				r.problem = fmt.Sprintf("(%s %q) has a unit SMART Calc does not convert (accepted: %s)", fmtNum(r.value, 3), r.unit, strings.Join(m.cfg.AcceptedUnits(q), ", "))
+			} else if math.IsInf(v, 0) || math.IsNaN(v) {
+				r.problem = fmt.Sprintf("(%g %s) is not a usable number", r.value, r.unit)
+			}
+		}
+		break
+	}
+	return r
+}
+
+// input returns the usable result as an input, marking it stale (with a
+// warning) when older than fhir.lookback_days.
+func (m *mapper) labInput(r labRead) Input {
+	src := r.cand.source()
+	in := Input{Value: r.value, Unit: r.unit, Origin: OriginRecord, Source: &src}
+	if age := m.now.Sub(r.cand.t); age > time.Duration(*m.cfg.FHIR.LookbackDays)*24*time.Hour {
+		in.Stale = true
+		m.warn("%s: the newest result (%s, %s) is %d days old, more than %d days: it is used, but check that it is still current.",
+			m.label(r.input), r.cand.ref(), r.cand.date, days(age), *m.cfg.FHIR.LookbackDays)
+	}
+	return in
+}
+
+// observations maps the labs, eGFR, smoking status and (for the stroke
+// criterion) nothing else: NIHSS is read with the stroke.
+func (m *mapper) observations() {
+	reads := map[string]labRead{}
+	for _, k := range sortedKeys(m.cfg.Codes.Labs) {
+		lc := m.cfg.Codes.Labs[k]
+		reads[lc.Input] = m.readLab(lc)
+	}
+	for _, name := range sortedKeys(reads) {
+		if name == "egfr" {
+			continue
+		}
+		r := reads[name]
+		switch {
+		case r.usable():
+			m.set(name, m.labInput(r))
+		case r.cand != nil:
+			m.gap(name, GapConfirm, fmt.Sprintf("%s: the newest result, %s of %s, %s: confirm the value in %s.",
+				m.label(name), r.cand.ref(), r.cand.date, r.problem, m.cfg.Quantities[m.cfg.Inputs[name].Quantity].Unit), r.cand.source())
+		default:
+			m.labMissing(name, r)
+		}
+	}
+	if lc, ok := m.cfg.Codes.Labs["egfr"]; ok {
+		m.egfr(reads["egfr"], reads["creatinine"], lc)
+	}
+	if m.rec.Errors["Observation"] != nil {
+		for _, name := range sortedKeys(reads) {
+			if _, ok := m.inputs[name]; ok {
+				m.warn("The Observation search did not complete: %s may not be the newest result.", m.label(name))
+			}
+		}
+	}
+	m.smoking()
+}
+
+// labMissing records why a lab has no value.
+func (m *mapper) labMissing(name string, r labRead) {
+	if !m.conclusive("Observation") && m.rec.Errors["Observation"] != nil {
+		m.unknown(name, "Observation")
+		return
+	}
+	msg := fmt.Sprintf("%s: no final result in the last %d days.", m.label(name), days(m.opts.labLookback()))
+	var ev []Source
+	if r.tooOld != nil {
+		msg = fmt.Sprintf("%s: no final result in the last %d days; the newest, %s of %s, is older and was not used.",
+			m.label(name), days(m.opts.labLookback()), r.tooOld.ref(), r.tooOld.date)
+		ev = append(ev, r.tooOld.source())
+	}
+	// A coded diagnosis hints at the missing value without replacing it.
+	for _, hint := range []struct{ input, set, says string }{
+		{"platelets", "thrombocytopenia", "thrombocytopenia is recorded"},
+		{"egfr", "ckd-severe", "CKD stage 4-5 or dialysis is recorded (eGFR below 30 likely)"},
+		{"egfr", "ckd-moderate", "CKD stage 3 is recorded (eGFR 30-59 likely)"},
+	} {
+		if hint.input != name {
+			continue
+		}
+		if cms := m.conditionMatches(hint.set, true); len(cms) > 0 {
+			msg += " " + strings.ToUpper(hint.says[:1]) + hint.says[1:] + ": enter the value."
+			for _, cm := range cms {
+				ev = append(ev, cm.source())
+			}
+		}
+	}
+	m.gap(name, GapNotRecorded, msg, ev...)
+}
+
+// creatinineSlack is how much newer than a reported eGFR a creatinine must
+// be to be preferred: results of one blood draw share a time.
+const creatinineSlack = 24 * time.Hour
+
+// egfr decides between a reported CKD-EPI eGFR and the CKD-EPI 2021
+// computation from creatinine, which the engine does when egfr is unset.
+func (m *mapper) egfr(r, creat labRead, lc LabCodes) {
+	for _, c := range m.ignoredEGFR(lc) {
+		m.warn("eGFR %s of %s (%s) was not used: only CKD-EPI results count as a reported eGFR; it is computed from creatinine instead.", c.ref(), c.date, display(c.coding, c.o.Code))
+	}
+	haveCreat := creat.usable()
+	switch {
+	case r.usable() && haveCreat && creat.cand.t.After(r.cand.t.Add(creatinineSlack)):
+		m.warn("The reported eGFR (%s of %s) is older than the newest creatinine (%s of %s): eGFR is computed from that creatinine with CKD-EPI 2021.",
+			r.cand.ref(), r.cand.date, creat.cand.ref(), creat.cand.date)
+	case r.usable():
+		m.set("egfr", m.labInput(r))
+	case r.cand != nil && haveCreat:
+		m.warn("The reported eGFR %s of %s %s: eGFR is computed from creatinine with CKD-EPI 2021 instead.", r.cand.ref(), r.cand.date, r.problem)
+	case r.cand != nil && r.cand.o.ValueQuantity.Comparator != "":
+		vq := r.cand.o.ValueQuantity
+		if _, err := m.cfg.Convert(m.cfg.Inputs["egfr"].Quantity, r.value, r.unit); err != nil || r.unit == "" {
+			m.gap("egfr", GapConfirm, fmt.Sprintf("eGFR: the newest result, %s of %s, is reported as %s%s without a usable unit, and there is no creatinine to compute it from: confirm the value.",
+				r.cand.ref(), r.cand.date, vq.Comparator, fmtNum(r.value, 3)), r.cand.source())
+			return
+		}
+		m.set("egfr", m.labInput(r))
+		m.warn("eGFR is reported as %s%s (%s of %s) and there is no creatinine to compute it from: the calculators use %s. Enter the exact eGFR if it is known.",
+			vq.Comparator, fmtNum(r.value, 3), r.cand.ref(), r.cand.date, fmtNum(r.value, 3))
+	case r.cand != nil:
+		m.gap("egfr", GapConfirm, fmt.Sprintf("eGFR: the newest result, %s of %s, %s, and there is no creatinine to compute it from: confirm the value in mL/min/1.73 m².",
+			r.cand.ref(), r.cand.date, r.problem), r.cand.source())
+	case haveCreat:
+		// The engine computes CKD-EPI 2021 from creatinine: origin derived.
+	case creat.cand != nil:
+		m.gap("egfr", GapConfirm, "eGFR: no CKD-EPI eGFR is reported; it is computed from creatinine once the creatinine result is confirmed.", creat.cand.source())
+	default:
+		m.labMissing("egfr", r)
+	}
+}
+
+// ignoredEGFR returns eGFR results of methods that are never used (MDRD,
+// method not stated) newer than any accepted one.
+func (m *mapper) ignoredEGFR(lc LabCodes) []obsCand {
+	if len(lc.Ignore) == 0 {
+		return nil
+	}
+	valid, _ := m.obsCandidates(lc.Ignore)
+	if len(valid) > 0 {
+		return valid[:1]
+	}
+	return nil
+}
+
+// smoking maps current_smoker from the newest smoking-status Observation.
+func (m *mapper) smoking() {
+	oc, ok := m.cfg.Codes.Observations["smoking-status"]
+	if !ok {
+		return
+	}
+	valid, tooOld := m.obsCandidates(oc.Codes)
+	for _, c := range valid {
+		v := c.o.ValueCodeableConcept
+		if v == nil || (len(v.Coding) == 0 && v.Text == "") {
+			continue
+		}
+		src := c.source()
+		if len(v.Coding) == 0 {
+			m.gap(oc.Input, GapConfirm, fmt.Sprintf("Current smoker: the newest smoking status, %s of %s, is text only (%q): confirm.", c.ref(), c.date, v.Text), src)
+			return
+		}
+		current := false
+		for _, cd := range v.Coding {
+			k := m.key(cd.System)
+			for _, want := range oc.CurrentValues {
+				if k == want.System && cd.Code == want.Code {
+					current = true
+					src.Display = display(cd, *v)
+				}
+			}
+		}
+		if !current {
+			src.Display = display(v.Coding[0], *v)
+		}
+		in := Input{Value: current, Origin: OriginRecord, Source: &src, Evidence: []Source{src}}
+		if age := m.now.Sub(c.t); age > time.Duration(*m.cfg.FHIR.LookbackDays)*24*time.Hour {
+			in.Stale = true
+			m.warn("Current smoker: the newest smoking status (%s, %s) is %d days old, more than %d days: check that it is still current.", c.ref(), c.date, days(age), *m.cfg.FHIR.LookbackDays)
+		}
+		m.set(oc.Input, in)
+		return
+	}
+	switch {
+	case m.rec.Errors["Observation"] != nil:
+		m.unknown(oc.Input, "Observation")
+	case tooOld != nil:
+		m.gap(oc.Input, GapNotRecorded, fmt.Sprintf("Current smoker: no smoking status in the last %d days (the newest, %s of %s, is older).", days(m.opts.labLookback()), tooOld.ref(), tooOld.date), tooOld.source())
+	default:
+		m.gap(oc.Input, GapNotRecorded, "Current smoker: no smoking status is recorded.")
+	}
+}
+
+// nihss returns the NIHSS results dated within [from, to).
+func (m *mapper) nihss(from, to time.Time) []obsCand {
+	oc, ok := m.cfg.Codes.Observations["nihss"]
+	if !ok {
+		return nil
+	}
+	valid, _ := m.obsCandidates(oc.Codes)
+	var out []obsCand
+	for _, c := range valid {
+		if c.o.ValueQuantity == nil || c.o.ValueQuantity.Value == nil {
+			continue
+		}
+		if !c.t.Before(from) && c.t.Before(to) {
+			out = append(out, c)
+		}
+	}
+	return out
+}

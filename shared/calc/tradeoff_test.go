@@ -1,0 +1,81 @@
+package calc
+
+import (
+	"math"
+	"testing"
+)
+
+func tradeoffNone() Inputs {
+	return Inputs{"age": Number(60, ""), "hemoglobin": Number(14, ""), "egfr": Number(90, ""), "liver_cancer_surgery": Bool(false),
+		"copd": Bool(false), "current_smoker": Bool(false), "complex_pci": Bool(false), "oral_anticoagulation": Bool(false),
+		"diabetes": Bool(false), "prior_mi": Bool(false), "nstemi_stemi": Bool(false), "bare_metal_stent": Bool(false)}
+}
+
+func TestTradeoff(t *testing.T) {
+	e := testEngine(t)
+	p := func(p0, hr float64) float64 { return math.Round(100*(1-math.Pow(1-p0/100, hr))*100) / 100 }
+	tests := []struct {
+		name      string
+		in        Inputs
+		bleedHR   float64
+		thromboHR float64
+	}{
+		{"no factor: baseline", tradeoffNone(), 1, 1},
+		{"age 65 (edge)", with(tradeoffNone(), "age", 65), 1.50, 1},
+		{"age 64", with(tradeoffNone(), "age", 64), 1, 1},
+		{"Hb 11 (band 11-12.9)", with(tradeoffNone(), "hemoglobin", 11), 1.69, 1.27},
+		{"Hb 12.9 (band, any sex)", with(tradeoffNone(), "hemoglobin", 12.9), 1.69, 1.27},
+		{"Hb 13 (none)", with(tradeoffNone(), "hemoglobin", 13), 1, 1},
+		{"Hb 10.9", with(tradeoffNone(), "hemoglobin", 10.9), 3.99, 1.50},
+		{"eGFR 30", with(tradeoffNone(), "egfr", 30), 1, 1.30},
+		{"eGFR 29", with(tradeoffNone(), "egfr", 29), 1.43, 1.69},
+		{"smoker", with(tradeoffNone(), "current_smoker", true), 1.47, 1.48},
+		{"several", with(tradeoffNone(), "oral_anticoagulation", true, "complex_pci", true, "diabetes", true, "bare_metal_stent", true),
+			2.00 * 1.32, 1.50 * 1.56 * 1.53},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := mustEval(t, e, "arc-hbr-tradeoff", tt.in)
+			if r.Status != StatusOK {
+				t.Fatalf("status %s missing %v", r.Status, r.Missing)
+			}
+			if got, want := num(t, r, "bleeding_1y"), p(1.4, tt.bleedHR); math.Abs(got-want) > 0.005 {
+				t.Errorf("bleeding %v, want %v", got, want)
+			}
+			if got, want := num(t, r, "thrombotic_1y"), p(1.4, tt.thromboHR); math.Abs(got-want) > 0.005 {
+				t.Errorf("thrombotic %v, want %v", got, want)
+			}
+			if !hasWarning(r, "unverified parameters") {
+				t.Errorf("no unverified warning: %v", r.Warnings)
+			}
+		})
+	}
+	r := mustEval(t, e, "arc-hbr-tradeoff", with(tradeoffNone(), "copd", nil))
+	if r.Status != StatusIncomplete || !sameStrings(r.Missing, []string{"copd"}) || !hasWarning(r, "unverified parameters") {
+		t.Errorf("status %s missing %v warnings %v", r.Status, r.Missing, r.Warnings)
+	}
+	if v := val(t, r, "bleeding_1y"); v.Value != nil {
+		t.Errorf("bleeding risk %v with COPD unknown", v.Value)
+	}
+}
+
+// TestTradeoffParametersStayUnverified guards the project decision: until
+// each trade-off parameter is checked against Urban 2021, it says so.
+func TestTradeoffParametersStayUnverified(t *testing.T) {
+	cfg, _ := LoadConfig()
+	cd, _ := cfg.Calculator("arc-hbr-tradeoff")
+	h := cd.Hazard
+	for _, f := range h.Factors {
+		if f.Provenance.IsVerified() {
+			t.Errorf("factor %s is marked verified", f.ID)
+		}
+	}
+	for _, o := range h.Outcomes {
+		if o.Provenance.IsVerified() {
+			t.Errorf("baseline %s is marked verified", o.Name)
+		}
+	}
+	if h.FormulaProvenance.IsVerified() || h.MortalityRatio.Provenance.IsVerified() {
+		t.Error("trade-off formula or mortality ratio marked verified")
+	}
+}
