@@ -1,0 +1,665 @@
+// app.js runs the page an interventional cardiologist sees inside the EHR.
+//
+// Flow: the callback redirects to this page with #session=<handle>. The
+// handle moves at once into sessionStorage (one per tab, so two launches in
+// two tabs stay separate; in memory only when storage is blocked) and out of
+// the address bar (history.replaceState). Every API call sends it as
+// Authorization: Bearer, with cookies omitted, so the page works in an EHR
+// iframe with third-party cookies blocked. The handle is never written into
+// the DOM, a URL or the console.
+
+import { loadI18n, t, has, cfgText, setLang, onLangChange, number, date, dateTime } from './i18n.js';
+import { Scoring, ruleHolds } from './scoring.js';
+import { call, ApiError } from './api.js';
+import * as R from './render.js';
+import { tradeoffChart, zonesFrom, zoneOf } from './tradeoff.js';
+
+const SESSION_KEY = 'smartcalc.session';
+const HANDLE_RE = /^[A-Za-z0-9_-]{16,512}$/;
+
+const $ = (id) => document.getElementById(id);
+
+/** sessionStore keeps the handle in this tab's sessionStorage, or in memory when storage is refused. */
+const sessionStore = (() => {
+  let memory = null;
+  function storage() {
+    try {
+      const s = window.sessionStorage;
+      s.getItem(SESSION_KEY);
+      return s;
+    } catch (e) {
+      return null;
+    }
+  }
+  return {
+    get() {
+      const s = storage();
+      if (s) {
+        try {
+          return s.getItem(SESSION_KEY) || memory;
+        } catch (e) {
+          return memory;
+        }
+      }
+      return memory;
+    },
+    set(h) {
+      memory = h;
+      const s = storage();
+      try {
+        if (s) s.setItem(SESSION_KEY, h);
+      } catch (e) {
+        // Kept in memory: a reload will ask for a relaunch.
+      }
+    },
+    clear() {
+      memory = null;
+      const s = storage();
+      try {
+        if (s) s.removeItem(SESSION_KEY);
+      } catch (e) {
+        // Nothing stored.
+      }
+    },
+  };
+})();
+
+/**
+ * takeSession moves a #session= handle from the address bar into the
+ * session store and returns the handle to use: the new one, else the one
+ * this tab already holds. A malformed handle clears the tab's session.
+ */
+function takeSession() {
+  const frag = location.hash.replace(/^#/, '');
+  if (frag) {
+    const params = new URLSearchParams(frag);
+    if (params.has('session')) {
+      const h = params.get('session') || '';
+      params.delete('session');
+      const rest = params.toString();
+      history.replaceState(history.state, '', location.pathname + location.search + (rest ? '#' + rest : ''));
+      if (HANDLE_RE.test(h)) {
+        sessionStore.set(h);
+        return { handle: h, fresh: true };
+      }
+      sessionStore.clear();
+      return { handle: null, fresh: true, malformed: true };
+    }
+  }
+  return { handle: sessionStore.get(), fresh: false };
+}
+
+// Take the handle before anything else runs (module scripts run once the
+// document is parsed, before any fetch of ours).
+let launch = takeSession();
+
+const state = {
+  scoring: null,
+  context: null,
+  assessment: null,
+  overrides: {},
+  hbUnit: null,
+  seq: 0,
+  lastAction: null,
+  relaunchReason: null,
+  loaded: false,
+};
+
+// ---------------------------------------------------------------- status
+
+function announce(text) {
+  $('status').textContent = text;
+}
+
+function showError(text) {
+  $('error-message').textContent = text;
+  $('error-panel').hidden = false;
+}
+
+function hideError() {
+  $('error-panel').hidden = true;
+  $('error-message').textContent = '';
+}
+
+function showRelaunch(reason) {
+  state.relaunchReason = reason;
+  $('app').hidden = true;
+  hideError();
+  $('relaunch').hidden = false;
+  $('relaunch-reason').textContent = t('relaunch.reason.' + reason);
+  $('print-btn').disabled = true;
+  announce(t('relaunch.title'));
+}
+
+/** errorText writes a specific message for a failed call during phase. */
+function errorText(e, phase) {
+  const what = t('error.phase.' + phase);
+  if (e instanceof ApiError) {
+    if (e.status === 0) return t('error.network', { what });
+    const known = 'error.status.' + e.status;
+    const fallback = has(known) ? t(known) : t('error.no-detail');
+    return t('error.http', { what, status: e.status + (e.code ? ', ' + e.code : ''), message: e.serverMessage || fallback });
+  }
+  return t('error.unexpected', { what, message: (e && e.message) || String(e) });
+}
+
+function handleError(e, phase) {
+  if (e instanceof ApiError && e.sessionGone) {
+    sessionStore.clear();
+    launch = { handle: null, fresh: false };
+    showRelaunch('expired');
+    return;
+  }
+  showError(errorText(e, phase));
+  announce(t('status.failed'));
+}
+
+// ---------------------------------------------------------------- loading
+
+async function loadAll() {
+  state.lastAction = loadAll;
+  hideError();
+  $('relaunch').hidden = true;
+  announce(t('status.loading'));
+  $('app').setAttribute('aria-busy', 'true');
+  const seq = ++state.seq;
+  const handle = launch.handle;
+  try {
+    const [cfg, ctx, asmt] = await Promise.all([
+      call('api/scoring-config'),
+      call('api/context', { handle }),
+      call('api/assessment', { handle }),
+    ]);
+    if (seq !== state.seq) return;
+    state.scoring = new Scoring(cfg);
+    state.context = ctx;
+    state.assessment = asmt;
+    state.overrides = {};
+    if (!state.hbUnit) state.hbUnit = (state.scoring.units('hemoglobin')[0] || {}).code || 'g/dL';
+    applyStyle(ctx.style);
+    state.loaded = true;
+    $('app').hidden = false;
+    $('print-btn').disabled = false;
+    render();
+    announce(t('status.loaded'));
+  } catch (e) {
+    if (seq === state.seq) handleError(e, 'load');
+  } finally {
+    if (seq === state.seq) $('app').removeAttribute('aria-busy');
+  }
+}
+
+/** recompute asks the server to recompute every calculator with the entered values. */
+async function recompute() {
+  state.lastAction = recompute;
+  const seq = ++state.seq;
+  const handle = launch.handle;
+  $('app').setAttribute('aria-busy', 'true');
+  announce(t('status.recalculating'));
+  try {
+    const inputs = state.overrides;
+    const data = Object.keys(inputs).length
+      ? await call('api/assessment', { method: 'POST', body: { inputs }, handle })
+      : await call('api/assessment', { handle });
+    if (seq !== state.seq) return;
+    state.assessment = data;
+    hideError();
+    render();
+    announce(t('status.updated'));
+  } catch (e) {
+    if (seq === state.seq) handleError(e, 'whatif');
+  } finally {
+    if (seq === state.seq) $('app').removeAttribute('aria-busy');
+  }
+}
+
+function setOverride(name, value) {
+  if (value === undefined) delete state.overrides[name];
+  else state.overrides[name] = value;
+  recompute();
+}
+
+/** applyStyle takes the EHR's SMART style colours and font, when well formed. */
+function applyStyle(style) {
+  if (!style || typeof style !== 'object') return;
+  const root = document.documentElement.style;
+  const colour = /^(#[0-9a-f]{3,8}|rgba?\([\d\s.,%]+\))$/i;
+  const map = { color_background: '--ehr-bg', color_text: '--ehr-text', color_highlight: '--ehr-highlight', color_border: '--ehr-border' };
+  for (const [k, v] of Object.entries(map)) if (typeof style[k] === 'string' && colour.test(style[k].trim())) root.setProperty(v, style[k].trim());
+  if (typeof style.font_family_base === 'string' && /^[\w\s,"'-]{1,200}$/.test(style.font_family_base)) root.setProperty('--ehr-font', style.font_family_base);
+}
+
+// ---------------------------------------------------------------- render
+
+function render() {
+  if (!state.assessment || !state.scoring) return;
+  const focus = document.activeElement && document.activeElement.id ? document.activeElement.id : null;
+  const results = R.byCalculator(state.assessment.results);
+  renderBanner();
+  renderSummary(results);
+  renderWarnings(results);
+  renderPreciseHBR(results);
+  renderArc(results);
+  renderDapt(results);
+  renderRecommendations(results);
+  renderTradeoff(results);
+  renderMeta();
+  $('reset-btn').disabled = Object.keys(state.overrides).length === 0;
+  if (focus && $(focus) && document.activeElement !== $(focus)) $(focus).focus();
+}
+
+function ctxFor(prefix, extra) {
+  return Object.assign({ idPrefix: prefix, editable: true, points: false, hbUnit: state.hbUnit, staleDays: state.scoring.staleDays() }, extra || {});
+}
+
+function patient() {
+  return (state.context && state.context.patient) || (state.assessment && state.assessment.patient) || {};
+}
+
+function renderBanner() {
+  const banner = $('patient-banner');
+  const need = state.context ? state.context.need_patient_banner : true;
+  banner.hidden = need === false;
+  const p = patient();
+  const nr = t('value.not-recorded');
+  $('patient-name').textContent = p.name || nr;
+  $('patient-age').textContent = typeof p.age === 'number' ? t('patient.age_years', { age: p.age }) : nr;
+  $('patient-birth-date').textContent = p.birth_date ? date(p.birth_date) : nr;
+  $('patient-sex').textContent = p.sex ? R.enumLabel('sex', p.sex) : nr;
+  $('patient-mrn').textContent = p.mrn || nr;
+}
+
+function scoreSummary(s, id, r) {
+  const v = R.valueOf(r, 'score');
+  if (!r || !v || typeof v.value !== 'number') return t('summary.unavailable', { title: (r && r.title) || id, status: R.statusText(s, r) });
+  return t('summary.score', { title: r.title || id, score: v.value, category: R.categoryLabel(s, id, v.category), range: R.rangeText(s, id, v.category) });
+}
+
+function renderSummary(results) {
+  const s = state.scoring;
+  const list = R.clear($('result-summary-list'));
+  list.append(R.el('li', { 'data-testid': 'summary-precise-hbr' }, scoreSummary(s, 'precise-hbr', results.get('precise-hbr'))));
+  const arc = results.get('arc-hbr');
+  const hbr = R.valueOf(arc, 'hbr');
+  const arcText = !arc ? t('summary.unavailable', { title: 'ARC-HBR', status: t('status.absent') }) : hbr && hbr.value === true ? t('arc.hbr') : hbr && hbr.value === false && arc.status === 'ok' ? t('arc.not-hbr') : t('arc.undetermined', { unknown: (arc.criteria || []).filter((c) => c.met === null || c.met === undefined).length });
+  list.append(R.el('li', { 'data-testid': 'summary-arc-hbr' }, (arc && arc.title ? arc.title : 'ARC-HBR') + ': ' + arcText));
+  list.append(R.el('li', { 'data-testid': 'summary-precise-dapt' }, scoreSummary(s, 'precise-dapt', results.get('precise-dapt'))));
+}
+
+function warningKind(text) {
+  if (/truncat/i.test(text)) return 'truncated';
+  if (/unit/i.test(text)) return 'unit';
+  if (/older than|stale/i.test(text)) return 'stale';
+  if (/scope|permission|forbidden|refused|denied/i.test(text)) return 'access';
+  if (/plausib|outside|range/i.test(text)) return 'range';
+  return 'warning';
+}
+
+/** renderWarnings lists access errors, missing data, stale values and the server's warnings. */
+function renderWarnings(results) {
+  const s = state.scoring;
+  const a = state.assessment;
+  const items = [];
+  // What could not be read, from the banner's read and the assessment's.
+  const seenDE = new Set();
+  const dataErrors = [...((state.context && state.context.data_errors) || []), ...(a.data_errors || [])];
+  for (const de of dataErrors) {
+    const kind = ['forbidden', 'unavailable', 'scope', 'unauthorized', 'bad_response'].includes(de.kind) ? de.kind : 'unavailable';
+    const key = kind + '|' + de.resource;
+    if (seenDE.has(key)) continue;
+    seenDE.add(key);
+    let text = t('dataerror.' + kind, { resource: de.resource || '?' });
+    if (de.scope) text += ' ' + t('dataerror.needs-scope', { scope: de.scope });
+    if (de.message) text += ' (' + de.message + ')';
+    items.push({ kind: 'access-' + kind, text });
+  }
+  for (const [id, r] of results) {
+    if (!r || !(r.missing || []).length || r.status === 'not-applicable') continue;
+    if (id === 'egfr-ckd-epi-2021' || id === 'crcl-cockcroft-gault') continue; // reported through the scores that use them
+    items.push({ kind: 'missing', text: t('warn.missing', { title: r.title || id, items: r.missing.map((n) => R.inputLabel(s, n)).join(', ') }) });
+  }
+  const stale = new Map();
+  for (const r of results.values()) for (const i of (r && r.inputs) || []) if (i.stale && i.origin !== 'entered' && !stale.has(i.name)) stale.set(i.name, i);
+  for (const [name, i] of stale) {
+    items.push({ kind: 'stale', text: t('warn.stale', { name: R.inputLabel(s, name), date: i.source && i.source.date ? date(i.source.date) : '?', days: s.staleDays() === null ? '' : s.staleDays() }) });
+  }
+  const byText = new Map();
+  const addServer = (w, title) => {
+    const text = typeof w === 'string' ? w : (w && (w.message || w.text)) || '';
+    if (!text) return;
+    if (!byText.has(text)) byText.set(text, { titles: [], kind: typeof w === 'object' && w.kind ? String(w.kind) : warningKind(text) });
+    if (title && !byText.get(text).titles.includes(title)) byText.get(text).titles.push(title);
+  };
+  // The trade-off caveat is shown on its card, and stale values are listed
+  // above with their names translated.
+  const h = s.hazard();
+  const skip = (w) => {
+    const text = typeof w === 'string' ? w : (w && (w.message || w.text)) || '';
+    return (h && text === h.caveat) || /lookback window/i.test(text);
+  };
+  for (const w of a.warnings || []) if (!skip(w)) addServer(w, '');
+  for (const [id, r] of results) for (const w of (r && r.warnings) || []) if (!skip(w)) addServer(w, r.title || id);
+  for (const [text, v] of byText) items.push({ kind: v.kind, text: (v.titles.length ? v.titles.join(', ') + ': ' : '') + text });
+
+  const list = R.clear($('warnings-list'));
+  for (const it of items) list.append(R.el('li', { class: 'warning warning-' + it.kind, 'data-kind': it.kind, 'data-testid': 'warning' }, it.text));
+  $('warnings').hidden = items.length === 0;
+}
+
+function renderHbUnits() {
+  const box = R.clear($('hb-unit-options'));
+  for (const u of state.scoring.units('hemoglobin')) {
+    const id = 'hb-unit-' + u.code.replace(/[^A-Za-z0-9]/g, '');
+    box.append(
+      R.el('input', { type: 'radio', name: 'hb-unit', id, value: u.code, checked: u.code === state.hbUnit, 'data-testid': 'hb-unit-option' }),
+      R.el('label', { for: id }, u.label),
+    );
+  }
+}
+
+function renderPreciseHBR(results) {
+  const s = state.scoring;
+  const r = results.get('precise-hbr');
+  const body = R.clear($('phbr-body'));
+  const wrap = R.clear($('phbr-table-wrap'));
+  const refs = R.clear($('phbr-refs'));
+  renderHbUnits();
+  if (!r) {
+    body.append(R.el('p', { class: 'result-status' }, t('status.absent')));
+    return;
+  }
+  body.append(R.scoreBlock(s, 'precise-hbr', r, 'phbr'));
+  const curve = s.riskCurve('precise-hbr');
+  const pct = R.valueOf(r, (curve && curve.name) || 'bleeding_1y');
+  const score = R.valueOf(r, 'score');
+  if (pct && typeof pct.value === 'number') {
+    const p = R.el('p', { id: 'phbr-bleeding', class: 'bleeding-risk', 'data-testid': 'phbr-bleeding' }, t('phbr.bleeding', { pct: number(pct.value, curve && typeof curve.decimals === 'number' ? curve.decimals : 2) }));
+    if (curve && curve.calibrated && score && typeof score.value === 'number' && (score.value > curve.calibrated.max || score.value < curve.calibrated.min)) {
+      p.append(' ', R.el('span', { class: 'badge unverified-badge', 'data-testid': 'phbr-extrapolated' }, t('phbr.extrapolated', { min: curve.calibrated.min, max: curve.calibrated.max })));
+    }
+    body.append(p);
+  }
+  wrap.append(R.factorTable(s, R.componentRows(r, s), ctxFor('phbr', { points: true, caption: t('table.components') })));
+  const other = s.anyOf('precise-hbr', 'arc_hbr_other');
+  const arc = results.get('arc-hbr');
+  if (other && arc) {
+    const met = (arc.criteria || []).filter((c) => c.met === true && other.criteria.includes(c.id || (s.criterion(c.name) || {}).id));
+    wrap.append(R.el('p', { class: 'hint', id: 'phbr-other', 'data-testid': 'phbr-other' }, t('phbr.other', { list: met.length ? met.map((c) => R.criterionName(s, c)).join('; ') : t('phbr.other.none') })));
+  }
+  const refBlock = R.referencesBlock(s, r);
+  if (refBlock) refs.append(refBlock);
+}
+
+function renderArc(results) {
+  const s = state.scoring;
+  const r = results.get('arc-hbr');
+  const body = R.clear($('arc-body'));
+  const wrap = R.clear($('arc-table-wrap'));
+  const refs = R.clear($('arc-refs'));
+  if (!r) {
+    body.append(R.el('p', { class: 'result-status' }, t('status.absent')));
+    return;
+  }
+  body.append(R.arcSummary(s, r, 'arc'));
+  const cfg = s.calculator('arc-hbr');
+  if (cfg && cfg.criteria) body.append(R.el('p', { class: 'hint', id: 'arc-rule' }, t('arc.rule', { major: cfg.criteria.min_major, minor: cfg.criteria.min_minor })));
+  wrap.append(R.criteriaTable(s, r, ctxFor('arc', { caption: t('table.criteria') })));
+  const refBlock = R.referencesBlock(s, r);
+  if (refBlock) refs.append(refBlock);
+}
+
+function renderDapt(results) {
+  const s = state.scoring;
+  const r = results.get('precise-dapt');
+  const cg = results.get('crcl-cockcroft-gault');
+  const body = R.clear($('pdapt-body'));
+  const wrap = R.clear($('pdapt-table-wrap'));
+  const cwrap = R.clear($('crcl-table-wrap'));
+  const refs = R.clear($('pdapt-refs'));
+  if (!r) body.append(R.el('p', { class: 'result-status' }, t('status.absent')));
+  else {
+    body.append(R.scoreBlock(s, 'precise-dapt', r, 'pdapt'));
+    body.append(R.el('p', { class: 'hint' }, t('pdapt.no-percent')));
+    wrap.append(R.factorTable(s, R.componentRows(r, s), ctxFor('pdapt', { points: true, caption: t('table.components') })));
+  }
+  const v = R.valueOf(cg, 'crcl');
+  const crclInput = r ? R.inputsOf(r).get('crcl') : null;
+  const crclText = crclInput && crclInput.origin === 'entered' && typeof crclInput.value === 'number'
+    ? t('crcl.entered', { value: number(crclInput.value, 1), unit: s.unitLabel('crcl') })
+    : v && typeof v.value === 'number'
+      ? t('crcl.value', { value: number(v.value, 1), unit: v.unit || s.unitLabel('crcl') })
+      : t('crcl.none', { status: R.statusText(s, cg) });
+  $('crcl-value').textContent = crclText;
+  if (cg) cwrap.append(R.factorTable(s, R.inputRows(cg, ['creatinine', 'weight', 'age', 'sex']), ctxFor('crcl', { caption: t('table.crcl') })));
+  const refBlock = r ? R.referencesBlock(s, r) : null;
+  if (refBlock) refs.append(refBlock);
+}
+
+/**
+ * recommendationsOf returns the assessment's recommendations as
+ * {id, text, title, source}: the top-level list when the API sends one
+ * (objects or ids), else the ids each result recommends, texts from the
+ * configuration.
+ */
+function recommendationsOf(results) {
+  const s = state.scoring;
+  let list = state.assessment.recommendations;
+  if (!Array.isArray(list)) {
+    list = [];
+    for (const r of results.values()) for (const id of (r && r.recommendations) || []) list.push(id);
+  }
+  const out = [];
+  const seen = new Set();
+  for (const item of list) {
+    const rec = typeof item === 'string' ? { id: item } : item || {};
+    if (!rec.id || seen.has(rec.id)) continue;
+    seen.add(rec.id);
+    const cfg = s.recommendation(rec.id) || {};
+    out.push({
+      id: rec.id,
+      title: rec.title || cfg.title || '',
+      text: rec.text || cfg.text || '',
+      source: rec.source || (cfg.provenance && cfg.provenance.source) || '',
+    });
+  }
+  return out;
+}
+
+function renderRecommendations(results) {
+  const s = state.scoring;
+  const recs = recommendationsOf(results);
+  const list = R.clear($('recommendations-list'));
+  for (const rec of recs) {
+    const li = R.el('li', { class: 'recommendation', 'data-testid': 'recommendation', dataset: { id: rec.id } });
+    const title = cfgText('rec.' + rec.id + '.title', rec.title);
+    if (title) li.append(R.el('strong', {}, title), ' ');
+    li.append(cfgText('rec.' + rec.id + '.text', rec.text));
+    if (rec.source) li.append(' ', R.el('span', { class: 'rec-source', 'data-testid': 'recommendation-source' }, t('rec.source', { source: s.citation(rec.source) })));
+    list.append(li);
+  }
+  if (!recs.length) list.append(R.el('li', { class: 'recommendation none', 'data-testid': 'recommendation-none' }, t('rec.none')));
+  $('recommendations-disclaimer').textContent = cfgText('rec.disclaimer', s.disclaimer());
+}
+
+/** unverifiedModel reports whether any trade-off parameter is marked unverified in the configuration. */
+function unverifiedModel(h) {
+  if (!h) return true;
+  const provs = [];
+  for (const o of h.outcomes || []) provs.push(o.provenance);
+  for (const f of h.factors || []) provs.push(f.provenance);
+  if (h.mortality_ratio) provs.push(h.mortality_ratio.provenance);
+  provs.push(h.formula_provenance);
+  return provs.some((p) => !p || p.verified !== true);
+}
+
+function renderTradeoff(results) {
+  const s = state.scoring;
+  const r = results.get('arc-hbr-tradeoff');
+  const h = s.hazard();
+  const zones = zonesFrom(h);
+  const unverified = unverifiedModel(h);
+  const note = $('tradeoff-unverified');
+  note.hidden = !unverified;
+  R.clear(note);
+  // The configured caveat says it plainly; the generic label stands in when there is none.
+  if (unverified) note.append(R.el('strong', {}, (h && h.caveat ? cfgText('tradeoff.caveat', h.caveat) : '') || t('tradeoff.unverified')));
+  const bleeding = R.valueOf(r, 'bleeding_1y');
+  const thrombotic = R.valueOf(r, 'thrombotic_1y');
+  const b = bleeding && typeof bleeding.value === 'number' ? bleeding.value : null;
+  const th = thrombotic && typeof thrombotic.value === 'number' ? thrombotic.value : null;
+  const zone = b !== null && th !== null ? zoneOf(b, th, zones) : null;
+  const chart = R.clear($('tradeoff-chart'));
+  chart.append(
+    tradeoffChart({
+      bleeding: b,
+      thrombotic: th,
+      zones,
+      idPrefix: 'tradeoff',
+      labels: {
+        title: t('tradeoff.chart.title'),
+        desc: b !== null && th !== null ? t('tradeoff.values', { bleeding: number(b, 2), thrombotic: number(th, 2) }) + (zone ? ' ' + t('tradeoff.zone.' + zone) : '') : t('tradeoff.no-values'),
+        x: t('tradeoff.axis.x'),
+        y: t('tradeoff.axis.y'),
+        patient: t('tradeoff.patient'),
+      },
+    }),
+  );
+  const values = R.clear($('tradeoff-values'));
+  if (b !== null && th !== null) {
+    values.append(R.el('span', { 'data-testid': 'tradeoff-numbers' }, t('tradeoff.values', { bleeding: number(b, 2), thrombotic: number(th, 2) })));
+    if (zone) values.append(' ', R.el('strong', { 'data-testid': 'tradeoff-zone', dataset: { zone } }, t('tradeoff.zone.' + zone)));
+  } else values.append(t('tradeoff.no-values'), ' ', R.statusText(s, r));
+  const legend = R.clear($('tradeoff-legend'));
+  for (const z of ['thrombotic', 'equivalent', 'bleeding']) {
+    legend.append(R.el('li', {}, R.el('span', { class: 'swatch swatch-' + z, 'aria-hidden': 'true' }), ' ', t('tradeoff.legend.' + z)));
+  }
+  if (!zones.configured) legend.append(R.el('li', { class: 'hint' }, t('tradeoff.zones-original', { min: zones.min, max: zones.max })));
+
+  const list = R.clear($('tradeoff-factor-list'));
+  const values0 = R.inputValues(r);
+  // A factor the model decided is a component whose hazard ratios are the
+  // configured ones when present and 1 when absent; an undecided factor has
+  // no component.
+  const decided = new Map();
+  for (const c of (r && r.components) || []) {
+    const hrs = Object.values(c.hazard_ratios || {});
+    decided.set(c.name, hrs.some((x) => x !== 1));
+  }
+  for (const f of (h && h.factors) || []) {
+    const rule = f.rule || {};
+    const id = 'tf-' + f.id;
+    const isFlag = rule.type === 'flag';
+    const v = decided.has(f.id) ? decided.get(f.id) : isFlag ? values0[rule.input] : ruleHolds(rule, values0);
+    const params = { threshold: rule.threshold, min: rule.min, max: rule.max, max_minus_one: typeof rule.max === 'number' ? rule.max - 1 : undefined };
+    const label = cfgText('factor.' + f.id, f.label, params);
+    const box = R.el('input', {
+      type: 'checkbox',
+      id,
+      checked: v === true,
+      disabled: !isFlag || !r,
+      'data-input': isFlag ? rule.input : null,
+      'data-testid': 'factor-' + f.id,
+      'data-factor': f.id,
+    });
+    if (v === null || v === undefined) box.indeterminate = true;
+    const tags = R.el('span', { class: 'tags' });
+    const hr = f.hazard_ratios || {};
+    if (typeof hr.bleeding_1y === 'number') tags.append(R.el('span', { class: 'tag tag-bleeding' }, t('tradeoff.tag.bleeding', { hr: number(hr.bleeding_1y, 2) })));
+    if (typeof hr.thrombotic_1y === 'number') tags.append(R.el('span', { class: 'tag tag-thrombotic' }, t('tradeoff.tag.thrombotic', { hr: number(hr.thrombotic_1y, 2) })));
+    const li = R.el('li', { class: 'factor', dataset: { factor: f.id, present: v === true ? 'true' : v === false ? 'false' : 'unknown' } }, box, R.el('label', { for: id }, label), ' ', tags);
+    if (v === null || v === undefined) li.append(' ', R.el('span', { class: 'hint' }, t('value.unknown')));
+    if (!isFlag) li.append(R.el('span', { class: 'hint derived-note' }, t('tradeoff.derived', { name: R.inputLabel(s, rule.input) })));
+    const rec = r ? R.inputsOf(r).get(rule.input) : null;
+    if (isFlag && rec && rec.origin === 'entered') li.append(' ', R.originBadge(rec));
+    list.append(li);
+  }
+  R.clear($('tradeoff-refs'));
+  const refBlock = R.referencesBlock(s, r);
+  if (refBlock) $('tradeoff-refs').append(refBlock);
+}
+
+function renderMeta() {
+  const a = state.assessment;
+  $('assessed-at').textContent = t('meta.assessed', { time: a.assessed_at ? dateTime(a.assessed_at) : '?' });
+  $('config-version').textContent = t('meta.config', { version: a.config_version || state.scoring.version || '?' });
+  const exp = state.context && state.context.expires_at;
+  $('session-expiry').textContent = exp ? t('meta.expires', { time: dateTime(exp) }) : '';
+  updatePrintMeta();
+}
+
+function updatePrintMeta() {
+  if (!state.assessment) return;
+  const a = state.assessment;
+  const entered = Object.keys(state.overrides).length;
+  $('print-meta').textContent = t('print.meta', {
+    time: a.assessed_at ? dateTime(a.assessed_at) : '?',
+    printed: dateTime(new Date().toISOString()),
+    entered,
+  });
+}
+
+// ---------------------------------------------------------------- events
+
+function bind() {
+  $('lang-select').addEventListener('change', (e) => setLang(e.target.value));
+  onLangChange(() => {
+    if (state.loaded) render();
+    if (!$('relaunch').hidden && state.relaunchReason) $('relaunch-reason').textContent = t('relaunch.reason.' + state.relaunchReason);
+  });
+  $('print-btn').addEventListener('click', () => {
+    updatePrintMeta();
+    window.print();
+  });
+  window.addEventListener('beforeprint', updatePrintMeta);
+  $('retry-btn').addEventListener('click', () => {
+    if (state.lastAction) state.lastAction();
+  });
+  $('reset-btn').addEventListener('click', () => {
+    state.overrides = {};
+    recompute();
+  });
+  const app = $('app');
+  app.addEventListener('change', (e) => {
+    const target = e.target;
+    if (target.name === 'hb-unit') {
+      state.hbUnit = target.value;
+      render();
+      return;
+    }
+    const name = target.dataset && target.dataset.input;
+    if (!name || !state.scoring) return;
+    if (target.type === 'checkbox') {
+      setOverride(name, target.checked);
+      return;
+    }
+    if (target.type === 'number' && target.value !== '' && !isFinite(Number(target.value))) return;
+    setOverride(name, R.readControlValue(state.scoring, target));
+  });
+  app.addEventListener('click', (e) => {
+    const btn = e.target.closest('[data-action="revert"]');
+    if (btn) setOverride(btn.dataset.input, undefined);
+  });
+  // A relaunch into this tab while the page is open changes only the fragment.
+  window.addEventListener('hashchange', () => {
+    const next = takeSession();
+    if (!next.fresh) return;
+    launch = next;
+    state.overrides = {};
+    state.loaded = false;
+    if (launch.handle) loadAll();
+    else showRelaunch(next.malformed ? 'malformed' : 'missing');
+  });
+}
+
+async function main() {
+  const err = await loadI18n();
+  bind();
+  if (err) showError('The page text (i18n.json) could not be loaded: ' + err.message + '. The page is shown in English.');
+  if (!launch.handle) {
+    showRelaunch(launch.malformed ? 'malformed' : 'missing');
+    return;
+  }
+  await loadAll();
+}
+
+main();

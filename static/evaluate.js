@@ -1,0 +1,276 @@
+// evaluate.js runs the standalone calculator: no EHR, no session, no
+// patient data. The clinician types the inputs of one calculator, and
+// POST api/evaluate computes it on the server with the same engine and
+// scoring configuration as the EHR page.
+
+import { loadI18n, t, cfgText, setLang, onLangChange, number } from './i18n.js';
+import { Scoring } from './scoring.js';
+import { call, ApiError } from './api.js';
+import * as R from './render.js';
+import { tradeoffChart, zonesFrom, zoneOf } from './tradeoff.js';
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  scoring: null,
+  calculator: 'precise-hbr',
+  values: {}, // name -> {raw, unit}: kept across calculators, whose inputs share names
+  result: null,
+  seq: 0,
+};
+
+function announce(text) {
+  $('status').textContent = text;
+}
+
+function showError(text) {
+  $('error-message').textContent = text;
+  $('error-panel').hidden = false;
+}
+
+function hideError() {
+  $('error-panel').hidden = true;
+}
+
+function errorText(e, what) {
+  if (e instanceof ApiError) {
+    if (e.status === 0) return t('error.network', { what });
+    return t('error.http', { what, status: e.status + (e.code ? ', ' + e.code : ''), message: e.serverMessage || t('error.no-detail') });
+  }
+  return t('error.unexpected', { what, message: (e && e.message) || String(e) });
+}
+
+// ---------------------------------------------------------------- form
+
+function renderCalculatorSelect() {
+  const sel = R.clear($('calculator-select'));
+  for (const c of state.scoring.calculators()) {
+    sel.append(R.el('option', { value: c.id, selected: c.id === state.calculator }, cfgText('calc.' + c.id + '.title', c.title || c.id)));
+  }
+}
+
+/** fieldFor builds one input's label and control; numbers get a unit choice when several units are accepted. */
+function fieldFor(name, altOf) {
+  const s = state.scoring;
+  const type = s.inputType(name);
+  const id = 'ev-in-' + name;
+  const label = R.inputLabel(s, name);
+  const saved = state.values[name] || {};
+  const field = R.el('div', { class: 'field', 'data-testid': 'field-' + name, dataset: { input: name } });
+  field.append(R.el('label', { for: id }, label));
+  if (type === 'number') {
+    field.append(R.el('input', { type: 'number', id, inputmode: 'decimal', step: 'any', 'data-input': name, 'data-testid': 'input-' + name, value: saved.raw || null, class: 'num-input' }));
+    const units = s.units(name);
+    if (units.length > 1) {
+      const usel = R.el('select', { id: id + '-unit', 'data-unit-for': name, 'data-testid': 'unit-' + name, 'aria-label': t('ev.unit', { name: label }) });
+      for (const u of units) usel.append(R.el('option', { value: u.code, selected: (saved.unit || units[0].code) === u.code }, u.label));
+      field.append(usel);
+    } else if (units.length === 1) {
+      field.append(R.el('span', { class: 'unit' }, units[0].label));
+    }
+    const p = s.plausible(name);
+    if (p) field.append(R.el('span', { class: 'hint' }, t('ev.plausible', { min: p.min, max: p.max })));
+  } else {
+    const sel = R.el('select', { id, 'data-input': name, 'data-testid': 'input-' + name });
+    sel.append(R.el('option', { value: '' }, t('ev.not-given')));
+    const opts = type === 'boolean' ? [['true', t('value.yes')], ['false', t('value.no')]] : s.inputValues(name).map((v) => [v, R.enumLabel(name, v)]);
+    for (const [v, text] of opts) sel.append(R.el('option', { value: v, selected: saved.raw === v }, text));
+    field.append(sel);
+  }
+  if (altOf) field.append(R.el('p', { class: 'alt-note' }, t('ev.alternative', { name: R.inputLabel(s, altOf) })));
+  return field;
+}
+
+function renderInputs() {
+  const s = state.scoring;
+  const c = s.calculator(state.calculator);
+  const box = R.clear($('inputs'));
+  $('calculator-description').textContent = c ? cfgText('calc.' + c.id + '.description', c.description || '') : '';
+  if (!c) return;
+  const altOf = {};
+  for (const i of c.inputs || []) for (const a of i.alternative || []) if (!(a in altOf)) altOf[a] = i.name;
+  for (const i of c.inputs || []) box.append(fieldFor(i.name, i.role === 'alternative' ? altOf[i.name] : null));
+}
+
+function collectInputs() {
+  const s = state.scoring;
+  const inputs = {};
+  for (const ctl of $('inputs').querySelectorAll('[data-input]')) {
+    const name = ctl.dataset.input;
+    const raw = ctl.value;
+    if (raw === '') continue;
+    const type = s.inputType(name);
+    if (type === 'number') {
+      const n = Number(raw);
+      if (!isFinite(n)) throw new Error(t('ev.not-a-number', { name: R.inputLabel(s, name) }));
+      const usel = $('ev-in-' + name + '-unit');
+      const q = s.quantity(name);
+      inputs[name] = usel && q && usel.value !== q.unit ? { value: n, unit: usel.value } : n;
+    } else if (type === 'boolean') inputs[name] = raw === 'true';
+    else inputs[name] = raw;
+  }
+  return inputs;
+}
+
+function remember(target) {
+  const name = target.dataset.input || target.dataset.unitFor;
+  if (!name) return;
+  const v = state.values[name] || {};
+  if (target.dataset.unitFor) v.unit = target.value;
+  else v.raw = target.value;
+  state.values[name] = v;
+}
+
+// ---------------------------------------------------------------- result
+
+function renderResult() {
+  const r = state.result;
+  const s = state.scoring;
+  const out = R.clear($('ev-result'));
+  if (!r) {
+    out.hidden = true;
+    return;
+  }
+  out.hidden = false;
+  const cfg = s.calculator(r.calculator) || {};
+  out.append(R.el('h2', { id: 'ev-result-title' }, cfgText('calc.' + r.calculator + '.title', r.title || r.calculator)));
+  const ctx = { idPrefix: 'ev', editable: false, points: true, staleDays: null, hbUnit: null };
+  if (cfg.kind === 'points') {
+    out.append(R.scoreBlock(s, r.calculator, r, 'ev'));
+    const curve = s.riskCurve(r.calculator);
+    const pct = curve ? R.valueOf(r, curve.name) : null;
+    if (pct && typeof pct.value === 'number') out.append(R.el('p', { class: 'bleeding-risk', 'data-testid': 'ev-bleeding' }, t('phbr.bleeding', { pct: number(pct.value, curve.decimals) })));
+    out.append(R.el('div', { class: 'table-wrap' }, R.factorTable(s, R.componentRows(r, s), Object.assign({}, ctx, { caption: t('table.components') }))));
+  } else if (cfg.kind === 'criteria') {
+    out.append(R.arcSummary(s, r, 'ev'));
+    out.append(R.el('div', { class: 'table-wrap' }, R.criteriaTable(s, r, Object.assign({}, ctx, { caption: t('table.criteria') }))));
+  } else if (cfg.kind === 'hazard') {
+    const h = s.hazard();
+    out.append(R.el('p', { class: 'unverified', 'data-testid': 'ev-unverified' }, R.el('strong', {}, (h && h.caveat ? cfgText('tradeoff.caveat', h.caveat) : '') || t('tradeoff.unverified'))));
+    const b = R.valueOf(r, 'bleeding_1y');
+    const th = R.valueOf(r, 'thrombotic_1y');
+    const bv = b && typeof b.value === 'number' ? b.value : null;
+    const tv = th && typeof th.value === 'number' ? th.value : null;
+    const zones = zonesFrom(h);
+    const zone = bv !== null && tv !== null ? zoneOf(bv, tv, zones) : null;
+    const text = bv !== null && tv !== null ? t('tradeoff.values', { bleeding: number(bv, 2), thrombotic: number(tv, 2) }) + (zone ? ' ' + t('tradeoff.zone.' + zone) : '') : t('tradeoff.no-values');
+    const fig = R.el('figure', { class: 'tradeoff-figure' });
+    fig.append(tradeoffChart({ bleeding: bv, thrombotic: tv, zones, idPrefix: 'ev-tradeoff', labels: { title: t('tradeoff.chart.title'), desc: text, x: t('tradeoff.axis.x'), y: t('tradeoff.axis.y'), patient: t('tradeoff.patient') } }));
+    fig.append(R.el('figcaption', { 'data-testid': 'ev-tradeoff-values' }, text));
+    out.append(fig);
+    const legend = R.el('ul', { class: 'legend' });
+    for (const z of ['thrombotic', 'equivalent', 'bleeding']) legend.append(R.el('li', {}, R.el('span', { class: 'swatch swatch-' + z, 'aria-hidden': 'true' }), ' ', t('tradeoff.legend.' + z)));
+    out.append(legend);
+  } else {
+    const list = R.el('ul', { 'data-testid': 'ev-values' });
+    for (const v of r.values || []) {
+      if (v.value === null || v.value === undefined) continue;
+      const unit = v.name === 'egfr' || v.name === 'crcl' ? s.unitLabel(v.name) : v.unit || '';
+      const cat = v.category ? ' (' + R.categoryLabel(s, r.calculator, v.category) + ')' : '';
+      list.append(R.el('li', { class: 'value-line', dataset: { name: v.name } }, R.el('strong', {}, R.inputLabel(s, v.name) + ': '), (typeof v.value === 'number' ? number(v.value, 2) : String(v.value)) + (unit ? ' ' + unit : '') + cat));
+    }
+    out.append(list);
+  }
+  const st = R.statusText(s, r);
+  if (st && cfg.kind !== 'points') out.append(R.el('p', { class: 'result-status', 'data-testid': 'ev-status' }, st));
+  const h = s.hazard();
+  const warnings = (r.warnings || []).filter((w) => !(h && w === h.caveat));
+  if (warnings.length) {
+    out.append(R.el('h3', {}, t('warnings.title')));
+    out.append(R.el('ul', { 'data-testid': 'ev-warnings' }, warnings.map((w) => R.el('li', { 'data-testid': 'warning' }, w))));
+  }
+  const recs = (r.recommendations || []).map((id) => s.recommendation(id)).filter(Boolean);
+  if (recs.length) {
+    out.append(R.el('h3', {}, t('rec.title')));
+    out.append(
+      R.el(
+        'ul',
+        { 'data-testid': 'ev-recommendations' },
+        recs.map((rec) =>
+          R.el('li', { 'data-testid': 'recommendation', dataset: { id: rec.id } }, R.el('strong', {}, cfgText('rec.' + rec.id + '.title', rec.title)), ' ', cfgText('rec.' + rec.id + '.text', rec.text), rec.provenance ? R.el('span', { class: 'rec-source' }, t('rec.source', { source: s.citation(rec.provenance.source) })) : null),
+        ),
+      ),
+    );
+    out.append(R.el('p', { class: 'disclaimer' }, cfgText('rec.disclaimer', s.disclaimer())));
+  }
+  const refs = R.referencesBlock(s, r);
+  if (refs) out.append(refs);
+}
+
+async function evaluate() {
+  hideError();
+  let inputs;
+  try {
+    inputs = collectInputs();
+  } catch (e) {
+    showError(e.message);
+    return;
+  }
+  const seq = ++state.seq;
+  announce(t('status.calculating'));
+  try {
+    const r = await call('api/evaluate', { method: 'POST', body: { calculator: state.calculator, inputs } });
+    if (seq !== state.seq) return;
+    state.result = r;
+    renderResult();
+    announce(t('status.calculated'));
+  } catch (e) {
+    if (seq === state.seq) {
+      showError(errorText(e, t('error.phase.evaluate')));
+      announce(t('status.failed'));
+    }
+  }
+}
+
+function bind() {
+  $('lang-select').addEventListener('change', (e) => setLang(e.target.value));
+  onLangChange(() => {
+    if (!state.scoring) return;
+    renderCalculatorSelect();
+    renderInputs();
+    renderResult();
+  });
+  $('calculator-select').addEventListener('change', (e) => {
+    state.calculator = e.target.value;
+    state.result = null;
+    hideError();
+    renderInputs();
+    renderResult();
+  });
+  $('inputs').addEventListener('change', (e) => remember(e.target));
+  $('inputs').addEventListener('input', (e) => remember(e.target));
+  $('evaluate-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    evaluate();
+  });
+  $('clear-btn').addEventListener('click', () => {
+    state.values = {};
+    state.result = null;
+    hideError();
+    renderInputs();
+    renderResult();
+  });
+}
+
+async function main() {
+  const err = await loadI18n();
+  bind();
+  if (err) showError('The page text (i18n.json) could not be loaded: ' + err.message + '. The page is shown in English.');
+  announce(t('status.loading-config'));
+  try {
+    state.scoring = new Scoring(await call('api/scoring-config'));
+  } catch (e) {
+    showError(errorText(e, t('error.phase.config')));
+    announce(t('status.failed'));
+    return;
+  }
+  const want = new URLSearchParams(location.search).get('calculator');
+  if (want && state.scoring.calculator(want)) state.calculator = want;
+  else if (!state.scoring.calculator(state.calculator) && state.scoring.calculators().length) state.calculator = state.scoring.calculators()[0].id;
+  renderCalculatorSelect();
+  renderInputs();
+  $('evaluate-btn').disabled = false;
+  announce('');
+}
+
+main();

@@ -1,0 +1,532 @@
+// render.js builds the parts of SMART Calc's pages that show calculator
+// results: score blocks, factor tables with provenance, ARC-HBR criteria and
+// warnings. Both the EHR page (app.js) and the standalone calculator
+// (evaluate.js) use it. Everything is built with DOM calls and textContent,
+// never innerHTML, so text from the record or the server cannot become markup.
+
+import { t, cfgText, number, date } from './i18n.js';
+
+/**
+ * el creates an element. attrs keys: class, text, dataset (object), and any
+ * attribute; true sets a boolean attribute, false/null/undefined skips it.
+ */
+export function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === false || v === null || v === undefined) continue;
+    if (k === 'class') e.className = v;
+    else if (k === 'text') e.textContent = v;
+    else if (k === 'dataset') {
+      for (const [dk, dv] of Object.entries(v)) if (dv !== null && dv !== undefined) e.dataset[dk] = String(dv);
+    }
+    else e.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false || c === '') continue;
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+/** clear removes every child of node. */
+export function clear(node) {
+  while (node.firstChild) node.removeChild(node.firstChild);
+  return node;
+}
+
+/** byCalculator indexes results given as an object keyed by id or as an array. */
+export function byCalculator(results) {
+  const m = new Map();
+  if (Array.isArray(results)) {
+    for (const r of results) if (r && r.calculator) m.set(r.calculator, r);
+  } else if (results && typeof results === 'object') {
+    for (const [k, r] of Object.entries(results)) if (r) m.set(r.calculator || k, r);
+  }
+  return m;
+}
+
+/** valueOf returns a result's value entry by name, or null. */
+export function valueOf(result, name) {
+  return ((result && result.values) || []).find((v) => v.name === name) || null;
+}
+
+/** inputsOf indexes a result's echoed inputs by name. */
+export function inputsOf(result) {
+  const m = new Map();
+  for (const i of (result && result.inputs) || []) m.set(i.name, i);
+  return m;
+}
+
+/** inputValues maps input name to value, for rule evaluation. */
+export function inputValues(result) {
+  const o = {};
+  for (const i of (result && result.inputs) || []) o[i.name] = i.value;
+  return o;
+}
+
+export function inputLabel(scoring, name) {
+  if (name === 'base') return t('component.base');
+  return cfgText('input.' + name, scoring.inputLabel(name));
+}
+
+/** enumLabel names an enum or sex value (none, minor, major, female, male). */
+export function enumLabel(name, v) {
+  const specific = 'enum.' + name + '.' + v;
+  const s = t(specific);
+  if (s !== specific) return s;
+  const g = 'enum.' + v;
+  const s2 = t(g);
+  return s2 !== g ? s2 : String(v);
+}
+
+/** unitFor is the unit an input is shown in (hemoglobin follows the toggle). */
+export function unitFor(scoring, name, ctx) {
+  if (name === 'hemoglobin' && ctx && ctx.hbUnit) {
+    const u = scoring.units('hemoglobin').find((x) => x.code === ctx.hbUnit);
+    if (u) return u;
+  }
+  const def = scoring.input(name);
+  const label = cfgText('quantity.' + (def && def.quantity), scoring.unitLabel(name));
+  const q = scoring.quantity(name);
+  return { code: q ? q.unit : '', label, toCanonical: 1 };
+}
+
+/** displayValue shows an input value in the unit the page uses for it. */
+export function displayValue(scoring, name, value, ctx) {
+  if (value === null || value === undefined) return '';
+  if (typeof value === 'boolean') return value ? t('value.yes') : t('value.no');
+  if (typeof value === 'number') {
+    const u = unitFor(scoring, name, ctx);
+    return number(value / u.toCanonical, 2);
+  }
+  if (typeof value === 'object' && typeof value.value === 'number') return number(value.value, 2);
+  return enumLabel(name, value);
+}
+
+/** bandClass is the CSS class that colours a category. */
+export function bandClass(category) {
+  return category ? 'band band-' + String(category).replace(/[^a-z0-9-]/gi, '') : 'band band-unknown';
+}
+
+export function categoryLabel(scoring, calcId, category) {
+  const b = scoring.band(calcId, category);
+  return cfgText('band.' + calcId + '.' + category, b ? b.label : category);
+}
+
+/** rangeText writes a band's score range from the configuration (≤ 22, 23–26, ≥ 27). */
+export function rangeText(scoring, calcId, category) {
+  const r = scoring.bandRange(calcId, category);
+  if (!r) return '';
+  if (r.lo === undefined && r.hi !== undefined) return t('range.le', { hi: r.hi });
+  if (r.lo !== undefined && r.hi === undefined) return t('range.ge', { lo: r.lo });
+  if (r.lo !== undefined && r.hi !== undefined) return t('range.between', { lo: r.lo, hi: r.hi });
+  return '';
+}
+
+/** riskText is a band's published risk range as configured. */
+export function riskText(scoring, calcId, category) {
+  const b = scoring.band(calcId, category);
+  return cfgText('band.' + calcId + '.' + category + '.risk', b ? b.risk : '');
+}
+
+/** statusText explains a result's status other than ok, or returns ''. */
+export function statusText(scoring, result) {
+  if (!result) return t('status.absent');
+  const labels = (names) => (names || []).map((n) => inputLabel(scoring, n)).join(', ');
+  switch (result.status) {
+    case 'ok':
+      return '';
+    case 'incomplete':
+      return t('status.incomplete', { missing: labels(result.missing) || '—' });
+    case 'out-of-range':
+      return t('status.out-of-range', { inputs: labels(result.out_of_range) || '—' });
+    case 'not-applicable':
+      return t('status.not-applicable') + (result.message ? ' ' + result.message : '');
+    default:
+      return String(result.status || '');
+  }
+}
+
+/**
+ * scoreBlock renders a points score: the number in large type coloured by
+ * its band, the category, the band's score range and its published risk.
+ * An incomplete score shows its lower bound ("≥ n"), coloured only when the
+ * bound already lies above the lowest band.
+ * ids: prefix-score, prefix-category, prefix-range, prefix-risk, prefix-status.
+ */
+export function scoreBlock(scoring, calcId, result, prefix) {
+  const v = valueOf(result, 'score');
+  const lb = valueOf(result, 'score_lower_bound');
+  const has = v && typeof v.value === 'number';
+  const hasLB = !has && lb && typeof lb.value === 'number';
+  const bands = scoring.bands(calcId);
+  let category = '';
+  if (has) category = v.category || '';
+  else if (hasLB && bands.length && lb.category && lb.category !== bands[0].category) category = lb.category;
+  const title = (result && result.title) || calcId;
+  const shown = has ? String(v.value) : hasLB ? '≥ ' + lb.value : '—';
+  const aria = has
+    ? t('score.aria', { title, score: v.value, category: categoryLabel(scoring, calcId, category) })
+    : hasLB
+      ? t('score.aria.lower', { title, score: lb.value })
+      : t('score.none', { title });
+  const box = el(
+    'div',
+    {
+      id: prefix + '-score',
+      class: 'score ' + bandClass(category) + (has ? '' : ' partial'),
+      'data-testid': prefix + '-score',
+      dataset: { category: has ? category || 'unknown' : 'unknown', lowerBound: hasLB ? lb.value : null },
+      role: 'img',
+      'aria-label': aria,
+    },
+    shown,
+  );
+  const info = el('div', { class: 'score-info' });
+  if (category) {
+    const catText = has ? categoryLabel(scoring, calcId, category) : t('score.at-least', { category: categoryLabel(scoring, calcId, category) });
+    info.append(
+      el('p', { id: prefix + '-category', class: 'category', 'data-testid': prefix + '-category' }, catText),
+      el('p', { id: prefix + '-range', class: 'range', 'data-testid': prefix + '-range' }, rangeText(scoring, calcId, category)),
+    );
+    const risk = riskText(scoring, calcId, category);
+    if (risk) info.append(el('p', { id: prefix + '-risk', class: 'risk', 'data-testid': prefix + '-risk' }, risk));
+  }
+  if (hasLB) info.append(el('p', { class: 'hint', 'data-testid': prefix + '-lower-bound' }, t('score.lower-bound', { score: lb.value })));
+  const st = statusText(scoring, result);
+  if (st) info.append(el('p', { id: prefix + '-status', class: 'result-status status-' + (result ? result.status : 'absent'), 'data-testid': prefix + '-status' }, st));
+  return el('div', { class: 'score-row' }, box, info);
+}
+
+/** sourceText writes where a value came from: resource reference and code. */
+export function sourceText(src) {
+  if (!src) return '';
+  const parts = [];
+  if (src.reference) parts.push(String(src.reference));
+  if (src.code) {
+    let c = src.code;
+    if (typeof c === 'object') c = c.display || c.code || '';
+    else if (typeof c === 'string' && c.includes('|')) c = c.split('|').pop();
+    if (c) parts.push(String(c));
+  }
+  return parts.join(' · ');
+}
+
+/** originBadge marks a value as from the record, entered by the clinician or computed. */
+export function originBadge(rec) {
+  const origin = rec && rec.origin ? rec.origin : 'record';
+  return el('span', { class: 'badge origin origin-' + origin, 'data-testid': 'origin', dataset: { origin } }, t('origin.' + origin));
+}
+
+function staleBadge(staleDays) {
+  return el('span', { class: 'badge stale', 'data-testid': 'stale' }, t('badge.stale', { days: staleDays === null ? '' : staleDays }));
+}
+
+/**
+ * control builds the editable field for one input: a number field (in the
+ * page's unit for hemoglobin), or a select for booleans, enums and sex.
+ * data-input names the input; app.js listens for its change events.
+ */
+export function control(scoring, name, rec, ctx, label) {
+  const id = ctx.idPrefix + '-in-' + name;
+  const type = scoring.inputType(name);
+  const value = rec ? rec.value : null;
+  const common = { id, 'data-input': name, 'data-testid': 'input-' + name, 'aria-label': label };
+  if (type === 'number') {
+    const u = unitFor(scoring, name, ctx);
+    const shown = typeof value === 'number' ? Number((value / u.toCanonical).toFixed(4)) : '';
+    const attrs = Object.assign({}, common, {
+      type: 'number',
+      inputmode: 'decimal',
+      step: 'any',
+      value: shown === '' ? null : String(shown),
+      placeholder: value === null || value === undefined ? t('value.missing') : null,
+      'data-unit': u.code,
+      class: 'num-input',
+    });
+    return el('input', attrs);
+  }
+  const sel = el('select', Object.assign({}, common, { class: 'sel-input' }));
+  let opts;
+  if (type === 'boolean') opts = [['true', t('value.yes')], ['false', t('value.no')]];
+  else opts = scoring.inputValues(name).map((v) => [v, enumLabel(name, v)]);
+  if (value === null || value === undefined) sel.append(el('option', { value: '', selected: true }, t('value.unknown')));
+  for (const [v, text] of opts) sel.append(el('option', { value: v, selected: String(value) === v }, text));
+  return sel;
+}
+
+/** readControlValue turns a control's value into an API input, or undefined to clear the override. */
+export function readControlValue(scoring, input) {
+  const name = input.dataset.input;
+  const type = scoring.inputType(name);
+  const raw = input.value;
+  if (raw === '') return undefined;
+  if (type === 'number') {
+    const n = Number(raw);
+    if (!isFinite(n)) return undefined;
+    const unit = input.dataset.unit;
+    const q = scoring.quantity(name);
+    if (unit && q && unit !== q.unit) return { value: n, unit };
+    return n;
+  }
+  if (type === 'boolean') return raw === 'true';
+  return raw;
+}
+
+/**
+ * componentRows lists the rows of a factor table from a result's components
+ * (in order), then any missing input that has no row yet. A summary item
+ * that was decided from other inputs (PRECISE-HBR's "other ARC-HBR
+ * criterion") is shown as derived. Without components (an out-of-range
+ * result), every echoed input gets a row, so the value can be corrected.
+ */
+export function componentRows(result, scoring) {
+  const inputs = inputsOf(result);
+  const rows = [];
+  const seen = new Set();
+  const comps = (result && result.components) || [];
+  for (const c of comps) {
+    let name = null;
+    if (typeof c.input === 'string' && c.input) name = c.input;
+    else if (inputs.has(c.name)) name = c.name;
+    const points = typeof c.points === 'number' ? c.points : null;
+    let rec = name ? inputs.get(name) || null : null;
+    if (!rec && name && points !== null && scoring && scoring.inputType(name) === 'boolean') {
+      rec = { name, value: points > 0, origin: 'derived', derivation: t('derivation.any_of') };
+    }
+    rows.push({ key: c.name, input: name, rec, points });
+    if (name) seen.add(name);
+    seen.add(c.name);
+  }
+  if (!comps.length) {
+    for (const i of (result && result.inputs) || []) {
+      if (seen.has(i.name)) continue;
+      seen.add(i.name);
+      rows.push({ key: i.name, input: i.name, rec: i, points: null });
+    }
+  }
+  for (const m of (result && result.missing) || []) {
+    if (seen.has(m)) continue;
+    seen.add(m);
+    rows.push({ key: m, input: m, rec: inputs.get(m) || null, points: null });
+  }
+  return rows;
+}
+
+/** inputRows lists rows for named inputs of a result, in the given order. */
+export function inputRows(result, names) {
+  const inputs = inputsOf(result);
+  return names.filter((n) => inputs.has(n) || ((result && result.missing) || []).includes(n)).map((n) => ({ key: n, input: n, rec: inputs.get(n) || null, points: null }));
+}
+
+/**
+ * factorTable renders rows with the columns risk factor, value, unit,
+ * points (when ctx.points), date and source. Each row carries data-input,
+ * data-origin and data-stale; editable rows have a control and, when the
+ * value was entered, a button to return to the record value.
+ */
+export function factorTable(scoring, rows, ctx) {
+  const head = [t('col.factor'), t('col.value'), t('col.unit')];
+  if (ctx.points) head.push(t('col.points'));
+  head.push(t('col.date'), t('col.source'));
+  const table = el('table', { class: 'factors', id: ctx.idPrefix + '-table', 'data-testid': ctx.idPrefix + '-table' });
+  if (ctx.caption) table.append(el('caption', {}, ctx.caption));
+  table.append(el('thead', {}, el('tr', {}, head.map((h) => el('th', { scope: 'col' }, h)))));
+  const body = el('tbody');
+  for (const row of rows) {
+    const name = row.input;
+    const rec = row.rec;
+    const label = inputLabel(scoring, name || row.key);
+    const origin = rec && rec.origin ? rec.origin : name ? 'record' : 'none';
+    const tr = el('tr', {
+      class: 'origin-' + origin + (rec && rec.stale ? ' is-stale' : ''),
+      'data-testid': 'row-' + row.key,
+      dataset: { input: name || '', component: row.key, origin, stale: rec && rec.stale ? 'true' : 'false' },
+    });
+    const ctlId = ctx.idPrefix + '-in-' + name;
+    const editable = ctx.editable && name && name !== 'base';
+    tr.append(el('th', { scope: 'row' }, editable ? el('label', { for: ctlId }, label) : label));
+    const valueCell = el('td', { 'data-label': head[1], class: 'value' });
+    if (editable) {
+      valueCell.append(control(scoring, name, rec, ctx, label));
+      if (origin === 'entered') {
+        valueCell.append(
+          ' ',
+          el('button', { type: 'button', class: 'revert', 'data-action': 'revert', 'data-input': name, 'data-testid': 'revert-' + name, 'aria-label': t('action.revert.aria', { name: label }) }, t('action.revert')),
+        );
+      }
+    } else if (name) {
+      const shown = rec ? displayValue(scoring, name, rec.value, ctx) : '';
+      valueCell.append(shown === '' ? el('span', { class: 'missing' }, t('value.missing')) : shown);
+    }
+    tr.append(valueCell);
+    tr.append(el('td', { 'data-label': head[2], class: 'unit' }, name && scoring.inputType(name) === 'number' ? unitFor(scoring, name, ctx).label : ''));
+    if (ctx.points) tr.append(el('td', { 'data-label': t('col.points'), class: 'num points' }, row.points === null ? '—' : number(row.points, 2)));
+    const dateCell = el('td', { 'data-label': t('col.date'), class: 'date' });
+    if (rec && rec.source && rec.source.date) dateCell.append(date(rec.source.date));
+    if (rec && rec.stale) dateCell.append(' ', staleBadge(ctx.staleDays));
+    tr.append(dateCell);
+    const srcCell = el('td', { 'data-label': t('col.source'), class: 'source' });
+    if (name) {
+      srcCell.append(originBadge(rec));
+      const s = rec && origin !== 'entered' ? sourceText(rec.source) : '';
+      if (s) srcCell.append(' ', el('span', { class: 'ref' }, s));
+      if (rec && rec.derivation) srcCell.append(' ', el('span', { class: 'derivation' }, rec.derivation));
+      if (!rec || rec.value === null || rec.value === undefined) {
+        if (origin !== 'entered') srcCell.append(' ', el('span', { class: 'badge missing-badge' }, t('badge.missing')));
+      }
+    }
+    tr.append(srcCell);
+    body.append(tr);
+  }
+  table.append(body);
+  return table;
+}
+
+/** evidenceText writes the evidence behind a criterion: resource and date. */
+export function evidenceText(ev) {
+  if (ev === null || ev === undefined || ev === '') return '';
+  if (typeof ev === 'string') return ev;
+  if (Array.isArray(ev)) return ev.map(evidenceText).filter(Boolean).join('; ');
+  if (typeof ev === 'object') {
+    const parts = [];
+    const what = ev.display || ev.text || ev.description || '';
+    if (what) parts.push(what);
+    if (ev.reference) parts.push(ev.reference);
+    if (ev.code) parts.push(typeof ev.code === 'object' ? ev.code.display || ev.code.code || '' : String(ev.code).split('|').pop());
+    if (ev.date) parts.push(date(ev.date));
+    if (ev.value !== undefined && ev.value !== null && typeof ev.value !== 'object') parts.push(String(ev.value) + (ev.unit ? ' ' + ev.unit : ''));
+    if (ev.source) parts.push(evidenceText(ev.source));
+    return parts.filter(Boolean).join(' · ');
+  }
+  return String(ev);
+}
+
+/** criterionName is a criterion's text, translated with the configured numbers filled in. */
+export function criterionName(scoring, c) {
+  const cfg = scoring.criterion(c.id || c.name);
+  const id = c.id || (cfg && cfg.id) || '';
+  const rule = (cfg && cfg.rule) || {};
+  const params = {
+    threshold: rule.threshold,
+    min: rule.min,
+    max: rule.max,
+    max_female: rule.max_by_sex ? rule.max_by_sex.female : undefined,
+    max_male: rule.max_by_sex ? rule.max_by_sex.male : undefined,
+    max_minus_one: typeof rule.max === 'number' ? rule.max - 1 : undefined,
+  };
+  return cfgText('criterion.' + id, c.name || (cfg && cfg.name) || id, params);
+}
+
+function metStatus(met) {
+  if (met === true) return ['met', t('criterion.met'), '✓'];
+  if (met === false) return ['not-met', t('criterion.not-met'), '✗'];
+  return ['unknown', t('criterion.unknown'), '?'];
+}
+
+/**
+ * criteriaTable lists ARC-HBR's criteria, majors first: met, not met or
+ * unknown, with the evidence. When ctx.editable, an unknown criterion gets a
+ * control for the input it depends on, so the clinician can answer it.
+ */
+export function criteriaTable(scoring, result, ctx) {
+  const inputs = inputsOf(result);
+  const criteria = [...((result && result.criteria) || [])];
+  criteria.sort((a, b) => (a.level === b.level ? 0 : a.level === 'major' ? -1 : 1));
+  const head = [t('col.criterion'), t('col.level'), t('col.status'), t('col.evidence')];
+  if (ctx.editable) head.push(t('col.answer'));
+  const table = el('table', { class: 'criteria', id: ctx.idPrefix + '-table', 'data-testid': ctx.idPrefix + '-table' });
+  if (ctx.caption) table.append(el('caption', {}, ctx.caption, ' ', el('span', { class: 'print-note' }, t('print.criteria-note'))));
+  table.append(el('thead', {}, el('tr', {}, head.map((h) => el('th', { scope: 'col' }, h)))));
+  const body = el('tbody');
+  const answered = new Set();
+  for (const c of criteria) {
+    const cfg = scoring.criterion(c.id || c.name);
+    const id = c.id || (cfg && cfg.id) || c.name;
+    const inputName = (cfg && cfg.rule && cfg.rule.input) || c.input || null;
+    const rec = inputName ? inputs.get(inputName) || null : null;
+    const [cls, text, glyph] = metStatus(c.met);
+    const entered = rec && rec.origin === 'entered';
+    const tr = el('tr', {
+      class: 'crit-' + cls + ' level-' + c.level,
+      'data-testid': 'criterion-' + id,
+      dataset: { criterion: id, level: c.level || '', met: c.met === null || c.met === undefined ? 'unknown' : String(c.met), input: inputName || '' },
+    });
+    tr.append(el('th', { scope: 'row' }, criterionName(scoring, c)));
+    tr.append(el('td', { 'data-label': head[1] }, c.level === 'major' ? t('level.major') : t('level.minor')));
+    tr.append(el('td', { 'data-label': head[2], class: 'met' }, el('span', { class: 'met-glyph', 'aria-hidden': 'true' }, glyph), ' ', text));
+    const evCell = el('td', { 'data-label': head[3], class: 'evidence' });
+    if (entered) evCell.append(originBadge(rec), ' ');
+    const ev = evidenceText(c.evidence);
+    if (ev) evCell.append(el('span', { class: 'ev-text' }, ev));
+    if (!entered && rec && rec.source) {
+      const src = [sourceText(rec.source), rec.source.date ? date(rec.source.date) : ''].filter(Boolean).join(' · ');
+      if (src) evCell.append(' ', el('span', { class: 'ref', 'data-testid': 'evidence-source' }, src));
+    }
+    if (!entered && rec && rec.derivation) evCell.append(' ', el('span', { class: 'derivation' }, rec.derivation));
+    if (rec && rec.stale && !entered) evCell.append(' ', staleBadge(ctx.staleDays));
+    tr.append(evCell);
+    if (ctx.editable) {
+      const cell = el('td', { 'data-label': head[4], class: 'answer' });
+      const needs = c.met === null || c.met === undefined || entered;
+      if (needs && inputName && !answered.has(inputName)) {
+        answered.add(inputName);
+        const label = t('criterion.answer.aria', { name: inputLabel(scoring, inputName) });
+        const sub = Object.assign({}, ctx, { idPrefix: ctx.idPrefix + '-' + id });
+        cell.append(el('label', { class: 'visually-hidden', for: sub.idPrefix + '-in-' + inputName }, label));
+        cell.append(control(scoring, inputName, rec, sub, label));
+        if (scoring.inputType(inputName) === 'number') cell.append(' ', unitFor(scoring, inputName, ctx).label);
+        if (entered) {
+          cell.append(
+            ' ',
+            el('button', { type: 'button', class: 'revert', 'data-action': 'revert', 'data-input': inputName, 'aria-label': t('action.revert.aria', { name: inputLabel(scoring, inputName) }) }, t('action.revert')),
+          );
+        }
+      } else if (needs && inputName) {
+        cell.append(el('span', { class: 'hint' }, t('criterion.answered-above')));
+      }
+      tr.append(cell);
+    }
+    body.append(tr);
+  }
+  table.append(body);
+  return table;
+}
+
+/** arcSummary states the ARC-HBR conclusion: HBR, not HBR or undetermined. */
+export function arcSummary(scoring, result, prefix) {
+  const hbr = valueOf(result, 'hbr');
+  const major = valueOf(result, 'major_count');
+  const minor = valueOf(result, 'minor_count');
+  let state = 'unknown';
+  if (hbr && hbr.value === true) state = 'hbr';
+  else if (hbr && hbr.value === false) state = result.status === 'ok' ? 'not-hbr' : 'unknown';
+  const unknown = ((result && result.criteria) || []).filter((c) => c.met === null || c.met === undefined).length;
+  const text = state === 'hbr' ? t('arc.hbr') : state === 'not-hbr' ? t('arc.not-hbr') : t('arc.undetermined', { unknown });
+  const counts = t('arc.counts', {
+    major: major && typeof major.value === 'number' ? major.value : '—',
+    minor: minor && typeof minor.value === 'number' ? minor.value : '—',
+    unknown,
+  });
+  const st = statusText(scoring, result);
+  return el(
+    'div',
+    { class: 'score-row' },
+    el('div', { id: prefix + '-result', class: 'score score-text ' + bandClass(state === 'unknown' ? '' : state), 'data-testid': prefix + '-result', dataset: { hbr: state } }, text),
+    el('div', { class: 'score-info' }, el('p', { id: prefix + '-counts', 'data-testid': prefix + '-counts' }, counts), st && state !== 'hbr' ? el('p', { class: 'result-status' }, st) : null),
+  );
+}
+
+/** references lists a result's citations in a closed disclosure. */
+export function referencesBlock(scoring, result) {
+  const refs = (result && result.references) || [];
+  const eq = result && result.equation;
+  if (!refs.length && !eq) return null;
+  const d = el('details', { class: 'references' }, el('summary', {}, t('refs.title')));
+  if (eq) {
+    const txt = typeof eq === 'string' ? eq : [eq.name, eq.version].filter(Boolean).join(', ');
+    d.append(el('p', {}, t('refs.equation', { equation: txt })));
+  }
+  if (refs.length) d.append(el('ul', {}, refs.map((r) => el('li', {}, typeof r === 'string' ? scoring.citation(r) : r.citation || JSON.stringify(r)))));
+  return d;
+}

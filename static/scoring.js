@@ -1,0 +1,217 @@
+// scoring.js reads the versioned scoring configuration that the server
+// serves at api/scoring-config (shared/calc/scoring.json). The page takes
+// every band, threshold, unit conversion, label and plausibility range from
+// it, so that no clinical number is written twice.
+
+/** Scoring wraps the configuration JSON with the look-ups the page needs. */
+export class Scoring {
+  constructor(json) {
+    this.json = json && typeof json === 'object' ? json : {};
+    this.version = this.json.version || '';
+    this.calcs = new Map();
+    for (const c of this.json.calculators || []) this.calcs.set(c.id, c);
+  }
+
+  /** calculator returns the configuration of one calculator, or null. */
+  calculator(id) {
+    return this.calcs.get(id) || null;
+  }
+
+  /** calculators lists the configured calculators in their configured order. */
+  calculators() {
+    return [...this.calcs.values()];
+  }
+
+  /** input returns the definition of one calculator input, or null. */
+  input(name) {
+    return (this.json.inputs || {})[name] || null;
+  }
+
+  /** inputType is number, boolean, enum or sex (the configuration's types). */
+  inputType(name) {
+    const i = this.input(name);
+    return i ? i.type : 'number';
+  }
+
+  /** inputValues are the allowed values of an enum or sex input. */
+  inputValues(name) {
+    const i = this.input(name);
+    return i && Array.isArray(i.values) ? i.values : [];
+  }
+
+  inputLabel(name) {
+    const i = this.input(name);
+    return i && i.label ? i.label : name;
+  }
+
+  inputDescription(name) {
+    const i = this.input(name);
+    return i && i.description ? i.description : '';
+  }
+
+  /** quantity returns the quantity (canonical unit and conversions) of an input. */
+  quantity(name) {
+    const i = this.input(name);
+    if (!i || !i.quantity) return null;
+    return (this.json.quantities || {})[i.quantity] || null;
+  }
+
+  /** unitLabel is the canonical unit as people write it ("g/dL", "×10⁹/L"). */
+  unitLabel(name) {
+    const q = this.quantity(name);
+    return q ? q.label || q.unit || '' : '';
+  }
+
+  /** domain and plausible are the hard and soft input ranges, or null. */
+  domain(name) {
+    const i = this.input(name);
+    return i && i.domain ? i.domain : null;
+  }
+
+  plausible(name) {
+    const i = this.input(name);
+    return i && i.plausible ? i.plausible : null;
+  }
+
+  /**
+   * units lists the units a quantity can be entered in: the canonical unit
+   * first, then each configured conversion, as {code, label, toCanonical}
+   * where canonical = value × toCanonical.
+   */
+  units(name) {
+    const q = this.quantity(name);
+    if (!q) return [];
+    const out = [{ code: q.unit, label: q.label || q.unit, toCanonical: 1 }];
+    for (const u of q.units || []) {
+      let f = null;
+      if (typeof u.multiply === 'number') f = u.multiply;
+      else if (typeof u.divide === 'number' && u.divide !== 0) f = 1 / u.divide;
+      if (f !== null) out.push({ code: u.code, label: u.code, toCanonical: f });
+    }
+    return out;
+  }
+
+  /** fromCanonical converts a canonical value into unit (a code from units). */
+  fromCanonical(name, value, unit) {
+    if (typeof value !== 'number') return value;
+    const u = this.units(name).find((x) => x.code === unit);
+    return u ? value / u.toCanonical : value;
+  }
+
+  /** bands are a points calculator's categories, lowest first. */
+  bands(id) {
+    const c = this.calculator(id);
+    if (!c) return [];
+    return (c.points && c.points.bands) || c.bands || [];
+  }
+
+  band(id, category) {
+    return this.bands(id).find((b) => b.category === category) || null;
+  }
+
+  /**
+   * bandRange returns the integer score range of a category as {lo, hi}:
+   * lo is absent for the lowest band and hi for the highest.
+   */
+  bandRange(id, category) {
+    const bands = this.bands(id);
+    const i = bands.findIndex((b) => b.category === category);
+    if (i < 0) return null;
+    const r = {};
+    if (typeof bands[i].from === 'number') r.lo = bands[i].from;
+    if (i + 1 < bands.length && typeof bands[i + 1].from === 'number') r.hi = bands[i + 1].from - 1;
+    return r;
+  }
+
+  /** riskCurve is PRECISE-HBR's calibrated 1-year bleeding curve, or null. */
+  riskCurve(id) {
+    const c = this.calculator(id);
+    return (c && c.points && c.points.risk_curve) || null;
+  }
+
+  /** criteria are ARC-HBR's configured criteria. */
+  criteria() {
+    const c = this.calculator('arc-hbr');
+    return (c && c.criteria && c.criteria.items) || [];
+  }
+
+  /** criterion finds an ARC-HBR criterion by id, or by its English name. */
+  criterion(idOrName) {
+    return this.criteria().find((c) => c.id === idOrName || c.name === idOrName) || null;
+  }
+
+  /** anyOf returns a points calculator's "at least one of" item for input. */
+  anyOf(id, input) {
+    const c = this.calculator(id);
+    const items = (c && c.points && c.points.any_of) || [];
+    return items.find((a) => a.input === input || a.name === input) || null;
+  }
+
+  /** hazard is the trade-off model's configuration, or null. */
+  hazard() {
+    const c = this.calculator('arc-hbr-tradeoff');
+    return (c && c.hazard) || null;
+  }
+
+  /** source returns a citation record by key, or null. */
+  source(key) {
+    return (this.json.sources || {})[key] || null;
+  }
+
+  /** citation renders a source key as text; unknown keys are shown as given. */
+  citation(key) {
+    const s = this.source(key);
+    return s && s.citation ? s.citation : String(key || '');
+  }
+
+  recommendation(id) {
+    const r = this.json.recommendations || {};
+    return (r.items || []).find((x) => x.id === id) || null;
+  }
+
+  disclaimer() {
+    const r = this.json.recommendations || {};
+    return r.disclaimer || '';
+  }
+
+  /** staleDays is the age after which a record value is flagged stale. */
+  staleDays() {
+    const f = this.json.fhir || {};
+    return typeof f.lookback_days === 'number' ? f.lookback_days : null;
+  }
+}
+
+/**
+ * ruleHolds evaluates a configured rule (at_least, below, range, flag,
+ * equals) against input values, for display only: the server decides.
+ * It returns true, false or null when an input is unknown.
+ */
+export function ruleHolds(rule, values) {
+  if (!rule) return null;
+  const v = values[rule.input];
+  if (v === null || v === undefined) return null;
+  switch (rule.type) {
+    case 'flag':
+      return v === true;
+    case 'equals':
+      return v === rule.value;
+    case 'at_least':
+      return typeof v === 'number' ? v >= rule.threshold : null;
+    case 'below':
+      return typeof v === 'number' ? v < rule.threshold : null;
+    case 'range': {
+      if (typeof v !== 'number') return null;
+      let max = rule.max;
+      if (rule.max_by_sex) {
+        const sex = values.sex;
+        if (!sex || !(sex in rule.max_by_sex)) return null;
+        max = rule.max_by_sex[sex];
+      }
+      if (typeof rule.min === 'number' && v < rule.min) return false;
+      if (typeof max === 'number' && v >= max) return false;
+      return true;
+    }
+    default:
+      return null;
+  }
+}
