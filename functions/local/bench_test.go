@@ -120,3 +120,23 @@ func BenchmarkCallbackHandler(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAssessment measures GET /api/assessment end to end through the
+// local runner: one session read from the in-memory store, the record
+// fetched from the sandbox over loopback (every search concurrent), the
+// mapping and all six calculators. It reports the FHIR requests per
+// assessment, which must equal the number of searches.
+func BenchmarkAssessment(b *testing.B) {
+	e := start(b, memoryStore, nil, nil, nil)
+	h := e.launch(b, "hbr-anticoag")
+	before := e.Sandbox.FHIRRequests()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if status, body := e.api(b, "GET", "assessment", h, ""); status != 200 {
+			b.Fatalf("assessment: %d %s", status, body)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(e.Sandbox.FHIRRequests()-before)/float64(b.N), "fhir-requests/op")
+}

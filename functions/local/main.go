@@ -38,7 +38,7 @@ const SandboxClientID = "smartcalc-local"
 
 // SandboxScope is what the app asks the sandbox for.
 const SandboxScope = "launch openid fhirUser patient/Patient.rs patient/Observation.rs patient/Condition.rs " +
-	"patient/MedicationRequest.rs patient/MedicationStatement.rs patient/Procedure.rs patient/Encounter.rs online_access"
+	"patient/MedicationRequest.rs patient/MedicationStatement.rs patient/Medication.rs patient/Procedure.rs patient/Encounter.rs online_access"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -342,6 +342,14 @@ func (m *mapper) nihss(from, to time.Time) []obsCand {
 	valid, _ := m.obsCandidates(oc.Codes)
 	var out []obsCand
 	for _, c := range valid {
+		if (c.o.ValueQuantity == nil || c.o.ValueQuantity.Value == nil) && c.o.ValueInteger != nil {
+			// NIHSS is a score: EHRs send it as valueInteger as often as
+			// valueQuantity. Read it as a unitless quantity.
+			o := *c.o
+			v := float64(*o.ValueInteger)
+			o.ValueQuantity = &fhir.Quantity{Value: &v}
+			c.o = &o
+		}
 		if c.o.ValueQuantity == nil || c.o.ValueQuantity.Value == nil {
 			continue
 		}

@@ -265,6 +265,7 @@ type Observation struct {
 	ValueQuantity        *Quantity         `json:"valueQuantity,omitempty"`
 	ValueCodeableConcept *CodeableConcept  `json:"valueCodeableConcept,omitempty"`
 	ValueString          string            `json:"valueString,omitempty"`
+	ValueInteger         *int64            `json:"valueInteger,omitempty"`
 	DataAbsentReason     *CodeableConcept  `json:"dataAbsentReason,omitempty"`
 }
 

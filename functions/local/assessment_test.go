@@ -1,0 +1,210 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/smartcalc-app/smartcalc/shared/assess"
+	"github.com/smartcalc-app/smartcalc/shared/calc"
+)
+
+// launch runs an EHR launch into patient (with optional sandbox faults) and
+// returns the session handle.
+func (e *env) launch(t testing.TB, patient string, faults ...string) string {
+	t.Helper()
+	u := e.URL + "/ehr/launch?patient=" + patient
+	if len(faults) > 0 {
+		u += "&fault=" + strings.Join(faults, ",")
+	}
+	seen, resp, body := e.redirects(t, u)
+	if resp.StatusCode != 200 {
+		t.Fatalf("launch into %s: status %d: %.300s", patient, resp.StatusCode, body)
+	}
+	return handleFrom(t, seen)
+}
+
+// api calls the calculate API with the session handle.
+func (e *env) api(t testing.TB, method, path, handle, body string) (int, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, e.URL+"/calculate/api/"+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if handle != "" {
+		req.Header.Set("Authorization", "Bearer "+handle)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func (e *env) assessment(t testing.TB, handle string) *assess.Assessment {
+	t.Helper()
+	status, body := e.api(t, "GET", "assessment", handle, "")
+	if status != 200 {
+		t.Fatalf("GET assessment: %d %s", status, body)
+	}
+	var a assess.Assessment
+	if err := json.Unmarshal(body, &a); err != nil {
+		t.Fatalf("assessment JSON: %v", err)
+	}
+	return &a
+}
+
+func value(r *calc.Result, name string) any {
+	if r == nil {
+		return nil
+	}
+	if v, ok := r.Value(name); ok {
+		return v.Value
+	}
+	return nil
+}
+
+// TestSamplePatients launches into every shipped sandbox patient through
+// the local runner and checks the scores, criteria and provenance. The
+// PRECISE-HBR scores were worked by hand from bleeding-risk.md §3 and each
+// patient's data, for example hbr-anticoag (male, 78, Hb 11.8, eGFR 51,
+// WBC 8.2, apixaban): 2 + 12 + 8 + 2.695 + 4.16 + 5 (OAC) = 33.855 → 34;
+// low-risk (male, 52, Hb 15.1, eGFR 103, WBC 6.1): 2 + 5.5 + 0 + 0 + 2.48 =
+// 9.98 → 10.
+func TestSamplePatients(t *testing.T) {
+	tests := []struct {
+		patient  string
+		score    any // PRECISE-HBR; nil when incomplete
+		category string
+		met      []string // ARC-HBR criteria met
+		hbr      any      // ARC-HBR verdict; nil while undecided
+	}{
+		{"hbr-anticoag", 34.0, "very-hbr", []string{"age", "oral-anticoagulation", "ckd-moderate", "anemia-mild"}, true},
+		{"cirrhosis", 23.0, "hbr", []string{"liver-cirrhosis"}, true},
+		{"recent-bleed", 37.0, "very-hbr", []string{"anemia-severe", "bleeding-major"}, true},
+		{"alt-units", 24.0, "hbr", []string{"anemia-mild"}, nil},
+		{"stale-labs", 15.0, "not-hbr", nil, nil},
+		{"entered-in-error", 16.0, "not-hbr", nil, nil},
+		{"no-labs", nil, "", nil, nil},
+		{"low-risk", 10.0, "not-hbr", nil, nil},
+		{"woman-hb-12-5", 22.0, "not-hbr", []string{"ckd-moderate"}, nil},
+		{"malignancy", 26.0, "hbr", []string{"anemia-mild", "active-malignancy"}, true},
+		{"skin-cancer", 16.0, "not-hbr", nil, nil},
+		{"stroke", 24.0, "hbr", []string{"age", "stroke-major"}, true},
+		{"nsaid-steroid", 22.0, "not-hbr", []string{"nsaid-steroid"}, nil},
+		{"thrombocytopenia", 20.0, "not-hbr", []string{"thrombocytopenia", "bleeding-diathesis"}, true},
+		{"ich-history", 20.0, "not-hbr", []string{"intracranial-hemorrhage", "brain-avm"}, true},
+		{"recent-surgery", 40.0, "very-hbr", []string{"age", "ckd-moderate", "anemia-mild", "bleeding-minor", "recent-surgery-trauma"}, true},
+		{"ckd-severe", 35.0, "very-hbr", []string{"oral-anticoagulation", "ckd-severe", "anemia-severe"}, true},
+	}
+	e := start(t, memoryStore, nil, nil, nil)
+	if len(e.Sandbox.Patients()) < len(tests) {
+		t.Fatalf("the sandbox ships %d patients, the table has %d", len(e.Sandbox.Patients()), len(tests))
+	}
+	assessments := map[string]*assess.Assessment{}
+	for _, tt := range tests {
+		t.Run(tt.patient, func(t *testing.T) {
+			a := e.assessment(t, e.launch(t, tt.patient))
+			assessments[tt.patient] = a
+			hbr, arc := a.Results["precise-hbr"], a.Results["arc-hbr"]
+			if got := value(hbr, "score"); got != tt.score {
+				t.Errorf("PRECISE-HBR %v, want %v (missing %v, warnings %q)", got, tt.score, hbr.Missing, hbr.Warnings)
+			}
+			if got := catOf(hbr, "score"); got != tt.category {
+				t.Errorf("category %q, want %q", got, tt.category)
+			}
+			var met []string
+			for _, c := range arc.Criteria {
+				if c.Met != nil && *c.Met {
+					met = append(met, c.ID)
+					if c.Evidence == "" {
+						t.Errorf("criterion %s met without evidence", c.ID)
+					}
+				}
+			}
+			if strings.Join(met, ",") != strings.Join(tt.met, ",") {
+				t.Errorf("ARC-HBR met %v, want %v", met, tt.met)
+			}
+			if got := value(arc, "hbr"); got != tt.hbr {
+				t.Errorf("ARC-HBR hbr %v, want %v", got, tt.hbr)
+			}
+			if a.Patient == nil || a.Patient.ID != tt.patient || a.Patient.MRN == "" || a.Patient.Name == "" {
+				t.Errorf("banner %+v", a.Patient)
+			}
+			if a.FHIRRequests != 7 {
+				t.Errorf("%d FHIR requests, want 7 (Patient, Observation, Condition, MedicationRequest, MedicationStatement, Procedure, Encounter)", a.FHIRRequests)
+			}
+		})
+	}
+
+	input := func(p, calcID, name string) *calc.InputEcho {
+		a := assessments[p]
+		if a == nil {
+			t.Fatalf("no assessment for %s", p)
+		}
+		for i, in := range a.Results[calcID].Inputs {
+			if in.Name == name {
+				return &a.Results[calcID].Inputs[i]
+			}
+		}
+		t.Fatalf("%s: %s has no input %s", p, calcID, name)
+		return nil
+	}
+	t.Run("provenance", func(t *testing.T) {
+		hb := input("hbr-anticoag", "precise-hbr", "hemoglobin")
+		if hb.Origin != calc.OriginRecord || hb.Source == nil || !strings.HasPrefix(hb.Source.Reference, "Observation/") ||
+			!strings.Contains(hb.Source.Code, "http://loinc.org|") || hb.Source.Date == "" || hb.Stale {
+			t.Errorf("hemoglobin provenance %+v", hb)
+		}
+		if eg := input("hbr-anticoag", "precise-hbr", "egfr"); eg.Origin != calc.OriginRecord || !strings.HasSuffix(eg.Source.Code, "|98979-8") {
+			t.Errorf("reported eGFR %+v", eg)
+		}
+		if eg := input("recent-bleed", "precise-hbr", "egfr"); eg.Origin != calc.OriginDerived {
+			t.Errorf("recent-bleed has only creatinine (and an MDRD eGFR): eGFR origin %q, want derived", eg.Origin)
+		}
+		if hb := input("stale-labs", "precise-hbr", "hemoglobin"); !hb.Stale {
+			t.Errorf("stale-labs hemoglobin not marked stale: %+v", hb)
+		}
+		if !strings.Contains(strings.Join(assessments["stale-labs"].Warnings, " "), "Observation/") {
+			t.Errorf("no warning names the stale value: %q", assessments["stale-labs"].Warnings)
+		}
+		if hb := input("entered-in-error", "precise-hbr", "hemoglobin"); hb.Value != 14.2 {
+			t.Errorf("entered-in-error: Hb %v, want the valid 14.2", hb.Value)
+		}
+		hb = input("alt-units", "precise-hbr", "hemoglobin")
+		if hb.Value != 11.8 || hb.Given == nil || hb.Given.Unit != "g/L" || hb.Given.Value != 118 {
+			t.Errorf("alt-units Hb %+v (given %+v), want 11.8 g/dL from 118 g/L", hb, hb.Given)
+		}
+		if wbc := input("alt-units", "precise-hbr", "wbc"); wbc.Value != 7.4 {
+			t.Errorf("alt-units WBC %v, want 7.4 from 7400 /uL", wbc.Value)
+		}
+		if hb := input("malignancy", "precise-hbr", "hemoglobin"); hb.Given == nil || hb.Given.Unit != "mmol/L" {
+			t.Errorf("malignancy Hb %+v, want converted from mmol/L", hb)
+		}
+		if !slices.Contains(assessments["no-labs"].Results["precise-hbr"].Missing, "hemoglobin") {
+			t.Errorf("no-labs: hemoglobin not reported missing")
+		}
+		if d := assessments["hbr-anticoag"].DAPT; d.Present == nil || !*d.Present {
+			t.Errorf("hbr-anticoag DAPT not detected: %+v", d)
+		}
+	})
+}
+
+func catOf(r *calc.Result, name string) string {
+	if v, ok := r.Value(name); ok {
+		return v.Category
+	}
+	return ""
+}

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/smartcalc-app/smartcalc/shared/assess"
+	"github.com/smartcalc-app/smartcalc/shared/ehrsim"
+	"github.com/smartcalc-app/smartcalc/shared/smart"
+)
+
+func dataError(a *assess.Assessment, resource string) *assess.DataError {
+	for i := range a.DataErrors {
+		if a.DataErrors[i].Resource == resource {
+			return &a.DataErrors[i]
+		}
+	}
+	return nil
+}
+
+func TestSessionRequired(t *testing.T) {
+	e := start(t, memoryStore, nil, nil, nil)
+	for _, h := range []string{"", "not-a-session", strings.Repeat("A", 43)} {
+		for _, path := range []string{"context", "assessment"} {
+			status, body := e.api(t, "GET", path, h, "")
+			if status != 401 || !strings.Contains(string(body), "Relaunch") {
+				t.Errorf("%s with handle %q: %d %s", path, h, status, body)
+			}
+		}
+	}
+}
+
+func TestAssessmentFaults(t *testing.T) {
+	e := start(t, memoryStore, nil, &Tune{Sandbox: func(c *ehrsim.Config) { c.FaultDelay = 300 * time.Millisecond }}, nil)
+
+	t.Run("fhir-5xx on one search", func(t *testing.T) {
+		a := e.assessment(t, e.launch(t, "hbr-anticoag", "fhir-5xx:Condition"))
+		de := dataError(a, "Condition")
+		if de == nil || de.Kind != assess.KindUnavailable {
+			t.Fatalf("Condition data error %+v in %+v", de, a.DataErrors)
+		}
+		if len(de.Inputs) == 0 {
+			t.Error("the data error names no affected input")
+		}
+		if a.Results["precise-hbr"] == nil || a.Results["arc-hbr"] == nil {
+			t.Fatal("the assessment did not answer as a whole")
+		}
+		// Labs still came through.
+		if v := value(a.Results["egfr-ckd-epi-2021"], "egfr"); v == nil && value(a.Results["precise-hbr"], "score") == nil {
+			t.Errorf("labs lost with the Condition search")
+		}
+		if !strings.Contains(strings.Join(a.Warnings, " "), "Condition") {
+			t.Errorf("no warning names the failed search: %q", a.Warnings)
+		}
+	})
+
+	t.Run("fhir-403 is a refusal, not missing data", func(t *testing.T) {
+		a := e.assessment(t, e.launch(t, "hbr-anticoag", "fhir-403:Condition"))
+		de := dataError(a, "Condition")
+		if de == nil || de.Kind != assess.KindForbidden {
+			t.Fatalf("Condition data error %+v", de)
+		}
+		found := false
+		for _, w := range a.Results["arc-hbr"].Warnings {
+			if strings.Contains(w, "refused") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("arc-hbr does not say access was refused: %q", a.Results["arc-hbr"].Warnings)
+		}
+	})
+
+	t.Run("scope downgrade names the missing scope", func(t *testing.T) {
+		h := e.launch(t, "hbr-anticoag", "scope-downgrade")
+		a := e.assessment(t, h)
+		de := dataError(a, "Observation")
+		if de == nil || de.Kind != assess.KindScope || de.Scope != "patient/Observation.rs" {
+			t.Fatalf("Observation data error %+v", de)
+		}
+		if a.FHIRRequests != 0 {
+			t.Errorf("%d FHIR requests with no resource scope granted, want 0", a.FHIRRequests)
+		}
+		if !strings.Contains(strings.Join(a.Results["precise-hbr"].Warnings, " "), "patient/Observation.rs") {
+			t.Errorf("precise-hbr does not name the missing scope: %q", a.Results["precise-hbr"].Warnings)
+		}
+		status, body := e.api(t, "GET", "context", h, "")
+		if status != 200 || !strings.Contains(string(body), "patient/Patient.r") {
+			t.Errorf("context: %d %s", status, body)
+		}
+	})
+
+	t.Run("slow FHIR still answers", func(t *testing.T) {
+		a := e.assessment(t, e.launch(t, "low-risk", "fhir-slow"))
+		if len(a.DataErrors) != 0 || value(a.Results["precise-hbr"], "score") == nil {
+			t.Errorf("slow FHIR: errors %+v", a.DataErrors)
+		}
+	})
+
+	t.Run("expired token is refreshed once", func(t *testing.T) {
+		h := e.launch(t, "low-risk", "token-expired")
+		before, err := e.store.GetSession(context.Background(), smart.SessionID(h))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens := e.Sandbox.TokenRequests()
+		var wg sync.WaitGroup
+		results := make([]*assess.Assessment, 4)
+		for i := range results {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i] = e.assessment(t, h)
+			}()
+		}
+		wg.Wait()
+		for i, a := range results {
+			if a == nil || len(a.DataErrors) != 0 || value(a.Results["precise-hbr"], "score") == nil {
+				t.Errorf("assessment %d after refresh: %+v", i, a)
+			}
+		}
+		after, err := e.store.GetSession(context.Background(), smart.SessionID(h))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after.AccessToken == before.AccessToken || !after.TokenExpiry.After(time.Now()) {
+			t.Errorf("the session's token was not refreshed")
+		}
+		if n := e.Sandbox.TokenRequests() - tokens; n < 1 || n > int64(len(results)) {
+			t.Errorf("%d refresh requests", n)
+		}
+	})
+
+	t.Run("what-if overrides are marked entered", func(t *testing.T) {
+		h := e.launch(t, "low-risk")
+		status, body := e.api(t, "POST", "assessment", h, `{"inputs":{"hemoglobin":{"value":90,"unit":"g/L"},"prior_bleeding":true}}`)
+		if status != 200 {
+			t.Fatalf("POST assessment: %d %s", status, body)
+		}
+		var a assess.Assessment
+		if err := json.Unmarshal(body, &a); err != nil {
+			t.Fatal(err)
+		}
+		hbr := a.Results["precise-hbr"]
+		found := false
+		for _, in := range hbr.Inputs {
+			if in.Name == "hemoglobin" {
+				found = true
+				if in.Origin != "entered" || in.Value != 9.0 {
+					t.Errorf("hemoglobin echo %+v", in)
+				}
+			}
+		}
+		if !found {
+			t.Error("no hemoglobin input echoed")
+		}
+		base := e.assessment(t, h)
+		if value(hbr, "score").(float64) <= value(base.Results["precise-hbr"], "score").(float64) {
+			t.Errorf("lower Hb and prior bleeding did not raise the score: %v vs %v", value(hbr, "score"), value(base.Results["precise-hbr"], "score"))
+		}
+		for _, bad := range []string{`{"inputs":{"hemoglobin":{"value":9,"unit":"furlong"}}}`, `{"inputs":{"nonsense":1}}`, `not json`} {
+			if status, _ := e.api(t, "POST", "assessment", h, bad); status != 400 {
+				t.Errorf("POST %s: %d, want 400", bad, status)
+			}
+		}
+	})
+}
