@@ -419,7 +419,7 @@ function renderDapt(results) {
   if (!r) body.append(R.el('p', { class: 'result-status' }, t('status.absent')));
   else {
     body.append(R.scoreBlock(s, 'precise-dapt', r, 'pdapt'));
-    body.append(R.el('p', { class: 'hint' }, t('pdapt.no-percent')));
+    body.append(R.el('p', { class: 'hint pdapt-note' }, t('pdapt.no-percent')));
     wrap.append(R.factorTable(s, R.componentRows(r, s), ctxFor('pdapt', { points: true, caption: t('table.components') })));
   }
   const v = R.valueOf(cg, 'crcl');
@@ -469,14 +469,18 @@ function renderRecommendations(results) {
   const s = state.scoring;
   const recs = recommendationsOf(results);
   const list = R.clear($('recommendations-list'));
-  for (const rec of recs) {
+  recs.forEach((rec, i) => {
     const li = R.el('li', { class: 'recommendation', 'data-testid': 'recommendation', dataset: { id: rec.id } });
     const title = cfgText('rec.' + rec.id + '.title', rec.title);
     if (title) li.append(R.el('strong', {}, title), ' ');
     li.append(cfgText('rec.' + rec.id + '.text', rec.text));
-    if (rec.source) li.append(' ', R.el('span', { class: 'rec-source', 'data-testid': 'recommendation-source' }, t('rec.source', { source: s.citation(rec.source) })));
+    // Recommendations in a row from one source name it once, after the last.
+    const next = recs[i + 1];
+    if (rec.source && !(next && next.source === rec.source)) {
+      li.append(' ', R.el('span', { class: 'rec-source', 'data-testid': 'recommendation-source' }, t('rec.source', { source: s.citation(rec.source) })));
+    }
     list.append(li);
-  }
+  });
   if (!recs.length) list.append(R.el('li', { class: 'recommendation none', 'data-testid': 'recommendation-none' }, t('rec.none')));
   $('recommendations-disclaimer').textContent = cfgText('rec.disclaimer', s.disclaimer());
 }

@@ -50,13 +50,13 @@ function renderCalculatorSelect() {
 }
 
 /** fieldFor builds one input's label and control; numbers get a unit choice when several units are accepted. */
-function fieldFor(name, altOf) {
+function fieldFor(name, isAlternative) {
   const s = state.scoring;
   const type = s.inputType(name);
   const id = 'ev-in-' + name;
   const label = R.inputLabel(s, name);
   const saved = state.values[name] || {};
-  const field = R.el('div', { class: 'field', 'data-testid': 'field-' + name, dataset: { input: name } });
+  const field = R.el('div', { class: 'field' + (isAlternative ? ' alt-field' : ''), 'data-testid': 'field-' + name, dataset: { field: name } });
   field.append(R.el('label', { for: id }, label));
   if (type === 'number') {
     field.append(R.el('input', { type: 'number', id, inputmode: 'decimal', step: 'any', 'data-input': name, 'data-testid': 'input-' + name, value: saved.raw || null, class: 'num-input' }));
@@ -66,7 +66,7 @@ function fieldFor(name, altOf) {
       for (const u of units) usel.append(R.el('option', { value: u.code, selected: (saved.unit || units[0].code) === u.code }, u.label));
       field.append(usel);
     } else if (units.length === 1) {
-      field.append(R.el('span', { class: 'unit' }, units[0].label));
+      field.append(R.el('span', { class: 'unit' }, R.unitFor(s, name, null).label));
     }
     const p = s.plausible(name);
     if (p) field.append(R.el('span', { class: 'hint' }, t('ev.plausible', { min: p.min, max: p.max })));
@@ -77,19 +77,26 @@ function fieldFor(name, altOf) {
     for (const [v, text] of opts) sel.append(R.el('option', { value: v, selected: saved.raw === v }, text));
     field.append(sel);
   }
-  if (altOf) field.append(R.el('p', { class: 'alt-note' }, t('ev.alternative', { name: R.inputLabel(s, altOf) })));
   return field;
 }
 
+/**
+ * renderInputs lists the calculator's inputs in configured order. An input
+ * that can be computed from others (eGFR from creatinine and sex) says so,
+ * and those others follow it, indented.
+ */
 function renderInputs() {
   const s = state.scoring;
   const c = s.calculator(state.calculator);
   const box = R.clear($('inputs'));
   $('calculator-description').textContent = c ? cfgText('calc.' + c.id + '.description', c.description || '') : '';
   if (!c) return;
-  const altOf = {};
-  for (const i of c.inputs || []) for (const a of i.alternative || []) if (!(a in altOf)) altOf[a] = i.name;
-  for (const i of c.inputs || []) box.append(fieldFor(i.name, i.role === 'alternative' ? altOf[i.name] : null));
+  for (const i of c.inputs || []) {
+    box.append(fieldFor(i.name, i.role === 'alternative'));
+    if (i.alternative && i.alternative.length) {
+      box.append(R.el('p', { class: 'alt-note', 'data-testid': 'alt-' + i.name }, t('ev.alternative', { name: R.inputLabel(s, i.name), others: i.alternative.map((a) => R.inputLabel(s, a)).join(', ') })));
+    }
+  }
 }
 
 function collectInputs() {
@@ -134,7 +141,7 @@ function renderResult() {
   out.hidden = false;
   const cfg = s.calculator(r.calculator) || {};
   out.append(R.el('h2', { id: 'ev-result-title' }, cfgText('calc.' + r.calculator + '.title', r.title || r.calculator)));
-  const ctx = { idPrefix: 'ev', editable: false, points: true, staleDays: null, hbUnit: null };
+  const ctx = { idPrefix: 'ev', editable: false, points: true, provenance: false, staleDays: null, hbUnit: null };
   if (cfg.kind === 'points') {
     out.append(R.scoreBlock(s, r.calculator, r, 'ev'));
     const curve = s.riskCurve(r.calculator);

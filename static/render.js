@@ -323,12 +323,15 @@ export function inputRows(result, names) {
  * factorTable renders rows with the columns risk factor, value, unit,
  * points (when ctx.points), date and source. Each row carries data-input,
  * data-origin and data-stale; editable rows have a control and, when the
- * value was entered, a button to return to the record value.
+ * value was entered, a button to return to the record value. ctx.provenance
+ * false leaves out the date and source (the standalone calculator, where
+ * every value is typed in).
  */
 export function factorTable(scoring, rows, ctx) {
+  const provenance = ctx.provenance !== false;
   const head = [t('col.factor'), t('col.value'), t('col.unit')];
   if (ctx.points) head.push(t('col.points'));
-  head.push(t('col.date'), t('col.source'));
+  if (provenance) head.push(t('col.date'), t('col.source'));
   const table = el('table', { class: 'factors', id: ctx.idPrefix + '-table', 'data-testid': ctx.idPrefix + '-table' });
   if (ctx.caption) table.append(el('caption', {}, ctx.caption));
   table.append(el('thead', {}, el('tr', {}, head.map((h) => el('th', { scope: 'col' }, h)))));
@@ -339,7 +342,7 @@ export function factorTable(scoring, rows, ctx) {
     const label = inputLabel(scoring, name || row.key);
     const origin = rec && rec.origin ? rec.origin : name ? 'record' : 'none';
     const tr = el('tr', {
-      class: 'origin-' + origin + (rec && rec.stale ? ' is-stale' : ''),
+      class: ctx.provenance === false ? '' : 'origin-' + origin + (rec && rec.stale ? ' is-stale' : ''),
       'data-testid': 'row-' + row.key,
       dataset: { input: name || '', component: row.key, origin, stale: rec && rec.stale ? 'true' : 'false' },
     });
@@ -362,6 +365,10 @@ export function factorTable(scoring, rows, ctx) {
     tr.append(valueCell);
     tr.append(el('td', { 'data-label': head[2], class: 'unit' }, name && scoring.inputType(name) === 'number' ? unitFor(scoring, name, ctx).label : ''));
     if (ctx.points) tr.append(el('td', { 'data-label': t('col.points'), class: 'num points' }, row.points === null ? '—' : number(row.points, 2)));
+    if (!provenance) {
+      body.append(tr);
+      continue;
+    }
     const dateCell = el('td', { 'data-label': t('col.date'), class: 'date' });
     if (rec && rec.source && rec.source.date) dateCell.append(date(rec.source.date));
     if (rec && rec.stale) dateCell.append(' ', staleBadge(ctx.staleDays));
@@ -456,10 +463,11 @@ export function criteriaTable(scoring, result, ctx) {
     tr.append(el('td', { 'data-label': head[1] }, c.level === 'major' ? t('level.major') : t('level.minor')));
     tr.append(el('td', { 'data-label': head[2], class: 'met' }, el('span', { class: 'met-glyph', 'aria-hidden': 'true' }, glyph), ' ', text));
     const evCell = el('td', { 'data-label': head[3], class: 'evidence' });
-    if (entered) evCell.append(originBadge(rec), ' ');
+    if (entered && ctx.provenance !== false) evCell.append(originBadge(rec), ' ');
     const ev = evidenceText(c.evidence);
     if (ev) evCell.append(el('span', { class: 'ev-text' }, ev));
-    if (!entered && rec && rec.source) {
+    const cited = rec && rec.source && rec.source.reference && ev.includes(rec.source.reference);
+    if (!entered && rec && rec.source && !cited) {
       const src = [sourceText(rec.source), rec.source.date ? date(rec.source.date) : ''].filter(Boolean).join(' · ');
       if (src) evCell.append(' ', el('span', { class: 'ref', 'data-testid': 'evidence-source' }, src));
     }

@@ -96,4 +96,3 @@ func Lazy(name string, env func() (*Env, error), build func(*Env) (http.Handler,
 		(*p).ServeHTTP(w, r)
 	})
 }
-

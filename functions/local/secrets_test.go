@@ -130,7 +130,7 @@ func TestLogsHoldNoSecret(t *testing.T) {
 				}
 			}
 			for _, marker := range []*regexp.Regexp{
-				regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}`),                   // a JWT: id_token, assertion
+				regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}`),                       // a JWT: id_token, assertion
 				regexp.MustCompile(`(?i)(Bearer|Basic) [A-Za-z0-9._~+/=-]{12,}`), // an Authorization header value
 				regexp.MustCompile(`code_verifier=|client_assertion=|client_secret=`),
 			} {
