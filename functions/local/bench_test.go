@@ -92,8 +92,14 @@ func BenchmarkLaunchHTTP(b *testing.B) {
 // launch consumed from the in-memory store, the code exchanged at the
 // sandbox's token endpoint over loopback, one session created. The launch
 // and authorize steps that make each fresh code are not timed.
-func BenchmarkCallbackHandler(b *testing.B) {
-	e := start(b, memoryStore, nil, nil, nil)
+func BenchmarkCallbackHandler(b *testing.B) { benchCallback(b, memoryStore) }
+
+// BenchmarkCallbackHandlerFirestore is the same against the Firestore
+// emulator (3 RPCs: Get and Update of the launch, Create of the session).
+func BenchmarkCallbackHandlerFirestore(b *testing.B) { benchCallback(b, firestoreStore) }
+
+func benchCallback(b *testing.B, kind storeKind) {
+	e := start(b, kind, nil, nil, nil)
 	u := launchURL(b, e)
 	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	b.ReportAllocs()

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/smartcalc-app/smartcalc/functions/entrypoints"
+	"github.com/smartcalc-app/smartcalc/shared/smarttest"
+	"github.com/smartcalc-app/smartcalc/shared/store"
+)
+
+// TestFirestoreRPCBudget holds each step to its Firestore budget, counted
+// at the gRPC layer against the emulator: 1 RPC in launch, at most 3 in
+// callback, 1 per API call.
+func TestFirestoreRPCBudget(t *testing.T) {
+	client, rpcs := smarttest.NewCountingFirestoreClient(t)
+	sealer, err := store.NewSealer(bytes.Repeat([]byte{9}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := &store.Firestore{Client: client, Sealer: sealer}
+	e := start(t, memoryStore, nil, &Tune{Env: func(en *entrypoints.Env) { en.Store = fs }}, nil)
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	step := func(name, u string, want int, budget int) *http.Response {
+		t.Helper()
+		rpcs.Reset()
+		resp, err := noFollow.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("%s: status %d, want %d", name, resp.StatusCode, want)
+		}
+		if got := rpcs.Total(); got > budget || got == 0 {
+			t.Errorf("%s: %d Firestore RPCs (%v), budget %d", name, got, rpcs.Counts(), budget)
+		}
+		t.Logf("%s: %d RPCs %v", name, rpcs.Total(), rpcs.Counts())
+		return resp
+	}
+	launch := e.stopAt(t, e.URL+"/ehr/launch?patient=low-risk", "/launch")
+	resp := step("launch", launch.String(), http.StatusFound, 1)
+	authz, err := noFollow.Get(resp.Header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	authz.Body.Close()
+	resp = step("callback", authz.Header.Get("Location"), http.StatusSeeOther, 3)
+	handle := handleFrom(t, []string{resp.Header.Get("Location")})
+	for _, path := range []string{"context", "assessment"} {
+		rpcs.Reset()
+		if status, body := e.api(t, "GET", path, handle, ""); status != 200 {
+			t.Fatalf("%s: %d %s", path, status, body)
+		}
+		if got := rpcs.Total(); got != 1 {
+			t.Errorf("GET /api/%s: %d Firestore RPCs (%v), want 1", path, got, rpcs.Counts())
+		}
+	}
+}
+
+// BenchmarkLaunchHandlerFirestore is BenchmarkLaunchHandler against the
+// Firestore emulator: the time of the launch step with its one RPC.
+func BenchmarkLaunchHandlerFirestore(b *testing.B) {
+	e := start(b, firestoreStore, nil, nil, nil)
+	u := launchURL(b, e)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		e.Handler.ServeHTTP(rec, httptest.NewRequest("GET", u, nil))
+		if rec.Code != http.StatusFound {
+			b.Fatalf("launch: %d", rec.Code)
+		}
+	}
+}
