@@ -25,6 +25,9 @@ import (
 // when no project is configured.
 const LocalFirestoreProject = "smartcalc-local"
 
+// LocalMaxLaunches bounds the in-memory store's launches in a local run.
+const LocalMaxLaunches = 20_000
+
 // Env holds the configuration and the dependencies the handlers share. The
 // zero values of the optional fields are filled from Config on first use; the
 // local runner and tests set them to inject a store, a clock or a client.
@@ -194,7 +197,13 @@ func (e *Env) storeLocked() (store.Store, error) {
 		if e.Config.Deployed {
 			return nil, errors.New("entrypoints: no Firestore project configured")
 		}
-		e.Store = store.NewMemory(sealer)
+		m := store.NewMemory(sealer)
+		// A local run needs few launches in flight; a small bound keeps the
+		// process's memory flat under a sustained load test (about 430 bytes
+		// a launch), at the price of evicting launches older than
+		// MaxLaunches/rate, which then fail cleanly as unknown.
+		m.MaxLaunches = LocalMaxLaunches
+		e.Store = m
 		return e.Store, nil
 	}
 	ctx := context.Background()
