@@ -537,7 +537,7 @@ function renderTradeoff(results) {
   for (const z of ['thrombotic', 'equivalent', 'bleeding']) {
     legend.append(R.el('li', {}, R.el('span', { class: 'swatch swatch-' + z, 'aria-hidden': 'true' }), ' ', t('tradeoff.legend.' + z)));
   }
-  if (!zones.configured) legend.append(R.el('li', { class: 'hint' }, t('tradeoff.zones-original', { min: zones.min, max: zones.max })));
+  if (zones) legend.append(R.el('li', { class: 'hint' }, t('tradeoff.zones-original', { min: zones.min, max: zones.max })));
 
   const list = R.clear($('tradeoff-factor-list'));
   const values0 = R.inputValues(r);

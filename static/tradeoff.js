@@ -2,35 +2,31 @@
 // 1-year bleeding risk (x) against the predicted 1-year thrombotic risk (y),
 // both on log axes, over the three zones of the original app's chart
 // (Lusnaker0730/PRECISEHBR_CGU templates/tradeoff_analysis.html): thrombotic
-// risk higher (above y = 1.5x), equivalent once the associated mortality is
-// considered (between y = 0.5x and y = 1.5x), bleeding risk higher (below
-// y = 0.5x). The model's parameters are unverified, and the page says so.
+// risk higher, equivalent once the associated mortality is considered, and
+// bleeding risk higher, with the boundaries from the scoring configuration's
+// trade-off zones. The model's parameters are unverified, and the page says so.
 
 const NS = 'http://www.w3.org/2000/svg';
-
-/**
- * ORIGINAL_ZONES are the zone boundaries of the original chart, as ratios
- * thrombotic / bleeding. They are a drawing convention of the original app,
- * not a published number; a "zones" object in the trade-off configuration
- * (equivalent_min_ratio, equivalent_max_ratio) replaces them.
- */
-export const ORIGINAL_ZONES = Object.freeze({ min: 0.5, max: 1.5 });
 
 /** AXIS is the plotted range in percent, as in the original chart. */
 export const AXIS = Object.freeze({ min: 0.1, max: 50, ticks: [0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50] });
 
-/** zonesFrom reads zone ratios from the trade-off configuration, else the original's. */
+/**
+ * zonesFrom reads the zone ratios (thrombotic / bleeding) from the trade-off
+ * configuration, the one place they are written; null when it has none, and
+ * then no zones are drawn.
+ */
 export function zonesFrom(hazard) {
-  const z = hazard && (hazard.zones || hazard.chart_zones);
+  const z = hazard && hazard.zones;
   if (z && typeof z.equivalent_min_ratio === 'number' && typeof z.equivalent_max_ratio === 'number') {
     return { min: z.equivalent_min_ratio, max: z.equivalent_max_ratio, configured: true };
   }
-  return { min: ORIGINAL_ZONES.min, max: ORIGINAL_ZONES.max, configured: false };
+  return null;
 }
 
 /** zoneOf names the zone of a point: thrombotic, equivalent or bleeding. */
 export function zoneOf(bleeding, thrombotic, zones) {
-  if (!(bleeding > 0) || !(thrombotic >= 0)) return null;
+  if (!zones || !(bleeding > 0) || !(thrombotic >= 0)) return null;
   const r = thrombotic / bleeding;
   if (r > zones.max) return 'thrombotic';
   if (r < zones.min) return 'bleeding';
@@ -80,7 +76,7 @@ export function tradeoffChart(opts) {
   const far = AXIS.max * 1e3, near = AXIS.min / 1e3;
   const poly = (pts, cls, fill) =>
     svg('polygon', { points: pts.map(([x, y]) => `${px(x).toFixed(2)},${py(y).toFixed(2)}`).join(' '), class: cls, fill });
-  zoneGroup.append(
+  if (zones) zoneGroup.append(
     poly([[x0, zones.max * x0], [x1, zones.max * x1], [x1, far], [x0, far]], 'zone zone-thrombotic', '#cfe3f7'),
     poly([[x0, zones.min * x0], [x1, zones.min * x1], [x1, zones.max * x1], [x0, zones.max * x0]], 'zone zone-equivalent', '#e2e2e2'),
     poly([[x0, near], [x1, near], [x1, zones.min * x1], [x0, zones.min * x0]], 'zone zone-bleeding', '#fff1a8'),

@@ -316,6 +316,7 @@ type HazardModel struct {
 	Decimals          *int            `json:"decimals"`
 	Outcomes          []HazardOutcome `json:"outcomes"`
 	MortalityRatio    *ValueParam     `json:"mortality_ratio,omitempty"`
+	Zones             *ChartZones     `json:"zones,omitempty"`
 	Factors           []HazardFactor  `json:"factors"`
 	FormulaProvenance Provenance      `json:"formula_provenance"`
 }
@@ -338,6 +339,16 @@ type HazardFactor struct {
 }
 
 // ValueParam is a single number with its provenance.
+// ChartZones are the trade-off chart's zones, as ratios of thrombotic to
+// bleeding risk: above EquivalentMaxRatio the thrombotic risk is higher,
+// below EquivalentMinRatio the bleeding risk is; between them the two are
+// taken as equivalent. The UI draws them from here.
+type ChartZones struct {
+	EquivalentMinRatio *float64   `json:"equivalent_min_ratio"`
+	EquivalentMaxRatio *float64   `json:"equivalent_max_ratio"`
+	Provenance         Provenance `json:"provenance"`
+}
+
 type ValueParam struct {
 	Value      *float64   `json:"value"`
 	Provenance Provenance `json:"provenance"`
@@ -1136,6 +1147,14 @@ func (c *Config) validateHazard(v *validator, p string, m *HazardModel, uses fun
 	if m.MortalityRatio != nil {
 		v.positive(p+".mortality_ratio.value", m.MortalityRatio.Value)
 		v.provenance(p+".mortality_ratio.provenance", m.MortalityRatio.Provenance)
+	}
+	if z := m.Zones; z != nil {
+		v.positive(p+".zones.equivalent_min_ratio", z.EquivalentMinRatio)
+		v.positive(p+".zones.equivalent_max_ratio", z.EquivalentMaxRatio)
+		if z.EquivalentMinRatio != nil && z.EquivalentMaxRatio != nil && *z.EquivalentMinRatio >= *z.EquivalentMaxRatio {
+			v.fail(p+".zones", "equivalent_min_ratio must be below equivalent_max_ratio")
+		}
+		v.provenance(p+".zones.provenance", z.Provenance)
 	}
 	ids := map[string]bool{}
 	for i, f := range m.Factors {
