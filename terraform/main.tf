@@ -50,6 +50,7 @@ locals {
     SMARTCALC_SESSION_TTL = var.session_ttl
   })
   calculate_env = merge(local.callback_env, {
+    SMARTCALC_CDS_CLIENTS  = jsonencode([for c in var.cds_clients : { for k, v in c : k => v if v != null }])
     SMARTCALC_CDS_BUDGET   = var.cds_budget
     SMARTCALC_LAB_LOOKBACK = var.lab_lookback
   })

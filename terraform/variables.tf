@@ -210,6 +210,27 @@ variable "discovery_ttl" {
   }
 }
 
+variable "cds_clients" {
+  description = "SMARTCALC_CDS_CLIENTS: the EHRs' CDS Hooks clients allowed to call the CDS services: the iss of their JWTs, the JWK Set URL of their keys, and optionally the only FHIR hosts their fhirServer may name. Empty: every hook call is refused with 401."
+  type = list(object({
+    id         = string
+    iss        = string
+    jwks_url   = string
+    fhir_hosts = optional(list(string))
+  }))
+  default = []
+
+  validation {
+    condition     = alltrue([for c in var.cds_clients : can(regex("^https://", c.iss)) && can(regex("^https://", c.jwks_url))])
+    error_message = "Every CDS client's iss and jwks_url must be https URLs."
+  }
+
+  validation {
+    condition     = length(distinct([for c in var.cds_clients : c.id])) == length(var.cds_clients)
+    error_message = "CDS client ids must be unique."
+  }
+}
+
 variable "cds_budget" {
   description = "SMARTCALC_CDS_BUDGET: time a CDS Hooks answer may take before a degraded card is returned (Go duration, 100ms to 30s)."
   type        = string

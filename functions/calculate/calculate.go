@@ -12,6 +12,7 @@
 //	POST /api/evaluate         one calculator from given inputs (no session)
 //	GET  /api/scoring-config   the versioned scoring configuration
 //	GET  /healthz              readiness: the scoring configuration is loaded
+//	GET  /cds-services         CDS Hooks discovery; POST /cds-services/{id} the hooks
 package calculate
 
 import (
@@ -20,6 +21,7 @@ import (
 	"net/http"
 
 	"github.com/smartcalc-app/smartcalc/shared/calc"
+	"github.com/smartcalc-app/smartcalc/shared/cds"
 	"github.com/smartcalc-app/smartcalc/shared/logging"
 	"github.com/smartcalc-app/smartcalc/shared/web"
 	"github.com/smartcalc-app/smartcalc/static"
@@ -29,7 +31,8 @@ import (
 type Handler struct {
 	Engine         *calc.Engine
 	Scoring        *calc.Config
-	Assess         Assessor // nil: the session API answers 503
+	Assess         Assessor     // nil: the session API answers 503
+	CDS            *cds.Service // nil: the CDS Hooks services answer 503
 	Log            *slog.Logger
 	Project        string
 	FrameAncestors []string
@@ -50,6 +53,7 @@ func New(h *Handler) *Handler {
 	mux.HandleFunc("GET /api/assessment", h.assessment)
 	mux.HandleFunc("POST /api/assessment", h.assessment)
 	mux.HandleFunc("GET /healthz", h.health)
+	MountCDS(mux, h.CDS)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		web.JSONError(w, http.StatusNotFound, "not_found", "No such API: "+r.URL.Path)
 	})

@@ -3,10 +3,12 @@ package entrypoints
 import (
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/smartcalc-app/smartcalc/functions/calculate"
 	"github.com/smartcalc-app/smartcalc/shared/assess"
 	"github.com/smartcalc-app/smartcalc/shared/calc"
+	"github.com/smartcalc-app/smartcalc/shared/cds"
 	"github.com/smartcalc-app/smartcalc/shared/config"
 )
 
@@ -29,18 +31,42 @@ func (e *Env) Calculate() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	as := &assess.Service{
+		Sessions:    flow.Store,
+		Refresh:     flow.Refresh,
+		Engine:      engine,
+		Scoring:     scoring,
+		HTTPClient:  e.httpClient(),
+		Now:         e.Now,
+		LabLookback: e.Config.LabLookback,
+	}
+	clients := e.CDSClients
+	if len(e.Config.CDSClients) > 0 {
+		parsed, err := cds.ParseClients(e.Config.CDSClients, !e.Config.Deployed)
+		if err != nil {
+			return nil, fmt.Errorf("entrypoints: %s: %w", config.EnvCDSClients, err)
+		}
+		clients = append(parsed, clients...)
+	}
+	hooks := &cds.Service{
+		Assess:            as,
+		Clients:           clients,
+		BaseURL:           strings.TrimSuffix(e.Config.AppURL(), "/"),
+		AppLaunchURL:      e.Config.LaunchURI(),
+		Budget:            e.Config.CDSBudget,
+		HTTPClient:        e.httpClient(),
+		Now:               e.Now,
+		Log:               e.Log,
+		AllowLoopbackHTTP: !e.Config.Deployed,
+	}
+	if err := hooks.Validate(); err != nil {
+		return nil, fmt.Errorf("entrypoints: CDS Hooks: %w", err)
+	}
 	return calculate.New(&calculate.Handler{
-		Engine:  engine,
-		Scoring: scoring,
-		Assess: &assess.Service{
-			Sessions:    flow.Store,
-			Refresh:     flow.Refresh,
-			Engine:      engine,
-			Scoring:     scoring,
-			HTTPClient:  e.httpClient(),
-			Now:         e.Now,
-			LabLookback: e.Config.LabLookback,
-		},
+		Engine:         engine,
+		Scoring:        scoring,
+		Assess:         as,
+		CDS:            hooks,
 		Log:            e.Log,
 		Project:        e.Config.FirestoreProject,
 		FrameAncestors: e.ancestors,

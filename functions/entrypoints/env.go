@@ -16,6 +16,7 @@ import (
 
 	"github.com/smartcalc-app/smartcalc/functions/callback"
 	"github.com/smartcalc-app/smartcalc/functions/launch"
+	"github.com/smartcalc-app/smartcalc/shared/cds"
 	"github.com/smartcalc-app/smartcalc/shared/config"
 	"github.com/smartcalc-app/smartcalc/shared/smart"
 	"github.com/smartcalc-app/smartcalc/shared/store"
@@ -39,6 +40,7 @@ type Env struct {
 	HTTPClient    *http.Client         // outbound calls to EHRs; default: 10 s timeout
 	Now           func() time.Time     // default time.Now
 	Registrations []smart.Registration // added to those in Config (the local runner's sandbox)
+	CDSClients    []cds.Client         // added to those in Config (the local runner's sandbox)
 
 	mu        sync.Mutex
 	registry  *smart.Registry

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/smartcalc-app/smartcalc/functions/entrypoints"
+	"github.com/smartcalc-app/smartcalc/shared/cds"
 	"github.com/smartcalc-app/smartcalc/shared/config"
 	"github.com/smartcalc-app/smartcalc/shared/ehrsim"
 	"github.com/smartcalc-app/smartcalc/shared/logging"
@@ -116,6 +117,13 @@ func newServer(base string, getenv func(string) string, log *slog.Logger, tune *
 			AllowedHosts: []string{hostOf(base)},
 		}},
 	}
+	// The sandbox also plays the EHR's CDS Hooks client, calling the
+	// calculate function's CDS services with its signed JWT.
+	hooks, err := sim.NewCDSClient(ehrsim.CDSClientConfig{ServiceBase: cfg.URL("/calculate")})
+	if err != nil {
+		return nil, err
+	}
+	env.CDSClients = []cds.Client{{ID: "sandbox", Issuer: hooks.Issuer(), JWKSURL: hooks.JWKSURL()}}
 	if tune != nil && tune.Env != nil {
 		tune.Env(env)
 	}
@@ -137,6 +145,8 @@ func newServer(base string, getenv func(string) string, log *slog.Logger, tune *
 		}
 		mux.Handle("/"+name, h)
 	}
+	mux.Handle("/ehr/cds", hooks)
+	mux.Handle("/ehr/cds-jwks", hooks)
 	mux.Handle("/ehr/", sim)
 	mux.Handle("/{$}", http.RedirectHandler("/ehr/", http.StatusFound))
 	return &Server{URL: base, Env: env, Sandbox: sim, Handler: mux}, nil

@@ -33,6 +33,7 @@ const (
 	EnvBaseURL           = "SMARTCALC_BASE_URL"
 	EnvEHRs              = "SMARTCALC_EHRS"
 	EnvEHRsFile          = "SMARTCALC_EHRS_FILE"
+	EnvCDSClients        = "SMARTCALC_CDS_CLIENTS"
 	EnvFirestoreProject  = "SMARTCALC_FIRESTORE_PROJECT"
 	EnvFirestoreDatabase = "SMARTCALC_FIRESTORE_DATABASE"
 	EnvTokenKey          = "SMARTCALC_TOKEN_KEY"
@@ -55,6 +56,7 @@ var Variables = []Variable{
 	{Name: EnvBaseURL, Deployed: true, Doc: "Public base URL of the functions (https://REGION-PROJECT.cloudfunctions.net); the Launch URI is BASE/launch, the Redirect URI BASE/callback, the app BASE/calculate/."},
 	{Name: EnvEHRs, Deployed: true, Doc: "JSON array of EHR registrations (architecture §4)."},
 	{Name: EnvEHRsFile, Doc: "A file holding the EHR registrations instead of SMARTCALC_EHRS."},
+	{Name: EnvCDSClients, Deployed: true, Doc: "JSON array of the CDS Hooks clients (EHRs) allowed to call the CDS services: id, iss, jwks_url, fhir_hosts. Unset: CDS Hooks answer 401 to every call."},
 	{Name: EnvFirestoreProject, Deployed: true, Doc: "Google Cloud project of the Firestore database. Unset locally: the in-memory store is used."},
 	{Name: EnvFirestoreDatabase, Deployed: true, Doc: "Firestore database id; default (default)."},
 	{Name: EnvTokenKey, Deployed: true, Secret: true, Doc: "Base64 of the 32-byte AES-256-GCM key that seals tokens at rest (callback and calculate)."},
@@ -76,6 +78,7 @@ var Variables = []Variable{
 type Config struct {
 	BaseURL           *url.URL      // where the functions are served, without a trailing slash
 	EHRs              []byte        // the registrations' JSON; smart.ParseRegistrations validates it
+	CDSClients        []byte        // the CDS clients' JSON; cds.ParseClients validates it
 	FirestoreProject  string        // "" means the in-memory store
 	FirestoreDatabase string        // "" or "(default)" means the default database
 	TokenKey          []byte        // nil when not configured for this function
@@ -137,6 +140,9 @@ func Load(getenv func(string) string) (*Config, error) {
 		fail(EnvEHRs, "required in a deployment")
 	}
 
+	if v := strings.TrimSpace(getenv(EnvCDSClients)); v != "" {
+		c.CDSClients = []byte(v)
+	}
 	c.FirestoreProject = strings.TrimSpace(getenv(EnvFirestoreProject))
 	c.FirestoreDatabase = strings.TrimSpace(getenv(EnvFirestoreDatabase))
 	c.EmulatorHost = strings.TrimSpace(getenv(EnvEmulatorHost))

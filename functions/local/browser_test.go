@@ -1,0 +1,884 @@
+package main
+
+// Browser tests: real headless Chromium (Debian's chromium, which
+// smarttest.Chromium installs when it is absent), driven with chromedp,
+// runs the whole flow through the local runner: the sandbox EHR's launch,
+// the app's launch and callback, the sandbox's authorize, and the
+// clinician's page at /calculate/. Each test has its own browser and a 60 s
+// deadline; every wait is for a state of the page, never for a duration.
+//
+// Screenshots are kept as artifacts in $SMARTCALC_ARTIFACTS, or
+// os.TempDir()/smartcalc-screenshots, and their paths are logged.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/css"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/target"
+	"github.com/chromedp/chromedp"
+
+	"github.com/smartcalc-app/smartcalc/functions/entrypoints"
+	"github.com/smartcalc-app/smartcalc/shared/smart"
+	"github.com/smartcalc-app/smartcalc/shared/smarttest"
+)
+
+// browserTimeout bounds each browser test: the browser dies with it.
+const browserTimeout = 60 * time.Second
+
+// sessionKey is where app.js keeps the handle (one per tab).
+const sessionKey = "smartcalc.session"
+
+// tab is one browser tab (or an iframe's target) of a test's browser.
+type tab struct {
+	t   *testing.T
+	ctx context.Context
+
+	mu       sync.Mutex
+	console  []chromedp.ConsoleMessage
+	requests []*network.EventRequestWillBeSent
+}
+
+// newBrowser starts a headless Chromium for t with the given extra flags
+// and returns its first tab.
+func newBrowser(t *testing.T, extra map[string]any) *tab {
+	t.Helper()
+	path := smarttest.Chromium(t)
+	opts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(path), chromedp.WindowSize(1280, 900)}
+	for k, v := range smarttest.ChromiumFlags(t) {
+		opts = append(opts, chromedp.Flag(k, v))
+	}
+	for k, v := range extra {
+		opts = append(opts, chromedp.Flag(k, v))
+	}
+	out := &syncBuffer{}
+	opts = append(opts, chromedp.CombinedOutput(out))
+	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
+	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	bctx, bcancel := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		bcancel()
+		acancel()
+		cancel()
+		if t.Failed() && out.String() != "" {
+			t.Logf("chromium output:\n%s", lastLines(out.String(), 40))
+		}
+	})
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("start chromium (%s): %v\n%s", path, err, lastLines(out.String(), 40))
+	}
+	return watch(t, bctx)
+}
+
+// newTab opens another tab in the same browser.
+func (b *tab) newTab() *tab {
+	b.t.Helper()
+	ctx, cancel := chromedp.NewContext(b.ctx)
+	b.t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		b.t.Fatalf("new tab: %v", err)
+	}
+	return watch(b.t, ctx)
+}
+
+// attach returns a tab for an existing target, such as a cross-site
+// iframe's, which chromedp does not reach from the page that embeds it.
+func (b *tab) attach(id target.ID) *tab {
+	b.t.Helper()
+	ctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithTargetID(id))
+	b.t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		b.t.Fatalf("attach to target %s: %v", id, err)
+	}
+	return watch(b.t, ctx)
+}
+
+// watch records the console and the requests of the tab at ctx.
+func watch(t *testing.T, ctx context.Context) *tab {
+	t.Helper()
+	b := &tab{t: t, ctx: ctx}
+	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+		t.Fatalf("Network.enable: %v", err)
+	}
+	err := chromedp.Listen(ctx, func(ev any) {
+		if ev, ok := ev.(*network.EventRequestWillBeSent); ok {
+			b.mu.Lock()
+			b.requests = append(b.requests, ev)
+			b.mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	messages := chromedp.Console(ctx)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			b.mu.Lock()
+			b.console = append(b.console, m)
+			b.mu.Unlock()
+		}
+	}()
+	return b
+}
+
+func (b *tab) do(steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, steps...); err != nil {
+		b.t.Fatalf("%v\npage: %s", err, b.describe())
+	}
+}
+
+func (b *tab) navigate(u string) {
+	b.t.Helper()
+	b.do(chromedp.Navigate(u))
+}
+
+// eval runs js in the tab and decodes its value.
+func eval[T any](b *tab, js string) T {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[T](js))
+	if err != nil {
+		b.t.Fatalf("evaluate %s: %v", js, err)
+	}
+	return v
+}
+
+// waitFor waits until js (an expression) gives a non-empty string, and
+// returns it. The deadline is the test's; on failure it says what the
+// page showed.
+func (b *tab) waitFor(what, js string) string {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Poll[string](js,
+		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(0)))
+	if err != nil {
+		b.t.Fatalf("waiting for %s: %v\npage: %s", what, err, b.describe())
+	}
+	return v
+}
+
+// stateJS reports the page's state: "ok" once #status reads want and #app
+// is no longer busy, the error or relaunch text if one of those shows,
+// else "" (keep waiting).
+func stateJS(want string) string {
+	return fmt.Sprintf(`(() => {
+  const $ = (id) => document.getElementById(id);
+  if (!$('status') || !$('app')) return '';
+  if ($('error-panel') && !$('error-panel').hidden) return 'error panel: ' + $('error-panel').textContent.trim();
+  if ($('relaunch') && !$('relaunch').hidden) return 'relaunch: ' + $('relaunch').textContent.trim();
+  if ($('status').textContent === %q && !$('app').hasAttribute('aria-busy')) return 'ok';
+  return '';
+})()`, want)
+}
+
+// waitStatus waits until #status reads want and #app is not busy.
+func (b *tab) waitStatus(want string) {
+	b.t.Helper()
+	if got := b.waitFor("status "+want, stateJS(want)); got != "ok" {
+		b.t.Fatalf("waiting for %q, the page shows %s", want, got)
+	}
+}
+
+// change runs act (which makes #app recompute) and waits for the update.
+// #status is emptied first, so that an earlier "Assessment updated." does
+// not count.
+func (b *tab) change(act ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	eval[chromedp.Void](b, `document.getElementById('status').textContent = ''`)
+	b.do(act...)
+	b.waitStatus("Assessment updated.")
+}
+
+// text returns the trimmed text of the first element matching css.
+func (b *tab) text(sel string) string {
+	b.t.Helper()
+	return eval[string](b, fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e ? e.textContent.trim() : '<no %s>'; })()`, sel, sel))
+}
+
+// attr returns an attribute of the first element matching css.
+func (b *tab) attr(sel, name string) string {
+	b.t.Helper()
+	return eval[string](b, fmt.Sprintf(`(() => { const e = document.querySelector(%q); return e ? (e.getAttribute(%q) ?? '<none>') : '<no %s>'; })()`, sel, name, sel))
+}
+
+// describe summarises the page for a failure message.
+func (b *tab) describe() string {
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + ' | status: ' + ((document.getElementById('status') || {}).textContent || '') +
+  ' | ' + (document.body ? document.body.innerText.slice(0, 600).replace(/\s+/g, ' ') : '')`))
+	if err != nil {
+		s = "(unreadable: " + err.Error() + ")"
+	}
+	return s + b.consoleText()
+}
+
+func (b *tab) consoleText() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var sb strings.Builder
+	for _, m := range b.console {
+		fmt.Fprintf(&sb, "\n  console %s (%s)", m, m.URL)
+	}
+	return sb.String()
+}
+
+// noConsoleErrors fails the test on an uncaught exception or a console
+// error, such as a Content-Security-Policy violation, except those
+// matching allow.
+func (b *tab) noConsoleErrors(allow ...string) {
+	b.t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+next:
+	for _, m := range b.console {
+		if m.Type != chromedp.ConsoleError && m.Type != chromedp.ConsoleException {
+			continue
+		}
+		for _, a := range allow {
+			if strings.Contains(m.Text, a) {
+				continue next
+			}
+		}
+		b.t.Errorf("console %s (source %q, %s)", m, m.Source, m.URL)
+	}
+}
+
+// requestsSeen returns the requests recorded so far.
+func (b *tab) requestsSeen() []*network.EventRequestWillBeSent {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.requests)
+}
+
+// screenshot saves the whole page as a PNG artifact and logs its path and
+// what it should show.
+func (b *tab) screenshot(name, shows string) string {
+	b.t.Helper()
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	dir := os.Getenv("SMARTCALC_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "smartcalc-screenshots")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.t.Fatalf("screenshot dir: %v", err)
+	}
+	file := regexp.MustCompile(`[^A-Za-z0-9_-]+`).ReplaceAllString(b.t.Name()+"-"+name, "_") + ".png"
+	path := filepath.Join(dir, file)
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		b.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	b.t.Logf("screenshot %s: %s", path, shows)
+	return path
+}
+
+// setHemoglobin types v into the PRECISE-HBR hemoglobin field as a
+// clinician does (select the old value, type, Tab away) and waits for the
+// server's new assessment.
+func (b *tab) setHemoglobin(v string) {
+	b.t.Helper()
+	b.change(
+		chromedp.Focus(chromedp.CSS("#phbr-in-hemoglobin")),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('phbr-in-hemoglobin').select()`),
+		chromedp.SendKeys(chromedp.CSS("#phbr-in-hemoglobin"), v+"\t"),
+	)
+}
+
+// launchInto runs the EHR launch for patient in the tab and waits until
+// the assessment shows.
+func (b *tab) launchInto(e *env, patient string) {
+	b.t.Helper()
+	b.navigate(e.URL + "/ehr/launch?patient=" + patient)
+	b.waitStatus("Assessment loaded.")
+}
+
+// handle returns the session handle the tab holds in sessionStorage.
+func (b *tab) handle() string {
+	b.t.Helper()
+	return eval[string](b, `sessionStorage.getItem('`+sessionKey+`') || ''`)
+}
+
+// checkScore checks PRECISE-HBR's score and category on the page.
+func (b *tab) checkScore(score, category, label string) {
+	b.t.Helper()
+	if got := b.text("#phbr-score"); got != score {
+		b.t.Errorf("#phbr-score %q, want %q", got, score)
+	}
+	if got := b.attr("#phbr-score", "data-category"); got != category {
+		b.t.Errorf("#phbr-score data-category %q, want %q", got, category)
+	}
+	if label != "" {
+		if got := b.text("#phbr-category"); got != label {
+			b.t.Errorf("#phbr-category %q, want %q", got, label)
+		}
+	}
+}
+
+// noSecretsInPage checks that the page's DOM, address, history, cookies
+// and storage hold none of the secrets (the handle excepted from
+// sessionStorage, where app.js keeps it by design), and that no request
+// carried the handle anywhere but in its Authorization header.
+func (b *tab) noSecretsInPage(e *env, handle string) {
+	b.t.Helper()
+	places := map[string]string{
+		"DOM":          eval[string](b, `document.documentElement.outerHTML`),
+		"address":      eval[string](b, `location.href`),
+		"title":        eval[string](b, `document.title`),
+		"cookies":      eval[string](b, `document.cookie`),
+		"localStorage": eval[string](b, `JSON.stringify(Object.entries(localStorage))`),
+	}
+	hist, err := chromedp.Run(b.ctx, chromedp.NavigationEntries())
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	for _, h := range hist.Entries {
+		places["history entry"] += h.URL + " " + h.Title + "\n"
+	}
+	e.store.mu.Lock()
+	secrets := append([]string{handle}, e.store.secrets...)
+	e.store.mu.Unlock()
+	for where, s := range places {
+		if strings.Contains(where, "address") || where == "history entry" {
+			if strings.Contains(s, "session=") {
+				b.t.Errorf("%s still has session=: %q", where, s)
+			}
+		}
+		for _, secret := range secrets {
+			if strings.Contains(s, secret) {
+				b.t.Errorf("the %s holds a secret (%.8s…)", where, secret)
+			}
+		}
+	}
+	stored := eval[string](b, `JSON.stringify(Object.entries(sessionStorage))`)
+	for _, secret := range secrets[1:] {
+		if strings.Contains(stored, secret) {
+			b.t.Errorf("sessionStorage holds a token, state or verifier (%.8s…)", secret)
+		}
+	}
+	var api int
+	for _, r := range b.requestsSeen() {
+		u := r.Request.URL
+		if strings.Contains(u, handle) {
+			b.t.Errorf("request URL carries the handle: %s", u)
+		}
+		for k, v := range r.Request.Headers {
+			s := fmt.Sprint(v)
+			if strings.EqualFold(k, "Referer") {
+				b.t.Errorf("request %s sent Referer %q; want none (Referrer-Policy no-referrer)", u, s)
+			}
+			if strings.Contains(s, handle) && !strings.EqualFold(k, "Authorization") {
+				b.t.Errorf("request %s carries the handle in %s", u, k)
+			}
+		}
+		if strings.Contains(u, "/calculate/api/assessment") || strings.Contains(u, "/calculate/api/context") {
+			api++
+			if got := fmt.Sprint(r.Request.Headers["Authorization"]); got != "Bearer "+handle {
+				b.t.Errorf("%s %s: Authorization %q, want the tab's handle", r.Request.Method, u, got)
+			}
+		}
+	}
+	if api == 0 {
+		b.t.Error("saw no API request from the page")
+	}
+}
+
+// TestBrowserSamplePatients launches into sample patients from the sandbox
+// EHR and checks what the clinician sees: the patient's name, the
+// PRECISE-HBR score and band, the ARC-HBR verdict and where hemoglobin
+// came from, the same values the API test (TestSamplePatients) asserts;
+// that the handle left the address bar and history; and that no secret
+// reached the DOM, storage or a request.
+func TestBrowserSamplePatients(t *testing.T) {
+	e := start(t, memoryStore, nil, nil, nil)
+	b := newBrowser(t, nil)
+	names := map[string]string{}
+	for _, p := range e.Sandbox.Patients() {
+		names[p.ID] = p.Name
+	}
+	tests := []struct {
+		patient, score, category, label, arc string
+		shows                                string
+	}{
+		{"low-risk", "10", "not-hbr", "Not HBR", "unknown",
+			"low-risk (male, 52): PRECISE-HBR 10, Not HBR; ARC-HBR undetermined (criteria without data)"},
+		{"hbr-anticoag", "34", "very-hbr", "Very HBR", "hbr",
+			"hbr-anticoag (male, 78, apixaban): PRECISE-HBR 34, Very HBR; ARC-HBR: high bleeding risk, four criteria met"},
+		{"cirrhosis", "23", "hbr", "HBR", "hbr",
+			"cirrhosis: PRECISE-HBR 23, HBR; ARC-HBR: high bleeding risk from liver cirrhosis"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.patient, func(t *testing.T) {
+			b.t = t
+			defer func() { b.t = t }()
+			b.launchInto(e, tt.patient)
+			if got := b.text("#patient-name"); got != names[tt.patient] || got == "" {
+				t.Errorf("#patient-name %q, want %q", got, names[tt.patient])
+			}
+			b.checkScore(tt.score, tt.category, tt.label)
+			if got := b.attr("#arc-result", "data-hbr"); got != tt.arc {
+				t.Errorf("#arc-result data-hbr %q, want %q", got, tt.arc)
+			}
+			if got := b.attr(`#phbr-table tr[data-input="hemoglobin"]`, "data-origin"); got != "record" {
+				t.Errorf("hemoglobin row origin %q, want record", got)
+			}
+			handle := b.handle()
+			if _, err := e.store.GetSession(context.Background(), smart.SessionID(handle)); err != nil {
+				t.Fatalf("the tab's handle names no session: %v", err)
+			}
+			if got := eval[string](b, `location.href`); got != e.URL+"/calculate/" {
+				t.Errorf("address %q, want %s/calculate/ (handle removed)", got, e.URL)
+			}
+			b.noSecretsInPage(e, handle)
+			b.noConsoleErrors()
+			b.screenshot(tt.patient, tt.shows)
+		})
+	}
+	t.Run("referrer", func(t *testing.T) {
+		// The callback's URL holds the code and state: every hop answers
+		// Referrer-Policy: no-referrer, and no request sent a Referer.
+		var seen int
+		for _, r := range b.requestsSeen() {
+			if r.RedirectResponse == nil {
+				continue
+			}
+			path := strings.TrimPrefix(r.RedirectResponse.URL, e.URL)
+			if !strings.HasPrefix(path, "/launch") && !strings.HasPrefix(path, "/callback") {
+				continue
+			}
+			seen++
+			if got := header(r.RedirectResponse.Headers, "Referrer-Policy"); got != "no-referrer" {
+				t.Errorf("%s: Referrer-Policy %q, want no-referrer", path, got)
+			}
+		}
+		if seen == 0 {
+			t.Error("saw no redirect from /launch or /callback")
+		}
+	})
+}
+
+// TestBrowserEditHemoglobin edits low-risk's hemoglobin (15.1 g/dL, 0
+// points) down to 9 g/dL: PRECISE-HBR adds (15 − 9) × 2.5 = 15 points, so
+// 10 becomes 25 (HBR). The value is marked entered; switching the unit to
+// mmol/L shows the same value converted (9 / 1.611) and keeps the score;
+// a value typed in mmol/L is converted by the server; and "Return to
+// record values" restores 10.
+func TestBrowserEditHemoglobin(t *testing.T) {
+	e := start(t, memoryStore, nil, nil, nil)
+	b := newBrowser(t, nil)
+	b.launchInto(e, "low-risk")
+	b.checkScore("10", "not-hbr", "Not HBR")
+	if got := eval[string](b, `document.getElementById('phbr-in-hemoglobin').value`); got != "15.1" {
+		t.Errorf("hemoglobin field %q, want the record's 15.1", got)
+	}
+	before := len(b.requestsSeen())
+
+	b.setHemoglobin("9")
+	b.checkScore("25", "hbr", "HBR")
+	if got := b.attr(`#phbr-table tr[data-input="hemoglobin"]`, "data-origin"); got != "entered" {
+		t.Errorf("hemoglobin row origin %q, want entered", got)
+	}
+	var posted bool
+	for _, r := range b.requestsSeen()[before:] {
+		if r.Request.Method == "POST" && strings.HasSuffix(r.Request.URL, "/calculate/api/assessment") {
+			posted = true
+		}
+	}
+	if !posted {
+		t.Error("the edit sent no POST api/assessment")
+	}
+	b.screenshot("hb-9", "low-risk with hemoglobin entered as 9 g/dL: PRECISE-HBR 25, HBR, the hemoglobin row marked Entered")
+
+	// The unit is a display choice: the score stays, the field converts.
+	b.do(chromedp.Click(chromedp.CSS(`input[name=hb-unit][value="mmol/L"]`)))
+	b.waitFor("hemoglobin in mmol/L", `document.getElementById('phbr-in-hemoglobin')?.dataset.unit === 'mmol/L' ? 'ok' : ''`)
+	if got := eval[string](b, `document.getElementById('phbr-in-hemoglobin').value`); got != "5.5866" {
+		t.Errorf("9 g/dL shown as %q mmol/L, want 5.5866 (9 / 1.611)", got)
+	}
+	b.checkScore("25", "hbr", "")
+	// 6.2 mmol/L = 9.9882 g/dL: (15 − 9.9882) × 2.5 = 12.53, 9.98 + 12.53 → 23.
+	b.setHemoglobin("6.2")
+	b.checkScore("23", "hbr", "HBR")
+
+	b.change(chromedp.Click(chromedp.CSS("#reset-btn")))
+	b.checkScore("10", "not-hbr", "Not HBR")
+	if got := b.attr(`#phbr-table tr[data-input="hemoglobin"]`, "data-origin"); got != "record" {
+		t.Errorf("after reset, hemoglobin row origin %q, want record", got)
+	}
+	b.noConsoleErrors()
+}
+
+// TestBrowserEmbeddedLaunch runs the launch inside the sandbox EHR's page,
+// in an iframe from another site: the EHR page is at http://localhost:PORT
+// and the app at http://127.0.0.1:PORT. Third-party cookies are blocked
+// (Chromium's --test-third-party-cookie-phaseout, and
+// Network.setCookieControls), and a probe cookie shows that they are. The
+// app works all the same, because it keeps its session handle out of
+// cookies.
+func TestBrowserEmbeddedLaunch(t *testing.T) {
+	ehrOrigin := ""
+	e := start(t, memoryStore, nil, &Tune{Env: func(en *entrypoints.Env) {
+		// The EHR's page is served from another origin than its FHIR base,
+		// as in real EHRs: the deployer lists it in
+		// SMARTCALC_FRAME_ANCESTORS.
+		ehrOrigin = "http://localhost:" + en.Config.BaseURL.Port()
+		en.Config.FrameAncestors = append(en.Config.FrameAncestors, ehrOrigin)
+	}}, nil)
+	b := newBrowser(t, map[string]any{"test-third-party-cookie-phaseout": true})
+	if _, err := chromedp.Call(b.ctx, network.SetCookieControls, network.SetCookieControlsParams{EnableThirdPartyCookieRestriction: true}); err != nil {
+		t.Fatalf("Network.setCookieControls: %v", err)
+	}
+
+	// A first-party page can set a SameSite=None cookie: the probe works.
+	b.navigate(e.URL + "/calculate/evaluate.html")
+	if !eval[bool](b, cookieProbeJS) {
+		t.Fatal("a first-party page could not set the probe cookie: the third-party check below would prove nothing")
+	}
+	eval[chromedp.Void](b, `document.cookie = 'smartcalc_probe=; Max-Age=0; SameSite=None; Secure; Path=/'`)
+
+	b.navigate(ehrOrigin + "/ehr/embed?patient=hbr-anticoag")
+	names := map[string]string{}
+	for _, p := range e.Sandbox.Patients() {
+		names[p.ID] = p.Name
+	}
+	if got := b.text(".banner strong"); got != names["hbr-anticoag"] {
+		t.Errorf("EHR banner %q, want %q", got, names["hbr-anticoag"])
+	}
+	id := waitTarget(t, b, func(i *target.Info) bool {
+		return i.Type == "iframe" && strings.HasPrefix(i.URL, e.URL+"/calculate/")
+	})
+	f := b.attach(id)
+	f.waitStatus("Assessment loaded.")
+	f.checkScore("34", "very-hbr", "Very HBR")
+	if got := f.attr("#patient-banner", "hidden"); got == "<none>" {
+		t.Error("the app shows its own patient banner inside the EHR (need_patient_banner=false)")
+	}
+	if got := eval[string](f, `location.href`); got != e.URL+"/calculate/" {
+		t.Errorf("iframe address %q, want %s/calculate/", got, e.URL)
+	}
+	if eval[bool](f, cookieProbeJS) {
+		t.Error("the iframe could set a third-party cookie: cookies are not blocked, so this test proves nothing")
+	}
+	if eval[bool](f, `window.top === window`) {
+		t.Error("the app is not framed")
+	}
+	storage := eval[string](f, `(() => { try { return sessionStorage.getItem('`+sessionKey+`') ? 'partitioned sessionStorage' : 'memory (storage empty)'; } catch (e) { return 'memory (storage blocked: ' + e.name + ')'; } })()`)
+	t.Logf("in the iframe the handle is kept in %s", storage)
+
+	// A what-if works inside the iframe: Hb 11.8 → 9 adds (11.8 − 9) × 2.5 =
+	// 7 points: 33.855 + 7 = 40.855 → 41.
+	f.setHemoglobin("9")
+	f.checkScore("41", "very-hbr", "Very HBR")
+	f.noConsoleErrors()
+	b.noConsoleErrors()
+	b.screenshot("embedded", "the sandbox EHR page (its header and patient banner for hbr-anticoag) with SMART Calc in an iframe from 127.0.0.1, hemoglobin entered as 9: PRECISE-HBR 41, Very HBR")
+
+	// The callback went on without the browser-binding cookie and said so.
+	if !strings.Contains(e.logs.String(), "no binding cookie came back") {
+		t.Log("the callback received the binding cookie (partitioned cookies are allowed)")
+	}
+}
+
+// cookieProbeJS sets a SameSite=None cookie and reports whether it stuck.
+const cookieProbeJS = `(() => {
+  document.cookie = 'smartcalc_probe=1; SameSite=None; Secure; Path=/';
+  return document.cookie.includes('smartcalc_probe=1');
+})()`
+
+// waitTarget waits until the browser has a target matching match.
+func waitTarget(t *testing.T, b *tab, match func(*target.Info) bool) target.ID {
+	t.Helper()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var last []string
+	for {
+		infos, err := chromedp.Targets(b.ctx)
+		if err != nil {
+			t.Fatalf("targets: %v", err)
+		}
+		last = last[:0]
+		for _, i := range infos {
+			if match(i) {
+				return i.TargetID
+			}
+			last = append(last, string(i.Type)+" "+i.URL)
+		}
+		select {
+		case <-b.ctx.Done():
+			t.Fatalf("no matching target; targets: %q\npage: %s", last, b.describe())
+		case <-tick.C:
+		}
+	}
+}
+
+// TestBrowserZhTW switches the page to Traditional Chinese: the fixed text,
+// the band label and the input names are translated, the score stays, the
+// CJK text is drawn with a CJK font (Noto Sans CJK, not boxes), and the
+// choice and the session survive a reload.
+func TestBrowserZhTW(t *testing.T) {
+	e := start(t, memoryStore, nil, nil, nil)
+	b := newBrowser(t, nil)
+	b.launchInto(e, "hbr-anticoag")
+	b.do(
+		chromedp.SetValue(chromedp.CSS("#lang-select"), "zh-TW"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('lang-select').dispatchEvent(new Event('change', {bubbles: true}))`),
+	)
+	b.waitFor("zh-TW", `document.documentElement.lang === 'zh-TW' ? 'ok' : ''`)
+	checks := map[string]string{
+		".app-title":         "SMART Calc：PCI 後出血風險評估",
+		"#phbr-category":     "極高出血風險",
+		"#arc-result":        "高出血風險",
+		"#precise-hbr-title": "PRECISE-HBR",
+	}
+	for sel, want := range checks {
+		if got := b.text(sel); got != want {
+			t.Errorf("%s %q, want %q", sel, got, want)
+		}
+	}
+	b.checkScore("34", "very-hbr", "")
+	if got := b.text(`#phbr-table tr[data-input="hemoglobin"] th`); !regexp.MustCompile(`\p{Han}`).MatchString(got) {
+		t.Errorf("hemoglobin row label %q is not translated", got)
+	}
+	fonts := platformFonts(t, b, ".app-title")
+	if !strings.Contains(fonts, "CJK") {
+		t.Errorf("the zh-TW title is drawn with %s, want a CJK font (install fonts-noto-cjk)", fonts)
+	}
+	t.Logf("zh-TW title drawn with %s", fonts)
+	b.noConsoleErrors()
+	b.screenshot("zh-TW", "hbr-anticoag in Traditional Chinese: title, labels and band (極高出血風險) translated, PRECISE-HBR 34")
+
+	b.do(chromedp.Reload())
+	b.waitStatus("評估已載入。")
+	b.checkScore("34", "very-hbr", "極高出血風險")
+}
+
+// platformFonts lists the fonts Chromium used to draw the text of the
+// first element matching css, with glyph counts.
+func platformFonts(t *testing.T, b *tab, sel string) string {
+	t.Helper()
+	var out string
+	err := chromedp.Do(b.ctx, chromedp.QueryAfter(chromedp.CSS(sel), func(ctx context.Context, tg *chromedp.Target, nodes []*chromedp.Node) (chromedp.Void, error) {
+		if _, err := cdp.Call(ctx, tg, css.Enable, cdp.Empty{}); err != nil {
+			return chromedp.Void{}, err
+		}
+		res, err := cdp.Call(ctx, tg, css.GetPlatformFontsForNode, css.GetPlatformFontsForNodeParams{NodeID: nodes[0].NodeID})
+		if err != nil {
+			return chromedp.Void{}, err
+		}
+		var parts []string
+		for _, f := range res.Fonts {
+			parts = append(parts, fmt.Sprintf("%s (%d glyphs)", f.FamilyName, int(f.GlyphCount)))
+		}
+		out = strings.Join(parts, ", ")
+		return chromedp.Void{}, nil
+	}))
+	if err != nil {
+		t.Fatalf("platform fonts of %s: %v", sel, err)
+	}
+	return out
+}
+
+// TestBrowserRelaunch checks the message that asks the clinician to
+// relaunch from the EHR: for a page opened without a session, for a
+// damaged session link, and for a session that expired while the page was
+// open (the next what-if gets 401).
+func TestBrowserRelaunch(t *testing.T) {
+	var offset atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	e := start(t, memoryStore, nil, nil, now)
+	b := newBrowser(t, nil)
+	relaunch := func(reason string) {
+		t.Helper()
+		b.waitFor("the relaunch message", `(() => { const r = document.getElementById('relaunch'); return r && !r.hidden ? 'ok' : ''; })()`)
+		if got := b.text("#relaunch-reason"); got != reason {
+			t.Errorf("#relaunch-reason %q, want %q", got, reason)
+		}
+		if got := b.text("#relaunch-title"); got != "Your SMART Calc session has ended or is missing" {
+			t.Errorf("#relaunch-title %q", got)
+		}
+		if got := b.attr("#app", "hidden"); got == "<none>" {
+			t.Error("the assessment still shows")
+		}
+	}
+
+	b.navigate(e.URL + "/calculate/")
+	relaunch("This page was opened without a SMART Calc session.")
+	b.noConsoleErrors()
+	b.screenshot("missing", "the page opened without a session: 'Your SMART Calc session has ended or is missing', relaunch advice and a link to the standalone calculator")
+
+	b.navigate(e.URL + "/calculate/#session=not*a*handle")
+	relaunch("The session link was damaged.")
+	if got := eval[string](b, `location.href`); strings.Contains(got, "session") {
+		t.Errorf("the damaged link stays in the address bar: %q", got)
+	}
+
+	b.launchInto(e, "low-risk")
+	offset.Store(int64(9 * time.Hour)) // past the 8 h session TTL
+	b.do(
+		chromedp.Focus(chromedp.CSS("#phbr-in-hemoglobin")),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('phbr-in-hemoglobin').select()`),
+		chromedp.SendKeys(chromedp.CSS("#phbr-in-hemoglobin"), "9\t"),
+	)
+	relaunch("The session has expired or is no longer valid.")
+	if h := b.handle(); h != "" {
+		t.Error("the expired handle is still in sessionStorage")
+	}
+	b.noConsoleErrors("401")
+	b.screenshot("expired", "a session that expired while the page was open: the relaunch message with 'The session has expired or is no longer valid.'")
+	if !strings.Contains(e.logs.String(), `"status":401`) {
+		t.Error("no log line for the refused session")
+	}
+}
+
+// TestBrowserTwoTabs launches two patients in two tabs of one browser: each
+// tab keeps its own session (sessionStorage is per tab), so reloading
+// either shows its own patient, and a what-if in one leaves the other
+// alone.
+func TestBrowserTwoTabs(t *testing.T) {
+	e := start(t, memoryStore, nil, nil, nil)
+	a := newBrowser(t, nil)
+	b := a.newTab()
+	a.launchInto(e, "low-risk")
+	b.launchInto(e, "hbr-anticoag")
+	ha, hb := a.handle(), b.handle()
+	if ha == "" || hb == "" || ha == hb {
+		t.Fatalf("tab handles %q and %q, want two different ones", ha, hb)
+	}
+	a.setHemoglobin("9")
+	for _, x := range []*tab{a, b} {
+		x.do(chromedp.Reload())
+		x.waitStatus("Assessment loaded.")
+	}
+	a.checkScore("10", "not-hbr", "Not HBR") // a reload reads the record again
+	b.checkScore("34", "very-hbr", "Very HBR")
+	names := map[string]string{}
+	for _, p := range e.Sandbox.Patients() {
+		names[p.ID] = p.Name
+	}
+	if got := a.text("#patient-name"); got != names["low-risk"] {
+		t.Errorf("tab 1 shows %q, want %q", got, names["low-risk"])
+	}
+	if got := b.text("#patient-name"); got != names["hbr-anticoag"] {
+		t.Errorf("tab 2 shows %q, want %q", got, names["hbr-anticoag"])
+	}
+	if a.handle() != ha || b.handle() != hb {
+		t.Error("a reload changed a tab's handle")
+	}
+	a.noConsoleErrors()
+	b.noConsoleErrors()
+}
+
+// TestBrowserSecurityHeaders checks the headers of the page as Chromium
+// received them: a Content-Security-Policy with no inline or eval script,
+// frame-ancestors naming the EHR, Referrer-Policy no-referrer and no
+// X-Frame-Options; and that the page runs under that policy without a
+// single violation.
+func TestBrowserSecurityHeaders(t *testing.T) {
+	e := start(t, memoryStore, nil, nil, nil)
+	b := newBrowser(t, nil)
+	for _, page := range []string{"/calculate/", "/calculate/evaluate.html"} {
+		resp, err := chromedp.Run(b.ctx, chromedp.NavigateResponse(e.URL+page))
+		if err != nil {
+			t.Fatal(err)
+		}
+		csp := header(resp.Headers, "Content-Security-Policy")
+		dirs := map[string][]string{}
+		for _, d := range strings.Split(csp, ";") {
+			f := strings.Fields(d)
+			if len(f) > 0 {
+				dirs[f[0]] = f[1:]
+			}
+		}
+		script := dirs["script-src"]
+		if script == nil {
+			script = dirs["default-src"]
+		}
+		if len(script) == 0 || slices.Contains(script, "'unsafe-inline'") || slices.Contains(script, "'unsafe-eval'") || slices.Contains(script, "*") {
+			t.Errorf("%s: script-src %q", page, script)
+		}
+		fa := dirs["frame-ancestors"]
+		if !slices.Contains(fa, e.URL) || slices.Contains(fa, "*") {
+			t.Errorf("%s: frame-ancestors %q, want the sandbox EHR's origin %s and no wildcard", page, fa, e.URL)
+		}
+		if got := header(resp.Headers, "Referrer-Policy"); got != "no-referrer" {
+			t.Errorf("%s: Referrer-Policy %q", page, got)
+		}
+		if got := header(resp.Headers, "X-Frame-Options"); got != "" {
+			t.Errorf("%s: X-Frame-Options %q; it would stop the EHR from embedding the app", page, got)
+		}
+	}
+	b.launchInto(e, "cirrhosis")
+	b.noConsoleErrors()
+}
+
+// TestBrowserStandaloneCalculator fills in the standalone calculator with
+// low-risk's values (male, 52, Hb 15.1, eGFR 103, WBC 6.1, no bleeding,
+// no OAC, no other criterion) and gets the score the EHR page shows for
+// that patient, 10.
+func TestBrowserStandaloneCalculator(t *testing.T) {
+	e := start(t, memoryStore, nil, nil, nil)
+	b := newBrowser(t, nil)
+	b.navigate(e.URL + "/calculate/evaluate.html")
+	b.do(chromedp.WaitEnabled(chromedp.CSS("#evaluate-btn")))
+	if got := eval[string](b, `document.getElementById('calculator-select').value`); got != "precise-hbr" {
+		b.do(
+			chromedp.SetValue(chromedp.CSS("#calculator-select"), "precise-hbr"),
+			chromedp.Evaluate[chromedp.Void](`document.getElementById('calculator-select').dispatchEvent(new Event('change', {bubbles: true}))`),
+		)
+	}
+	for name, v := range map[string]string{"age": "52", "hemoglobin": "15.1", "egfr": "103", "wbc": "6.1"} {
+		b.do(chromedp.SendKeys(chromedp.CSS("#ev-in-"+name), v))
+	}
+	for name, v := range map[string]string{"prior_bleeding": "false", "oral_anticoagulation": "false", "arc_hbr_other": "false"} {
+		b.do(chromedp.SetValue(chromedp.CSS("#ev-in-"+name), v))
+	}
+	b.do(chromedp.Click(chromedp.CSS("#evaluate-btn")))
+	if got := b.waitFor("the result", `(() => {
+  const ep = document.getElementById('error-panel');
+  if (ep && !ep.hidden) return 'error: ' + ep.textContent.trim();
+  return document.getElementById('status').textContent === 'Result ready.' ? 'ok' : '';
+})()`); got != "ok" {
+		t.Fatalf("the calculator shows %s", got)
+	}
+	if got := b.text("#ev-score"); got != "10" {
+		t.Errorf("#ev-score %q, want 10", got)
+	}
+	if got := b.attr("#ev-score", "data-category"); got != "not-hbr" {
+		t.Errorf("#ev-score data-category %q, want not-hbr", got)
+	}
+	b.noConsoleErrors()
+	b.screenshot("precise-hbr", "the standalone calculator with low-risk's values typed in: PRECISE-HBR 10, Not HBR, and its components table")
+}
+
+// header reads a response header case-insensitively.
+func header(h network.Headers, name string) string {
+	for k, v := range h {
+		if strings.EqualFold(k, name) {
+			return fmt.Sprint(v)
+		}
+	}
+	return ""
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

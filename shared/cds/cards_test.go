@@ -1,0 +1,158 @@
+package cds
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/smartcalc-app/smartcalc/shared/assess"
+	"github.com/smartcalc-app/smartcalc/shared/calc"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+// testService is a Service on the real scoring configuration, without
+// HTTP.
+func testService(t *testing.T) *Service {
+	t.Helper()
+	engine, err := scoring()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Service{Assess: &assess.Service{Engine: engine, Scoring: engine.Config()},
+		BaseURL: "https://fn.example/calculate", AppLaunchURL: "https://fn.example/launch"}
+}
+
+// hbrView is a very-HBR assessment whose record holds the given DAPT.
+func hbrView(t *testing.T, s *Service, dapt calc.DAPT) (*view, *assess.Assessment) {
+	t.Helper()
+	in := calc.Inputs{
+		"age": calc.Number(80, ""), "hemoglobin": calc.Number(9.5, ""), "egfr": calc.Number(25, ""), "wbc": calc.Number(9, ""),
+		"prior_bleeding": calc.Bool(true), "oral_anticoagulation": calc.Bool(false), "arc_hbr_other": calc.Bool(false),
+	}
+	results, err := s.Assess.Engine.EvaluateAll(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &assess.Assessment{Results: map[string]*calc.Result{}, DAPT: dapt}
+	for _, r := range results {
+		a.Results[r.Calculator] = r
+	}
+	return s.view(a, nil, 7), a
+}
+
+func draftCall(t *testing.T, hook string, selections []string, drafts ...string) *call {
+	t.Helper()
+	var entries []map[string]json.RawMessage
+	for _, d := range drafts {
+		entries = append(entries, map[string]json.RawMessage{"resource": json.RawMessage(d)})
+	}
+	b, _ := json.Marshal(map[string]any{"resourceType": "Bundle", "type": "collection", "entry": entries})
+	return &call{req: Request{Hook: hook}, ctx: HookContext{PatientID: "p1", DraftOrders: b, Selections: selections}}
+}
+
+func med(id, code, name string) string {
+	b, _ := json.Marshal(map[string]any{"resourceType": "MedicationRequest", "id": id, "status": "draft", "intent": "order",
+		"subject":                   map[string]string{"reference": "Patient/p1"},
+		"medicationCodeableConcept": map[string]any{"coding": []map[string]string{{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": code}}, "text": name}})
+	return string(b)
+}
+
+// TestDraftFindings covers the DAPT and anticoagulant cases the sandbox's
+// patients (all already on DAPT) cannot.
+func TestDraftFindings(t *testing.T) {
+	s := testService(t)
+	active := calc.Source{Reference: "MedicationRequest/a1", Display: "aspirin 81 mg tablet", Date: "2026-11-01"}
+	tests := []struct {
+		name     string
+		dapt     calc.DAPT
+		call     *call
+		want     daptChange
+		oac      bool
+		card     bool
+		contains string
+	}{
+		{"both drafted, nothing active: starts DAPT", calc.DAPT{Present: ptr(false)},
+			draftCall(t, HookOrderSign, nil, med("d1", "1191", "aspirin 81 mg"), med("d2", "1116632", "ticagrelor 90 mg")),
+			daptStart, false, true, "start DAPT (aspirin + ticagrelor)"},
+		{"P2Y12 drafted on active aspirin: starts DAPT", calc.DAPT{Present: ptr(false), Aspirin: []calc.Source{active}},
+			draftCall(t, HookOrderSign, nil, med("d1", "613391", "prasugrel 10 mg")),
+			daptStart, false, true, "start DAPT (aspirin + prasugrel)"},
+		{"P2Y12 alone, no aspirin anywhere: no DAPT", calc.DAPT{Present: ptr(false)},
+			draftCall(t, HookOrderSign, nil, med("d1", "32968", "clopidogrel 75 mg")),
+			daptNone, false, false, ""},
+		{"P2Y12 drafted, active medications unreadable: may start DAPT", calc.DAPT{},
+			draftCall(t, HookOrderSign, nil, med("d1", "32968", "clopidogrel 75 mg")),
+			daptPossible, false, true, "may start DAPT"},
+		{"warfarin drafted: anticoagulant", calc.DAPT{Present: ptr(false)},
+			draftCall(t, HookOrderSign, nil, med("d1", "11289", "warfarin 5 mg")),
+			daptNone, true, true, "add an oral anticoagulant (warfarin)"},
+		{"rivaroxaban 2.5 mg (vascular dose): not long-term OAC", calc.DAPT{Present: ptr(false)},
+			draftCall(t, HookOrderSign, nil, med("d1", "2059015", "rivaroxaban 2.5 mg")),
+			daptNone, false, false, ""},
+		{"order-select: unselected drafts count for DAPT, not as triggers", calc.DAPT{Present: ptr(false)},
+			draftCall(t, HookOrderSelect, []string{"MedicationRequest/d2"}, med("d1", "1191", "aspirin"), med("d2", "1116632", "ticagrelor")),
+			daptStart, false, true, "start DAPT"},
+		{"order-select: only an unselected anticoagulant: no card", calc.DAPT{Present: ptr(false)},
+			draftCall(t, HookOrderSelect, []string{"MedicationRequest/d2"}, med("d1", "1364430", "apixaban"), med("d2", "83367", "atorvastatin")),
+			daptNone, false, false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, a := hbrView(t, s, tt.dapt)
+			f := s.draftFindings(tt.call, a)
+			if f.dapt != tt.want || (len(f.oac) > 0) != tt.oac {
+				t.Fatalf("findings %+v, want dapt %d, oac %v", f, tt.want, tt.oac)
+			}
+			c, ok := s.orderCard(v, f)
+			if ok != tt.card {
+				t.Fatalf("card %v, want %v", ok, tt.card)
+			}
+			if ok {
+				if c.Indicator != IndicatorCritical || !strings.Contains(c.Summary, tt.contains) {
+					t.Errorf("card %q (%s), want critical with %q", c.Summary, c.Indicator, tt.contains)
+				}
+			}
+		})
+	}
+}
+
+func TestIndicatorFollowsCategory(t *testing.T) {
+	s := testService(t)
+	for _, tt := range []struct {
+		hb        float64
+		category  string
+		indicator string
+	}{
+		{15, categoryNotHBR, IndicatorInfo}, // score 2+10+0+…: not HBR
+		{11, categoryHBR, IndicatorWarning}, // 25.75 → 26
+		{8, categoryVeryHBR, IndicatorCritical},
+	} {
+		in := calc.Inputs{"age": calc.Number(70, ""), "hemoglobin": calc.Number(tt.hb, ""), "egfr": calc.Number(90, ""), "wbc": calc.Number(7, ""),
+			"prior_bleeding": calc.Bool(false), "oral_anticoagulation": calc.Bool(false), "arc_hbr_other": calc.Bool(false)}
+		r, err := s.Assess.Engine.Evaluate(calcPreciseHBR, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := s.view(&assess.Assessment{Results: map[string]*calc.Result{calcPreciseHBR: r}}, nil, 7)
+		if v.category != tt.category || v.indic != tt.indicator {
+			sc, _ := r.Value("score")
+			t.Errorf("Hb %v: score %v, category %q indicator %q; want %q %q", tt.hb, sc.Value, v.category, v.indic, tt.category, tt.indicator)
+		}
+	}
+}
+
+func TestSummaryAndMarkdown(t *testing.T) {
+	long := strings.Repeat("PRECISE-HBR incomplete (needs hemoglobin, eGFR, white blood cell count), ", 4)
+	got := summary(long)
+	if n := utf8.RuneCountInString(got); n > MaxSummary || !strings.HasSuffix(got, "…") {
+		t.Errorf("summary(%d runes) = %q (%d runes)", len(long), got, n)
+	}
+	if s := "Very HBR: PRECISE-HBR 31"; summary(s) != s {
+		t.Errorf("a short summary was changed")
+	}
+	if got := md("[click](https://evil.example) *x* <b>_y_</b> |t|\nnext"); strings.ContainsAny(strings.NewReplacer(`\[`, "", `\]`, "", `\*`, "", `\<`, "", `\>`, "", `\_`, "", `\|`, "").Replace(got), "[]*<>_|\n") {
+		t.Errorf("md left markup: %q", got)
+	}
+}

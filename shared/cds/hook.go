@@ -1,0 +1,139 @@
+package cds
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/smartcalc-app/smartcalc/shared/assess"
+	"github.com/smartcalc-app/smartcalc/shared/fhir"
+)
+
+// Response is a hook's answer.
+type Response struct {
+	Cards []Card `json:"cards"`
+}
+
+// reserve is the part of the budget kept for mapping, scoring and writing
+// the answer after the FHIR reads are cut off: a tenth, between 20 ms and
+// 200 ms.
+func reserve(budget time.Duration) time.Duration {
+	return min(max(budget/10, 20*time.Millisecond), 200*time.Millisecond)
+}
+
+// answer computes the cards of an authenticated, parsed call. ctx carries
+// the budget's deadline; the FHIR reads stop a reserve earlier.
+func (s *Service) answer(ctx context.Context, k *call, start time.Time) (Response, *hookStats) {
+	now := s.now()
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = start.Add(s.budget())
+	}
+	fetchCtx, cancel := context.WithDeadline(ctx, deadline.Add(-reserve(s.budget())))
+	defer cancel()
+
+	var requests atomic.Int64
+	rec, sources := s.readRecord(fetchCtx, k, now, s.countingHTTPClient(&requests))
+	timed := map[string]bool{}
+	for typ, err := range rec.Errors {
+		if timedOut(err) {
+			timed[typ] = true
+		}
+	}
+	st := stats(sources, timed, int(requests.Load()))
+
+	a, err := s.Assess.Evaluate(rec, nil, now)
+	if err != nil {
+		// The engine refused the inputs: a configuration fault, not the
+		// patient's. Say so rather than guess.
+		if k.req.Hook == HookPatientView {
+			return Response{Cards: []Card{s.failureCard()}}, st
+		}
+		return Response{Cards: []Card{}}, st
+	}
+	notes := s.notChecked(sources, rec, a, timed)
+	v := s.view(a, notes, len(sources))
+	switch k.req.Hook {
+	case HookPatientView:
+		return Response{Cards: []Card{s.patientCard(v)}}, st
+	default:
+		d := s.draftFindings(k, a)
+		if c, ok := s.orderCard(v, d); ok {
+			return Response{Cards: []Card{c}}, st
+		}
+		return Response{Cards: []Card{}}, st
+	}
+}
+
+// countingHTTPClient is the service's HTTP client with a transport that
+// counts the requests that leave for the EHR (for the log line).
+func (s *Service) countingHTTPClient(n *atomic.Int64) *http.Client {
+	hc := *s.httpClient()
+	next := hc.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	hc.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		n.Add(1)
+		return next.RoundTrip(r)
+	})
+	return &hc
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// note is one part of the record that was not checked, and why.
+type note struct {
+	Resource string   // FHIR type
+	Reason   string   // for a person
+	Inputs   []string // the inputs left unset because of it
+}
+
+// notChecked lists the resource types the assessment could not use, with
+// the reason a clinician can act on.
+func (s *Service) notChecked(sources []source, rec *fhir.Record, a *assess.Assessment, timed map[string]bool) []note {
+	inputs := map[string][]string{}
+	for _, de := range a.DataErrors {
+		inputs[de.Resource] = append(inputs[de.Resource], de.Inputs...)
+	}
+	var out []note
+	for _, src := range sources {
+		n := note{Resource: src.typ, Inputs: inputs[src.typ]}
+		err := rec.Errors[src.typ]
+		switch {
+		case src.skipped != "":
+			n.Reason = src.skipped
+		case err == nil:
+			continue
+		case timed[src.typ]:
+			n.Reason = fmt.Sprintf("the EHR's FHIR server did not answer within SMART Calc's %s budget", s.budget())
+		case src.outcome:
+			n.Reason = "the EHR could not prefetch it"
+			var fe *fhir.Error
+			if errors.As(err, &fe) && fe.Outcome != nil {
+				if t := fe.Outcome.Text(); t != "" {
+					n.Reason += " (" + t + ")"
+				}
+			}
+		case errors.Is(err, fhir.ErrScope):
+			n.Reason = "SMART Calc's FHIR access does not cover it"
+		case errors.Is(err, fhir.ErrForbidden):
+			n.Reason = "the EHR refused access to it"
+		case errors.Is(err, fhir.ErrUnauthorized):
+			n.Reason = "the EHR refused SMART Calc's FHIR access token"
+		case errors.Is(err, fhir.ErrNotFound) && src.typ == "Patient":
+			n.Reason = "the EHR has no such patient record"
+		case errors.Is(err, fhir.ErrUnavailable):
+			n.Reason = "the EHR's FHIR server did not answer"
+		default:
+			n.Reason = "the EHR's answer could not be used"
+		}
+		out = append(out, n)
+	}
+	return out
+}
