@@ -153,6 +153,21 @@ func (m *mapper) medications() {
 	m.daptDetect(items, medTypes)
 }
 
+// unidentified lists the active medications with no readable code.
+func unidentified(items []medItem) []Source {
+	var out []Source
+	for _, it := range items {
+		if !it.ok {
+			name := it.text
+			if name == "" {
+				name = "an unnamed drug"
+			}
+			out = append(out, Source{Reference: it.ref, Date: it.date, Display: name})
+		}
+	}
+	return out
+}
+
 func (m *mapper) oralAnticoagulant(items []medItem, medTypes []string) {
 	const input = "oral_anticoagulation"
 	var present, excluded []Source
@@ -175,6 +190,12 @@ func (m *mapper) oralAnticoagulant(items []medItem, medTypes []string) {
 	case len(present) > 0:
 		m.oac.Present = ptr(true)
 		m.setFlag(input, true, m.oac.Sources)
+	case len(unidentified(items)) > 0:
+		// A drug SMART Calc cannot identify may be an anticoagulant: the
+		// record cannot say "none", so the clinician is asked.
+		u := unidentified(items)
+		m.gap(input, GapConfirm, fmt.Sprintf("Oral anticoagulation: %s (%s) could not be identified from its coding. Is the patient on long-term oral anticoagulation?",
+			u[0].Display, u[0].Reference), u...)
 	case m.conclusive(medTypes...):
 		m.oac.Present = ptr(false)
 		m.absent(input, false, "no active oral anticoagulant", medTypes...)
@@ -247,6 +268,10 @@ func (m *mapper) nsaidSteroid(items []medItem, medTypes []string) {
 	case len(ask) > 0:
 		m.gap(input, GapConfirm, fmt.Sprintf("Long-term oral NSAIDs or steroids: %s (%s): %s. Is it planned on at least %d days a week, long term?",
 			ask[0].Display, ask[0].Reference, why, minDaysPerWeek), sortSources(ask)...)
+	case len(unidentified(items)) > 0:
+		u := unidentified(items)
+		m.gap(input, GapConfirm, fmt.Sprintf("Long-term oral NSAIDs or steroids: %s (%s) could not be identified from its coding. Is it an NSAID or a systemic steroid taken long term?",
+			u[0].Display, u[0].Reference), u...)
 	case m.conclusive(medTypes...):
 		m.absent(input, false, "no active oral NSAID or systemic steroid", medTypes...)
 	default:

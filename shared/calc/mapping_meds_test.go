@@ -145,7 +145,7 @@ func TestMapMedications(t *testing.T) {
 		{"a 7-day supply", []any{order("n", rx("5640", "ibuprofen"), today, supply7)}, want{false, false, ptr(false)}, nil},
 		{"once a week", []any{order("n", rx("5640", "ibuprofen"), weekly)}, want{false, false, ptr(false)}, nil},
 		{"one counting drug is enough", []any{order("n", rx("5640", "ibuprofen"), noRoute), order("p", rx("8640", "prednisone"))}, want{false, true, ptr(false)}, []string{"MedicationRequest/p"}},
-		{"uncoded drug: warned, not counted", []any{order("x", fhir.CodeableConcept{Text: "Eliquis 5mg"})}, want{false, false, ptr(false)}, nil},
+		{"uncoded drug: warned, and the clinician is asked", []any{order("x", fhir.CodeableConcept{Text: "Eliquis 5mg"})}, want{GapConfirm, GapConfirm, ptr(false)}, []string{"MedicationRequest/x"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -162,7 +162,12 @@ func TestMapMedications(t *testing.T) {
 			if got := mp.DAPT.Present; (got == nil) != (tt.want.dapt == nil) || (got != nil && *got != *tt.want.dapt) {
 				t.Errorf("DAPT %+v, want %v", mp.DAPT, *tt.want.dapt)
 			}
-			if p := mp.OralAnticoagulant.Present; p == nil || *p != (tt.want.oac == true) {
+			switch p := mp.OralAnticoagulant.Present; {
+			case tt.want.oac == GapConfirm:
+				if p != nil {
+					t.Errorf("OAC finding %+v, want unknown", mp.OralAnticoagulant)
+				}
+			case p == nil || *p != (tt.want.oac == true):
 				t.Errorf("OAC finding %+v", mp.OralAnticoagulant)
 			}
 		})
