@@ -67,5 +67,5 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		"refresh_token", res.Session.RefreshToken != "")
 	web.NoStore(w.Header())
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	http.Redirect(w, r, h.AppURL+"#session="+res.Handle, http.StatusSeeOther)
+	web.Redirect(w, h.AppURL+"#session="+res.Handle, http.StatusSeeOther)
 }

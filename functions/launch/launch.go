@@ -52,7 +52,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		"mode", mode(req))
 	web.NoStore(w.Header())
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	http.Redirect(w, r, res.AuthorizeURL, http.StatusFound)
+	web.Redirect(w, res.AuthorizeURL, http.StatusFound)
 }
 
 func mode(req smart.BeginRequest) string {

@@ -113,6 +113,7 @@ func newStore(t testing.TB, kind storeKind, now func() time.Time) store.Store {
 		return &store.Firestore{Client: smarttest.NewFirestoreClient(t), Sealer: sealer, Now: now}
 	}
 	m := store.NewMemory(sealer)
+	m.MaxLaunches = entrypoints.LocalMaxLaunches // as the runner bounds it
 	if now != nil {
 		m.Now = now
 	}

@@ -66,3 +66,11 @@ func TestJSONError(t *testing.T) {
 		t.Errorf("Content-Type %q", ct)
 	}
 }
+
+func TestRedirect(t *testing.T) {
+	rec := httptest.NewRecorder()
+	Redirect(rec, "https://ehr.example/authorize?state=x&aud=https%3A%2F%2Fehr", 302)
+	if rec.Code != 302 || rec.Header().Get("Location") != "https://ehr.example/authorize?state=x&aud=https%3A%2F%2Fehr" || rec.Body.Len() != 0 {
+		t.Errorf("got %d %q body %q", rec.Code, rec.Header().Get("Location"), rec.Body.String())
+	}
+}
