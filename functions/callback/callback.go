@@ -26,7 +26,9 @@ type Handler struct {
 // ServeHTTP completes the flow and redirects to the app.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log := logging.ForRequest(h.Log, r, h.Project, "callback")
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+	// Not even HEAD: the flow consumes the launch and spends the code, so
+	// only the browser's GET may run it, never a prefetcher's HEAD.
+	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", "GET")
 		log.Warn("callback refused", "cause", "method", "method", r.Method)
 		web.ErrorPage(w, h.FrameAncestors, web.Problem{Status: http.StatusMethodNotAllowed,

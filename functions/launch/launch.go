@@ -40,7 +40,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	res, err := h.Flow.Begin(r.Context(), req)
 	if err != nil {
 		p := smart.Problem(err)
-		smart.LogFailure(log, "launch failed", err, "iss", req.Issuer, "mode", mode(req))
+		// LogFailure logs iss itself, clipped: the raw parameter may be
+		// as long as the request line allows.
+		smart.LogFailure(log, "launch failed", err, "mode", mode(req))
 		web.ErrorPage(w, h.FrameAncestors, p)
 		return
 	}

@@ -52,7 +52,7 @@ func (s *Service) Context(ctx context.Context, ss *Session) (*Context, error) {
 	}
 	var p fhir.Patient
 	if err := ss.FHIR().Read(ctx, "Patient", st.Patient, &p); err != nil {
-		if de, ok := dataError("Patient", err); ok {
+		if de, ok := dataError("Patient", fhir.InteractionRead, err); ok {
 			if de.Kind == KindUnauthorized {
 				return nil, ErrSessionExpired
 			}

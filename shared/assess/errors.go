@@ -57,9 +57,10 @@ func scopeError(typ string, i fhir.Interaction) DataError {
 		Message: "The EHR did not grant SMART Calc the scope " + sc + ", so " + typ + " data could not be read."}
 }
 
-// dataError classifies a FHIR error; ok is false for errors that are not
-// about the EHR's answer (which the caller returns as is).
-func dataError(typ string, err error) (DataError, bool) {
+// dataError classifies the FHIR error of interaction i on typ; ok is false
+// for errors that are not about the EHR's answer (which the caller returns
+// as is).
+func dataError(typ string, i fhir.Interaction, err error) (DataError, bool) {
 	var fe *fhir.Error
 	msg := err.Error()
 	if errors.As(err, &fe) {
@@ -67,8 +68,7 @@ func dataError(typ string, err error) (DataError, bool) {
 	}
 	switch {
 	case errors.Is(err, fhir.ErrScope):
-		sc := ScopeFor(typ, fhir.InteractionSearch)
-		return DataError{Resource: typ, Kind: KindScope, Scope: sc, Message: msg}, true
+		return DataError{Resource: typ, Kind: KindScope, Scope: ScopeFor(typ, i), Message: msg}, true
 	case errors.Is(err, fhir.ErrForbidden):
 		return DataError{Resource: typ, Kind: KindForbidden, Message: msg}, true
 	case errors.Is(err, fhir.ErrUnauthorized):

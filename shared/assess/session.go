@@ -59,6 +59,11 @@ type Session struct {
 	svc *Service
 	mu  sync.Mutex
 	st  *store.Session
+	// failedFor and failErr remember a failed refresh of the token
+	// failedFor: the other requests of this session that hold the same
+	// stale token get the same answer instead of each asking the EHR again.
+	failedFor string
+	failErr   error
 }
 
 // Store returns the session's current stored form.
@@ -103,14 +108,17 @@ func (ss *Session) token(ctx context.Context) (string, error) {
 }
 
 // refresh renews the tokens unless another request of this session already
-// did (the token differs from stale). Across instances, the store's
-// UpdateTokens precondition lets exactly one writer win; smart.Flow.Refresh
-// returns the winner's tokens to the losers.
+// did (the token differs from stale) or already failed to. Across instances,
+// the store's UpdateTokens precondition lets exactly one writer win;
+// smart.Flow.Refresh returns the winner's tokens to the losers.
 func (ss *Session) refresh(ctx context.Context, stale string) (string, error) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if ss.st.AccessToken != stale {
 		return ss.st.AccessToken, nil
+	}
+	if ss.failErr != nil && ss.failedFor == stale {
+		return "", ss.failErr
 	}
 	if ss.svc.Refresh == nil || ss.st.RefreshToken == "" {
 		return "", ErrSessionExpired
@@ -119,31 +127,57 @@ func (ss *Session) refresh(ctx context.Context, stale string) (string, error) {
 	if err != nil {
 		var se *smart.Error
 		if errors.As(err, &se) && se.Kind == smart.RefreshUnavailable {
-			return "", fmt.Errorf("%w: %v", ErrSessionExpired, err)
+			err = fmt.Errorf("%w: %v", ErrSessionExpired, err)
+		} else {
+			err = fmt.Errorf("assess: refresh: %w", err)
 		}
-		return "", fmt.Errorf("assess: refresh: %w", err)
+		// One caller's cancellation says nothing about the EHR; the
+		// others may still try.
+		if ctx.Err() == nil {
+			ss.failedFor, ss.failErr = stale, err
+		}
+		return "", err
 	}
 	ss.st = next
 	return next.AccessToken, nil
 }
 
 // FHIR returns a FHIR client for the session's patient compartment. A 401
-// from the EHR triggers one refresh and one retry.
+// from the EHR triggers one refresh and one retry. The refresh is skipped
+// when another request of this session has already replaced every token
+// this client sent: the refused token is then no longer the session's, and
+// the retry uses the current one.
 func (ss *Session) FHIR() *fhir.Client {
 	hc := ss.svc.HTTPClient
 	if hc == nil {
 		hc = &http.Client{Timeout: 20 * time.Second}
 	}
 	st := ss.Store()
+	var mu sync.Mutex
+	sent := map[string]bool{} // the access tokens this client's requests carried
 	return &fhir.Client{
 		Base:       st.FHIRBase,
 		HTTPClient: hc,
-		Token:      ss.token,
+		Token: func(ctx context.Context) (string, error) {
+			t, err := ss.token(ctx)
+			if err == nil {
+				mu.Lock()
+				sent[t] = true
+				mu.Unlock()
+			}
+			return t, err
+		},
 		OnUnauthorized: func(ctx context.Context) (string, error) {
 			ss.mu.Lock()
-			stale := ss.st.AccessToken
+			cur := ss.st.AccessToken
 			ss.mu.Unlock()
-			return ss.refresh(ctx, stale)
+			mu.Lock()
+			refused := sent[cur]
+			mu.Unlock()
+			if !refused {
+				return cur, nil
+			}
+			return ss.refresh(ctx, cur)
 		},
 	}
 }

@@ -98,6 +98,9 @@ func TestBeginEHRLaunch(t *testing.T) {
 		"RedirectURI":    {l.RedirectURI, redirectURI},
 		"LaunchToken":    {l.LaunchToken, launch},
 		"Scope":          {l.Scope, clientScope},
+		// For the callback's id_token check, without discovery there.
+		"JWKSURI":         {l.JWKSURI, fx.srv.URL + "/jwks"},
+		"DiscoveryIssuer": {l.DiscoveryIssuer, fx.srv.FHIRBase},
 	}
 	for field, v := range want {
 		if v[0] != v[1] {

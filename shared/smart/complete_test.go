@@ -315,6 +315,9 @@ func TestCompleteEHRError(t *testing.T) {
 	if !strings.Contains(e.Error(), "access_denied") || !strings.Contains(e.Error(), "correlation=abc-123") {
 		t.Errorf("Error() = %q, want the EHR's error and error_uri", e.Error())
 	}
+	if e.Unmatched || !strings.Contains(smart.Problem(e).EHRError, "The user denied the request") {
+		t.Errorf("an error redirect for a known launch: Unmatched %v, page EHRError %q", e.Unmatched, smart.Problem(e).EHRError)
+	}
 	// The launch was consumed: the code that might follow cannot use it.
 	_, err = fx.complete(l)
 	expectKind(t, err, smart.ReplayedState, http.StatusConflict)
@@ -325,6 +328,23 @@ func TestCompleteEHRError(t *testing.T) {
 	// An error redirect without state (old launcher's bad_audience).
 	_, err = fx.flow.Complete(context.Background(), smart.CompleteRequest{Error: "bad_audience"})
 	expectKind(t, err, smart.EHRDenied, http.StatusForbidden)
+
+	// Anyone can craft an error redirect: one that matches no launch
+	// (no, unknown or spent state) keeps its text off the page.
+	for _, req := range []smart.CompleteRequest{
+		{Error: "access_denied", ErrorDescription: "Call 555-0100"},
+		{State: "never-issued", Error: "access_denied", ErrorDescription: "Call 555-0100"},
+		{State: l.state, Error: "access_denied", ErrorDescription: "Call 555-0100"},
+	} {
+		_, err = fx.flow.Complete(context.Background(), req)
+		e := expectKind(t, err, smart.EHRDenied, http.StatusForbidden)
+		if !e.Unmatched || e.EHRDescription != "Call 555-0100" {
+			t.Errorf("state %q: Unmatched %v, EHRDescription %q; want true and the text kept for the log", req.State, e.Unmatched, e.EHRDescription)
+		}
+		if p := smart.Problem(e); p.EHRError != "" {
+			t.Errorf("state %q: page shows %q", req.State, p.EHRError)
+		}
+	}
 }
 
 func TestCompleteMissingCode(t *testing.T) {

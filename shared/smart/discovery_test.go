@@ -195,14 +195,16 @@ func TestDiscoverDocuments(t *testing.T) {
 			body: `{"authorization_endpoint":"auth/authorize","token_endpoint":"/oauth/token","jwks_uri":"../keys",
 				"introspection_endpoint":"https://other.example/introspect"}`,
 			want: func(t *testing.T, base string, cfg *smart.Configuration) {
-				for got, want := range map[string]string{
-					cfg.AuthorizationEndpoint: base + "/fhir/auth/authorize",
-					cfg.TokenEndpoint:         base + "/oauth/token",
-					cfg.JWKSURI:               base + "/keys",
-					cfg.IntrospectionEndpoint: "https://other.example/introspect",
+				// A slice, not a map keyed by the results: two fields
+				// resolved to one URL must not hide each other.
+				for _, f := range []struct{ name, got, want string }{
+					{"authorization_endpoint", cfg.AuthorizationEndpoint, base + "/fhir/auth/authorize"},
+					{"token_endpoint", cfg.TokenEndpoint, base + "/oauth/token"},
+					{"jwks_uri", cfg.JWKSURI, base + "/keys"},
+					{"introspection_endpoint", cfg.IntrospectionEndpoint, "https://other.example/introspect"},
 				} {
-					if got != want {
-						t.Errorf("endpoint = %q, want %q", got, want)
+					if f.got != f.want {
+						t.Errorf("%s = %q, want %q", f.name, f.got, f.want)
 					}
 				}
 			},

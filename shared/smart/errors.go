@@ -136,6 +136,11 @@ type Error struct {
 	// token endpoint). Oracle Health's error_uri carries a correlation id
 	// its support desk asks for.
 	EHRError, EHRDescription, EHRURI string
+	// Unmatched marks an EHR error redirect (EHRDenied) that matched no
+	// launch: it came without a state, or with one that is unknown, expired
+	// or already used. Anyone can craft such a URL, so Problem leaves its
+	// EHR text off the page (LogFailure still logs it).
+	Unmatched bool
 	// Status is the HTTP status of the EHR's response (token endpoint or
 	// discovery), if there was one.
 	Status int

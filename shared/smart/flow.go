@@ -72,7 +72,7 @@ func (f *Flow) now() time.Time {
 	return time.Now()
 }
 
-func (f *Flow) check() error {
+func (f *Flow) check() *Error {
 	switch {
 	case f.Registry == nil:
 		return &Error{Kind: Misconfigured, Err: errors.New("flow: no Registry")}
@@ -121,6 +121,7 @@ const maxLaunchParam = 4096
 // stores the launch (its only store call) and builds the authorize URL.
 func (f *Flow) Begin(ctx context.Context, req BeginRequest) (*BeginResult, error) {
 	if err := f.check(); err != nil {
+		err.Issuer = clip(req.Issuer)
 		return nil, err
 	}
 	if req.Issuer == "" {
@@ -198,6 +199,11 @@ func (f *Flow) Begin(ctx context.Context, req BeginRequest) (*BeginResult, error
 		BindingHash:    bindingHash(nonce),
 		CreatedAt:      now,
 		ExpiresAt:      now.Add(ttl),
+
+		// The callback checks an id_token against these, without a
+		// discovery fetch of its own.
+		JWKSURI:         cfg.JWKSURI,
+		DiscoveryIssuer: cfg.Issuer,
 	}
 
 	conf := oauth2.Config{
@@ -287,14 +293,18 @@ type CompleteResult struct {
 // once, checks the browser binding, exchanges the code once (never retried)
 // with the stored verifier, redirect URI and token URL, checks the token
 // response and the id_token, and creates the session. Its store calls are
-// ConsumeLaunch and CreateSession.
+// ConsumeLaunch and CreateSession. It never fetches the EHR's
+// smart-configuration: the endpoints, the jwks_uri and the issuer come from
+// the launch, as discovered there.
 func (f *Flow) Complete(ctx context.Context, req CompleteRequest) (*CompleteResult, error) {
 	if err := f.check(); err != nil {
 		return nil, err
 	}
 	if req.State == "" {
 		if req.Error != "" {
-			return nil, ehrDenied(req, "")
+			e := ehrDenied(req, "")
+			e.Unmatched = true
+			return nil, e
 		}
 		return nil, &Error{Kind: MissingState, Err: errors.New("callback without state")}
 	}
@@ -306,6 +316,8 @@ func (f *Flow) Complete(ctx context.Context, req CompleteRequest) (*CompleteResu
 		e := ehrDenied(req, corr)
 		if err == nil {
 			e.RegistrationID, e.Issuer = l.RegistrationID, l.Issuer
+		} else {
+			e.Unmatched = true
 		}
 		return nil, e
 	}
@@ -367,7 +379,7 @@ func (f *Flow) Complete(ctx context.Context, req CompleteRequest) (*CompleteResu
 	}
 	var fhirUser string
 	if resp.idToken != "" && hasScope(resp.scope, "openid") {
-		if fhirUser, err = f.verifyIDToken(ctx, reg, l.Issuer, resp.idToken); err != nil {
+		if fhirUser, err = f.verifyIDToken(ctx, reg, l, resp.idToken); err != nil {
 			return nil, fail(IDTokenInvalid, err)
 		}
 	}

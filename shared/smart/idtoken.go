@@ -12,6 +12,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/smartcalc-app/smartcalc/shared/store"
 )
 
 // idTokenAlgs are the id_token signature algorithms accepted: SMART
@@ -25,11 +27,13 @@ var fhirUserRef = regexp.MustCompile(`^(?:[^\s?#]*/)?(?:Patient|Practitioner|Pra
 var errNoKey = errors.New("no JWKS key matches the id_token's kid and alg")
 
 // verifyIDToken verifies an id_token (OIDC Core §3.1.3.7, SMART App Launch
-// §OpenID Connect) and returns its fhirUser. Keys come from the discovery
-// jwks_uri, else from the issuer's openid-configuration. The issuer must be
-// the registration's id_token_issuer, else the discovery issuer or iss. It
-// fails closed: any doubt is an error.
-func (f *Flow) verifyIDToken(ctx context.Context, reg *Registration, iss, raw string) (string, error) {
+// §OpenID Connect) and returns its fhirUser. Keys come from the jwks_uri
+// that discovery found at launch (stored with the launch, so a cold
+// instance makes no discovery request), else from the issuer's
+// openid-configuration. The issuer must be the registration's
+// id_token_issuer, else the discovered issuer or iss. It fails closed: any
+// doubt is an error.
+func (f *Flow) verifyIDToken(ctx context.Context, reg *Registration, l *store.Launch, raw string) (string, error) {
 	tok, err := jwt.ParseSigned(raw, idTokenAlgs)
 	if err != nil {
 		return "", fmt.Errorf("id_token: %w", err)
@@ -39,21 +43,23 @@ func (f *Flow) verifyIDToken(ctx context.Context, reg *Registration, iss, raw st
 	}
 	h := tok.Headers[0]
 
-	// The discovery document is usually cached from the launch step.
-	cfg, derr := f.Discovery.Discover(ctx, iss)
 	var issuers []string
 	switch {
 	case reg.IDTokenIssuer != "":
 		issuers = []string{reg.IDTokenIssuer}
-	case derr == nil && cfg.Issuer != "":
-		issuers = []string{cfg.Issuer, iss}
+	case l.DiscoveryIssuer != "":
+		issuers = []string{l.DiscoveryIssuer, l.Issuer}
 	default:
-		issuers = []string{iss}
+		issuers = []string{l.Issuer}
 	}
-	var jwksURI string
-	if derr == nil && cfg.JWKSURI != "" {
-		jwksURI = cfg.JWKSURI
-	} else {
+	jwksURI := l.JWKSURI
+	if jwksURI == "" {
+		// The openid-configuration URL derives from an issuer that may
+		// come from the EHR's discovery document: the same rules as any
+		// endpoint apply before it is fetched.
+		if _, err := checkURL(issuers[0], f.Registry.allowLoopback); err != nil {
+			return "", fmt.Errorf("id_token: issuer %q: %v", clip(issuers[0]), err)
+		}
 		if jwksURI, err = f.Discovery.openIDJWKSURI(ctx, issuers[0]); err != nil {
 			return "", fmt.Errorf("id_token: no keys: %w", err)
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -280,5 +281,88 @@ func TestIDTokenIssuerDiffersFromIss(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The callback may run on an instance that never saw the launch: its
+// Discoverer cache is empty. It verifies the id_token with the jwks_uri and
+// issuer that discovery found at launch, stored with the launch, and never
+// asks for the smart-configuration again.
+func TestIDTokenColdInstanceNoDiscovery(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// discoveryIssuer, if set, is the smart-configuration's issuer and
+		// the id_tokens' iss (the registration does not name it).
+		discoveryIssuer string
+	}{
+		{name: "issuer is iss"},
+		{name: "discovered issuer differs from iss", discoveryIssuer: "/oidc/tenant-1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fx := newFixture(t, smart.AuthPublic)
+			if tc.discoveryIssuer != "" {
+				iss := fx.srv.URL + tc.discoveryIssuer
+				fx.srv.EditDiscovery(func(doc map[string]any) { doc["issuer"] = iss })
+				fx.srv.IDTokenIssuer = iss
+			}
+			l := fx.launch(t, defaultContext)
+			if got := fx.srv.Hits("/fhir/.well-known/smart-configuration"); got != 1 {
+				t.Fatalf("discovery requests at launch = %d, want 1", got)
+			}
+
+			fx.flow.Discovery = &smart.Discoverer{Now: fx.clock.Now} // another instance
+			res, err := fx.complete(l)
+			if err != nil {
+				t.Fatalf("Complete on a cold instance: %v", err)
+			}
+			if res.Session.FHIRUser != "Practitioner/prac-1" {
+				t.Errorf("FHIRUser = %q: the id_token was not verified", res.Session.FHIRUser)
+			}
+			if got := fx.srv.Hits("/fhir/.well-known/smart-configuration"); got != 1 {
+				t.Errorf("discovery requests = %d, want 1 (the launch's only): the callback fetched smart-configuration", got)
+			}
+			if got := fx.srv.Hits("/jwks"); got != 1 {
+				t.Errorf("JWKS requests = %d, want 1 (the cold cache holds no key set)", got)
+			}
+			wantIssuer := fx.srv.FHIRBase
+			if tc.discoveryIssuer != "" {
+				wantIssuer = fx.srv.URL + tc.discoveryIssuer
+			}
+			if res.Launch.JWKSURI != fx.srv.URL+"/jwks" || res.Launch.DiscoveryIssuer != wantIssuer {
+				t.Errorf("launch JWKSURI, DiscoveryIssuer = %q, %q; want %q, %q",
+					res.Launch.JWKSURI, res.Launch.DiscoveryIssuer, fx.srv.URL+"/jwks", wantIssuer)
+			}
+			for _, r := range fx.srv.Requests("") {
+				if strings.Contains(r.Path, "/.well-known/") && r.Path != "/fhir/.well-known/smart-configuration" {
+					t.Errorf("unexpected discovery request %s", r.Path)
+				}
+			}
+		})
+	}
+}
+
+// Without a jwks_uri the keys come from the issuer's openid-configuration.
+// An issuer taken from the EHR's discovery document must pass the same URL
+// rules as any endpoint before SMART Calc fetches from it.
+func TestIDTokenOpenIDConfigurationIssuerChecked(t *testing.T) {
+	fx := newFixture(t, smart.AuthPublic)
+	var fetched atomic.Int32
+	fx.flow.Discovery = &smart.Discoverer{HTTPClient: &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		fetched.Add(1)
+		return http.DefaultTransport.RoundTrip(r)
+	})}}
+	fx.srv.EditDiscovery(func(doc map[string]any) {
+		delete(doc, "jwks_uri")
+		doc["issuer"] = "http://ehr.example/oidc"
+	})
+	l := fx.launch(t, defaultContext)
+	fetched.Store(0)
+	_, err := fx.complete(l)
+	e := expectKind(t, err, smart.IDTokenInvalid, http.StatusBadGateway)
+	if !strings.Contains(e.Error(), `issuer "http://ehr.example/oidc": must use https`) {
+		t.Errorf("error = %v", e)
+	}
+	if n := fetched.Load(); n != 0 {
+		t.Errorf("%d key or configuration requests, want none", n)
 	}
 }

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
+	"slices"
 
 	"github.com/smartcalc-app/smartcalc/shared/web"
 )
@@ -28,8 +28,16 @@ func Problem(err error) web.Problem {
 		Sent:        e.Sent,
 		Correlation: e.Correlation,
 	}
-	if e.EHRError != "" {
-		p.EHRError = strings.TrimSpace(e.EHRError + ": " + e.EHRDescription)
+	switch {
+	case e.Unmatched:
+		// The text came with a forged or stale URL as easily as from the
+		// EHR: showing it would let anyone put words on SMART Calc's page.
+		p.Causes = append(slices.Clip(p.Causes), unmatchedCause)
+	case e.EHRError != "":
+		p.EHRError = e.EHRError
+		if e.EHRDescription != "" {
+			p.EHRError += ": " + e.EHRDescription
+		}
 		if e.EHRURI != "" {
 			p.EHRError += " (" + e.EHRURI + ")"
 		}
@@ -37,13 +45,20 @@ func Problem(err error) web.Problem {
 	return p
 }
 
+// unmatchedCause explains why an unmatched EHR error shows no EHR text.
+const unmatchedCause = "this error response did not match a launch SMART Calc started (its state was missing, unknown, expired or already used), so the EHR's message is not shown here; SMART Calc's log has it"
+
 // LogFailure writes the one log line for the deployer that names the cause
 // of a failed launch, callback or refresh: WARNING for problems with the
 // request (4xx), ERROR for the EHR's or SMART Calc's own (5xx).
 func LogFailure(log *slog.Logger, msg string, err error, attrs ...any) {
 	var e *Error
 	if !errors.As(err, &e) {
-		log.Error(msg, append(attrs, "cause", "internal", "err", err.Error())...)
+		text := "no error given"
+		if err != nil {
+			text = err.Error()
+		}
+		log.Error(msg, append(attrs, "cause", "internal", "status", http.StatusInternalServerError, "err", text)...)
 		return
 	}
 	attrs = append(attrs, "cause", e.Kind.String(), "status", e.HTTPStatus())
@@ -58,6 +73,9 @@ func LogFailure(log *slog.Logger, msg string, err error, attrs ...any) {
 	}
 	if e.EHRError != "" {
 		attrs = append(attrs, "ehr_error", e.EHRError, "ehr_error_description", e.EHRDescription, "ehr_error_uri", e.EHRURI)
+	}
+	if e.Unmatched {
+		attrs = append(attrs, "launch_matched", false)
 	}
 	if e.Status != 0 {
 		attrs = append(attrs, "ehr_status", e.Status)

@@ -170,6 +170,9 @@ func newLaunch(now time.Time) *store.Launch {
 		BindingHash:    hex.EncodeToString(randomBytes(32)),
 		CreatedAt:      now.Add(-789 * time.Nanosecond),
 		ExpiresAt:      now.Add(10 * time.Minute),
+
+		JWKSURI:         "https://auth.example/jwks",
+		DiscoveryIssuer: "https://auth.example/tenants/tenant-1/",
 	}
 }
 
@@ -237,6 +240,13 @@ func TestLaunchRoundTrip(t *testing.T) {
 		if exp, ok := raw[store.TTLField].(time.Time); !ok || !exp.Equal(stored(l.ExpiresAt)) {
 			t.Errorf("stored %s = %#v, want the Timestamp %v", store.TTLField, raw[store.TTLField], l.ExpiresAt)
 		}
+		// The callback verifies an id_token with what discovery found at
+		// launch, under these document fields.
+		for field, want := range map[string]string{"jwksUri": l.JWKSURI, "discoveryIssuer": l.DiscoveryIssuer} {
+			if got := raw[field]; got != want {
+				t.Errorf("stored %s = %#v, want %q", field, got, want)
+			}
+		}
 
 		got, err := s.ConsumeLaunch(ctx, l.State)
 		if err != nil {
@@ -264,7 +274,8 @@ func TestLaunchCreatedAtDefaultsToNow(t *testing.T) {
 		l := newLaunch(c.Now())
 		l.CreatedAt = time.Time{}
 		l.BindingHash = ""
-		l.LaunchToken = "" // standalone launch
+		l.LaunchToken = ""                    // standalone launch
+		l.JWKSURI, l.DiscoveryIssuer = "", "" // an EHR that publishes neither
 		if err := s.CreateLaunch(ctx, l); err != nil {
 			t.Fatalf("CreateLaunch: %v", err)
 		}

@@ -34,6 +34,12 @@ func (m *Memory) RawDoc(coll, id string) (map[string]any, bool) {
 		if l.BindingHash != "" {
 			d["bindingHash"] = l.BindingHash
 		}
+		if l.JWKSURI != "" {
+			d["jwksUri"] = l.JWKSURI
+		}
+		if l.DiscoveryIssuer != "" {
+			d["discoveryIssuer"] = l.DiscoveryIssuer
+		}
 		if rec.consumed {
 			d[fieldConsumedAt] = true
 		}

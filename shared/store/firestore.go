@@ -69,6 +69,9 @@ type launchDoc struct {
 	CreatedAt      time.Time `firestore:"createdAt"`
 	ExpiresAt      time.Time `firestore:"expiresAt"`
 	ConsumedAt     time.Time `firestore:"consumedAt,omitempty"`
+
+	JWKSURI         string `firestore:"jwksUri,omitempty"`
+	DiscoveryIssuer string `firestore:"discoveryIssuer,omitempty"`
 }
 
 // sessionDoc is the shape of sessions/{sha256(handle)}. The token fields
@@ -149,6 +152,9 @@ func (f *Firestore) CreateLaunch(ctx context.Context, l *Launch) error {
 		BindingHash:    n.BindingHash,
 		CreatedAt:      n.CreatedAt,
 		ExpiresAt:      n.ExpiresAt,
+
+		JWKSURI:         n.JWKSURI,
+		DiscoveryIssuer: n.DiscoveryIssuer,
 	})
 	switch status.Code(err) {
 	case codes.OK:
@@ -213,6 +219,9 @@ func (f *Firestore) ConsumeLaunch(ctx context.Context, state string) (*Launch, e
 		BindingHash:    d.BindingHash,
 		CreatedAt:      d.CreatedAt,
 		ExpiresAt:      d.ExpiresAt,
+
+		JWKSURI:         d.JWKSURI,
+		DiscoveryIssuer: d.DiscoveryIssuer,
 	}, nil
 }
 

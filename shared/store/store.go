@@ -55,6 +55,13 @@ type Launch struct {
 	BindingHash    string    // optional sha256 of a browser-binding nonce
 	CreatedAt      time.Time //
 	ExpiresAt      time.Time // TTL field
+
+	// JWKSURI and DiscoveryIssuer are the jwks_uri and issuer of the EHR's
+	// smart-configuration as discovered at launch ("" where it published
+	// none). The callback verifies an id_token with them, so it needs no
+	// discovery fetch of its own on a cold instance.
+	JWKSURI         string
+	DiscoveryIssuer string
 }
 
 // Session is an app session created by the callback. It is keyed by the
