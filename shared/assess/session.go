@@ -59,9 +59,9 @@ type Session struct {
 	svc *Service
 	mu  sync.Mutex
 	st  *store.Session
-	// failedFor and failErr remember a failed refresh of the token
-	// failedFor: the other requests of this session that hold the same
-	// stale token get the same answer instead of each asking the EHR again.
+	// failErr is the error of a refresh that failed while failedFor was
+	// the access token. The session's other requests holding that token
+	// get the same error instead of each asking the EHR again.
 	failedFor string
 	failErr   error
 }

@@ -1,0 +1,215 @@
+package callback_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/smartcalc-app/smartcalc/functions/callback"
+	"github.com/smartcalc-app/smartcalc/shared/logging"
+	"github.com/smartcalc-app/smartcalc/shared/smart"
+	"github.com/smartcalc-app/smartcalc/shared/smarttest"
+	"github.com/smartcalc-app/smartcalc/shared/store"
+	"github.com/smartcalc-app/smartcalc/shared/web"
+)
+
+const (
+	redirectURI = "https://app.example/callback"
+	appURL      = "https://app.example/calculate/"
+)
+
+type fixture struct {
+	h     *callback.Handler
+	srv   *smarttest.AuthServer
+	store *store.Memory
+	logs  *bytes.Buffer
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	srv := smarttest.NewAuthServer(t)
+	srv.AddClient(smarttest.Client{ID: "calc", Auth: smart.AuthPublic, RedirectURIs: []string{redirectURI}})
+	reg, err := smart.NewRegistry([]smart.Registration{{
+		ID: "test-ehr", Issuer: srv.FHIRBase, ClientID: "calc", ClientAuth: smart.ClientAuth{Type: smart.AuthPublic},
+		Scope: "launch openid fhirUser patient/Patient.rs online_access", Launch: []string{"ehr"}, AllowedHosts: []string{"127.0.0.1"},
+	}}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := make([]byte, store.SealKeySize)
+	rand.Read(key)
+	sealer, err := store.NewSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx := &fixture{srv: srv, store: store.NewMemory(sealer), logs: &bytes.Buffer{}}
+	fx.h = &callback.Handler{
+		Flow: &smart.Flow{
+			Registry:    reg,
+			Discovery:   &smart.Discoverer{},
+			Store:       fx.store,
+			RedirectURI: redirectURI,
+		},
+		Log:    logging.New(fx.logs, slog.LevelDebug),
+		AppURL: appURL,
+	}
+	return fx
+}
+
+// authorized is a launch the EHR approved: the callback URL and the
+// browser's binding cookie.
+type authorized struct {
+	url         string
+	code, state string
+	cookie      *http.Cookie
+}
+
+func (fx *fixture) authorize(t *testing.T) authorized {
+	t.Helper()
+	res, err := fx.h.Flow.Begin(context.Background(), smart.BeginRequest{
+		Issuer: fx.srv.FHIRBase,
+		Launch: fx.srv.NewLaunch(smarttest.LaunchContext{Patient: "p1", FHIRUser: "Practitioner/dr-1"}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, state, err := fx.srv.Authorize(res.AuthorizeURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return authorized{
+		url:    "/callback?" + url.Values{"code": {code}, "state": {state}}.Encode(),
+		code:   code,
+		state:  state,
+		cookie: web.BindingCookie(res.Correlation, res.BindingNonce, 0),
+	}
+}
+
+func (fx *fixture) serve(method, target string, cookie *http.Cookie) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, target, nil)
+	if cookie != nil {
+		req.AddCookie(cookie)
+	}
+	rec := httptest.NewRecorder()
+	fx.h.ServeHTTP(rec, req)
+	return rec
+}
+
+func TestCallbackCreatesSession(t *testing.T) {
+	for _, bound := range []bool{true, false} {
+		t.Run(map[bool]string{true: "bound", false: "no cookie"}[bound], func(t *testing.T) {
+			fx := newFixture(t)
+			a := fx.authorize(t)
+			var cookie *http.Cookie
+			if bound {
+				cookie = a.cookie
+			}
+			rec := fx.serve(http.MethodGet, a.url, cookie)
+			if rec.Code != http.StatusSeeOther {
+				t.Fatalf("status %d: %s", rec.Code, rec.Body)
+			}
+			handle, ok := strings.CutPrefix(rec.Header().Get("Location"), appURL+"#session=")
+			if !ok || len(handle) != 43 {
+				t.Fatalf("Location %q, want the app with the handle in the fragment", rec.Header().Get("Location"))
+			}
+			s, err := fx.store.GetSession(context.Background(), smart.SessionID(handle))
+			if err != nil || s.Patient != "p1" || s.FHIRUser != "Practitioner/dr-1" {
+				t.Fatalf("session = %+v, %v", s, err)
+			}
+			cleared := rec.Result().Cookies()
+			if len(cleared) != 1 || cleared[0].Name != a.cookie.Name || cleared[0].MaxAge != -1 {
+				t.Errorf("Set-Cookie = %+v, want the binding cookie cleared", cleared)
+			}
+			if rec.Header().Get("Cache-Control") != "no-store" || rec.Header().Get("Referrer-Policy") != "no-referrer" {
+				t.Errorf("headers = %v", rec.Header())
+			}
+			log := fx.logs.String()
+			for _, secret := range []string{a.code, a.state, a.cookie.Value, handle, s.AccessToken, s.RefreshToken} {
+				if strings.Contains(log, secret) {
+					t.Errorf("log holds a secret (%.8s…):\n%s", secret, log)
+				}
+			}
+			if !strings.Contains(log, `"message":"session created"`) || !strings.Contains(log, smart.Correlation(a.state)) {
+				t.Errorf("log = %s", log)
+			}
+			if got := strings.Contains(log, "launch not bound to a browser"); got == bound {
+				t.Errorf("bound %v, but the not-bound warning logged: %v", bound, got)
+			}
+		})
+	}
+}
+
+// A HEAD (a link checker or prefetcher) must not spend the one-time code:
+// the browser's GET that follows still completes.
+func TestCallbackHEADSpendsNothing(t *testing.T) {
+	fx := newFixture(t)
+	a := fx.authorize(t)
+	rec := fx.serve(http.MethodHead, a.url, a.cookie)
+	if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") != "GET" {
+		t.Errorf("HEAD: status %d Allow %q", rec.Code, rec.Header().Get("Allow"))
+	}
+	if n := len(fx.srv.Requests("/token")); n != 0 {
+		t.Fatalf("HEAD made %d token requests", n)
+	}
+	if rec := fx.serve(http.MethodGet, a.url, a.cookie); rec.Code != http.StatusSeeOther {
+		t.Errorf("GET after HEAD: status %d: %.300s", rec.Code, rec.Body)
+	}
+}
+
+func TestCallbackRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		target func(a authorized) string
+		status int
+		cause  string
+		page   string // on the page
+		absent string // not on the page
+	}{
+		{
+			name:   "unknown state",
+			target: func(authorized) string { return "/callback?code=abc&state=" + strings.Repeat("A", 43) },
+			status: http.StatusBadRequest, cause: "unknown_state", page: "Relaunch",
+		},
+		{
+			name:   "missing state",
+			target: func(authorized) string { return "/callback?code=abc" },
+			status: http.StatusBadRequest, cause: "missing_state",
+		},
+		{
+			name: "EHR refusal for this launch",
+			target: func(a authorized) string {
+				return "/callback?" + url.Values{"state": {a.state}, "error": {"access_denied"}, "error_description": {"User said no"}}.Encode()
+			},
+			status: http.StatusForbidden, cause: "ehr_denied", page: "access_denied: User said no",
+		},
+		{
+			name: "crafted error redirect",
+			target: func(authorized) string {
+				return "/callback?" + url.Values{"error": {"access_denied"}, "error_description": {"Call 555-0100 now"}}.Encode()
+			},
+			status: http.StatusForbidden, cause: "ehr_denied", absent: "555-0100",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fx := newFixture(t)
+			a := fx.authorize(t)
+			rec := fx.serve(http.MethodGet, tc.target(a), a.cookie)
+			body := rec.Body.String()
+			if rec.Code != tc.status || !strings.Contains(body, tc.page) || (tc.absent != "" && strings.Contains(body, tc.absent)) {
+				t.Errorf("status %d, want %d; page:\n%.2000s", rec.Code, tc.status, body)
+			}
+			if !strings.Contains(fx.logs.String(), `"cause":"`+tc.cause+`"`) {
+				t.Errorf("log lacks cause %s:\n%s", tc.cause, fx.logs)
+			}
+			if n := len(fx.srv.Requests("/token")); n != 0 {
+				t.Errorf("%d token requests, want none", n)
+			}
+		})
+	}
+}
