@@ -27,7 +27,7 @@ import (
 const LocalFirestoreProject = "smartcalc-local"
 
 // LocalMaxLaunches bounds the in-memory store's launches in a local run.
-const LocalMaxLaunches = 20_000
+const LocalMaxLaunches = 5_000
 
 // Env holds the configuration and the dependencies the handlers share. The
 // zero values of the optional fields are filled from Config on first use; the
