@@ -102,6 +102,10 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, log *slog.Logger,
 		w.Header().Set("WWW-Authenticate", `Bearer realm="smartcalc"`)
 		web.JSONError(w, http.StatusUnauthorized, "session_expired",
 			"The EHR no longer accepts this session. Relaunch SMART Calc from the EHR.")
+	case errors.Is(err, assess.ErrEHRUnavailable):
+		log.Error("session token refresh failed", "status", 502, "cause", "refresh_failed", "err", err.Error())
+		web.JSONError(w, http.StatusBadGateway, "ehr_unavailable",
+			"The EHR's sign-in service did not renew the session. Try again in a moment; if it keeps failing, relaunch SMART Calc from the EHR.")
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		log.Warn("request ended early", "status", 504, "err", err.Error())
 		web.JSONError(w, http.StatusGatewayTimeout, "timeout", "The EHR did not answer in time. Try again.")

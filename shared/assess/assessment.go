@@ -56,7 +56,7 @@ func (s *Service) Assess(ctx context.Context, ss *Session, overrides calc.Inputs
 	}
 	for _, de := range a.DataErrors {
 		if de.Kind == KindUnauthorized {
-			return nil, ErrSessionExpired
+			return nil, de.sessionError()
 		}
 	}
 	a.FHIRRequests = int(requests.Load())

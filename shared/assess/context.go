@@ -54,7 +54,7 @@ func (s *Service) Context(ctx context.Context, ss *Session) (*Context, error) {
 	if err := ss.FHIR().Read(ctx, "Patient", st.Patient, &p); err != nil {
 		if de, ok := dataError("Patient", fhir.InteractionRead, err); ok {
 			if de.Kind == KindUnauthorized {
-				return nil, ErrSessionExpired
+				return nil, de.sessionError()
 			}
 			c.Patient = &Patient{ID: st.Patient}
 			c.DataErrors = append(c.DataErrors, de)

@@ -2,6 +2,7 @@ package assess
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/fhir"
@@ -27,11 +28,23 @@ type DataError struct {
 	Message  string        `json:"message"`
 	Scope    string        `json:"scope,omitempty"`  // the scope that would grant it
 	Inputs   []string      `json:"inputs,omitempty"` // the inputs left unset because of it
+
+	err error // the FHIR error, to tell an expired session from a failed refresh
+}
+
+// sessionError is what an "unauthorized" data error means for the whole
+// request: the EHR's sign-in service failed (try again), or the session is
+// over (relaunch).
+func (d DataError) sessionError() error {
+	if errors.Is(d.err, ErrEHRUnavailable) {
+		return fmt.Errorf("%w (%s)", ErrEHRUnavailable, d.Resource)
+	}
+	return ErrSessionExpired
 }
 
 // fromCalc converts the mapping's data error to the API's.
 func fromCalc(d calc.DataError) DataError {
-	out := DataError{Resource: d.ResourceType, Message: d.Message, Inputs: d.Inputs}
+	out := DataError{Resource: d.ResourceType, Message: d.Message, Inputs: d.Inputs, err: d.Err}
 	switch d.Kind {
 	case calc.DataRefused:
 		out.Kind = KindForbidden
@@ -72,7 +85,7 @@ func dataError(typ string, i fhir.Interaction, err error) (DataError, bool) {
 	case errors.Is(err, fhir.ErrForbidden):
 		return DataError{Resource: typ, Kind: KindForbidden, Message: msg}, true
 	case errors.Is(err, fhir.ErrUnauthorized):
-		return DataError{Resource: typ, Kind: KindUnauthorized, Message: msg}, true
+		return DataError{Resource: typ, Kind: KindUnauthorized, Message: msg, err: err}, true
 	case errors.Is(err, fhir.ErrUnavailable), errors.Is(err, fhir.ErrNotFound):
 		return DataError{Resource: typ, Kind: KindUnavailable, Message: msg}, true
 	case errors.Is(err, fhir.ErrBadResponse):

@@ -25,6 +25,11 @@ import (
 // unknown or expired: the clinician must relaunch from the EHR (401).
 var ErrNoSession = errors.New("assess: no session")
 
+// ErrEHRUnavailable means renewing the session's token failed for a reason
+// that may pass (the EHR's token endpoint failed or did not answer): the
+// clinician should try again, not relaunch (502).
+var ErrEHRUnavailable = errors.New("assess: the EHR's sign-in service failed")
+
 // ErrSessionExpired means the EHR no longer accepts the session's token and
 // it cannot be refreshed: the clinician must relaunch from the EHR (401).
 var ErrSessionExpired = errors.New("assess: the EHR session has expired")
@@ -129,7 +134,7 @@ func (ss *Session) refresh(ctx context.Context, stale string) (string, error) {
 		if errors.As(err, &se) && se.Kind == smart.RefreshUnavailable {
 			err = fmt.Errorf("%w: %v", ErrSessionExpired, err)
 		} else {
-			err = fmt.Errorf("assess: refresh: %w", err)
+			err = fmt.Errorf("%w: %w", ErrEHRUnavailable, err)
 		}
 		// One caller's cancellation says nothing about the EHR; the
 		// others may still try.

@@ -372,7 +372,7 @@ func TestTokenRefreshFailure(t *testing.T) {
 			name:        "token endpoint failure",
 			edit:        func(s *store.Session) { s.TokenExpiry = now.Add(-time.Minute) },
 			refreshErr:  &smart.Error{Kind: smart.TokenEndpointError, Status: 503},
-			wantExpired: false, wantRefresh: 1, wantInErrMsg: "assess: refresh: smart: token_endpoint_error",
+			wantExpired: false, wantRefresh: 1, wantInErrMsg: "the EHR's sign-in service failed: smart: token_endpoint_error",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -390,6 +390,9 @@ func TestTokenRefreshFailure(t *testing.T) {
 				}
 				if errors.Is(err, assess.ErrSessionExpired) != tc.wantExpired {
 					t.Errorf("read %d = %v; ErrSessionExpired %v, want %v", i, err, !tc.wantExpired, tc.wantExpired)
+				}
+				if !tc.wantExpired && err != nil && tc.refreshErr != nil && !errors.Is(err, assess.ErrEHRUnavailable) {
+					t.Errorf("read %d = %v, want assess.ErrEHRUnavailable: try again, not relaunch", i, err)
 				}
 				if err != nil && !strings.Contains(err.Error(), tc.wantInErrMsg) {
 					t.Errorf("read %d = %v, want it to contain %q", i, err, tc.wantInErrMsg)

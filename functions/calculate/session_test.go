@@ -1,0 +1,65 @@
+package calculate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/smartcalc-app/smartcalc/shared/assess"
+	"github.com/smartcalc-app/smartcalc/shared/calc"
+)
+
+// failingAssessor answers every call with err.
+type failingAssessor struct{ err error }
+
+func (f failingAssessor) Load(context.Context, string) (*assess.Session, error) { return nil, f.err }
+func (f failingAssessor) Context(context.Context, *assess.Session) (*assess.Context, error) {
+	return nil, f.err
+}
+func (f failingAssessor) Assess(context.Context, *assess.Session, calc.Inputs) (*assess.Assessment, error) {
+	return nil, f.err
+}
+
+func TestSessionErrorsMapToStatus(t *testing.T) {
+	cfg, err := calc.LoadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine, err := calc.NewEngine(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		err    error
+		status int
+		code   string
+	}{
+		{assess.ErrNoSession, http.StatusUnauthorized, "session_expired"},
+		{assess.ErrSessionExpired, http.StatusUnauthorized, "session_expired"},
+		{fmt.Errorf("%w: token endpoint 503", assess.ErrEHRUnavailable), http.StatusBadGateway, "ehr_unavailable"},
+		{context.DeadlineExceeded, http.StatusGatewayTimeout, "timeout"},
+		{errors.New("store down"), http.StatusInternalServerError, "internal"},
+	}
+	for _, tt := range tests {
+		h := New(&Handler{Engine: engine, Scoring: cfg, Assess: failingAssessor{tt.err}, Log: slog.New(slog.DiscardHandler)})
+		for _, path := range []string{"/api/context", "/api/assessment"} {
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest("GET", path, nil)
+			req.Header.Set("Authorization", "Bearer x")
+			h.ServeHTTP(rec, req)
+			var body struct{ Error, Message string }
+			json.Unmarshal(rec.Body.Bytes(), &body)
+			if rec.Code != tt.status || body.Error != tt.code || body.Message == "" {
+				t.Errorf("%s with %v: %d %+v, want %d %s", path, tt.err, rec.Code, body, tt.status, tt.code)
+			}
+			if tt.status == http.StatusUnauthorized && rec.Header().Get("WWW-Authenticate") == "" {
+				t.Errorf("%s: 401 without WWW-Authenticate", path)
+			}
+		}
+	}
+}
