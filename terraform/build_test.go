@@ -1,4 +1,4 @@
-package smartcalc
+package terraform
 
 // These tests check that the repository root is what the Cloud Functions Go
 // build needs (gcp-platform reference §1.2): the build parses the root with
@@ -6,8 +6,11 @@ package smartcalc
 // package; it generates a main that serves the registered functions only if
 // the root package imports the functions-framework package; and the deployed
 // function is chosen by FUNCTION_TARGET, which must name a registered
-// function. This file must stay in package smartcalc: an external test package
-// (smartcalc_test) at the root is a second package and breaks the deploy.
+// function. They live here, with the deployment, because the root may hold
+// only the one .go file the build needs: any test file there would be a
+// second file, and an external test package (smartcalc_test) a second
+// package, which breaks the deploy. The blank import of the root package
+// links the registrations into this test binary, as the generated main does.
 
 import (
 	"encoding/base64"
@@ -32,8 +35,12 @@ import (
 	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
 	"golang.org/x/mod/modfile"
 
+	_ "github.com/smartcalc-app/smartcalc"
 	"github.com/smartcalc-app/smartcalc/functions/entrypoints"
 )
+
+// root is the repository root, the Cloud Functions source root.
+const root = ".."
 
 const functionsPackage = "github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
@@ -101,7 +108,7 @@ func TestMain(m *testing.M) {
 // with the root directory, and checks the imports that select the
 // functions-framework main.
 func TestSourceRootIsOnePackage(t *testing.T) {
-	for _, p := range rootProblems(".") {
+	for _, p := range rootProblems(root) {
 		t.Error(p)
 	}
 }
@@ -364,10 +371,10 @@ func TestGeneratedMainServesLaunch(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the function binary")
 	}
-	module := modfile.ModulePath(mustRead(t, "go.mod"))
+	module := modfile.ModulePath(mustRead(t, filepath.Join(root, "go.mod")))
 	// A directory starting with _ inside the module, so the main resolves
 	// the module's packages; the go tool's ./... patterns ignore it.
-	dir, err := os.MkdirTemp(".", "_generated_main")
+	dir, err := os.MkdirTemp(root, "_generated_main")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,6 +384,7 @@ func TestGeneratedMainServesLaunch(t *testing.T) {
 	}
 	bin := filepath.Join(t.TempDir(), "function")
 	build := exec.Command("go", "build", "-o", bin, "./"+filepath.Base(dir))
+	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building the generated main: %v\n%s", err, out)
 	}
