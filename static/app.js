@@ -8,7 +8,7 @@
 // iframe with third-party cookies blocked. The handle is never written into
 // the DOM, a URL or the console.
 
-import { loadI18n, t, has, cfgText, setLang, onLangChange, number, date, dateTime } from './i18n.js';
+import { loadI18n, t, has, cfgText, useConfigParams, setLang, onLangChange, number, date, dateTime } from './i18n.js';
 import { Scoring, ruleHolds } from './scoring.js';
 import { call, ApiError } from './api.js';
 import * as R from './render.js';
@@ -172,6 +172,7 @@ async function loadAll() {
     ]);
     if (seq !== state.seq) return;
     state.scoring = new Scoring(cfg);
+    useConfigParams((key) => state.scoring.textParams(key));
     state.context = ctx;
     state.assessment = asmt;
     state.overrides = {};
@@ -506,7 +507,7 @@ function renderTradeoff(results) {
   note.hidden = !unverified;
   R.clear(note);
   // The configured caveat says it plainly; the generic label stands in when there is none.
-  if (unverified) note.append(R.el('strong', {}, (h && h.caveat ? cfgText('tradeoff.caveat', h.caveat) : '') || t('tradeoff.unverified')));
+  if (unverified) note.append(R.el('strong', {}, (h && h.caveat ? cfgText('calc.arc-hbr-tradeoff.caveat', h.caveat) : '') || t('tradeoff.unverified')));
   const bleeding = R.valueOf(r, 'bleeding_1y');
   const thrombotic = R.valueOf(r, 'thrombotic_1y');
   const b = bleeding && typeof bleeding.value === 'number' ? bleeding.value : null;
@@ -554,8 +555,7 @@ function renderTradeoff(results) {
     const id = 'tf-' + f.id;
     const isFlag = rule.type === 'flag';
     const v = decided.has(f.id) ? decided.get(f.id) : isFlag ? values0[rule.input] : ruleHolds(rule, values0);
-    const params = { threshold: rule.threshold, min: rule.min, max: rule.max, max_minus_one: typeof rule.max === 'number' ? rule.max - 1 : undefined };
-    const label = cfgText('factor.' + f.id, f.label, params);
+    const label = cfgText('factor.' + f.id, f.label);
     const box = R.el('input', {
       type: 'checkbox',
       id,

@@ -3,7 +3,7 @@
 // POST api/evaluate computes it on the server with the same engine and
 // scoring configuration as the EHR page.
 
-import { loadI18n, t, cfgText, setLang, onLangChange, number } from './i18n.js';
+import { loadI18n, t, cfgText, useConfigParams, setLang, onLangChange, number } from './i18n.js';
 import { Scoring } from './scoring.js';
 import { call, ApiError } from './api.js';
 import * as R from './render.js';
@@ -153,7 +153,7 @@ function renderResult() {
     out.append(R.el('div', { class: 'table-wrap' }, R.criteriaTable(s, r, Object.assign({}, ctx, { caption: t('table.criteria') }))));
   } else if (cfg.kind === 'hazard') {
     const h = s.hazard();
-    out.append(R.el('p', { class: 'unverified', 'data-testid': 'ev-unverified' }, R.el('strong', {}, (h && h.caveat ? cfgText('tradeoff.caveat', h.caveat) : '') || t('tradeoff.unverified'))));
+    out.append(R.el('p', { class: 'unverified', 'data-testid': 'ev-unverified' }, R.el('strong', {}, (h && h.caveat ? cfgText('calc.' + r.calculator + '.caveat', h.caveat) : '') || t('tradeoff.unverified'))));
     const b = R.valueOf(r, 'bleeding_1y');
     const th = R.valueOf(r, 'thrombotic_1y');
     const bv = b && typeof b.value === 'number' ? b.value : null;
@@ -266,6 +266,7 @@ async function main() {
   announce(t('status.loading-config'));
   try {
     state.scoring = new Scoring(await call('api/scoring-config'));
+    useConfigParams((key) => state.scoring.textParams(key));
   } catch (e) {
     showError(errorText(e, t('error.phase.config')));
     announce(t('status.failed'));

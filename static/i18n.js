@@ -3,8 +3,9 @@
 // i18n.json; the choice is remembered in localStorage and reflected in
 // <html lang>. Text that comes from the scoring configuration is shown in
 // English as configured, and in zh-TW from i18n.json's "config_text" when a
-// translation exists; numbers in those texts are filled in from the
-// configuration, never written into the translation.
+// translation exists. Numbers in those texts, in either language, are
+// {placeholders} filled from the configuration (see useConfigParams), never
+// written into the text.
 
 const STORAGE_KEY = 'smartcalc.lang';
 
@@ -14,6 +15,7 @@ export const LANGS = ['en', 'zh-TW'];
 let catalog = { strings: {}, config_text: {} };
 let lang = LANGS[0];
 const listeners = [];
+let configParams = () => null;
 
 function storage() {
   // A third-party iframe with storage blocked throws on access.
@@ -105,16 +107,32 @@ export function t(key, params) {
 }
 
 /**
+ * useConfigParams sets where configuration texts get their numbers: f(key)
+ * returns the numbers the text under a config_text key may name (the page
+ * passes Scoring.textParams of the loaded configuration).
+ */
+export function useConfigParams(f) {
+  configParams = typeof f === 'function' ? f : () => null;
+}
+
+/** textParams returns the configuration numbers for a config_text key ({} if none). */
+export function textParams(key) {
+  return configParams(key) || {};
+}
+
+/**
  * cfgText returns configuration text: english (from the configuration or
  * the server) in English, or the translation under key in config_text for
- * the current language, filled with params (numbers from the configuration).
+ * the current language. Either is filled with the configuration's numbers
+ * for key, and with params.
  */
 export function cfgText(key, english, params) {
+  const p = Object.assign({}, textParams(key), params || {});
   if (lang !== 'en') {
     const tr = (catalog.config_text || {})[lang] || {};
-    if (key in tr) return fill(tr[key], params);
+    if (key in tr) return fill(tr[key], p);
   }
-  return english === undefined || english === null ? '' : String(english);
+  return english === undefined || english === null ? '' : fill(String(english), p);
 }
 
 /** translate applies data-i18n (text) and data-i18n-attr (attributes) under root. */

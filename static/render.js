@@ -4,7 +4,7 @@
 // (evaluate.js) use it. Everything is built with DOM calls and textContent,
 // never innerHTML, so text from the record or the server cannot become markup.
 
-import { t, cfgText, number, date } from './i18n.js';
+import { t, cfgText, textParams, number, date } from './i18n.js';
 
 /**
  * el creates an element. attrs keys: class, text, dataset (object), and any
@@ -69,10 +69,14 @@ export function inputLabel(scoring, name) {
   return cfgText('input.' + name, scoring.inputLabel(name));
 }
 
-/** enumLabel names an enum or sex value (none, minor, major, female, male). */
+/**
+ * enumLabel names an enum or sex value (none, minor, major, female, male).
+ * An input's own value names may name the numbers of the code sets that
+ * decide it ({window_months}, {major_at_least}).
+ */
 export function enumLabel(name, v) {
   const specific = 'enum.' + name + '.' + v;
-  const s = t(specific);
+  const s = t(specific, textParams('input.' + name + '.description'));
   if (s !== specific) return s;
   const g = 'enum.' + v;
   const s2 = t(g);
@@ -123,10 +127,25 @@ export function rangeText(scoring, calcId, category) {
   return '';
 }
 
-/** riskText is a band's published risk range as configured. */
+/**
+ * riskText is a band's published risk range, written from the configured
+ * numbers (risk_percent: min inclusive, max exclusive) and the outcome they
+ * measure, or else the band's note.
+ */
 export function riskText(scoring, calcId, category) {
   const b = scoring.band(calcId, category);
-  return cfgText('band.' + calcId + '.' + category + '.risk', b ? b.risk : '');
+  if (!b) return '';
+  const r = b.risk_percent;
+  if (r && typeof r === 'object') {
+    const outcome = cfgText('bands.' + calcId + '.risk_outcome', scoring.bandsRiskOutcome(calcId));
+    const lo = typeof r.min === 'number' ? r.min : null;
+    const hi = typeof r.max === 'number' ? r.max : null;
+    if (lo !== null && hi !== null) return t('risk.between', { min: lo, max: hi, outcome });
+    if (hi !== null) return t('risk.below', { max: hi, outcome });
+    if (lo !== null) return t('risk.at-least', { min: lo, outcome });
+    return '';
+  }
+  return b.note ? cfgText('band.' + calcId + '.' + category + '.note', b.note) : '';
 }
 
 /** statusText explains a result's status other than ok, or returns ''. */
@@ -413,16 +432,7 @@ export function evidenceText(ev) {
 export function criterionName(scoring, c) {
   const cfg = scoring.criterion(c.id || c.name);
   const id = c.id || (cfg && cfg.id) || '';
-  const rule = (cfg && cfg.rule) || {};
-  const params = {
-    threshold: rule.threshold,
-    min: rule.min,
-    max: rule.max,
-    max_female: rule.max_by_sex ? rule.max_by_sex.female : undefined,
-    max_male: rule.max_by_sex ? rule.max_by_sex.male : undefined,
-    max_minus_one: typeof rule.max === 'number' ? rule.max - 1 : undefined,
-  };
-  return cfgText('criterion.' + id, c.name || (cfg && cfg.name) || id, params);
+  return cfgText('criterion.' + id, c.name || (cfg && cfg.name) || id);
 }
 
 function metStatus(met) {

@@ -1,7 +1,9 @@
 // scoring.js reads the versioned scoring configuration that the server
 // serves at api/scoring-config (shared/calc/scoring.json). The page takes
 // every band, threshold, unit conversion, label and plausibility range from
-// it, so that no clinical number is written twice.
+// it, so that no clinical number is written twice. The configuration's texts
+// name those numbers as {placeholders}; textParams gives the numbers each
+// text may name, for both languages (i18n.js cfgText fills them).
 
 /** Scoring wraps the configuration JSON with the look-ups the page needs. */
 export class Scoring {
@@ -10,6 +12,17 @@ export class Scoring {
     this.version = this.json.version || '';
     this.calcs = new Map();
     for (const c of this.json.calculators || []) this.calcs.set(c.id, c);
+    this.params = null;
+  }
+
+  /**
+   * textParams returns the configuration numbers that the text with a
+   * config_text key ("criterion.age", "band.precise-hbr.hbr", …) may name
+   * as {placeholders}; {} for other keys.
+   */
+  textParams(key) {
+    if (!this.params) this.params = textParamsOf(this.json);
+    return this.params[key] || {};
   }
 
   /** calculator returns the configuration of one calculator, or null. */
@@ -107,6 +120,13 @@ export class Scoring {
 
   band(id, category) {
     return this.bands(id).find((b) => b.category === category) || null;
+  }
+
+  /** bandsRiskOutcome names what the bands' risk_percent ranges measure, or ''. */
+  bandsRiskOutcome(id) {
+    const c = this.calculator(id);
+    if (!c) return '';
+    return (c.points ? c.points.bands_risk_outcome : c.bands_risk_outcome) || '';
   }
 
   /**
@@ -214,4 +234,99 @@ export function ruleHolds(rule, values) {
     default:
       return null;
   }
+}
+
+const num = (x) => typeof x === 'number' && isFinite(x);
+
+/**
+ * textParamsOf maps every text key of a scoring configuration to the numbers
+ * its text may name. It mirrors shared/calc's Config.Texts (a Go test
+ * compares the two): a rule's threshold, min, max, max_minus_one and
+ * max_<sex>; the window_months, window_days and major_at_least of the code
+ * sets feeding the rule's input (left out where the sets disagree); a band's
+ * from, next_from and next_from_minus_one; the lowest band a recommendation
+ * applies to (from, when it applies to one calculator's bands and not to the
+ * lowest); a criteria calculator's min_major and min_minor.
+ */
+export function textParamsOf(json) {
+  const cfg = json && typeof json === 'object' ? json : {};
+  const codes = cfg.codes || {};
+  const out = {};
+  const inputParams = (input) => {
+    const p = {};
+    const ambiguous = new Set();
+    const put = (k, x) => {
+      if (k in p && p[k] !== x) ambiguous.add(k);
+      p[k] = x;
+    };
+    for (const sets of [codes.conditions, codes.medications, codes.procedures]) {
+      for (const s of Object.values(sets || {})) {
+        if (s.input !== input) continue;
+        if (num(s.window_months) && s.window_months > 0) put('window_months', s.window_months);
+        if (num(s.window_days) && s.window_days > 0) put('window_days', s.window_days);
+      }
+    }
+    for (const o of Object.values(codes.observations || {})) {
+      if (o.input === input && num(o.major_at_least)) put('major_at_least', o.major_at_least);
+    }
+    for (const k of ambiguous) delete p[k];
+    return p;
+  };
+  const ruleParams = (r) => {
+    const p = inputParams((r || {}).input);
+    if (!r) return p;
+    if (num(r.threshold)) p.threshold = r.threshold;
+    if (num(r.min)) p.min = r.min;
+    if (num(r.max)) {
+      p.max = r.max;
+      p.max_minus_one = r.max - 1;
+    }
+    for (const [sex, x] of Object.entries(r.max_by_sex || {})) p['max_' + sex] = x;
+    return p;
+  };
+  const bandsOf = (c) => (c.points ? c.points.bands : c.bands) || [];
+  for (const name of Object.keys(cfg.inputs || {})) out['input.' + name + '.description'] = inputParams(name);
+  for (const c of cfg.calculators || []) {
+    const m = c.criteria;
+    if (m) {
+      const p = {};
+      if (num(m.min_major)) p.min_major = m.min_major;
+      if (num(m.min_minor)) p.min_minor = m.min_minor;
+      out['calc.' + c.id + '.description'] = p;
+    }
+    const bands = bandsOf(c);
+    bands.forEach((b, i) => {
+      const p = {};
+      if (num(b.from)) p.from = b.from;
+      const next = bands[i + 1];
+      if (next && num(next.from)) {
+        p.next_from = next.from;
+        p.next_from_minus_one = next.from - 1;
+      }
+      out['band.' + c.id + '.' + b.category] = p;
+      out['band.' + c.id + '.' + b.category + '.note'] = p;
+    });
+    for (const cr of (m && m.items) || []) out['criterion.' + cr.id] = ruleParams(cr.rule);
+    for (const f of (c.hazard && c.hazard.factors) || []) out['factor.' + f.id] = ruleParams(f.rule);
+  }
+  for (const r of (cfg.recommendations || {}).items || []) {
+    let banded = 0;
+    let lo = Infinity;
+    let open = false;
+    for (const a of r.applies_to || []) {
+      const c = (cfg.calculators || []).find((x) => x.id === a.calculator);
+      const bands = c ? bandsOf(c) : [];
+      if (!bands.length) continue;
+      banded++;
+      for (const b of bands) {
+        if (!(a.categories || []).includes(b.category)) continue;
+        if (num(b.from)) lo = Math.min(lo, b.from);
+        else open = true;
+      }
+    }
+    const p = banded === 1 && !open && lo !== Infinity ? { from: lo } : {};
+    out['rec.' + r.id + '.title'] = p;
+    out['rec.' + r.id + '.text'] = p;
+  }
+  return out;
 }

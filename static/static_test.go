@@ -3,14 +3,21 @@ package static
 import (
 	"encoding/json"
 	"io/fs"
+	"os"
 	"os/exec"
 	"path"
+	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"golang.org/x/net/html"
+
+	"github.com/smartcalc-app/smartcalc/shared/calc"
 )
 
 // htmlPages are the pages the calculate function serves.
@@ -405,3 +412,291 @@ func TestJavaScriptSyntax(t *testing.T) {
 		}
 	}
 }
+
+// textDigits are the digits a configuration text may write, in either
+// language: names that contain digits and numbers of guideline or
+// publication text that are not scoring parameters. Any other number in a
+// configuration text must be a {placeholder} filled from the configuration,
+// so that no text repeats a parameter and goes stale when it changes. An
+// entry with key "" applies to every text; its literals are cut out of the
+// text before the check.
+var textDigits = []struct {
+	key      string
+	literals []string
+	reason   string
+}{
+	{"", []string{"BARC 3/5", "BARC 3–5", "BARC 3-5", "BARC 3 或 5", "BARC 3 or 5"}, "the BARC bleeding types: a classification's names"},
+	{"", []string{"1-year", "1 year"}, "the publications' outcome horizon (1-year bleeding), part of the outcome's name"},
+	{"", []string{"×10⁹/L", "1.73 m²"}, "units"},
+	{"", []string{"CKD-EPI 2021"}, "the equation's name"},
+	{"calc.arc-hbr.description", []string{"≥4%", "≥1%"}, "ARC-HBR's published definition of high bleeding risk (Urban 2019), for information: the engine decides by the criteria counts"},
+	{"calc.precise-dapt.description", []string{"12 months", "12 個月"}, "the published PRECISE-DAPT outcome (bleeding at 12 months, Costa 2017)"},
+	{"calc.arc-hbr-tradeoff.caveat", []string{"JAMA Cardiol 2021;6:410-419", "doi:10.1001/jamacardio.2020.6814"}, "a citation"},
+	{"band.precise-dapt.very-low.note", []string{"quartile 1", "第 1 四分位"}, "a quartile's ordinal"},
+	{"band.precise-dapt.low.note", []string{"quartile 2", "第 2 四分位"}, "a quartile's ordinal"},
+	{"band.precise-dapt.moderate.note", []string{"quartile 3", "第 3 四分位"}, "a quartile's ordinal"},
+	{"band.precise-dapt.high.note", []string{"12-24 months", "12–24 個月"}, "the DAPT durations of the trials (Costa 2017), not a parameter"},
+	{"rec.abbreviated-dapt.title", []string{"Strategy 1"}, "the strategy's ordinal, as the original app numbers them"},
+	{"rec.de-escalation.title", []string{"Strategy 2"}, "the strategy's ordinal, as the original app numbers them"},
+	{"rec.abbreviated-dapt.text", []string{"1 month, or to 3-6 months", "1 個月或 3–6 個月"}, "guideline DAPT durations (ESC, as the original app shows them), not a scoring parameter"},
+	{"rec.de-escalation.text", []string{"3 months", "3 個月"}, "guideline de-escalation time, not a scoring parameter"},
+	{"rec.short-dapt-precise-dapt.text", []string{"3-6 months", "3–6 個月", "12-24 months", "12–24 個月"}, "the DAPT durations of the trials (Costa 2017), not a parameter"},
+	{"criterion.bleeding-major", []string{"6 months", "6 個月"}, "the 6-month bleeding window is an engine constant (bleedMajorMonths, shared/calc/mapping_cond.go), not yet a configuration parameter"},
+	{"criterion.bleeding-minor", []string{"6-12 months", "6–12 個月"}, "engine constants bleedMajorMonths and bleedMinorMonths (shared/calc/mapping_cond.go), not yet configuration parameters"},
+	{"input.bleeding_history.description", []string{"6 months", "6-12 months"}, "engine constants bleedMajorMonths and bleedMinorMonths (shared/calc/mapping_cond.go), not yet configuration parameters"},
+	{"enum.bleeding_history.major", []string{"6 months", "6 個月"}, "engine constant bleedMajorMonths (shared/calc/mapping_cond.go), not yet a configuration parameter"},
+	{"enum.bleeding_history.minor", []string{"6–12 months", "6–12 個月"}, "engine constants bleedMajorMonths and bleedMinorMonths (shared/calc/mapping_cond.go), not yet configuration parameters"},
+	{"input.nsaid_or_steroid.description", []string{"4 days a week"}, "engine constant minDaysPerWeek (shared/calc/mapping_meds.go), not yet a configuration parameter"},
+	{"input.oral_anticoagulation.description", []string{"2.5 mg"}, "a drug dose, recognised by the code set rivaroxaban-vascular-dose"},
+}
+
+// numberRE finds numbers; standaloneNumbers drops those glued to Latin
+// letters or superscripts, which are parts of names (P2Y12, G3a, 10⁹).
+var numberRE = regexp.MustCompile(`\p{Nd}+(?:[.,]\p{Nd}+)*`)
+
+func standaloneNumbers(s string) []string {
+	glued := func(r rune) bool {
+		return r == '_' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || strings.ContainsRune("⁰¹²³⁴⁵⁶⁷⁸⁹", r)
+	}
+	var out []string
+	for _, m := range numberRE.FindAllStringIndex(s, -1) {
+		before, _ := utf8.DecodeLastRuneInString(s[:m[0]])
+		after, _ := utf8.DecodeRuneInString(s[m[1]:])
+		if glued(before) || glued(after) {
+			continue
+		}
+		out = append(out, s[m[0]:m[1]])
+	}
+	return out
+}
+
+// strayNumbers returns the numbers text (under key) writes outside its
+// placeholders and allowed literals, and marks the literals it used.
+func strayNumbers(key, text string, used map[string]bool) []string {
+	s := placeholder.ReplaceAllString(text, " ")
+	for _, a := range textDigits {
+		if a.key != "" && a.key != key {
+			continue
+		}
+		for _, l := range a.literals {
+			if strings.Contains(s, l) {
+				used[a.key+"\x00"+l] = true
+				s = strings.ReplaceAll(s, l, " ")
+			}
+		}
+	}
+	return standaloneNumbers(s)
+}
+
+func placeholderSet(s string) map[string]bool {
+	out := map[string]bool{}
+	for _, m := range placeholder.FindAllStringSubmatch(s, -1) {
+		out[m[1]] = true
+	}
+	return out
+}
+
+func configTexts(t *testing.T) map[string]calc.ConfigText {
+	t.Helper()
+	cfg, err := calc.LoadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := map[string]calc.ConfigText{}
+	for _, x := range cfg.Texts() {
+		texts[x.Key] = x
+	}
+	if len(texts) < 50 {
+		t.Fatalf("the configuration lists only %d texts", len(texts))
+	}
+	return texts
+}
+
+// TestConfigTextNumbersComeFromTheConfiguration holds the product rule "no
+// number is written twice" for text: a translation (config_text) or an
+// English configuration text never writes a number itself, except the few
+// guideline and name numbers of textDigits; configuration numbers are
+// {placeholders} that name a parameter of their own text, the same ones in
+// both languages. The input-specific value names (strings enum.<input>.*)
+// follow the same rule with their input's parameters.
+func TestConfigTextNumbersComeFromTheConfiguration(t *testing.T) {
+	texts := configTexts(t)
+	cat := loadCatalog(t)
+	used := map[string]bool{}
+	check := func(where, key, text string, params map[string]float64) {
+		if n := strayNumbers(key, text, used); len(n) > 0 {
+			t.Errorf("%s %q writes %v: name the configuration's number as a {placeholder} (it may name %v), or add a guideline number to textDigits with its reason", where, text, n, sortedNames(params))
+		}
+		for p := range placeholderSet(text) {
+			if _, ok := params[p]; !ok {
+				t.Errorf("%s %q: {%s} is not a number of this text (it may name %v)", where, text, p, sortedNames(params))
+			}
+		}
+	}
+	for _, key := range sortedKeys(texts) {
+		x := texts[key]
+		check("English "+key, key, x.Template, x.Params)
+	}
+	for lang, tr := range cat.ConfigText {
+		for _, key := range sortedKeys(tr) {
+			text := tr[key]
+			x, ok := texts[key]
+			if !ok {
+				t.Errorf("config_text[%s][%q] translates no configuration text (keys come from calc.Config.Texts)", lang, key)
+				continue
+			}
+			check("config_text["+lang+"]["+key+"]", key, text, x.Params)
+			if en, tr := strings.Join(sortedKeys(placeholderSet(x.Template)), ","), strings.Join(sortedKeys(placeholderSet(text)), ","); en != tr {
+				t.Errorf("config_text[%s][%q] names {%s}, the English %q names {%s}: the same numbers in both languages", lang, key, tr, x.Template, en)
+			}
+		}
+	}
+	for lang, strs := range cat.Strings {
+		for _, key := range sortedKeys(strs) {
+			parts := strings.Split(key, ".")
+			if len(parts) != 3 || parts[0] != "enum" {
+				continue
+			}
+			params := texts["input."+parts[1]+".description"].Params
+			check("strings["+lang+"]["+key+"]", key, strs[key], params)
+		}
+	}
+	for _, a := range textDigits {
+		if a.reason == "" {
+			t.Errorf("textDigits %q %v: no reason", a.key, a.literals)
+		}
+		for _, l := range a.literals {
+			if !used[a.key+"\x00"+l] {
+				t.Errorf("textDigits %q: %q is in no text any more: remove it", a.key, l)
+			}
+		}
+	}
+}
+
+// TestConfigTextCheckCatchesNumbers shows the check above failing on the
+// texts this change fixed.
+func TestConfigTextCheckCatchesNumbers(t *testing.T) {
+	for _, tt := range []struct {
+		key, text string
+		want      string
+	}{
+		{"criterion.stroke-major", "6 個月內中度或重度缺血性中風（NIHSS ≥5）", "6,5"},
+		{"band.precise-hbr.hbr", "一年 BARC 3/5 型出血風險 4% 至 <6%", "4,6"},
+		{"rec.short-dapt-precise-dapt.text", "PRECISE-DAPT 分數 ≥25 時建議短期 DAPT（3–6 個月）", "25"},
+		{"criterion.bleeding-major", "6 個月內需住院或輸血的自發性出血", ""},
+		{"factor.egfr-30-60", "eGFR {min}–{max_minus_one} mL/min/1.73 m²", ""},
+		{"band.egfr-ckd-epi-2021.G3b", "G3b（30–44）", "30,44"},
+		{"calc.egfr-ckd-epi-2021.title", "P2Y12 抑制劑", ""},
+	} {
+		if got := strings.Join(strayNumbers(tt.key, tt.text, map[string]bool{}), ","); got != tt.want {
+			t.Errorf("strayNumbers(%q) = %q, want %q", tt.text, got, tt.want)
+		}
+	}
+}
+
+// TestRiskStringsMatchTheEngine checks that the UI's English risk strings
+// write a band's risk_percent exactly as the engine's Band.Risk does (the
+// CDS cards show the engine's).
+func TestRiskStringsMatchTheEngine(t *testing.T) {
+	cfg, err := calc.LoadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	en := loadCatalog(t).Strings["en"]
+	fill := func(key string, p map[string]string) string {
+		return placeholder.ReplaceAllStringFunc(en[key], func(m string) string { return p[m[1:len(m)-1]] })
+	}
+	num := func(x *float64) string { return strconv.FormatFloat(*x, 'f', -1, 64) }
+	n := 0
+	for _, cd := range cfg.Calculators {
+		bands, outcome := cd.Bands, cd.BandsRiskOutcome
+		if cd.Points != nil {
+			bands, outcome = cd.Points.Bands, cd.Points.BandsRiskOutcome
+		}
+		for _, b := range bands {
+			r := b.RiskPercent
+			if r == nil {
+				continue
+			}
+			n++
+			var ui string
+			switch {
+			case r.Min != nil && r.Max != nil:
+				ui = fill("risk.between", map[string]string{"min": num(r.Min), "max": num(r.Max), "outcome": outcome})
+			case r.Max != nil:
+				ui = fill("risk.below", map[string]string{"max": num(r.Max), "outcome": outcome})
+			default:
+				ui = fill("risk.at-least", map[string]string{"min": num(r.Min), "outcome": outcome})
+			}
+			if ui != b.Risk {
+				t.Errorf("%s %s: the UI writes %q, the engine %q", cd.ID, b.Category, ui, b.Risk)
+			}
+		}
+	}
+	if n != 3 {
+		t.Errorf("%d bands with a risk range, want PRECISE-HBR's 3", n)
+	}
+}
+
+// TestTextParamsMatchTheEngine runs scoring.js's textParamsOf in Node.js on
+// the configuration and compares its numbers with calc.Config.Texts: the UI
+// and the engine fill the same placeholders with the same numbers.
+func TestTextParamsMatchTheEngine(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node not installed")
+	}
+	cfg, err := calc.LoadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "scoring.mjs"), []byte(readFile(t, "scoring.js")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "scoring.json"), cfg.Raw(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	script := `import { textParamsOf } from './scoring.mjs';
+import { readFileSync } from 'node:fs';
+process.stdout.write(JSON.stringify(textParamsOf(JSON.parse(readFileSync('./scoring.json', 'utf8')))));
+`
+	if err := os.WriteFile(filepath.Join(dir, "main.mjs"), []byte(script), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(node, "main.mjs")
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node: %v", err)
+	}
+	var js map[string]map[string]float64
+	if err := json.Unmarshal(out, &js); err != nil {
+		t.Fatalf("textParamsOf output: %v", err)
+	}
+	named := 0
+	for _, x := range cfg.Texts() {
+		got := js[x.Key]
+		if len(got) == 0 && len(x.Params) == 0 {
+			continue
+		}
+		named++
+		if !reflect.DeepEqual(got, x.Params) {
+			t.Errorf("%s: scoring.js gives %v, the engine %v", x.Key, got, x.Params)
+		}
+	}
+	if named < 20 {
+		t.Errorf("only %d texts have numbers: the comparison is broken", named)
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func sortedNames(m map[string]float64) []string { return sortedKeys(m) }

@@ -12,6 +12,7 @@ import (
 	"math"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -37,8 +38,9 @@ type Config struct {
 	FHIR            FHIRRules              `json:"fhir"`
 	Codes           Codes                  `json:"codes"`
 
-	raw  []byte
-	etag string
+	raw   []byte
+	etag  string
+	texts []ConfigText // templates and parameters, kept by fillTexts
 }
 
 // Publication is a source that parameters cite by key.
@@ -154,21 +156,25 @@ type Range struct {
 
 // CalculatorDef is one calculator's declaration and parameters. Kind picks
 // the implementation; the section of that kind holds its numbers.
+// BandsRiskOutcome (here and in PointsModel) names what the bands'
+// risk_percent ranges measure ("1-year BARC 3/5 bleeding"); it is required
+// when they have ranges.
 type CalculatorDef struct {
-	ID              string            `json:"id"`
-	Kind            string            `json:"kind"`
-	Title           string            `json:"title"`
-	Equation        Equation          `json:"equation"`
-	Description     string            `json:"description"`
-	References      []string          `json:"references"`
-	Inputs          []CalculatorInput `json:"inputs"`
-	Points          *PointsModel      `json:"points,omitempty"`
-	Criteria        *CriteriaModel    `json:"criteria,omitempty"`
-	Hazard          *HazardModel      `json:"hazard,omitempty"`
-	CKDEPI          *CKDEPIModel      `json:"ckd_epi,omitempty"`
-	CockcroftGault  *CGModel          `json:"cockcroft_gault,omitempty"`
-	Bands           []Band            `json:"bands,omitempty"`
-	BandsProvenance *Provenance       `json:"bands_provenance,omitempty"`
+	ID               string            `json:"id"`
+	Kind             string            `json:"kind"`
+	Title            string            `json:"title"`
+	Equation         Equation          `json:"equation"`
+	Description      string            `json:"description"`
+	References       []string          `json:"references"`
+	Inputs           []CalculatorInput `json:"inputs"`
+	Points           *PointsModel      `json:"points,omitempty"`
+	Criteria         *CriteriaModel    `json:"criteria,omitempty"`
+	Hazard           *HazardModel      `json:"hazard,omitempty"`
+	CKDEPI           *CKDEPIModel      `json:"ckd_epi,omitempty"`
+	CockcroftGault   *CGModel          `json:"cockcroft_gault,omitempty"`
+	Bands            []Band            `json:"bands,omitempty"`
+	BandsRiskOutcome string            `json:"bands_risk_outcome,omitempty"`
+	BandsProvenance  *Provenance       `json:"bands_provenance,omitempty"`
 }
 
 // Calculator kinds.
@@ -199,14 +205,15 @@ type CalculatorInput struct {
 // base + linear terms + nomogram axes + flags + any-of items, rounded half
 // up, then banded; optionally a calibrated risk curve of the rounded score.
 type PointsModel struct {
-	Base            *FlagTerm    `json:"base,omitempty"`
-	Linear          []LinearTerm `json:"linear"`
-	Axes            []AxisTerm   `json:"axes"`
-	Flags           []FlagTerm   `json:"flags"`
-	AnyOf           []AnyOfTerm  `json:"any_of"`
-	Bands           []Band       `json:"bands"`
-	BandsProvenance Provenance   `json:"bands_provenance"`
-	RiskCurve       *RiskCurve   `json:"risk_curve,omitempty"`
+	Base             *FlagTerm    `json:"base,omitempty"`
+	Linear           []LinearTerm `json:"linear"`
+	Axes             []AxisTerm   `json:"axes"`
+	Flags            []FlagTerm   `json:"flags"`
+	AnyOf            []AnyOfTerm  `json:"any_of"`
+	Bands            []Band       `json:"bands"`
+	BandsRiskOutcome string       `json:"bands_risk_outcome,omitempty"`
+	BandsProvenance  Provenance   `json:"bands_provenance"`
+	RiskCurve        *RiskCurve   `json:"risk_curve,omitempty"`
 }
 
 // LinearTerm scores PointsPerUnit × (clamp(x, Truncate) − Pivot). The
@@ -251,12 +258,28 @@ type AnyOfTerm struct {
 }
 
 // Band maps a value at or above From (no From: everything below the next
-// band) to a category. Bands are listed in ascending order.
+// band) to a category. Bands are listed in ascending order. RiskPercent is
+// the risk range the publication gives the band, in numbers; Note is other
+// text shown beside it.
 type Band struct {
-	Category string   `json:"category"`
-	Label    string   `json:"label"`
-	From     *float64 `json:"from,omitempty"`
-	Risk     string   `json:"risk,omitempty"`
+	Category    string        `json:"category"`
+	Label       string        `json:"label"`
+	From        *float64      `json:"from,omitempty"`
+	RiskPercent *PercentRange `json:"risk_percent,omitempty"`
+	Note        string        `json:"note,omitempty"`
+	// Risk is the band's risk in English: RiskPercent written out with the
+	// calculator's bands_risk_outcome ("4% to <6% 1-year BARC 3/5
+	// bleeding"), or else the Note. ParseConfig writes it; the document has
+	// no such field, so that every range is stated once, as numbers.
+	Risk string `json:"-"`
+}
+
+// PercentRange is a published risk range in percent: Min inclusive, Max
+// exclusive. The lowest band may leave Min out ("<4%") and the highest Max
+// ("≥6%").
+type PercentRange struct {
+	Min *float64 `json:"min,omitempty"`
+	Max *float64 `json:"max,omitempty"`
 }
 
 // RiskCurve is the calibrated complementary log-log curve
@@ -440,6 +463,7 @@ func ParseConfig(b []byte) (*Config, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
+	c.fillTexts()
 	c.raw = append([]byte(nil), b...)
 	sum := sha256.Sum256(c.raw)
 	c.etag = `"` + c.Version + "-" + hex.EncodeToString(sum[:8]) + `"`
@@ -618,6 +642,7 @@ func (c *Config) validate() error {
 	c.validateRecommendations(v)
 	c.validateFHIR(v)
 	c.validateCodes(v)
+	c.validateTexts(v)
 	return errors.Join(v.errs...)
 }
 
@@ -819,7 +844,7 @@ func (c *Config) validateCalculators(v *validator) {
 			for _, in := range []string{"age", "sex", "creatinine"} {
 				uses(p+".inputs", in)
 			}
-			v.bands(p+".bands", cd.Bands)
+			v.bands(p, cd.Bands, cd.BandsRiskOutcome)
 			if cd.BandsProvenance == nil {
 				v.fail(p+".bands_provenance", "missing")
 			} else {
@@ -971,7 +996,7 @@ func (c *Config) validatePoints(v *validator, p string, m *PointsModel, uses fun
 	if len(names) == 0 {
 		v.fail(p, "no terms")
 	}
-	v.bands(p+".bands", m.Bands)
+	bandsOK := v.bands(p, m.Bands, m.BandsRiskOutcome)
 	v.provenance(p+".bands_provenance", m.BandsProvenance)
 	if rc := m.RiskCurve; rc != nil {
 		rp := p + ".risk_curve"
@@ -980,15 +1005,109 @@ func (c *Config) validatePoints(v *validator, p string, m *PointsModel, uses fun
 		if rc.Form != "cloglog" {
 			v.fail(rp+".form", "must be \"cloglog\", got %q", rc.Form)
 		}
-		v.num(rp+".intercept", rc.Intercept)
-		v.num(rp+".slope", rc.Slope)
-		v.rangeOK(rp+".calibrated", rc.Calibrated)
+		a, b := v.num(rp+".intercept", rc.Intercept), v.num(rp+".slope", rc.Slope)
+		cal := v.rangeOK(rp+".calibrated", rc.Calibrated)
 		v.decimals(rp+".decimals", rc.Decimals)
 		v.provenance(rp+".provenance", rc.Provenance)
+		if bandsOK && a && b && cal && rc.Decimals != nil {
+			v.curveMatchesBands(p, m.Bands, rc)
+		}
 	}
 }
 
-func (v *validator) bands(p string, bands []Band) {
+// curveMatchesBands checks the published risk ranges of score bands against
+// the calibrated risk curve: where a band with a lower risk bound starts,
+// the curve (rounded as shown) must reach that bound, and one point lower
+// it must not. Scores outside the calibrated range are not checked.
+func (v *validator) curveMatchesBands(p string, bands []Band, rc *RiskCurve) {
+	scale := math.Pow(10, float64(*rc.Decimals))
+	risk := func(score float64) float64 {
+		r := 100 * (1 - math.Exp(-math.Exp(*rc.Intercept+*rc.Slope*score)))
+		return math.Floor(r*scale+0.5) / scale
+	}
+	for i, b := range bands {
+		if b.From == nil || b.RiskPercent == nil || b.RiskPercent.Min == nil {
+			continue
+		}
+		from, lo := *b.From, *b.RiskPercent.Min
+		if from-1 < *rc.Calibrated.Min || from > *rc.Calibrated.Max {
+			continue
+		}
+		if at, below := risk(from), risk(from-1); at < lo || below >= lo {
+			v.fail(fmt.Sprintf("%s.bands[%d].risk_percent.min", p, i),
+				"%v%% does not match the risk curve, which gives %v%% at score %v (where the band starts) and %v%% at %v", lo, at, from, below, from-1)
+		}
+	}
+}
+
+// bands checks the bands of the calculator section at p and their risk
+// ranges, and reports whether they are valid.
+func (v *validator) bands(p string, bands []Band, outcome string) bool {
+	n := len(v.errs)
+	v.bandList(p+".bands", bands)
+	v.bandRisks(p, bands, outcome)
+	return len(v.errs) == n
+}
+
+// bandRisks checks the bands' risk_percent ranges: every band has one or
+// none does; they ascend with the bands, each starting where the previous
+// one ends; only the lowest may leave its lower end open and only the
+// highest its upper end.
+func (v *validator) bandRisks(p string, bands []Band, outcome string) {
+	with := 0
+	for _, b := range bands {
+		if b.RiskPercent != nil {
+			with++
+		}
+	}
+	switch {
+	case with == 0:
+		if outcome != "" {
+			v.fail(p+".bands_risk_outcome", "given, but no band has a risk_percent")
+		}
+		return
+	case with < len(bands):
+		v.fail(p+".bands", "%d of %d bands have a risk_percent: give it for every band or for none", with, len(bands))
+		return
+	}
+	v.text(p+".bands_risk_outcome", outcome)
+	for i, b := range bands {
+		rp := fmt.Sprintf("%s.bands[%d].risk_percent", p, i)
+		r := b.RiskPercent
+		ok := true
+		for _, e := range []struct {
+			name string
+			x    *float64
+		}{{"min", r.Min}, {"max", r.Max}} {
+			if e.x != nil && (math.IsNaN(*e.x) || math.IsInf(*e.x, 0) || *e.x < 0 || *e.x > 100) {
+				v.fail(rp+"."+e.name, "must be a percentage from 0 to 100, got %v", *e.x)
+				ok = false
+			}
+		}
+		switch {
+		case r.Min == nil && r.Max == nil:
+			v.fail(rp, "empty: give min, max or both")
+			continue
+		case i > 0 && r.Min == nil:
+			v.fail(rp+".min", "missing: only the lowest band may leave its lower end open")
+		case i < len(bands)-1 && r.Max == nil:
+			v.fail(rp+".max", "missing: only the highest band may leave its upper end open")
+		}
+		if !ok {
+			continue
+		}
+		if r.Min != nil && r.Max != nil && *r.Min >= *r.Max {
+			v.fail(rp, "min %v must be below max %v", *r.Min, *r.Max)
+		}
+		if i > 0 {
+			if prev := bands[i-1].RiskPercent; prev.Max != nil && r.Min != nil && *r.Min != *prev.Max {
+				v.fail(rp+".min", "%v must equal the previous band's max %v: the ranges ascend with the bands, without gap or overlap", *r.Min, *prev.Max)
+			}
+		}
+	}
+}
+
+func (v *validator) bandList(p string, bands []Band) {
 	if len(bands) == 0 {
 		v.fail(p, "missing or empty")
 		return
@@ -1253,4 +1372,321 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// ConfigText is one of the configuration's human-readable texts: a label or
+// sentence that the engine reports and the UI shows and translates. Numbers
+// that the configuration holds as parameters are not written into a text
+// but named as {placeholders}, filled from the parameters, so that a text
+// cannot state an old number after the parameter changes.
+type ConfigText struct {
+	// Key names the text in the UI's translations (config_text in
+	// static/i18n.json): "criterion.age", "band.precise-hbr.hbr",
+	// "rec.short-dapt-precise-dapt.text", …
+	Key string
+	// Template is the English as the document writes it, placeholders
+	// unfilled. The parsed Config holds it filled.
+	Template string
+	// Params are the numbers the text may name, by placeholder: a rule's
+	// threshold, min, max, max_minus_one and max_<sex>; the window_months,
+	// window_days and major_at_least of the code sets feeding the rule's
+	// input; a band's from, next_from and next_from_minus_one; the lowest
+	// band a recommendation applies to (from); a criteria calculator's
+	// min_major and min_minor.
+	Params map[string]float64
+}
+
+// Texts lists the configuration's texts with their keys and parameters, in
+// document order. static/scoring.js derives the same parameters for the
+// UI, which fills them into both languages.
+func (c *Config) Texts() []ConfigText {
+	out := make([]ConfigText, len(c.texts))
+	for i, t := range c.texts {
+		p := make(map[string]float64, len(t.Params))
+		for k, x := range t.Params {
+			p[k] = x
+		}
+		out[i] = ConfigText{Key: t.Key, Template: t.Template, Params: p}
+	}
+	return out
+}
+
+// textRef is a ConfigText with its document path and a way to write it back.
+type textRef struct {
+	ConfigText
+	path string
+	set  func(string)
+}
+
+var placeholderRE = regexp.MustCompile(`\{(\w+)\}`)
+
+// textRefs lists the texts in document order.
+func (c *Config) textRefs() []textRef {
+	var out []textRef
+	add := func(key, path, s string, params map[string]float64, set func(string)) {
+		if s == "" {
+			return
+		}
+		if params == nil {
+			params = map[string]float64{}
+		}
+		out = append(out, textRef{ConfigText{Key: key, Template: s, Params: params}, path, set})
+	}
+	field := func(key, path string, s *string, params map[string]float64) {
+		add(key, path, *s, params, func(x string) { *s = x })
+	}
+	for _, name := range sortedKeys(c.Quantities) {
+		add("quantity."+name, "quantities."+name+".label", c.Quantities[name].Label, nil, func(x string) {
+			q := c.Quantities[name]
+			q.Label = x
+			c.Quantities[name] = q
+		})
+	}
+	for _, name := range sortedKeys(c.Inputs) {
+		add("input."+name, "inputs."+name+".label", c.Inputs[name].Label, nil, func(x string) {
+			d := c.Inputs[name]
+			d.Label = x
+			c.Inputs[name] = d
+		})
+		add("input."+name+".description", "inputs."+name+".description", c.Inputs[name].Description, c.inputParams(name), func(x string) {
+			d := c.Inputs[name]
+			d.Description = x
+			c.Inputs[name] = d
+		})
+	}
+	for i := range c.Calculators {
+		cd := &c.Calculators[i]
+		p := fmt.Sprintf("calculators[%s]", cd.ID)
+		var calcParams map[string]float64
+		if m := cd.Criteria; m != nil {
+			calcParams = map[string]float64{}
+			if m.MinMajor != nil {
+				calcParams["min_major"] = float64(*m.MinMajor)
+			}
+			if m.MinMinor != nil {
+				calcParams["min_minor"] = float64(*m.MinMinor)
+			}
+		}
+		field("calc."+cd.ID+".title", p+".title", &cd.Title, nil)
+		field("calc."+cd.ID+".description", p+".description", &cd.Description, calcParams)
+		if h := cd.Hazard; h != nil {
+			field("calc."+cd.ID+".caveat", p+".hazard.caveat", &h.Caveat, nil)
+		}
+		bp, bands, outcome := p, cd.Bands, &cd.BandsRiskOutcome
+		if cd.Points != nil {
+			bp, bands, outcome = p+".points", cd.Points.Bands, &cd.Points.BandsRiskOutcome
+		}
+		for j := range bands {
+			b := &bands[j]
+			params := bandParams(bands, j)
+			key := "band." + cd.ID + "." + b.Category
+			field(key, fmt.Sprintf("%s.bands[%d].label", bp, j), &b.Label, params)
+			field(key+".note", fmt.Sprintf("%s.bands[%d].note", bp, j), &b.Note, params)
+		}
+		field("bands."+cd.ID+".risk_outcome", bp+".bands_risk_outcome", outcome, nil)
+		if m := cd.Criteria; m != nil {
+			for j := range m.Items {
+				cr := &m.Items[j]
+				field("criterion."+cr.ID, fmt.Sprintf("%s.criteria.items[%d].name", p, j), &cr.Name, c.ruleParams(cr.Rule))
+			}
+		}
+		if h := cd.Hazard; h != nil {
+			for j := range h.Factors {
+				f := &h.Factors[j]
+				field("factor."+f.ID, fmt.Sprintf("%s.hazard.factors[%d].label", p, j), &f.Label, c.ruleParams(f.Rule))
+			}
+		}
+	}
+	for i := range c.Recommendations.Items {
+		r := &c.Recommendations.Items[i]
+		p := fmt.Sprintf("recommendations.items[%d]", i)
+		params := c.recParams(*r)
+		field("rec."+r.ID+".title", p+".title", &r.Title, params)
+		field("rec."+r.ID+".text", p+".text", &r.Text, params)
+	}
+	field("rec.disclaimer", "recommendations.disclaimer", &c.Recommendations.Disclaimer, nil)
+	return out
+}
+
+// inputParams are the numbers of the code sets that decide an input: the
+// window_months and window_days of its condition, medication and procedure
+// sets and the major_at_least of its coded observations. A number the sets
+// disagree on is left out: a text cannot name it.
+func (c *Config) inputParams(input string) map[string]float64 {
+	p := map[string]float64{}
+	ambiguous := map[string]bool{}
+	put := func(k string, x float64) {
+		if old, ok := p[k]; ok && old != x {
+			ambiguous[k] = true
+		}
+		p[k] = x
+	}
+	for _, sets := range []map[string]CodeSet{c.Codes.Conditions, c.Codes.Medications, c.Codes.Procedures} {
+		for _, k := range sortedKeys(sets) {
+			s := sets[k]
+			if s.Input != input {
+				continue
+			}
+			if s.WindowMonths > 0 {
+				put("window_months", float64(s.WindowMonths))
+			}
+			if s.WindowDays > 0 {
+				put("window_days", float64(s.WindowDays))
+			}
+		}
+	}
+	for _, k := range sortedKeys(c.Codes.Observations) {
+		if o := c.Codes.Observations[k]; o.Input == input && o.MajorAtLeast != nil {
+			put("major_at_least", *o.MajorAtLeast)
+		}
+	}
+	for k := range ambiguous {
+		delete(p, k)
+	}
+	return p
+}
+
+// ruleParams are a rule's numbers and those of the code sets deciding its
+// input.
+func (c *Config) ruleParams(r Rule) map[string]float64 {
+	p := c.inputParams(r.Input)
+	if r.Threshold != nil {
+		p["threshold"] = *r.Threshold
+	}
+	if r.Min != nil {
+		p["min"] = *r.Min
+	}
+	if r.Max != nil {
+		p["max"] = *r.Max
+		p["max_minus_one"] = *r.Max - 1
+	}
+	for s, x := range r.MaxBySex {
+		p["max_"+s] = x
+	}
+	return p
+}
+
+// bandParams are a band's bounds: from, and the next band's from (the
+// band's exclusive upper bound) and that minus one (its last integer).
+func bandParams(bands []Band, i int) map[string]float64 {
+	p := map[string]float64{}
+	if f := bands[i].From; f != nil {
+		p["from"] = *f
+	}
+	if i+1 < len(bands) && bands[i+1].From != nil {
+		p["next_from"] = *bands[i+1].From
+		p["next_from_minus_one"] = *bands[i+1].From - 1
+	}
+	return p
+}
+
+// recParams gives a recommendation the lowest bound (from) of the bands it
+// applies to, when it applies to the bands of exactly one calculator and
+// not to its lowest band.
+func (c *Config) recParams(r Recommendation) map[string]float64 {
+	p := map[string]float64{}
+	banded, lo, open := 0, math.Inf(1), false
+	for _, a := range r.AppliesTo {
+		cd, ok := c.Calculator(a.Calculator)
+		if !ok || len(cd.bandList()) == 0 {
+			continue
+		}
+		banded++
+		for _, b := range cd.bandList() {
+			if !contains(a.Categories, b.Category) {
+				continue
+			}
+			if b.From == nil {
+				open = true
+			} else {
+				lo = math.Min(lo, *b.From)
+			}
+		}
+	}
+	if banded == 1 && !open && !math.IsInf(lo, 1) {
+		p["from"] = lo
+	}
+	return p
+}
+
+// bandList returns a calculator's bands, wherever its kind keeps them.
+func (cd *CalculatorDef) bandList() []Band {
+	if cd.Points != nil {
+		return cd.Points.Bands
+	}
+	return cd.Bands
+}
+
+// validateTexts checks that text keys are unique and that every placeholder
+// names a parameter of its text.
+func (c *Config) validateTexts(v *validator) {
+	seen := map[string]string{}
+	for _, t := range c.textRefs() {
+		if prev, dup := seen[t.Key]; dup {
+			v.fail(t.path, "its translation key %q is also that of %s: ids must differ", t.Key, prev)
+		}
+		seen[t.Key] = t.path
+		for _, m := range placeholderRE.FindAllStringSubmatch(t.Template, -1) {
+			if _, ok := t.Params[m[1]]; !ok {
+				names := sortedKeys(t.Params)
+				if len(names) == 0 {
+					names = []string{"none"}
+				}
+				v.fail(t.path, "{%s} names no number of this item (it may name: %s)", m[1], strings.Join(names, ", "))
+			}
+		}
+	}
+}
+
+// fillText replaces the placeholders of s with their numbers.
+func fillText(s string, params map[string]float64) string {
+	return placeholderRE.ReplaceAllStringFunc(s, func(m string) string {
+		if x, ok := params[m[1:len(m)-1]]; ok {
+			return formatNumber(x)
+		}
+		return m
+	})
+}
+
+// formatNumber writes x as the UI's String(x) does: shortest form, no
+// exponent for the magnitudes texts hold.
+func formatNumber(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
+
+// fillTexts keeps the texts' templates and parameters, fills the texts in
+// place and writes each band's Risk. It runs on a validated Config.
+func (c *Config) fillTexts() {
+	refs := c.textRefs()
+	c.texts = make([]ConfigText, len(refs))
+	for i, r := range refs {
+		c.texts[i] = r.ConfigText
+		r.set(fillText(r.Template, r.Params))
+	}
+	for i := range c.Calculators {
+		cd := &c.Calculators[i]
+		bands, outcome := cd.Bands, cd.BandsRiskOutcome
+		if cd.Points != nil {
+			bands, outcome = cd.Points.Bands, cd.Points.BandsRiskOutcome
+		}
+		for j := range bands {
+			b := &bands[j]
+			b.Risk = b.Note
+			if b.RiskPercent != nil {
+				b.Risk = riskText(*b.RiskPercent, outcome)
+			}
+		}
+	}
+}
+
+// riskText writes a risk range out in English, as the UI's English strings
+// risk.below, risk.between and risk.at-least do.
+func riskText(r PercentRange, outcome string) string {
+	switch {
+	case r.Min != nil && r.Max != nil:
+		return formatNumber(*r.Min) + "% to <" + formatNumber(*r.Max) + "% " + outcome
+	case r.Max != nil:
+		return "<" + formatNumber(*r.Max) + "% " + outcome
+	case r.Min != nil:
+		return "≥" + formatNumber(*r.Min) + "% " + outcome
+	}
+	return ""
 }

@@ -118,6 +118,38 @@ func TestParseConfigRejects(t *testing.T) {
 			obj(m, "codes", "conditions", "active-malignancy", "include", 0)["codes"] = []any{"C96-C00"}
 		}, "codes.conditions.active-malignancy.include[0].codes"},
 		{"lab without codes", func(m map[string]any) { obj(m, "codes", "labs", "wbc")["codes"] = []any{} }, "codes.labs.wbc.codes"},
+		{"free-text band risk", func(m map[string]any) {
+			obj(calcs(m, 0), "points", "bands", 1)["risk"] = "4% to <6% 1-year BARC 3/5 bleeding"
+		}, "(document)"},
+		{"risk ranges with a gap", func(m map[string]any) { obj(calcs(m, 0), "points", "bands", 2, "risk_percent")["min"] = 7.0 },
+			"calculators[precise-hbr].points.bands[2].risk_percent.min"},
+		{"risk range upside down", func(m map[string]any) {
+			obj(calcs(m, 0), "points", "bands", 1)["risk_percent"] = map[string]any{"min": 6.0, "max": 4.0}
+		},
+			"calculators[precise-hbr].points.bands[1].risk_percent"},
+		{"risk range above 100%", func(m map[string]any) { obj(calcs(m, 0), "points", "bands", 2, "risk_percent")["min"] = 600.0 },
+			"calculators[precise-hbr].points.bands[2].risk_percent.min"},
+		{"middle band open below", func(m map[string]any) { delete(obj(calcs(m, 0), "points", "bands", 1, "risk_percent"), "min") },
+			"calculators[precise-hbr].points.bands[1].risk_percent.min"},
+		{"one band without a risk range", func(m map[string]any) { delete(obj(calcs(m, 0), "points", "bands", 1), "risk_percent") },
+			"calculators[precise-hbr].points.bands"},
+		{"risk ranges without their outcome", func(m map[string]any) { delete(obj(calcs(m, 0), "points"), "bands_risk_outcome") },
+			"calculators[precise-hbr].points.bands_risk_outcome"},
+		{"outcome without risk ranges", func(m map[string]any) { obj(calcs(m, 2), "points")["bands_risk_outcome"] = "bleeding" },
+			"calculators[precise-dapt].points.bands_risk_outcome"},
+		{"risk range the curve does not reach", func(m map[string]any) {
+			obj(calcs(m, 0), "points", "bands", 0, "risk_percent")["max"] = 5.0
+			obj(calcs(m, 0), "points", "bands", 1, "risk_percent")["min"] = 5.0
+		}, "calculators[precise-hbr].points.bands[1].risk_percent.min"},
+		{"placeholder naming no number of its rule", func(m map[string]any) { obj(calcs(m, 1), "criteria", "items", 0)["name"] = "Age ≥{max} years" },
+			"calculators[arc-hbr].criteria.items[0].name"},
+		{"placeholder in a text without numbers", func(m map[string]any) { obj(m, "inputs", "copd")["label"] = "COPD {threshold}" }, "inputs.copd.label"},
+		{"window the code sets disagree on", func(m map[string]any) { obj(m, "codes", "conditions", "nihss-5-or-more")["window_months"] = 3 },
+			"calculators[arc-hbr].criteria.items[14].name"},
+		{"two texts with one translation key", func(m map[string]any) {
+			obj(calcs(m, 0), "points", "bands", 2)["category"] = "hbr.note"
+			obj(calcs(m, 0), "points", "bands", 1)["note"] = "a note"
+		}, "calculators[precise-hbr].points.bands[2].label"},
 		{"trailing data", nil, "(document)"},
 	}
 	for _, tt := range tests {
@@ -168,5 +200,106 @@ func TestRoundHalfUp(t *testing.T) {
 	}
 	if got := e.roundTo(2.675, 2); got != 2.68 {
 		t.Errorf("roundTo(2.675, 2) = %v, want 2.68", got)
+	}
+}
+
+// parseMutated is mutate returning the configuration.
+func parseMutated(t *testing.T, f func(m map[string]any)) *Config {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(embeddedConfig, &m); err != nil {
+		t.Fatal(err)
+	}
+	f(m)
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := ParseConfig(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// TestConfigTextsFilled checks that texts name configuration numbers
+// through placeholders: the parsed configuration holds them filled, and a
+// changed parameter changes the text with it.
+func TestConfigTextsFilled(t *testing.T) {
+	cfg, err := LoadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	arc, _ := cfg.Calculator("arc-hbr")
+	phbr, _ := cfg.Calculator("precise-hbr")
+	pdapt, _ := cfg.Calculator("precise-dapt")
+	egfr, _ := cfg.Calculator("egfr-ckd-epi-2021")
+	tradeoff, _ := cfg.Calculator("arc-hbr-tradeoff")
+	name := func(cd *CalculatorDef, id string) string {
+		cr, _ := cd.criterion(id)
+		return cr.Name
+	}
+	for _, tt := range []struct{ got, want string }{
+		{name(arc, "age"), "Age ≥75 years"},
+		{name(arc, "ckd-moderate"), "Moderate CKD (eGFR 30-59)"},
+		{name(arc, "anemia-mild"), "Hemoglobin 11 to <13 g/dL (men) or 11 to <12 g/dL (women)"},
+		{name(arc, "stroke-major"), "Moderate or severe ischaemic stroke (NIHSS ≥5) within 6 months"},
+		{name(arc, "intracranial-hemorrhage"), "Spontaneous ICH at any time, or traumatic ICH within 12 months"},
+		{name(arc, "recent-surgery-trauma"), "Major surgery or major trauma within 30 days before PCI"},
+		{arc.Description, "High bleeding risk (1-year BARC 3/5 bleeding ≥4% or intracranial haemorrhage ≥1%) when at least 1 major or 2 minor criteria are met."},
+		{tradeoff.Hazard.Factors[4].Label, "Hemoglobin 11 to <13 g/dL"},
+		{egfr.Bands[0].Label, "G5 kidney failure (<15)"},
+		{egfr.Bands[1].Label, "G4 severely decreased (15-29)"},
+		{egfr.Bands[5].Label, "G1 normal or high (≥90)"},
+		{phbr.Points.Bands[0].Risk, "<4% 1-year BARC 3/5 bleeding"},
+		{phbr.Points.Bands[1].Risk, "4% to <6% 1-year BARC 3/5 bleeding"},
+		{phbr.Points.Bands[2].Risk, "≥6% 1-year BARC 3/5 bleeding"},
+		{pdapt.Points.Bands[0].Risk, "derivation quartile 1"},
+		{cfg.Recommendations.Items[2].Text, "A PRECISE-DAPT score ≥25 favours short DAPT (3-6 months): in the trials, 12-24 months of DAPT increased bleeding without ischaemic benefit at these scores."},
+		{cfg.Inputs["ischemic_stroke"].Description, "major: moderate or severe (NIHSS ≥5) within 6 months; minor: any other ischaemic stroke at any time; none otherwise."},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("got %q, want %q", tt.got, tt.want)
+		}
+	}
+	if !bytes.Contains(cfg.Raw(), []byte(`"Age ≥{threshold} years"`)) {
+		t.Error("Raw is not the document as written")
+	}
+	var age ConfigText
+	for _, x := range cfg.Texts() {
+		if x.Key == "criterion.age" {
+			age = x
+		}
+	}
+	if age.Template != "Age ≥{threshold} years" || age.Params["threshold"] != 75 {
+		t.Errorf("Texts criterion.age = %+v", age)
+	}
+	age.Params["threshold"] = 1 // a copy: the configuration stays read-only
+	for _, x := range cfg.Texts() {
+		if x.Key == "criterion.age" && x.Params["threshold"] != 75 {
+			t.Error("Texts shares its parameters with the caller")
+		}
+	}
+
+	changed := parseMutated(t, func(m map[string]any) {
+		obj(m, "calculators", 1, "criteria", "items", 0, "rule")["threshold"] = 80.0
+		obj(m, "codes", "observations", "nihss")["major_at_least"] = 6.0
+		obj(m, "codes", "conditions", "ischemic-stroke")["window_months"] = 3
+		obj(m, "calculators", 2, "points", "bands", 3)["from"] = 26.0
+		obj(m, "calculators", 0, "points", "bands", 1, "risk_percent")["max"] = 6.5
+		obj(m, "calculators", 0, "points", "bands", 2, "risk_percent")["min"] = 6.5
+		obj(m, "calculators", 0, "points", "bands", 2)["from"] = 28.0
+	})
+	arc, _ = changed.Calculator("arc-hbr")
+	phbr, _ = changed.Calculator("precise-hbr")
+	for _, tt := range []struct{ got, want string }{
+		{name(arc, "age"), "Age ≥80 years"},
+		{name(arc, "stroke-major"), "Moderate or severe ischaemic stroke (NIHSS ≥6) within 3 months"},
+		{strings.SplitN(changed.Recommendations.Items[2].Text, " favours", 2)[0], "A PRECISE-DAPT score ≥26"},
+		{phbr.Points.Bands[1].Risk, "4% to <6.5% 1-year BARC 3/5 bleeding"},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("after the change: got %q, want %q", tt.got, tt.want)
+		}
 	}
 }
