@@ -433,6 +433,21 @@ type FHIRRules struct {
 	MedicationRequestIntent      []string   `json:"medication_request_intent"`
 	MedicationStatementStatus    []string   `json:"medication_statement_status"`
 	Provenance                   Provenance `json:"provenance"`
+	// Windows are the time and dose rules of the criteria that the code
+	// sets do not carry (ARC-HBR prior bleeding, long-term drug use, the
+	// vascular-protection rivaroxaban dose, recent events).
+	Windows MappingWindows `json:"windows"`
+}
+
+// MappingWindows are the mapping's time and dose rules.
+type MappingWindows struct {
+	BleedingMajorMonths    *int       `json:"bleeding_major_months"`
+	BleedingMinorMonths    *int       `json:"bleeding_minor_months"`
+	LongTermMinDaysPerWeek *int       `json:"long_term_min_days_per_week"`
+	LongTermMinDays        *int       `json:"long_term_min_days"`
+	RivaroxabanVascularMg  *float64   `json:"rivaroxaban_vascular_mg"`
+	RecentDays             *int       `json:"recent_days"`
+	Provenance             Provenance `json:"provenance"`
 }
 
 // strictDecode decodes b into v, rejecting unknown fields and trailing data.
@@ -1359,6 +1374,27 @@ func (c *Config) validateFHIR(v *validator) {
 			v.fail(name, "missing or empty")
 		}
 	}
+	w := f.Windows
+	for _, x := range []struct {
+		name string
+		v    *int
+	}{
+		{"bleeding_major_months", w.BleedingMajorMonths}, {"bleeding_minor_months", w.BleedingMinorMonths},
+		{"long_term_min_days_per_week", w.LongTermMinDaysPerWeek}, {"long_term_min_days", w.LongTermMinDays},
+		{"recent_days", w.RecentDays},
+	} {
+		if x.v == nil || *x.v <= 0 {
+			v.fail("fhir.windows."+x.name, "missing or not positive")
+		}
+	}
+	if w.BleedingMajorMonths != nil && w.BleedingMinorMonths != nil && *w.BleedingMinorMonths <= *w.BleedingMajorMonths {
+		v.fail("fhir.windows.bleeding_minor_months", "must be above bleeding_major_months")
+	}
+	if w.LongTermMinDaysPerWeek != nil && *w.LongTermMinDaysPerWeek > 7 {
+		v.fail("fhir.windows.long_term_min_days_per_week", "at most 7")
+	}
+	v.positive("fhir.windows.rivaroxaban_vascular_mg", w.RivaroxabanVascularMg)
+	v.provenance("fhir.windows.provenance", w.Provenance)
 	if f.LookbackDays == nil || *f.LookbackDays <= 0 {
 		v.fail("fhir.lookback_days", "missing or not positive")
 	}

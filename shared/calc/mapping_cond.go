@@ -9,12 +9,10 @@ import (
 	"github.com/smartcalc-app/smartcalc/shared/fhir"
 )
 
-// Time rules of the ARC-HBR criteria that the code sets do not carry
-// (reference bleeding-risk.md §2), and the project's choices for linking
-// records in time (documented on MapRecord).
+// The project's choices for linking records in time (documented on
+// MapRecord). The criteria's own time rules live in the configuration
+// (fhir.windows).
 const (
-	bleedMajorMonths = 6  // a bleed within 6 months is major (§2 prior bleeding)
-	bleedMinorMonths = 12 // a first bleed 6-12 months ago is minor
 	// bleedEpisodeGap: bleeding conditions less than this apart are one
 	// episode (the same bleed coded twice), not a recurrence.
 	bleedEpisodeGap = 30 * 24 * time.Hour
@@ -29,11 +27,6 @@ const (
 	// grade it.
 	nihssBefore = 2 * 24 * time.Hour
 	nihssAfter  = 30 * 24 * time.Hour
-	// recentDays is the "within 30 days" of recent surgery or trauma, and
-	// of an acute MI that is the index presentation (code sets injury and
-	// acute-mi carry it as window_days; this is the fallback for
-	// procedures).
-	recentDays = 30
 )
 
 // condMatch is a Condition that matched a code set.
@@ -525,7 +518,7 @@ func (m *mapper) bleeding() {
 			unsup = append(unsup, ep)
 		}
 	}
-	cut6, cut12 := m.now.AddDate(0, -bleedMajorMonths, 0), m.now.AddDate(0, -bleedMinorMonths, 0)
+	cut6, cut12 := m.now.AddDate(0, -*m.cfg.FHIR.Windows.BleedingMajorMonths, 0), m.now.AddDate(0, -*m.cfg.FHIR.Windows.BleedingMinorMonths, 0)
 	// Windows apply to the episode's newest bleed.
 	w := func(ep bleedEpisode, cut time.Time) tri {
 		n := ep.conds[0]
@@ -632,7 +625,7 @@ func (m *mapper) procedures() {
 			continue
 		}
 		var ev []Source
-		cut := m.now.AddDate(0, 0, -recentDays)
+		cut := m.now.AddDate(0, 0, -*m.cfg.FHIR.Windows.RecentDays)
 		for i := range m.rec.Procedures {
 			pr := &m.rec.Procedures[i]
 			if !usableProcedure(pr) {
@@ -664,7 +657,7 @@ func (m *mapper) procedures() {
 // none and the searches were read in full.
 func (m *mapper) recentSurgery() {
 	const input = "recent_major_surgery_trauma"
-	nDays := recentDays
+	nDays := *m.cfg.FHIR.Windows.RecentDays
 	if inj, ok := m.cfg.Codes.Conditions["injury"]; ok && inj.WindowDays > 0 {
 		nDays = inj.WindowDays
 	}

@@ -9,16 +9,9 @@ import (
 	"github.com/smartcalc-app/smartcalc/shared/fhir"
 )
 
-// Long-term use (reference §2 drugs, §7d): planned on at least 4 days a
-// week; "long-term" is taken as at least 30 days (a project choice: the
-// reference gives no duration).
-const (
-	minDaysPerWeek = 4
-	longTermDays   = 30
-	// rivaroxabanVascularMg is the rivaroxaban dose used only for vascular
-	// protection (2.5 mg twice daily), which is not long-term OAC (§2, §7d).
-	rivaroxabanVascularMg = 2.5
-)
+// Long-term use (planned on fhir.windows.long_term_min_days_per_week days a
+// week, for at least long_term_min_days) and the vascular-protection
+// rivaroxaban dose come from the configuration (fhir.windows).
 
 // medItem is one active MedicationRequest or MedicationStatement.
 type medItem struct {
@@ -223,7 +216,7 @@ func (m *mapper) vascularDose(it medItem) bool {
 			if unit == "" {
 				unit = strings.ToLower(strings.TrimSpace(q.Unit))
 			}
-			if unit == "mg" && math.Abs(*q.Value-rivaroxabanVascularMg) < 1e-9 {
+			if unit == "mg" && math.Abs(*q.Value-*m.cfg.FHIR.Windows.RivaroxabanVascularMg) < 1e-9 {
 				return true
 			}
 		}
@@ -267,7 +260,7 @@ func (m *mapper) nsaidSteroid(items []medItem, medTypes []string) {
 		m.setFlag(input, true, sortSources(yes))
 	case len(ask) > 0:
 		m.gap(input, GapConfirm, fmt.Sprintf("Long-term oral NSAIDs or steroids: %s (%s): %s. Is it planned on at least %d days a week, long term?",
-			ask[0].Display, ask[0].Reference, why, minDaysPerWeek), sortSources(ask)...)
+			ask[0].Display, ask[0].Reference, why, *m.cfg.FHIR.Windows.LongTermMinDaysPerWeek), sortSources(ask)...)
 	case len(unidentified(items)) > 0:
 		u := unidentified(items)
 		m.gap(input, GapConfirm, fmt.Sprintf("Long-term oral NSAIDs or steroids: %s (%s) could not be identified from its coding. Is it an NSAID or a systemic steroid taken long term?",
@@ -410,7 +403,7 @@ func (m *mapper) longTerm(it medItem) (tri, string) {
 		return triMaybe, "it is taken as needed"
 	}
 	perWeek, known := daysPerWeek(it.dosages)
-	if known && perWeek < minDaysPerWeek {
+	if known && perWeek < float64(*m.cfg.FHIR.Windows.LongTermMinDaysPerWeek) {
 		return triNo, ""
 	}
 	dur := m.duration(it)
@@ -422,13 +415,13 @@ func (m *mapper) longTerm(it medItem) (tri, string) {
 	case !known:
 		return triMaybe, "the schedule is not recorded"
 	}
-	return triMaybe, fmt.Sprintf("nothing shows use for %d days or more", longTermDays)
+	return triMaybe, fmt.Sprintf("nothing shows use for %d days or more", *m.cfg.FHIR.Windows.LongTermMinDays)
 }
 
 // duration: yes when the record shows use over ≥30 days, no when it shows
 // a shorter course, maybe otherwise.
 func (m *mapper) duration(it medItem) tri {
-	long := time.Duration(longTermDays) * 24 * time.Hour
+	long := time.Duration(*m.cfg.FHIR.Windows.LongTermMinDays) * 24 * time.Hour
 	res := triMaybe
 	for _, d := range it.dosages {
 		if d.Timing == nil || d.Timing.Repeat == nil || d.Timing.Repeat.BoundsPeriod == nil {
@@ -453,7 +446,7 @@ func (m *mapper) duration(it medItem) tri {
 		}
 		if q := dr.ExpectedSupplyDuration; q != nil && q.Value != nil {
 			if per, ok := durationDays(q); ok {
-				if per*float64(1+repeats) >= longTermDays {
+				if per*float64(1+repeats) >= float64(*m.cfg.FHIR.Windows.LongTermMinDays) {
 					return triYes
 				}
 				res = triNo
