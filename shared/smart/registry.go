@@ -78,6 +78,7 @@ type Registration struct {
 	PKCE string `json:"pkce,omitempty"`
 
 	pattern *regexp.Regexp
+	origin  string // the scheme and host iss_pattern pins
 }
 
 // ClientAuth says how the app authenticates at the token endpoint. Secret
@@ -197,7 +198,14 @@ func (r *Registration) validate(allowLoopback bool) error {
 		if err != nil {
 			return fieldErr("iss_pattern", "%v", err)
 		}
-		r.pattern = re
+		origin, ok := literalOrigin(p)
+		if !ok {
+			return fieldErr("iss_pattern", `must pin the scheme and host literally, as in ^https://fhir-ehr\.cerner\.com/r4/[0-9a-f-]+$ (a pattern that lets the host vary would send tokens to any matching server; write one registration per host)`)
+		}
+		if _, err := checkIssuer(origin+"/", allowLoopback); err != nil {
+			return fieldErr("iss_pattern", "%v", err)
+		}
+		r.pattern, r.origin = re, origin
 	}
 	if strings.TrimSpace(r.ClientID) == "" {
 		return fieldErr("client_id", "required")
@@ -293,7 +301,9 @@ func (r *Registry) Match(iss string) (*Registration, error) {
 		}
 	}
 	for _, reg := range r.regs {
-		if reg.pattern != nil && reg.pattern.MatchString(iss) {
+		// The origin check holds even against a pattern whose alternation
+		// reaches past the pinned host (^https://a/x|^https://b/.*$).
+		if reg.pattern != nil && reg.pattern.MatchString(iss) && strings.HasPrefix(iss, reg.origin+"/") {
 			return reg, nil
 		}
 	}
@@ -315,6 +325,35 @@ func (r *Registry) AllowLoopbackHTTP() bool { return r.allowLoopback }
 
 // maxURLLen bounds any URL the app accepts from a request or an EHR.
 const maxURLLen = 2048
+
+// hostLiteral matches an escaped literal host (and port) in a pattern:
+// letters, digits, hyphens, \. for dots, and an optional :port.
+var hostLiteral = regexp.MustCompile(`^[A-Za-z0-9-]+(?:\\\.[A-Za-z0-9-]+)*(?::[0-9]+)?$`)
+
+// literalOrigin returns the scheme and host an iss_pattern pins, "https://host",
+// when the pattern starts with ^https:// (or ^http://) followed by a
+// literal host and a literal /; ok is false when the host part has any
+// regular-expression operator, so the pattern could match another host.
+func literalOrigin(pattern string) (origin string, ok bool) {
+	rest, found := strings.CutPrefix(pattern, "^")
+	if !found {
+		return "", false
+	}
+	var scheme string
+	switch {
+	case strings.HasPrefix(rest, "https://"):
+		scheme, rest = "https", rest[len("https://"):]
+	case strings.HasPrefix(rest, "http://"):
+		scheme, rest = "http", rest[len("http://"):]
+	default:
+		return "", false
+	}
+	host, _, found := strings.Cut(rest, "/")
+	if !found || !hostLiteral.MatchString(host) {
+		return "", false
+	}
+	return scheme + "://" + strings.ReplaceAll(host, `\.`, "."), true
+}
 
 // checkIssuer parses a FHIR base or issuer URL: absolute, https (http for
 // loopback hosts if allowed), no user info, query or fragment.
