@@ -9,6 +9,7 @@
 //	GET  /api/context          patient banner and session context (session)
 //	GET  /api/assessment       every calculator on the patient's record (session)
 //	POST /api/assessment       the same with clinician-entered values (session)
+//	DELETE /api/session        sign out: the session ends on every instance
 //	POST /api/evaluate         one calculator from given inputs (no session)
 //	GET  /api/scoring-config   the versioned scoring configuration
 //	GET  /healthz              readiness: the scoring configuration is loaded
@@ -52,6 +53,7 @@ func New(h *Handler) *Handler {
 	mux.HandleFunc("GET /api/context", h.context)
 	mux.HandleFunc("GET /api/assessment", h.assessment)
 	mux.HandleFunc("POST /api/assessment", h.assessment)
+	mux.HandleFunc("DELETE /api/session", h.signOut)
 	mux.HandleFunc("GET /healthz", h.health)
 	MountCDS(mux, h.CDS)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {

@@ -19,6 +19,21 @@ type Assessor interface {
 	Load(ctx context.Context, authorization string) (*assess.Session, error)
 	Context(ctx context.Context, ss *assess.Session) (*assess.Context, error)
 	Assess(ctx context.Context, ss *assess.Session, overrides calc.Inputs) (*assess.Assessment, error)
+	End(ctx context.Context, ss *assess.Session) error
+}
+
+// signOut serves DELETE /api/session: the session ends on every instance.
+func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
+	ss := h.session(w, r)
+	if ss == nil {
+		return
+	}
+	if err := h.Assess.End(r.Context(), ss); err != nil {
+		h.fail(w, r, logging.FromContext(r.Context(), slog.Default()), err)
+		return
+	}
+	logging.FromContext(r.Context(), slog.Default()).Info("session ended", "cause", "signed_out")
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // MaxAssessmentBody bounds POST /api/assessment.

@@ -24,6 +24,7 @@ func (f failingAssessor) Context(context.Context, *assess.Session) (*assess.Cont
 func (f failingAssessor) Assess(context.Context, *assess.Session, calc.Inputs) (*assess.Assessment, error) {
 	return nil, f.err
 }
+func (f failingAssessor) End(context.Context, *assess.Session) error { return f.err }
 
 func TestSessionErrorsMapToStatus(t *testing.T) {
 	cfg, err := calc.LoadConfig()

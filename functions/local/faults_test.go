@@ -169,3 +169,20 @@ func TestAssessmentFaults(t *testing.T) {
 		}
 	})
 }
+
+func TestSignOut(t *testing.T) {
+	e := start(t, memoryStore, nil, nil, nil)
+	h := e.launch(t, "low-risk")
+	if status, body := e.api(t, "GET", "context", h, ""); status != 200 {
+		t.Fatalf("context before sign-out: %d %s", status, body)
+	}
+	if status, body := e.api(t, "DELETE", "session", h, ""); status != 204 {
+		t.Fatalf("DELETE session: %d %s", status, body)
+	}
+	if _, err := e.store.GetSession(context.Background(), smart.SessionID(h)); err == nil {
+		t.Error("the session is still in the store")
+	}
+	if status, _ := e.api(t, "GET", "assessment", h, ""); status != 401 {
+		t.Errorf("assessment after sign-out: %d, want 401", status)
+	}
+}

@@ -186,3 +186,13 @@ func (ss *Session) FHIR() *fhir.Client {
 		},
 	}
 }
+
+// End deletes the session: the clinician signed out. The handle stops
+// working at once on every instance; the EHR's own tokens simply expire
+// (SMART defines no revocation an app can rely on).
+func (s *Service) End(ctx context.Context, ss *Session) error {
+	if err := s.Sessions.DeleteSession(ctx, ss.Store().ID); err != nil {
+		return fmt.Errorf("assess: end session: %w", err)
+	}
+	return nil
+}
