@@ -71,8 +71,9 @@ export function inputLabel(scoring, name) {
 
 /**
  * enumLabel names an enum or sex value (none, minor, major, female, male).
- * An input's own value names may name the numbers of the code sets that
- * decide it ({window_months}, {major_at_least}).
+ * An input's own value names may name the numbers that decide it, those of
+ * its input description ({window_months}, {major_at_least}, the mapping's
+ * windows such as {bleeding_major_months}).
  */
 export function enumLabel(name, v) {
   const specific = 'enum.' + name + '.' + v;

@@ -243,7 +243,11 @@ const num = (x) => typeof x === 'number' && isFinite(x);
  * its text may name. It mirrors shared/calc's Config.Texts (a Go test
  * compares the two): a rule's threshold, min, max, max_minus_one and
  * max_<sex>; the window_months, window_days and major_at_least of the code
- * sets feeding the rule's input (left out where the sets disagree); a band's
+ * sets feeding the rule's input (left out where the sets disagree); the
+ * mapping's windows (fhir.windows: bleeding_major_months,
+ * bleeding_minor_months, long_term_min_days_per_week, long_term_min_days,
+ * rivaroxaban_vascular_mg, recent_days) in every input's and rule's texts
+ * (and so in an input's own value names, enum.<input>.*); a band's
  * from, next_from and next_from_minus_one; the lowest band a recommendation
  * applies to (from, when it applies to one calculator's bands and not to the
  * lowest); a criteria calculator's min_major and min_minor.
@@ -252,8 +256,10 @@ export function textParamsOf(json) {
   const cfg = json && typeof json === 'object' ? json : {};
   const codes = cfg.codes || {};
   const out = {};
+  const windows = {};
+  for (const [k, x] of Object.entries((cfg.fhir || {}).windows || {})) if (num(x)) windows[k] = x;
   const inputParams = (input) => {
-    const p = {};
+    const p = { ...windows };
     const ambiguous = new Set();
     const put = (k, x) => {
       if (k in p && p[k] !== x) ambiguous.add(k);

@@ -441,13 +441,6 @@ var textDigits = []struct {
 	{"rec.abbreviated-dapt.text", []string{"1 month, or to 3-6 months", "1 個月或 3–6 個月"}, "guideline DAPT durations (ESC, as the original app shows them), not a scoring parameter"},
 	{"rec.de-escalation.text", []string{"3 months", "3 個月"}, "guideline de-escalation time, not a scoring parameter"},
 	{"rec.short-dapt-precise-dapt.text", []string{"3-6 months", "3–6 個月", "12-24 months", "12–24 個月"}, "the DAPT durations of the trials (Costa 2017), not a parameter"},
-	{"criterion.bleeding-major", []string{"6 months", "6 個月"}, "the 6-month bleeding window is an engine constant (bleedMajorMonths, shared/calc/mapping_cond.go), not yet a configuration parameter"},
-	{"criterion.bleeding-minor", []string{"6-12 months", "6–12 個月"}, "engine constants bleedMajorMonths and bleedMinorMonths (shared/calc/mapping_cond.go), not yet configuration parameters"},
-	{"input.bleeding_history.description", []string{"6 months", "6-12 months"}, "engine constants bleedMajorMonths and bleedMinorMonths (shared/calc/mapping_cond.go), not yet configuration parameters"},
-	{"enum.bleeding_history.major", []string{"6 months", "6 個月"}, "engine constant bleedMajorMonths (shared/calc/mapping_cond.go), not yet a configuration parameter"},
-	{"enum.bleeding_history.minor", []string{"6–12 months", "6–12 個月"}, "engine constants bleedMajorMonths and bleedMinorMonths (shared/calc/mapping_cond.go), not yet configuration parameters"},
-	{"input.nsaid_or_steroid.description", []string{"4 days a week"}, "engine constant minDaysPerWeek (shared/calc/mapping_meds.go), not yet a configuration parameter"},
-	{"input.oral_anticoagulation.description", []string{"2.5 mg"}, "a drug dose, recognised by the code set rivaroxaban-vascular-dose"},
 }
 
 // numberRE finds numbers; standaloneNumbers drops those glued to Latin
@@ -583,7 +576,8 @@ func TestConfigTextCheckCatchesNumbers(t *testing.T) {
 		{"criterion.stroke-major", "6 個月內中度或重度缺血性中風（NIHSS ≥5）", "6,5"},
 		{"band.precise-hbr.hbr", "一年 BARC 3/5 型出血風險 4% 至 <6%", "4,6"},
 		{"rec.short-dapt-precise-dapt.text", "PRECISE-DAPT 分數 ≥25 時建議短期 DAPT（3–6 個月）", "25"},
-		{"criterion.bleeding-major", "6 個月內需住院或輸血的自發性出血", ""},
+		{"criterion.bleeding-major", "6 個月內需住院或輸血的自發性出血", "6"},
+		{"criterion.bleeding-major", "{bleeding_major_months} 個月內需住院或輸血的自發性出血", ""},
 		{"factor.egfr-30-60", "eGFR {min}–{max_minus_one} mL/min/1.73 m²", ""},
 		{"band.egfr-ckd-epi-2021.G3b", "G3b（30–44）", "30,44"},
 		{"calc.egfr-ckd-epi-2021.title", "P2Y12 抑制劑", ""},

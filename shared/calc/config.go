@@ -1426,9 +1426,12 @@ type ConfigText struct {
 	// Params are the numbers the text may name, by placeholder: a rule's
 	// threshold, min, max, max_minus_one and max_<sex>; the window_months,
 	// window_days and major_at_least of the code sets feeding the rule's
-	// input; a band's from, next_from and next_from_minus_one; the lowest
-	// band a recommendation applies to (from); a criteria calculator's
-	// min_major and min_minor.
+	// input; the mapping's windows (fhir.windows: bleeding_major_months,
+	// bleeding_minor_months, long_term_min_days_per_week,
+	// long_term_min_days, rivaroxaban_vascular_mg, recent_days) in every
+	// input's and rule's texts; a band's from, next_from and
+	// next_from_minus_one; the lowest band a recommendation applies to
+	// (from); a criteria calculator's min_major and min_minor.
 	Params map[string]float64
 }
 
@@ -1544,12 +1547,13 @@ func (c *Config) textRefs() []textRef {
 	return out
 }
 
-// inputParams are the numbers of the code sets that decide an input: the
-// window_months and window_days of its condition, medication and procedure
-// sets and the major_at_least of its coded observations. A number the sets
-// disagree on is left out: a text cannot name it.
+// inputParams are the numbers that decide an input: the window_months and
+// window_days of its condition, medication and procedure sets, the
+// major_at_least of its coded observations, and the mapping's windows
+// (windowParams). A number the sets disagree on is left out: a text cannot
+// name it.
 func (c *Config) inputParams(input string) map[string]float64 {
-	p := map[string]float64{}
+	p := c.windowParams()
 	ambiguous := map[string]bool{}
 	put := func(k string, x float64) {
 		if old, ok := p[k]; ok && old != x {
@@ -1582,8 +1586,31 @@ func (c *Config) inputParams(input string) map[string]float64 {
 	return p
 }
 
-// ruleParams are a rule's numbers and those of the code sets deciding its
-// input.
+// windowParams are the mapping's time and dose rules (fhir.windows) by
+// their JSON names. They decide inputs without belonging to one code set,
+// so the texts of every input and rule may name them.
+func (c *Config) windowParams() map[string]float64 {
+	p := map[string]float64{}
+	w := c.FHIR.Windows
+	for k, x := range map[string]*int{
+		"bleeding_major_months":       w.BleedingMajorMonths,
+		"bleeding_minor_months":       w.BleedingMinorMonths,
+		"long_term_min_days_per_week": w.LongTermMinDaysPerWeek,
+		"long_term_min_days":          w.LongTermMinDays,
+		"recent_days":                 w.RecentDays,
+	} {
+		if x != nil {
+			p[k] = float64(*x)
+		}
+	}
+	if w.RivaroxabanVascularMg != nil {
+		p["rivaroxaban_vascular_mg"] = *w.RivaroxabanVascularMg
+	}
+	return p
+}
+
+// ruleParams are a rule's numbers and those deciding its input
+// (inputParams).
 func (c *Config) ruleParams(r Rule) map[string]float64 {
 	p := c.inputParams(r.Input)
 	if r.Threshold != nil {

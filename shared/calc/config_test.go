@@ -257,6 +257,9 @@ func TestConfigTextsFilled(t *testing.T) {
 		{pdapt.Points.Bands[0].Risk, "derivation quartile 1"},
 		{cfg.Recommendations.Items[2].Text, "A PRECISE-DAPT score ≥25 favours short DAPT (3-6 months): in the trials, 12-24 months of DAPT increased bleeding without ischaemic benefit at these scores."},
 		{cfg.Inputs["ischemic_stroke"].Description, "major: moderate or severe (NIHSS ≥5) within 6 months; minor: any other ischaemic stroke at any time; none otherwise."},
+		{name(arc, "bleeding-minor"), "First spontaneous bleeding needing hospitalisation or transfusion 6-12 months ago"},
+		{cfg.Inputs["nsaid_or_steroid"].Description, "Long-term oral NSAIDs (never aspirin) or systemic steroids planned on at least 4 days a week."},
+		{cfg.Inputs["oral_anticoagulation"].Description, "Long-term oral anticoagulation expected after PCI (at discharge). Vascular-protection doses (rivaroxaban 2.5 mg twice daily) do not count."},
 	} {
 		if tt.got != tt.want {
 			t.Errorf("got %q, want %q", tt.got, tt.want)
@@ -289,6 +292,8 @@ func TestConfigTextsFilled(t *testing.T) {
 		obj(m, "calculators", 0, "points", "bands", 1, "risk_percent")["max"] = 6.5
 		obj(m, "calculators", 0, "points", "bands", 2, "risk_percent")["min"] = 6.5
 		obj(m, "calculators", 0, "points", "bands", 2)["from"] = 28.0
+		obj(m, "fhir", "windows")["bleeding_major_months"] = 3
+		obj(m, "fhir", "windows")["long_term_min_days_per_week"] = 5
 	})
 	arc, _ = changed.Calculator("arc-hbr")
 	phbr, _ = changed.Calculator("precise-hbr")
@@ -297,6 +302,9 @@ func TestConfigTextsFilled(t *testing.T) {
 		{name(arc, "stroke-major"), "Moderate or severe ischaemic stroke (NIHSS ≥6) within 3 months"},
 		{strings.SplitN(changed.Recommendations.Items[2].Text, " favours", 2)[0], "A PRECISE-DAPT score ≥26"},
 		{phbr.Points.Bands[1].Risk, "4% to <6.5% 1-year BARC 3/5 bleeding"},
+		{name(arc, "bleeding-major"), "Spontaneous bleeding needing hospitalisation or transfusion within 3 months, or recurrent"},
+		{name(arc, "bleeding-minor"), "First spontaneous bleeding needing hospitalisation or transfusion 3-12 months ago"},
+		{strings.SplitN(changed.Inputs["nsaid_or_steroid"].Description, " planned ", 2)[1], "on at least 5 days a week."},
 	} {
 		if tt.got != tt.want {
 			t.Errorf("after the change: got %q, want %q", tt.got, tt.want)

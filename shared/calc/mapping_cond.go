@@ -584,7 +584,7 @@ func (m *mapper) bleeding() {
 	case len(sup) == 1 && w(sup[0], cut12) == triYes:
 		setHistory("minor", evidence(sup))
 	case len(eps) > 0 && m.conclusive("Condition"):
-		m.absent("bleeding_history", "none", "no bleed within 12 months and none recurrent", "Condition")
+		m.absent("bleeding_history", "none", fmt.Sprintf("no bleed within %d months and none recurrent", *m.cfg.FHIR.Windows.BleedingMinorMonths), "Condition")
 	case len(eps) == 0 && m.conclusive("Condition"):
 		m.absent("bleeding_history", "none", "no bleeding recorded", "Condition")
 	default:
@@ -609,7 +609,8 @@ func (m *mapper) askBleed(ep bleedEpisode) string {
 		}
 		return msg + ": did it? When, and was it recurrent?"
 	}
-	return msg + " with a date that does not tell whether it is within 6 or 12 months: when was it?"
+	return msg + fmt.Sprintf(" with a date that does not tell whether it is within %d or %d months: when was it?",
+		*m.cfg.FHIR.Windows.BleedingMajorMonths, *m.cfg.FHIR.Windows.BleedingMinorMonths)
 }
 
 // procedures maps recent major surgery or trauma, complex PCI and
