@@ -57,6 +57,7 @@ export async function call(path, { method = 'GET', body, handle, signal } = {}) 
     const msg = data && typeof data.message === 'string' ? data.message : '';
     throw new ApiError(res.status, code, msg);
   }
+  if (res.status === 204) return null;
   if (data === null) throw new ApiError(res.status, 'bad_response', '');
   return data;
 }

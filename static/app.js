@@ -128,6 +128,7 @@ function showRelaunch(reason) {
   $('relaunch').hidden = false;
   $('relaunch-reason').textContent = t('relaunch.reason.' + reason);
   $('print-btn').disabled = true;
+  $('signout-btn').disabled = true;
   announce(t('relaunch.title'));
 }
 
@@ -181,6 +182,7 @@ async function loadAll() {
     state.loaded = true;
     $('app').hidden = false;
     $('print-btn').disabled = false;
+    $('signout-btn').disabled = false;
     render();
     announce(t('status.loaded'));
   } catch (e) {
@@ -615,6 +617,20 @@ function bind() {
     window.print();
   });
   window.addEventListener('beforeprint', updatePrintMeta);
+  $('signout-btn').addEventListener('click', async () => {
+    // The server ends the session on every instance; this tab forgets it.
+    try {
+      await call('api/session', { method: 'DELETE', handle: launch.handle });
+    } catch (e) {
+      if (!(e instanceof ApiError && e.sessionGone)) {
+        showError(errorText(e, 'signout'));
+        return;
+      }
+    }
+    sessionStore.clear();
+    launch = { handle: null, fresh: false };
+    showRelaunch('signed-out');
+  });
   $('retry-btn').addEventListener('click', () => {
     if (state.lastAction) state.lastAction();
   });

@@ -772,6 +772,19 @@ func TestBrowserRelaunch(t *testing.T) {
 	if !strings.Contains(e.logs.String(), `"status":401`) {
 		t.Error("no log line for the refused session")
 	}
+
+	// Sign out: the server ends the session, the tab forgets the handle.
+	offset.Store(0)
+	b.launchInto(e, "low-risk")
+	h := b.handle()
+	b.do(chromedp.Click(chromedp.CSS("#signout-btn")))
+	relaunch("You signed out; this tab no longer holds a session.")
+	if b.handle() != "" {
+		t.Error("the handle is still in sessionStorage after sign-out")
+	}
+	if _, err := e.store.GetSession(context.Background(), smart.SessionID(h)); err == nil {
+		t.Error("the session is still in the store after sign-out")
+	}
 }
 
 // TestBrowserTwoTabs launches two patients in two tabs of one browser: each
