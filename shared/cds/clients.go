@@ -1,13 +1,12 @@
 package cds
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"strings"
+
+	"github.com/smartcalc-app/smartcalc/shared/config"
 )
 
 // Client is a CDS client (an EHR) allowed to call the services. It is
@@ -37,23 +36,9 @@ type Client struct {
 // http URLs are accepted only for loopback hosts, and only when
 // allowLoopbackHTTP is set (local runs and tests).
 func ParseClients(data []byte, allowLoopbackHTTP bool) ([]Client, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	var raws []json.RawMessage
-	if err := dec.Decode(&raws); err != nil {
-		return nil, fmt.Errorf("cds: clients: want a JSON array of objects: %w", err)
-	}
-	if dec.More() {
-		return nil, errors.New("cds: clients: unexpected data after the JSON array")
-	}
-	out := make([]Client, 0, len(raws))
-	for i, raw := range raws {
-		var c Client
-		d := json.NewDecoder(bytes.NewReader(raw))
-		d.DisallowUnknownFields()
-		if err := d.Decode(&c); err != nil {
-			return nil, fmt.Errorf("cds: clients[%d]: %w", i, err)
-		}
-		out = append(out, c)
+	out, err := config.DecodeList[Client](data)
+	if err != nil {
+		return nil, fmt.Errorf("cds: clients: %w", err)
 	}
 	if err := validateClients(out, allowLoopbackHTTP); err != nil {
 		return nil, err

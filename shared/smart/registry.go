@@ -12,8 +12,6 @@
 package smart
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -21,6 +19,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/smartcalc-app/smartcalc/shared/config"
 )
 
 // Launch modes a registration may allow.
@@ -105,36 +105,11 @@ func (r *Registration) allows(mode string) bool { return slices.Contains(r.Launc
 // unknown fields and trailing data are errors, and an error names the
 // entry. Validation is NewRegistry's.
 func ParseRegistrations(data []byte) ([]Registration, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	var raws []json.RawMessage
-	if err := dec.Decode(&raws); err != nil {
-		return nil, fmt.Errorf("smart: registrations: want a JSON array of objects: %w", err)
-	}
-	if dec.More() {
-		return nil, errors.New("smart: registrations: unexpected data after the JSON array")
-	}
-	regs := make([]Registration, 0, len(raws))
-	for i, raw := range raws {
-		var r Registration
-		d := json.NewDecoder(bytes.NewReader(raw))
-		d.DisallowUnknownFields()
-		if err := d.Decode(&r); err != nil {
-			return nil, fmt.Errorf("smart: registration %d%s: %w", i, idHint(raw), err)
-		}
-		regs = append(regs, r)
+	regs, err := config.DecodeList[Registration](data)
+	if err != nil {
+		return nil, fmt.Errorf("smart: registrations: %w", err)
 	}
 	return regs, nil
-}
-
-// idHint names an entry that failed to decode by its id, when it has one.
-func idHint(raw json.RawMessage) string {
-	var v struct {
-		ID string `json:"id"`
-	}
-	if json.Unmarshal(raw, &v) == nil && v.ID != "" {
-		return fmt.Sprintf(" (%q)", v.ID)
-	}
-	return ""
 }
 
 // Registry holds validated registrations and matches iss values against

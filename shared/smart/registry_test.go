@@ -45,11 +45,11 @@ func TestParseRegistrations(t *testing.T) {
 		name, json string
 		want       []string // substrings of the error
 	}{
-		{"unknown field", `[{"id":"a","iss":"https://x/fhir","clientid":"c"}]`, []string{"registration 0", `"a"`, "clientid"}},
-		{"unknown nested field", `[{"id":"a"},{"id":"b","client_auth":{"type":"public","secrett":"x"}}]`, []string{"registration 1", `"b"`, "secrett"}},
+		{"unknown field", `[{"id":"a","iss":"https://x/fhir","clientid":"c"}]`, []string{"registrations: entry 0", `"a"`, "clientid"}},
+		{"unknown nested field", `[{"id":"a"},{"id":"b","client_auth":{"type":"public","secrett":"x"}}]`, []string{"registrations: entry 1", `"b"`, "secrett"}},
 		{"not an array", `{"id":"a"}`, []string{"JSON array"}},
 		{"trailing data", `[] []`, []string{"after the JSON array"}},
-		{"wrong type", `[{"id":"a","launch":"ehr"}]`, []string{"registration 0", "launch"}},
+		{"wrong type", `[{"id":"a","launch":"ehr"}]`, []string{"registrations: entry 0", "launch"}},
 		{"empty", ``, []string{"JSON array"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
