@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/fhir"
 )
 
@@ -82,18 +83,8 @@ func banner(p *fhir.Patient, now time.Time) *Patient {
 		}
 	}
 	if birth, ok := p.Birth(); ok && len(p.BirthDate) >= len("2006-01-02") {
-		age := AgeAt(birth, now)
+		age := calc.WholeYears(birth, now)
 		b.Age = &age
 	}
 	return b
-}
-
-// AgeAt is the age in whole years on now's date for someone born on birth.
-func AgeAt(birth, now time.Time) int {
-	now = now.UTC()
-	age := now.Year() - birth.Year()
-	if now.Month() < birth.Month() || (now.Month() == birth.Month() && now.Day() < birth.Day()) {
-		age--
-	}
-	return age
 }

@@ -620,17 +620,18 @@ func (m *mapper) age(p *fhir.Patient, ref string) {
 		m.gap("age", GapConfirm, fmt.Sprintf("Age: the birth date %s is after the assessment date.", p.BirthDate))
 		return
 	}
-	oldest := wholeYears(start, m.now)
-	youngest := wholeYears(end.Add(-time.Nanosecond), m.now)
+	oldest := WholeYears(start, m.now)
+	youngest := WholeYears(end.Add(-time.Nanosecond), m.now)
 	if oldest != youngest {
 		m.warn("The birth date is partial (%s): age is taken as %d, the oldest it can be (it may be %d). Confirm the age.", p.BirthDate, oldest, youngest)
 	}
 	m.set("age", Input{Value: float64(oldest), Source: &Source{Reference: ref, Date: p.BirthDate, Display: "birth date"}})
 }
 
-// wholeYears is the age in completed years at now of someone born at b,
-// comparing calendar dates in UTC.
-func wholeYears(b, now time.Time) int {
+// WholeYears is the age in completed years at now of someone born at b,
+// comparing calendar dates in UTC: the one age rule of the assessment and
+// the patient banner.
+func WholeYears(b, now time.Time) int {
 	b, now = b.UTC(), now.UTC()
 	y := now.Year() - b.Year()
 	if now.Month() < b.Month() || (now.Month() == b.Month() && now.Day() < b.Day()) {
