@@ -8,6 +8,7 @@
 package entrypoints
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"sync"
@@ -25,14 +26,24 @@ import (
 var Names = []string{"launch", "callback", "calculate"}
 
 func init() {
-	builders := map[string]func(*Env) (http.Handler, error){
-		"launch":    (*Env).Launch,
-		"callback":  (*Env).Callback,
-		"calculate": (*Env).Calculate,
-	}
 	for _, name := range Names {
-		functions.HTTP(name, Lazy(name, deployedEnv, builders[name]).ServeHTTP)
+		functions.HTTP(name, Lazy(name, deployedEnv, func(e *Env) (http.Handler, error) { return e.Handler(name) }).ServeHTTP)
 	}
+}
+
+// Handler builds the handler of the function registered as name: the one
+// mapping from names to builders, used by the registrations and the local
+// runner.
+func (e *Env) Handler(name string) (http.Handler, error) {
+	switch name {
+	case "launch":
+		return e.Launch()
+	case "callback":
+		return e.Callback()
+	case "calculate":
+		return e.Calculate()
+	}
+	return nil, fmt.Errorf("entrypoints: no function named %q", name)
 }
 
 var (

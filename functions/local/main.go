@@ -128,13 +128,8 @@ func newServer(base string, getenv func(string) string, log *slog.Logger, tune *
 		tune.Env(env)
 	}
 	mux := http.NewServeMux()
-	names := map[string]func(*entrypoints.Env) (http.Handler, error){
-		"launch":    (*entrypoints.Env).Launch,
-		"callback":  (*entrypoints.Env).Callback,
-		"calculate": (*entrypoints.Env).Calculate,
-	}
 	for _, name := range entrypoints.Names {
-		h, err := names[name](env)
+		h, err := env.Handler(name)
 		if err != nil {
 			return nil, err
 		}
