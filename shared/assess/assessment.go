@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/smartcalc-app/smartcalc/shared/calc"
+	"github.com/smartcalc-app/smartcalc/shared/mapping"
 )
 
 // Assessment is GET and POST /api/assessment: every calculator on one fetch
@@ -21,11 +22,11 @@ type Assessment struct {
 	ConfigVersion   string                  `json:"config_version"`
 	// NeedsConfirmation names the inputs the record holds but the
 	// clinician must confirm; Gaps says why each unset input is unset.
-	NeedsConfirmation []string   `json:"needs_confirmation"`
-	Gaps              []calc.Gap `json:"gaps"`
+	NeedsConfirmation []string      `json:"needs_confirmation"`
+	Gaps              []mapping.Gap `json:"gaps"`
 	// DAPT and OAC are the medication findings the CDS Hooks services use.
-	DAPT calc.DAPT              `json:"dapt"`
-	OAC  calc.MedicationFinding `json:"oral_anticoagulant"`
+	DAPT mapping.DAPT              `json:"dapt"`
+	OAC  mapping.MedicationFinding `json:"oral_anticoagulant"`
 	// FHIRRequests counts the HTTP requests this assessment sent to the EHR.
 	FHIRRequests int `json:"fhir_requests"`
 }

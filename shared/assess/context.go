@@ -4,8 +4,8 @@ import (
 	"context"
 	"time"
 
-	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/fhir"
+	"github.com/smartcalc-app/smartcalc/shared/mapping"
 )
 
 // Patient is the banner: who the assessment is about. It is always taken
@@ -83,7 +83,7 @@ func banner(p *fhir.Patient, now time.Time) *Patient {
 		}
 	}
 	if birth, ok := p.Birth(); ok && len(p.BirthDate) >= len("2006-01-02") {
-		age := calc.WholeYears(birth, now)
+		age := mapping.WholeYears(birth, now)
 		b.Age = &age
 	}
 	return b

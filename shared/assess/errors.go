@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/fhir"
+	"github.com/smartcalc-app/smartcalc/shared/mapping"
 )
 
 // DataErrorKind says why part of the record could not be read.
@@ -43,20 +43,20 @@ func (d DataError) sessionError() error {
 }
 
 // fromCalc converts the mapping's data error to the API's.
-func fromCalc(d calc.DataError) DataError {
+func fromCalc(d mapping.DataError) DataError {
 	out := DataError{Resource: d.ResourceType, Message: d.Message, Inputs: d.Inputs, err: d.Err}
 	switch d.Kind {
-	case calc.DataRefused:
+	case mapping.DataRefused:
 		out.Kind = KindForbidden
-	case calc.DataScope:
+	case mapping.DataScope:
 		out.Kind = KindScope
 		out.Scope = ScopeFor(d.ResourceType, fhir.InteractionSearch)
 		if d.ResourceType == "Patient" {
 			out.Scope = ScopeFor("Patient", fhir.InteractionRead)
 		}
-	case calc.DataUnauthorized:
+	case mapping.DataUnauthorized:
 		out.Kind = KindUnauthorized
-	case calc.DataUnavailable:
+	case mapping.DataUnavailable:
 		out.Kind = KindUnavailable
 	default:
 		out.Kind = KindBadResponse

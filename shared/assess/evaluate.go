@@ -7,6 +7,7 @@ import (
 
 	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/fhir"
+	"github.com/smartcalc-app/smartcalc/shared/mapping"
 	"github.com/smartcalc-app/smartcalc/shared/store"
 )
 
@@ -14,7 +15,7 @@ import (
 // the granted scope allows: a type the scope does not cover is not
 // requested, and the calculators that need it say which scope is missing.
 func (s *Service) query(st *store.Session, now time.Time) fhir.Query {
-	q := calc.RecordQuery(s.Scoring, st.Patient, now, s.mapOptions())
+	q := mapping.RecordQuery(s.Scoring, st.Patient, now, s.mapOptions())
 	q.Allowed = func(typ string, i fhir.Interaction) bool { return Allows(st.Scope, typ, i) }
 	// Optional searches are made only when granted: asking for them
 	// otherwise would only record a scope error the clinician cannot act on.
@@ -23,14 +24,14 @@ func (s *Service) query(st *store.Session, now time.Time) fhir.Query {
 	return q
 }
 
-func (s *Service) mapOptions() calc.MapOptions {
-	return calc.MapOptions{LabLookback: s.LabLookback}
+func (s *Service) mapOptions() mapping.MapOptions {
+	return mapping.MapOptions{LabLookback: s.LabLookback}
 }
 
 // Evaluate maps a fetched record (from the EHR, or a CDS Hooks prefetch),
 // overlays the clinician's values and runs every calculator. It does no I/O.
 func (s *Service) Evaluate(rec *fhir.Record, overrides calc.Inputs, now time.Time) (*Assessment, error) {
-	m := calc.MapRecord(s.Scoring, rec, now, s.mapOptions())
+	m := mapping.MapRecord(s.Scoring, rec, now, s.mapOptions())
 	inputs := m.Inputs.Overlay(overrides)
 	results, err := s.Engine.EvaluateAll(inputs)
 	if err != nil {

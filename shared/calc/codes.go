@@ -82,8 +82,17 @@ var matchKinds = []string{"exact", "prefix", "pattern", "range", "descendants", 
 // included and not excluded. Descendants and ingredients need a terminology
 // service; Match compares the literal code for those.
 func (s CodeSet) Match(system, code string) bool {
-	return matchAny(s.Include, system, code) && !matchAny(s.Exclude, system, code)
+	return s.Includes(system, code) && !s.Excludes(system, code)
 }
+
+// Includes reports whether code (in the system with key system) matches one
+// of the set's include rules, whatever its exclude rules say.
+func (s CodeSet) Includes(system, code string) bool { return matchAny(s.Include, system, code) }
+
+// Excludes reports whether code (in the system with key system) matches one
+// of the set's exclude rules. The mapping checks it across every coding of
+// a concept: an excluded translation excludes the concept.
+func (s CodeSet) Excludes(system, code string) bool { return matchAny(s.Exclude, system, code) }
 
 // SystemKey returns the key of Codes.Systems whose URI is uri.
 func (c Codes) SystemKey(uri string) (string, bool) {

@@ -3,19 +3,17 @@
 // creatinine clearance (Cockcroft-Gault).
 //
 // Every number the calculators use (coefficients, truncations, bands,
-// thresholds, unit conversions) and every code set the FHIR mapping uses
-// lives in one versioned scoring configuration, scoring.json, embedded in
-// the binary. LoadConfig validates it at start-up; a broken configuration
+// thresholds, unit conversions) and every code set that a record mapping
+// uses lives in one versioned scoring configuration, scoring.json, embedded
+// in the binary. LoadConfig validates it at start-up; a broken configuration
 // is an error, never a silent fall-back to defaults. Each parameter carries
 // its source (publication and table) and whether it has been verified
-// against that source.
+// against that source. The sources themselves are described in SOURCES.md
+// beside the configuration.
 //
-// MapRecord turns a patient's FHIR record, as shared/fhir's FetchRecord
-// read it, into the inputs of every calculator at once, each with its
-// provenance (origin, source record, staleness, evidence), plus what it
-// could not map and why (gaps, warnings, data errors per resource type) and
-// the DAPT and oral-anticoagulant findings the CDS Hooks services need.
-// RecordQuery builds the matching FHIR query.
+// The calculators know nothing of FHIR or HTTP: they score Inputs, however
+// they were obtained. The standalone calculator passes what a clinician
+// typed; shared/mapping turns a FHIR record into the same Inputs.
 //
 // The package is pure: no I/O, no clock, no globals that change. An Engine
 // is immutable and safe for concurrent use.

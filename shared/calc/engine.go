@@ -153,7 +153,10 @@ func floorDiv(a, b int64) int64 {
 func clamp(x, lo, hi float64) float64 { return math.Max(lo, math.Min(hi, x)) }
 
 // fmtNum formats x for a person: at most d decimals, no trailing zeros.
-func fmtNum(x float64, d int) string {
+// FormatNumber writes x with at most d decimals, without trailing zeros
+// and never as "-0": the one number format of the engine's and the
+// mapping's messages.
+func FormatNumber(x float64, d int) string {
 	s := strconv.FormatFloat(x, 'f', d, 64)
 	if strings.Contains(s, ".") {
 		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
@@ -164,6 +167,7 @@ func fmtNum(x float64, d int) string {
 	return s
 }
 
+// ptr returns a pointer to a copy of v.
 func ptr[T any](v T) *T { return &v }
 
 // evalCtx is the state of one calculator evaluation.
@@ -240,9 +244,9 @@ func (c *evalCtx) unitLabel(name string) string {
 
 func (c *evalCtx) withUnit(name string, x float64) string {
 	if u := c.unitLabel(name); u != "" {
-		return fmtNum(x, 2) + " " + u
+		return FormatNumber(x, 2) + " " + u
 	}
-	return fmtNum(x, 2)
+	return FormatNumber(x, 2)
 }
 
 func (c *evalCtx) echo(g given) {
@@ -305,12 +309,12 @@ func (c *evalCtx) num(name string) (float64, bool) {
 		if !c.outRange[name] {
 			c.outRange[name] = true
 			c.res.OutOfRange = append(c.res.OutOfRange, name)
-			c.warn("%s %s is outside the validated range %s–%s.", name, c.withUnit(name, g.num), fmtNum(*d.Min, 2), c.withUnit(name, *d.Max))
+			c.warn("%s %s is outside the validated range %s–%s.", name, c.withUnit(name, g.num), FormatNumber(*d.Min, 2), c.withUnit(name, *d.Max))
 		}
 		return 0, false
 	}
 	if p := g.def.Plausible; g.num < *p.Min || g.num > *p.Max {
-		c.warn("%s %s is outside the plausible range %s–%s; check the value and its unit.", name, c.withUnit(name, g.num), fmtNum(*p.Min, 2), c.withUnit(name, *p.Max))
+		c.warn("%s %s is outside the plausible range %s–%s; check the value and its unit.", name, c.withUnit(name, g.num), FormatNumber(*p.Min, 2), c.withUnit(name, *p.Max))
 	}
 	return g.num, true
 }

@@ -69,19 +69,19 @@ func (c *evalCtx) points(m *PointsModel) {
 		lb := c.e.roundHalfUp(total)
 		c.res.Values = append(c.res.Values,
 			Value{Name: "score", Value: nil, Unit: "{score}", Display: "incomplete"},
-			Value{Name: "score_lower_bound", Value: lb, Unit: "{score}", Display: fmt.Sprintf("≥ %s (missing inputs counted as 0 points)", fmtNum(lb, 0)), Category: band(m.Bands, lb).Category})
-		c.warn("The score cannot be computed until every input is known; it is at least %s, the total with each missing input counted as 0 points.", fmtNum(lb, 0))
+			Value{Name: "score_lower_bound", Value: lb, Unit: "{score}", Display: fmt.Sprintf("≥ %s (missing inputs counted as 0 points)", FormatNumber(lb, 0)), Category: band(m.Bands, lb).Category})
+		c.warn("The score cannot be computed until every input is known; it is at least %s, the total with each missing input counted as 0 points.", FormatNumber(lb, 0))
 		return
 	}
 	score := c.e.roundHalfUp(total)
 	b := band(m.Bands, score)
-	c.res.Values = append(c.res.Values, Value{Name: "score", Value: score, Unit: "{score}", Display: fmt.Sprintf("%s (%s)", fmtNum(score, 0), b.Label), Category: b.Category})
+	c.res.Values = append(c.res.Values, Value{Name: "score", Value: score, Unit: "{score}", Display: fmt.Sprintf("%s (%s)", FormatNumber(score, 0), b.Label), Category: b.Category})
 	if rc := m.RiskCurve; rc != nil {
 		risk := 100 * (1 - math.Exp(-math.Exp(*rc.Intercept+*rc.Slope*score)))
 		risk = c.e.roundTo(risk, *rc.Decimals)
-		c.res.Values = append(c.res.Values, Value{Name: rc.Name, Value: risk, Unit: "%", Display: fmtNum(risk, *rc.Decimals) + "%"})
+		c.res.Values = append(c.res.Values, Value{Name: rc.Name, Value: risk, Unit: "%", Display: FormatNumber(risk, *rc.Decimals) + "%"})
 		if score < *rc.Calibrated.Min || score > *rc.Calibrated.Max {
-			c.warn("The %s for a score of %s is an extrapolation: the curve was calibrated for scores %s–%s only.", rc.Label, fmtNum(score, 0), fmtNum(*rc.Calibrated.Min, 0), fmtNum(*rc.Calibrated.Max, 0))
+			c.warn("The %s for a score of %s is an extrapolation: the curve was calibrated for scores %s–%s only.", rc.Label, FormatNumber(score, 0), FormatNumber(*rc.Calibrated.Min, 0), FormatNumber(*rc.Calibrated.Max, 0))
 		}
 	}
 }
@@ -156,17 +156,17 @@ func (c *evalCtx) rule(r Rule) (*bool, string) {
 	switch r.Type {
 	case "at_least":
 		if x >= *r.Threshold {
-			return ptr(true), fmt.Sprintf("%s %s ≥ %s", r.Input, shown, fmtNum(*r.Threshold, 2))
+			return ptr(true), fmt.Sprintf("%s %s ≥ %s", r.Input, shown, FormatNumber(*r.Threshold, 2))
 		}
-		return ptr(false), fmt.Sprintf("%s %s < %s", r.Input, shown, fmtNum(*r.Threshold, 2))
+		return ptr(false), fmt.Sprintf("%s %s < %s", r.Input, shown, FormatNumber(*r.Threshold, 2))
 	case "below":
 		if x < *r.Threshold {
-			return ptr(true), fmt.Sprintf("%s %s < %s", r.Input, shown, fmtNum(*r.Threshold, 2))
+			return ptr(true), fmt.Sprintf("%s %s < %s", r.Input, shown, FormatNumber(*r.Threshold, 2))
 		}
-		return ptr(false), fmt.Sprintf("%s %s ≥ %s", r.Input, shown, fmtNum(*r.Threshold, 2))
+		return ptr(false), fmt.Sprintf("%s %s ≥ %s", r.Input, shown, FormatNumber(*r.Threshold, 2))
 	case "range":
 		if x < *r.Min {
-			return ptr(false), fmt.Sprintf("%s %s < %s", r.Input, shown, fmtNum(*r.Min, 2))
+			return ptr(false), fmt.Sprintf("%s %s < %s", r.Input, shown, FormatNumber(*r.Min, 2))
 		}
 		max := 0.0
 		if r.Max != nil {
@@ -175,9 +175,9 @@ func (c *evalCtx) rule(r Rule) (*bool, string) {
 			lo, hi := math.Min(r.MaxBySex[Female], r.MaxBySex[Male]), math.Max(r.MaxBySex[Female], r.MaxBySex[Male])
 			switch {
 			case x < lo:
-				return ptr(true), fmt.Sprintf("%s %s in [%s, %s) for either sex", r.Input, shown, fmtNum(*r.Min, 2), fmtNum(lo, 2))
+				return ptr(true), fmt.Sprintf("%s %s in [%s, %s) for either sex", r.Input, shown, FormatNumber(*r.Min, 2), FormatNumber(lo, 2))
 			case x >= hi:
-				return ptr(false), fmt.Sprintf("%s %s ≥ %s", r.Input, shown, fmtNum(hi, 2))
+				return ptr(false), fmt.Sprintf("%s %s ≥ %s", r.Input, shown, FormatNumber(hi, 2))
 			}
 			sex, ok := c.sex()
 			if !ok {
@@ -185,14 +185,14 @@ func (c *evalCtx) rule(r Rule) (*bool, string) {
 			}
 			max = r.MaxBySex[sex]
 			if x < max {
-				return ptr(true), fmt.Sprintf("%s %s in [%s, %s) (%s)", r.Input, shown, fmtNum(*r.Min, 2), fmtNum(max, 2), sex)
+				return ptr(true), fmt.Sprintf("%s %s in [%s, %s) (%s)", r.Input, shown, FormatNumber(*r.Min, 2), FormatNumber(max, 2), sex)
 			}
-			return ptr(false), fmt.Sprintf("%s %s ≥ %s (%s)", r.Input, shown, fmtNum(max, 2), sex)
+			return ptr(false), fmt.Sprintf("%s %s ≥ %s (%s)", r.Input, shown, FormatNumber(max, 2), sex)
 		}
 		if x < max {
-			return ptr(true), fmt.Sprintf("%s %s in [%s, %s)", r.Input, shown, fmtNum(*r.Min, 2), fmtNum(max, 2))
+			return ptr(true), fmt.Sprintf("%s %s in [%s, %s)", r.Input, shown, FormatNumber(*r.Min, 2), FormatNumber(max, 2))
 		}
-		return ptr(false), fmt.Sprintf("%s %s ≥ %s", r.Input, shown, fmtNum(max, 2))
+		return ptr(false), fmt.Sprintf("%s %s ≥ %s", r.Input, shown, FormatNumber(max, 2))
 	}
 	return nil, "unknown rule " + r.Type // unreachable: validated
 }
@@ -336,7 +336,7 @@ func (c *evalCtx) hazard(m *HazardModel) {
 		p0 := *o.BaselinePercent / 100
 		p := 100 * (1 - math.Pow(1-p0, hr[o.Name]))
 		p = c.e.roundTo(math.Min(p, 100), *m.Decimals)
-		c.res.Values = append(c.res.Values, Value{Name: o.Name, Value: p, Unit: "%", Display: fmtNum(p, *m.Decimals) + "% (" + o.Label + ")"})
+		c.res.Values = append(c.res.Values, Value{Name: o.Name, Value: p, Unit: "%", Display: FormatNumber(p, *m.Decimals) + "% (" + o.Label + ")"})
 	}
 }
 
@@ -390,7 +390,7 @@ func (c *evalCtx) egfrCalculator() {
 	b := band(c.def.Bands, v)
 	q := c.e.cfg.Quantities[c.e.cfg.Inputs["egfr"].Quantity]
 	c.res.Values = append(c.res.Values, Value{Name: "egfr", Value: v, Unit: q.Unit,
-		Display: fmtNum(v, d) + " " + q.Label + " (" + b.Label + ")", Category: b.Category})
+		Display: FormatNumber(v, d) + " " + q.Label + " (" + b.Label + ")", Category: b.Category})
 }
 
 func (c *evalCtx) crclCalculator() {
@@ -400,5 +400,5 @@ func (c *evalCtx) crclCalculator() {
 	}
 	d := *c.def.CockcroftGault.Decimals
 	q := c.e.cfg.Quantities[c.e.cfg.Inputs["crcl"].Quantity]
-	c.res.Values = append(c.res.Values, Value{Name: "crcl", Value: v, Unit: q.Unit, Display: fmtNum(v, d) + " " + q.Label})
+	c.res.Values = append(c.res.Values, Value{Name: "crcl", Value: v, Unit: q.Unit, Display: FormatNumber(v, d) + " " + q.Label})
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/smartcalc-app/smartcalc/shared/assess"
 	"github.com/smartcalc-app/smartcalc/shared/calc"
+	"github.com/smartcalc-app/smartcalc/shared/mapping"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -25,7 +26,7 @@ func testService(t *testing.T) *Service {
 }
 
 // hbrView is a very-HBR assessment whose record holds the given DAPT.
-func hbrView(t *testing.T, s *Service, dapt calc.DAPT) (*view, *assess.Assessment) {
+func hbrView(t *testing.T, s *Service, dapt mapping.DAPT) (*view, *assess.Assessment) {
 	t.Helper()
 	in := calc.Inputs{
 		"age": calc.Number(80, ""), "hemoglobin": calc.Number(9.5, ""), "egfr": calc.Number(25, ""), "wbc": calc.Number(9, ""),
@@ -66,35 +67,35 @@ func TestDraftFindings(t *testing.T) {
 	active := calc.Source{Reference: "MedicationRequest/a1", Display: "aspirin 81 mg tablet", Date: "2026-11-01"}
 	tests := []struct {
 		name     string
-		dapt     calc.DAPT
+		dapt     mapping.DAPT
 		call     *call
 		want     daptChange
 		oac      bool
 		card     bool
 		contains string
 	}{
-		{"both drafted, nothing active: starts DAPT", calc.DAPT{Present: ptr(false)},
+		{"both drafted, nothing active: starts DAPT", mapping.DAPT{Present: ptr(false)},
 			draftCall(t, HookOrderSign, nil, med("d1", "1191", "aspirin 81 mg"), med("d2", "1116632", "ticagrelor 90 mg")),
 			daptStart, false, true, "start DAPT (aspirin + ticagrelor)"},
-		{"P2Y12 drafted on active aspirin: starts DAPT", calc.DAPT{Present: ptr(false), Aspirin: []calc.Source{active}},
+		{"P2Y12 drafted on active aspirin: starts DAPT", mapping.DAPT{Present: ptr(false), Aspirin: []calc.Source{active}},
 			draftCall(t, HookOrderSign, nil, med("d1", "613391", "prasugrel 10 mg")),
 			daptStart, false, true, "start DAPT (aspirin + prasugrel)"},
-		{"P2Y12 alone, no aspirin anywhere: no DAPT", calc.DAPT{Present: ptr(false)},
+		{"P2Y12 alone, no aspirin anywhere: no DAPT", mapping.DAPT{Present: ptr(false)},
 			draftCall(t, HookOrderSign, nil, med("d1", "32968", "clopidogrel 75 mg")),
 			daptNone, false, false, ""},
-		{"P2Y12 drafted, active medications unreadable: may start DAPT", calc.DAPT{},
+		{"P2Y12 drafted, active medications unreadable: may start DAPT", mapping.DAPT{},
 			draftCall(t, HookOrderSign, nil, med("d1", "32968", "clopidogrel 75 mg")),
 			daptPossible, false, true, "may start DAPT"},
-		{"warfarin drafted: anticoagulant", calc.DAPT{Present: ptr(false)},
+		{"warfarin drafted: anticoagulant", mapping.DAPT{Present: ptr(false)},
 			draftCall(t, HookOrderSign, nil, med("d1", "11289", "warfarin 5 mg")),
 			daptNone, true, true, "add an oral anticoagulant (warfarin)"},
-		{"rivaroxaban 2.5 mg (vascular dose): not long-term OAC", calc.DAPT{Present: ptr(false)},
+		{"rivaroxaban 2.5 mg (vascular dose): not long-term OAC", mapping.DAPT{Present: ptr(false)},
 			draftCall(t, HookOrderSign, nil, med("d1", "2059015", "rivaroxaban 2.5 mg")),
 			daptNone, false, false, ""},
-		{"order-select: unselected drafts count for DAPT, not as triggers", calc.DAPT{Present: ptr(false)},
+		{"order-select: unselected drafts count for DAPT, not as triggers", mapping.DAPT{Present: ptr(false)},
 			draftCall(t, HookOrderSelect, []string{"MedicationRequest/d2"}, med("d1", "1191", "aspirin"), med("d2", "1116632", "ticagrelor")),
 			daptStart, false, true, "start DAPT"},
-		{"order-select: only an unselected anticoagulant: no card", calc.DAPT{Present: ptr(false)},
+		{"order-select: only an unselected anticoagulant: no card", mapping.DAPT{Present: ptr(false)},
 			draftCall(t, HookOrderSelect, []string{"MedicationRequest/d2"}, med("d1", "1364430", "apixaban"), med("d2", "83367", "atorvastatin")),
 			daptNone, false, false, ""},
 	}

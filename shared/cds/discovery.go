@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/fhir"
+	"github.com/smartcalc-app/smartcalc/shared/mapping"
 )
 
 // The hooks SMART Calc answers.
@@ -93,10 +93,10 @@ var services = map[string]string{
 }
 
 // query is the record fetch for patient: the app's query
-// (calc.RecordQuery), with the optional MedicationStatement and Encounter
+// (mapping.RecordQuery), with the optional MedicationStatement and Encounter
 // searches on, as the app makes them when its scope allows.
 func (s *Service) query(patient string, now time.Time) fhir.Query {
-	q := calc.RecordQuery(s.Assess.Scoring, patient, now, calc.MapOptions{LabLookback: s.Assess.LabLookback})
+	q := mapping.RecordQuery(s.Assess.Scoring, patient, now, mapping.MapOptions{LabLookback: s.Assess.LabLookback})
 	q.MedicationStatements = true
 	q.Encounters = true
 	return q

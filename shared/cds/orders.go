@@ -8,6 +8,7 @@ import (
 	"github.com/smartcalc-app/smartcalc/shared/assess"
 	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/fhir"
+	"github.com/smartcalc-app/smartcalc/shared/mapping"
 )
 
 // Medication classes of the scoring configuration (codes.medications).
@@ -37,7 +38,7 @@ type findings struct {
 }
 
 // draftFindings classifies the draft MedicationRequests with the
-// configuration's code sets (calc.DrugClasses: the mapping's matching), and
+// configuration's code sets (mapping.DrugClasses: the mapping's matching), and
 // combines them with the active medications the mapping found. For
 // order-select only the selected drafts can trigger a card; the other
 // drafts still count towards DAPT.
@@ -84,7 +85,7 @@ func (s *Service) draftFindings(k *call, a *assess.Assessment) findings {
 		if !ok {
 			continue
 		}
-		classes := calc.DrugClasses(s.Assess.Scoring, concepts)
+		classes := mapping.DrugClasses(s.Assess.Scoring, concepts)
 		src := draftSource(m, concepts)
 		inFocus := focus(m.ID)
 		if slices.Contains(classes, classAspirin) {

@@ -1,11 +1,13 @@
-package calc
+package mapping
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -106,9 +108,9 @@ func newRecord(parts ...any) *fhir.Record {
 	return rec
 }
 
-func testConfig(t testing.TB) *Config {
+func testConfig(t testing.TB) *calc.Config {
 	t.Helper()
-	cfg, err := LoadConfig()
+	cfg, err := calc.LoadConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,13 +123,13 @@ func mapIt(t testing.TB, rec *fhir.Record) *Mapped {
 }
 
 // canonical returns a mapped numeric input in its canonical unit.
-func canonical(t testing.TB, cfg *Config, mp *Mapped, name string) (float64, Input) {
+func canonical(t testing.TB, cfg *calc.Config, mp *Mapped, name string) (float64, calc.Input) {
 	t.Helper()
 	in, ok := mp.Inputs[name]
 	if !ok {
 		t.Fatalf("input %s not mapped; gaps %+v", name, mp.Gaps)
 	}
-	f, ok := toFloat(in.Value)
+	f, ok := in.Value.(float64)
 	if !ok {
 		t.Fatalf("input %s is %T", name, in.Value)
 	}
@@ -222,7 +224,7 @@ func TestMapLabs(t *testing.T) {
 				if !ok || g.Reason != tt.gap {
 					t.Fatalf("gap %+v (%v), want reason %s", g, ok, tt.gap)
 				}
-				if got := contains(mp.NeedsConfirmation, tt.input); got != (tt.gap == GapConfirm) {
+				if got := slices.Contains(mp.NeedsConfirmation, tt.input); got != (tt.gap == GapConfirm) {
 					t.Errorf("NeedsConfirmation %v", mp.NeedsConfirmation)
 				}
 				return
@@ -231,7 +233,7 @@ func TestMapLabs(t *testing.T) {
 			if math.Abs(v-tt.want) > 1e-9 {
 				t.Errorf("%s = %v, want %v", tt.input, v, tt.want)
 			}
-			if in.Origin != OriginRecord || in.Source == nil || in.Source.Reference != tt.ref || in.Source.Date == "" || !strings.HasPrefix(in.Source.Code, sysLOINC+"|") {
+			if in.Origin != calc.OriginRecord || in.Source == nil || in.Source.Reference != tt.ref || in.Source.Date == "" || !strings.HasPrefix(in.Source.Code, sysLOINC+"|") {
 				t.Errorf("provenance %+v %+v", in, in.Source)
 			}
 			if in.Stale != tt.stale {
@@ -306,7 +308,7 @@ func TestMapEGFR(t *testing.T) {
 				}
 			} else {
 				v, in := canonical(t, cfg, mp, "egfr")
-				if v != tt.egfr || in.Source.Reference != tt.ref || in.Origin != OriginRecord {
+				if v != tt.egfr || in.Source.Reference != tt.ref || in.Origin != calc.OriginRecord {
 					t.Errorf("egfr %v from %+v, want %v from %s", v, in.Source, tt.egfr, tt.ref)
 				}
 			}
@@ -324,9 +326,9 @@ func TestMapEGFR(t *testing.T) {
 					continue
 				}
 				found = true
-				wantOrigin := OriginRecord
+				wantOrigin := calc.OriginRecord
 				if tt.derived {
-					wantOrigin = OriginDerived
+					wantOrigin = calc.OriginDerived
 					if v, ok := r.Value("egfr"); !ok || echo.Value != v.Value || !strings.Contains(echo.Derivation, "CKD-EPI 2021") {
 						t.Errorf("derived eGFR %v (%s), want %v", echo.Value, echo.Derivation, v.Value)
 					}
@@ -370,19 +372,19 @@ func TestMapDemographics(t *testing.T) {
 		sexCode string
 		warned  string
 	}{
-		{"female", patient("female", "1960-03-15"), 66, Female, systemGender + "|female", ""},
-		{"day before the birthday", patient("male", "1950-03-16"), 75, Male, systemGender + "|male", ""},
-		{"on the birthday", patient("male", "1950-03-15"), 76, Male, systemGender + "|male", ""},
-		{"birth sex when gender is unknown", birthsex(patient("unknown", "1960-01-01"), "M"), 66, Male, fhir.ExtBirthSex + "|M", ""},
-		{"birth sex when gender is absent", birthsex(patient("", "1960-01-01"), "F"), 66, Female, fhir.ExtBirthSex + "|F", ""},
-		{"gender wins, disagreement warned", birthsex(patient("male", "1960-01-01"), "F"), 66, Male, systemGender + "|male", "birth sex is F"},
+		{"female", patient("female", "1960-03-15"), 66, calc.Female, systemGender + "|female", ""},
+		{"day before the birthday", patient("male", "1950-03-16"), 75, calc.Male, systemGender + "|male", ""},
+		{"on the birthday", patient("male", "1950-03-15"), 76, calc.Male, systemGender + "|male", ""},
+		{"birth sex when gender is unknown", birthsex(patient("unknown", "1960-01-01"), "M"), 66, calc.Male, fhir.ExtBirthSex + "|M", ""},
+		{"birth sex when gender is absent", birthsex(patient("", "1960-01-01"), "F"), 66, calc.Female, fhir.ExtBirthSex + "|F", ""},
+		{"gender wins, disagreement warned", birthsex(patient("male", "1960-01-01"), "F"), 66, calc.Male, systemGender + "|male", "birth sex is F"},
 		{"other without birth sex", patient("other", "1960-01-01"), 66, "", "", ""},
 		{"birth sex UNK", birthsex(patient("unknown", "1960-01-01"), "UNK"), 66, "", "", ""},
-		{"year only: the oldest age, warned", patient("male", "1950"), 76, Male, systemGender + "|male", "partial"},
-		{"year and month, unambiguous", patient("male", "1950-01"), 76, Male, systemGender + "|male", ""},
-		{"birth month straddles", patient("male", "1950-03"), 76, Male, systemGender + "|male", "may be 75"},
-		{"no birth date", patient("male", ""), 0, Male, systemGender + "|male", ""},
-		{"birth date in the future", patient("male", "2027-01-01"), 0, Male, systemGender + "|male", ""},
+		{"year only: the oldest age, warned", patient("male", "1950"), 76, calc.Male, systemGender + "|male", "partial"},
+		{"year and month, unambiguous", patient("male", "1950-01"), 76, calc.Male, systemGender + "|male", ""},
+		{"birth month straddles", patient("male", "1950-03"), 76, calc.Male, systemGender + "|male", "may be 75"},
+		{"no birth date", patient("male", ""), 0, calc.Male, systemGender + "|male", ""},
+		{"birth date in the future", patient("male", "2027-01-01"), 0, calc.Male, systemGender + "|male", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -475,7 +477,7 @@ func TestMapSearchFailures(t *testing.T) {
 					t.Fatalf("data errors %+v", mp.DataErrors)
 				}
 				d := mp.DataErrors[0]
-				if d.ResourceType != tt.typ || d.Kind != tt.kind || d.Refused() != tt.refused || d.Message == "" || !contains(d.Inputs, tt.input) || !errors.Is(d.Err, tt.err) {
+				if d.ResourceType != tt.typ || d.Kind != tt.kind || d.Refused() != tt.refused || d.Message == "" || !slices.Contains(d.Inputs, tt.input) || !errors.Is(d.Err, tt.err) {
 					t.Errorf("data error %+v", d)
 				}
 				if !warningHas(mp, tt.typ+" records were not read") {

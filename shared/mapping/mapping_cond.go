@@ -1,7 +1,9 @@
-package calc
+package mapping
 
 import (
 	"fmt"
+	"github.com/smartcalc-app/smartcalc/shared/calc"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -38,12 +40,12 @@ type condMatch struct {
 	date       string
 }
 
-func (cm condMatch) source() Source {
+func (cm condMatch) source() calc.Source {
 	d := display(cm.coding, cm.c.Code)
 	if s := cm.c.ClinicalStatusCode(); s != "" {
 		d += " (" + s + ")"
 	}
-	return Source{Reference: "Condition/" + cm.c.ID, Code: token(cm.coding), Date: cm.date, Display: d}
+	return calc.Source{Reference: "Condition/" + cm.c.ID, Code: token(cm.coding), Date: cm.date, Display: d}
 }
 
 // usableConditions drops refuted and entered-in-error conditions.
@@ -51,7 +53,7 @@ func (m *mapper) usableConditions() []*fhir.Condition {
 	var out []*fhir.Condition
 	for i := range m.rec.Conditions {
 		c := &m.rec.Conditions[i]
-		if contains(m.cfg.FHIR.ConditionExcludeVerification, c.VerificationStatusCode()) {
+		if slices.Contains(m.cfg.FHIR.ConditionExcludeVerification, c.VerificationStatusCode()) {
 			continue
 		}
 		out = append(out, c)
@@ -82,7 +84,7 @@ func (m *mapper) current(c *fhir.Condition) bool {
 	if s == "" {
 		return !c.Abated()
 	}
-	return contains(m.cfg.FHIR.ConditionActiveStatus, s)
+	return slices.Contains(m.cfg.FHIR.ConditionActiveStatus, s)
 }
 
 // conditionMatches returns the conditions in code set key, newest first
@@ -115,7 +117,7 @@ func (m *mapper) conditionMatches(key string, currentOnly bool) []condMatch {
 }
 
 // window applies a code set's time window to a date span.
-func (m *mapper) window(set CodeSet, start, end time.Time, dated bool) tri {
+func (m *mapper) window(set calc.CodeSet, start, end time.Time, dated bool) tri {
 	switch {
 	case set.WindowMonths > 0:
 		return within(start, end, dated, m.now.AddDate(0, -set.WindowMonths, 0))
@@ -125,7 +127,7 @@ func (m *mapper) window(set CodeSet, start, end time.Time, dated bool) tri {
 	return triYes
 }
 
-func windowText(set CodeSet) string {
+func windowText(set calc.CodeSet) string {
 	switch {
 	case set.WindowMonths > 0:
 		return fmt.Sprintf("%d months", set.WindowMonths)
@@ -147,7 +149,7 @@ type condSpec struct {
 // set matches too), a question when a date straddles the window, false
 // when nothing matches and the Condition search was read in full.
 func (m *mapper) conditionFlag(input string, specs ...condSpec) {
-	var yes, maybe []Source
+	var yes, maybe []calc.Source
 	for _, sp := range specs {
 		set := m.cfg.Codes.Conditions[sp.set]
 		var partner []condMatch
@@ -201,7 +203,7 @@ func (m *mapper) conditions() {
 func (m *mapper) malignancy() {
 	const input = "active_malignancy"
 	set := m.cfg.Codes.Conditions["active-malignancy"]
-	var yes, ask []Source
+	var yes, ask []calc.Source
 	for _, cm := range m.conditionMatches("active-malignancy", true) {
 		if m.window(set, cm.start, cm.end, cm.dated) == triYes {
 			yes = append(yes, cm.source())
@@ -248,7 +250,7 @@ func (m *mapper) stroke() {
 	if oc, ok := m.cfg.Codes.Observations["nihss"]; ok && oc.MajorAtLeast != nil {
 		threshold = *oc.MajorAtLeast
 	}
-	var major, pending, all []Source
+	var major, pending, all []calc.Source
 	for _, s := range strokes {
 		all = append(all, s.source())
 		w := m.window(set, s.start, s.end, s.dated)
@@ -268,29 +270,29 @@ func (m *mapper) stroke() {
 	}
 	switch {
 	case len(major) > 0:
-		m.set(input, Input{Value: "major", Origin: OriginRecord, Source: &major[0], Evidence: sortSources(major)})
+		m.set(input, calc.Input{Value: "major", Origin: calc.OriginRecord, Source: &major[0], Evidence: sortSources(major)})
 	case len(pending) > 0:
 		m.gap(input, GapConfirm, fmt.Sprintf("Ischaemic stroke: %s (%s, %s) may be within %s, and no NIHSS score tells whether it was moderate or severe (NIHSS ≥%s): major or minor?",
-			pending[0].Display, pending[0].Reference, orUndated(pending[0].Date), windowText(set), fmtNum(threshold, 0)), sortSources(pending)...)
+			pending[0].Display, pending[0].Reference, orUndated(pending[0].Date), windowText(set), calc.FormatNumber(threshold, 0)), sortSources(pending)...)
 	default:
 		all = sortSources(all)
-		m.set(input, Input{Value: "minor", Origin: OriginRecord, Source: &all[0], Evidence: all})
+		m.set(input, calc.Input{Value: "minor", Origin: calc.OriginRecord, Source: &all[0], Evidence: all})
 	}
 }
 
 // strokeSeverity looks for an NIHSS near the stroke: an NIHSS Observation,
 // or an ICD-10-CM NIHSS code (R29.7xx) as a Condition. yes: ≥ threshold;
 // no: a score below it and none above; maybe: no score.
-func (m *mapper) strokeSeverity(s condMatch, threshold float64) (tri, []Source) {
+func (m *mapper) strokeSeverity(s condMatch, threshold float64) (tri, []calc.Source) {
 	if !s.dated {
 		return triMaybe, nil
 	}
 	from, to := s.start.Add(-nihssBefore), s.end.Add(nihssAfter)
 	res, found := triMaybe, false
-	var ev []Source
+	var ev []calc.Source
 	for _, c := range m.nihss(from, to) {
 		src := c.source()
-		src.Display = "NIHSS " + fmtNum(*c.o.ValueQuantity.Value, 0)
+		src.Display = "NIHSS " + calc.FormatNumber(*c.o.ValueQuantity.Value, 0)
 		ev = append(ev, src)
 		if *c.o.ValueQuantity.Value >= threshold {
 			res = triYes
@@ -313,7 +315,7 @@ func (m *mapper) strokeSeverity(s condMatch, threshold float64) (tri, []Source) 
 // than 30 days ago).
 func (m *mapper) myocardialInfarction() {
 	acuteSet := m.cfg.Codes.Conditions["acute-mi"]
-	var index, indexMaybe, prior, priorMaybe []Source
+	var index, indexMaybe, prior, priorMaybe []calc.Source
 	for _, cm := range m.conditionMatches("acute-mi", false) {
 		switch m.window(acuteSet, cm.start, cm.end, cm.dated) {
 		case triYes:
@@ -328,7 +330,7 @@ func (m *mapper) myocardialInfarction() {
 	for _, cm := range m.conditionMatches("prior-mi", false) {
 		prior = append(prior, cm.source())
 	}
-	decide := func(input string, yes, maybe []Source, what string) {
+	decide := func(input string, yes, maybe []calc.Source, what string) {
 		switch {
 		case len(yes) > 0:
 			m.setFlag(input, true, sortSources(yes))
@@ -367,8 +369,8 @@ func procedureDate(p *fhir.Procedure) (start, end time.Time, date string, ok boo
 	return time.Time{}, time.Time{}, "", false
 }
 
-func procedureSource(p *fhir.Procedure, cd fhir.Coding, date string) Source {
-	return Source{Reference: "Procedure/" + p.ID, Code: token(cd), Date: date, Display: display(cd, p.Code)}
+func procedureSource(p *fhir.Procedure, cd fhir.Coding, date string) calc.Source {
+	return calc.Source{Reference: "Procedure/" + p.ID, Code: token(cd), Date: date, Display: display(cd, p.Code)}
 }
 
 // refersTo reports whether a reference names typ/id.
@@ -392,9 +394,9 @@ func sameTarget(a, b *fhir.Reference) bool {
 
 // bleedSupport returns the transfusions and inpatient stays that show a
 // bleed needed hospitalisation or transfusion.
-func (m *mapper) bleedSupport(cm condMatch) []Source {
-	var out []Source
-	bleedingSets := []CodeSet{m.cfg.Codes.Conditions["prior-bleeding-gi"], m.cfg.Codes.Conditions["prior-bleeding-other"]}
+func (m *mapper) bleedSupport(cm condMatch) []calc.Source {
+	var out []calc.Source
+	bleedingSets := []calc.CodeSet{m.cfg.Codes.Conditions["prior-bleeding-gi"], m.cfg.Codes.Conditions["prior-bleeding-other"]}
 	isBleeding := func(ccs []fhir.CodeableConcept) bool {
 		for _, set := range bleedingSets {
 			if _, ok := m.matchAnyConcept(set, ccs); ok {
@@ -448,7 +450,7 @@ func (m *mapper) bleedSupport(cm condMatch) []Source {
 			}
 		}
 		if link {
-			out = append(out, Source{Reference: "Encounter/" + e.ID, Code: token(fhir.Coding{System: e.Class.System, Code: e.Class.Code}), Date: date, Display: "inpatient stay"})
+			out = append(out, calc.Source{Reference: "Encounter/" + e.ID, Code: token(fhir.Coding{System: e.Class.System, Code: e.Class.Code}), Date: date, Display: "inpatient stay"})
 		}
 	}
 	return out
@@ -459,12 +461,12 @@ type bleedEpisode struct {
 	conds      []condMatch // newest first
 	start      time.Time   // the oldest bleed's onset, for merging
 	dated      bool
-	support    []Source
+	support    []calc.Source
 	recurrence bool
 }
 
-func (ep bleedEpisode) sources() []Source {
-	var out []Source
+func (ep bleedEpisode) sources() []calc.Source {
+	var out []calc.Source
 	for _, c := range ep.conds {
 		out = append(out, c.source())
 	}
@@ -525,15 +527,15 @@ func (m *mapper) bleeding() {
 		return within(n.start, n.end, n.dated, cut)
 	}
 
-	evidence := func(list []bleedEpisode) []Source {
-		var out []Source
+	evidence := func(list []bleedEpisode) []calc.Source {
+		var out []calc.Source
 		for _, ep := range list {
 			out = append(out, ep.sources()...)
 		}
 		return sortSources(out)
 	}
-	setHistory := func(v string, ev []Source) {
-		in := Input{Value: v, Origin: OriginRecord}
+	setHistory := func(v string, ev []calc.Source) {
+		in := calc.Input{Value: v, Origin: calc.OriginRecord}
 		if len(ev) > 0 {
 			in.Source, in.Evidence = &ev[0], ev
 		}
@@ -625,7 +627,7 @@ func (m *mapper) procedures() {
 		if !ok {
 			continue
 		}
-		var ev []Source
+		var ev []calc.Source
 		cut := m.now.AddDate(0, 0, -*m.cfg.FHIR.Windows.RecentDays)
 		for i := range m.rec.Procedures {
 			pr := &m.rec.Procedures[i]
@@ -664,7 +666,7 @@ func (m *mapper) recentSurgery() {
 	}
 	cut := m.now.AddDate(0, 0, -nDays)
 	procs := m.cfg.Codes.Procedures
-	var major, ask []Source
+	var major, ask []calc.Source
 	for i := range m.rec.Procedures {
 		p := &m.rec.Procedures[i]
 		if !usableProcedure(p) {
@@ -715,7 +717,7 @@ func (m *mapper) recentSurgery() {
 					continue
 				}
 				if es, ee, ok := span(e.Period.Start); ok && within(es, ee, true, cut) == triYes {
-					ask = append(ask, Source{Reference: "Encounter/" + e.ID, Code: token(cd), Date: e.Period.Start, Display: display(cd, rc)})
+					ask = append(ask, calc.Source{Reference: "Encounter/" + e.ID, Code: token(cd), Date: e.Period.Start, Display: display(cd, rc)})
 				}
 			}
 		}
@@ -741,7 +743,7 @@ func (m *mapper) recentSurgery() {
 // the reference notes it is never auto-detected) and non-deferrable major
 // surgery, a plan no searched record shows (always asked).
 func (m *mapper) tradeoff() {
-	var ev []Source
+	var ev []calc.Source
 	for _, name := range []string{"cirrhosis_portal_hypertension", "active_malignancy", "recent_major_surgery_trauma"} {
 		if in, ok := m.inputs[name]; ok {
 			if b, _ := in.Value.(bool); b {

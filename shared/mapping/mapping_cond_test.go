@@ -1,6 +1,7 @@
-package calc
+package mapping
 
 import (
+	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"strings"
 	"testing"
 
@@ -32,7 +33,7 @@ func expectInput(t *testing.T, mp *Mapped, name string, want any, refs ...string
 		g, _ := mp.Gap(name)
 		t.Fatalf("%s not mapped (gap %+v), want %v", name, g, want)
 	}
-	if in.Value != want || in.Origin != OriginRecord {
+	if in.Value != want || in.Origin != calc.OriginRecord {
 		t.Fatalf("%s = %v (%s), want %v", name, in.Value, in.Origin, want)
 	}
 	for _, ref := range refs {
@@ -51,7 +52,7 @@ func expectInput(t *testing.T, mp *Mapped, name string, want any, refs ...string
 	}
 }
 
-func hasRef(list []Source, ref string) bool {
+func hasRef(list []calc.Source, ref string) bool {
 	for _, s := range list {
 		if s.Reference == ref {
 			return true

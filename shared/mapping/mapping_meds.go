@@ -1,8 +1,11 @@
-package calc
+package mapping
 
 import (
 	"fmt"
+	"github.com/smartcalc-app/smartcalc/shared/calc"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,12 +30,12 @@ type medItem struct {
 	text     string
 }
 
-func (it medItem) source(cd fhir.Coding) Source {
+func (it medItem) source(cd fhir.Coding) calc.Source {
 	d := it.text
 	if d == "" {
 		d = display(cd, fhir.CodeableConcept{})
 	}
-	return Source{Reference: it.ref, Code: token(cd), Date: it.date, Display: d}
+	return calc.Source{Reference: it.ref, Code: token(cd), Date: it.date, Display: d}
 }
 
 // medText names a medication for a person.
@@ -85,7 +88,7 @@ func (m *mapper) activeMedications() []medItem {
 	}
 	for i := range m.rec.MedicationRequests {
 		r := &m.rec.MedicationRequests[i]
-		if !contains(m.cfg.FHIR.MedicationRequestStatus, r.Status) || !contains(m.cfg.FHIR.MedicationRequestIntent, r.Intent) {
+		if !slices.Contains(m.cfg.FHIR.MedicationRequestStatus, r.Status) || !slices.Contains(m.cfg.FHIR.MedicationRequestIntent, r.Intent) {
 			continue
 		}
 		ccs, ok := m.rec.RequestMedication(r)
@@ -96,7 +99,7 @@ func (m *mapper) activeMedications() []medItem {
 	}
 	for i := range m.rec.MedicationStatements {
 		s := &m.rec.MedicationStatements[i]
-		if !contains(m.cfg.FHIR.MedicationStatementStatus, s.Status) {
+		if !slices.Contains(m.cfg.FHIR.MedicationStatementStatus, s.Status) {
 			continue
 		}
 		ccs, ok := m.rec.StatementMedication(s)
@@ -147,15 +150,15 @@ func (m *mapper) medications() {
 }
 
 // unidentified lists the active medications with no readable code.
-func unidentified(items []medItem) []Source {
-	var out []Source
+func unidentified(items []medItem) []calc.Source {
+	var out []calc.Source
 	for _, it := range items {
 		if !it.ok {
 			name := it.text
 			if name == "" {
 				name = "an unnamed drug"
 			}
-			out = append(out, Source{Reference: it.ref, Date: it.date, Display: name})
+			out = append(out, calc.Source{Reference: it.ref, Date: it.date, Display: name})
 		}
 	}
 	return out
@@ -163,7 +166,7 @@ func unidentified(items []medItem) []Source {
 
 func (m *mapper) oralAnticoagulant(items []medItem, medTypes []string) {
 	const input = "oral_anticoagulation"
-	var present, excluded []Source
+	var present, excluded []calc.Source
 	for _, it := range items {
 		cd, ok := m.medMatch(it, "oral-anticoagulant")
 		if !ok {
@@ -181,7 +184,7 @@ func (m *mapper) oralAnticoagulant(items []medItem, medTypes []string) {
 	m.oac = MedicationFinding{Sources: sortSources(present), Excluded: excluded}
 	switch {
 	case len(present) > 0:
-		m.oac.Present = ptr(true)
+		m.oac.Present = new(true)
 		m.setFlag(input, true, m.oac.Sources)
 	case len(unidentified(items)) > 0:
 		// A drug SMART Calc cannot identify may be an anticoagulant: the
@@ -190,7 +193,7 @@ func (m *mapper) oralAnticoagulant(items []medItem, medTypes []string) {
 		m.gap(input, GapConfirm, fmt.Sprintf("Oral anticoagulation: %s (%s) could not be identified from its coding. Is the patient on long-term oral anticoagulation?",
 			u[0].Display, u[0].Reference), u...)
 	case m.conclusive(medTypes...):
-		m.oac.Present = ptr(false)
+		m.oac.Present = new(false)
 		m.absent(input, false, "no active oral anticoagulant", medTypes...)
 	default:
 		m.unknown(input, medTypes...)
@@ -226,7 +229,7 @@ func (m *mapper) vascularDose(it medItem) bool {
 
 func (m *mapper) nsaidSteroid(items []medItem, medTypes []string) {
 	const input = "nsaid_or_steroid"
-	var yes, ask []Source
+	var yes, ask []calc.Source
 	var why string
 	for _, it := range items {
 		for _, key := range []string{"nsaid", "systemic-corticosteroid"} {
@@ -273,7 +276,7 @@ func (m *mapper) nsaidSteroid(items []medItem, medTypes []string) {
 }
 
 func (m *mapper) daptDetect(items []medItem, medTypes []string) {
-	var asa, p2 []Source
+	var asa, p2 []calc.Source
 	for _, it := range items {
 		if cd, ok := m.medMatch(it, "aspirin"); ok {
 			asa = append(asa, it.source(cd))
@@ -285,9 +288,9 @@ func (m *mapper) daptDetect(items []medItem, medTypes []string) {
 	m.dapt = DAPT{Aspirin: sortSources(asa), P2Y12: sortSources(p2)}
 	switch {
 	case len(asa) > 0 && len(p2) > 0:
-		m.dapt.Present = ptr(true)
+		m.dapt.Present = new(true)
 	case m.conclusive(medTypes...):
-		m.dapt.Present = ptr(false)
+		m.dapt.Present = new(false)
 	}
 }
 
@@ -350,7 +353,7 @@ func (m *mapper) route(it medItem, want string) tri {
 			return triYes
 		}
 		decided := false
-		for _, k := range sortedKeys(meds) {
+		for _, k := range slices.Sorted(maps.Keys(meds)) {
 			if strings.HasPrefix(k, "route-") && k != "route-"+want {
 				if _, ok := m.match(meds[k], *d.Route); ok {
 					res, decided = triNo, true
@@ -550,13 +553,13 @@ func scheduleDays(t *fhir.Timing) (float64, bool) {
 // medicationCodeableConcept, or fhir.Record.RequestMedication's result.
 // Keys include "oral-anticoagulant", "aspirin", "p2y12-inhibitor", "nsaid"
 // and "systemic-corticosteroid". It reads codes only: no route or dose.
-func DrugClasses(cfg *Config, concepts []fhir.CodeableConcept) []string {
+func DrugClasses(cfg *calc.Config, concepts []fhir.CodeableConcept) []string {
 	m := &mapper{cfg: cfg, sysKey: map[string]string{}}
 	for k, uri := range cfg.Codes.Systems {
 		m.sysKey[uri] = k
 	}
 	var out []string
-	for _, k := range sortedKeys(cfg.Codes.Medications) {
+	for _, k := range slices.Sorted(maps.Keys(cfg.Codes.Medications)) {
 		if strings.HasPrefix(k, "route-") {
 			continue
 		}

@@ -1,8 +1,11 @@
-package calc
+package mapping
 
 import (
 	"fmt"
+	"github.com/smartcalc-app/smartcalc/shared/calc"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -27,8 +30,8 @@ type obsCand struct {
 
 func (c obsCand) ref() string { return "Observation/" + c.o.ID }
 
-func (c obsCand) source() Source {
-	return Source{Reference: c.ref(), Code: token(c.coding), Date: c.date, Display: display(c.coding, c.o.Code)}
+func (c obsCand) source() calc.Source {
+	return calc.Source{Reference: c.ref(), Code: token(c.coding), Date: c.date, Display: display(c.coding, c.o.Code)}
 }
 
 // effectiveDate returns the date string EffectiveTime used.
@@ -52,12 +55,12 @@ func effectiveDate(o *fhir.Observation) string {
 // obsCandidates returns the Observations coded with one of codes, with an
 // accepted status and a date in the lookback window, newest first; and the
 // newest one older than the window.
-func (m *mapper) obsCandidates(codes []Coding) (valid []obsCand, tooOld *obsCand) {
+func (m *mapper) obsCandidates(codes []calc.Coding) (valid []obsCand, tooOld *obsCand) {
 	cutoff := m.now.Add(-m.opts.labLookback())
 	for i := range m.rec.Observations {
 		o := &m.rec.Observations[i]
 		cd, ok := m.obsCoding(o, codes)
-		if !ok || !contains(m.cfg.FHIR.ObservationStatus, o.Status) {
+		if !ok || !slices.Contains(m.cfg.FHIR.ObservationStatus, o.Status) {
 			continue
 		}
 		t, ok := o.EffectiveTime()
@@ -91,7 +94,7 @@ func (m *mapper) obsCandidates(codes []Coding) (valid []obsCand, tooOld *obsCand
 }
 
 // obsCoding returns the Observation's coding that is one of codes.
-func (m *mapper) obsCoding(o *fhir.Observation, codes []Coding) (fhir.Coding, bool) {
+func (m *mapper) obsCoding(o *fhir.Observation, codes []calc.Coding) (fhir.Coding, bool) {
 	for _, cd := range o.Code.Coding {
 		k := m.key(cd.System)
 		for _, want := range codes {
@@ -117,7 +120,7 @@ func (r labRead) usable() bool { return r.cand != nil && r.problem == "" }
 
 // readLab finds the newest result with a value. Results without a value
 // (dataAbsentReason) are skipped; the newest with a value decides.
-func (m *mapper) readLab(lc LabCodes) labRead {
+func (m *mapper) readLab(lc calc.LabCodes) labRead {
 	r := labRead{input: lc.Input}
 	valid, tooOld := m.obsCandidates(lc.Codes)
 	r.tooOld = tooOld
@@ -135,12 +138,12 @@ func (m *mapper) readLab(lc LabCodes) labRead {
 		}
 		switch {
 		case vq.Comparator != "":
-			r.problem = fmt.Sprintf("is reported as %s%s, not an exact value", vq.Comparator, fmtNum(r.value, 3))
+			r.problem = fmt.Sprintf("is reported as %s%s, not an exact value", vq.Comparator, calc.FormatNumber(r.value, 3))
 		case r.unit == "":
-			r.problem = fmt.Sprintf("(%s) has no unit", fmtNum(r.value, 3))
+			r.problem = fmt.Sprintf("(%s) has no unit", calc.FormatNumber(r.value, 3))
 		default:
 			if v, err := m.cfg.Convert(q, r.value, r.unit); err != nil {
-				r.problem = fmt.Sprintf("(%s %q) has a unit SMART Calc does not convert (accepted: %s)", fmtNum(r.value, 3), r.unit, strings.Join(m.cfg.AcceptedUnits(q), ", "))
+				r.problem = fmt.Sprintf("(%s %q) has a unit SMART Calc does not convert (accepted: %s)", calc.FormatNumber(r.value, 3), r.unit, strings.Join(m.cfg.AcceptedUnits(q), ", "))
 			} else if math.IsInf(v, 0) || math.IsNaN(v) {
 				r.problem = fmt.Sprintf("(%g %s) is not a usable number", r.value, r.unit)
 			}
@@ -152,9 +155,9 @@ func (m *mapper) readLab(lc LabCodes) labRead {
 
 // input returns the usable result as an input, marking it stale (with a
 // warning) when older than fhir.lookback_days.
-func (m *mapper) labInput(r labRead) Input {
+func (m *mapper) labInput(r labRead) calc.Input {
 	src := r.cand.source()
-	in := Input{Value: r.value, Unit: r.unit, Origin: OriginRecord, Source: &src}
+	in := calc.Input{Value: r.value, Unit: r.unit, Origin: calc.OriginRecord, Source: &src}
 	if age := m.now.Sub(r.cand.t); age > time.Duration(*m.cfg.FHIR.LookbackDays)*24*time.Hour {
 		in.Stale = true
 		m.warn("%s: the newest result (%s, %s) is %d days old, more than %d days: it is used, but check that it is still current.",
@@ -167,11 +170,11 @@ func (m *mapper) labInput(r labRead) Input {
 // criterion) nothing else: NIHSS is read with the stroke.
 func (m *mapper) observations() {
 	reads := map[string]labRead{}
-	for _, k := range sortedKeys(m.cfg.Codes.Labs) {
+	for _, k := range slices.Sorted(maps.Keys(m.cfg.Codes.Labs)) {
 		lc := m.cfg.Codes.Labs[k]
 		reads[lc.Input] = m.readLab(lc)
 	}
-	for _, name := range sortedKeys(reads) {
+	for _, name := range slices.Sorted(maps.Keys(reads)) {
 		if name == "egfr" {
 			continue
 		}
@@ -190,7 +193,7 @@ func (m *mapper) observations() {
 		m.egfr(reads["egfr"], reads["creatinine"], lc)
 	}
 	if m.rec.Errors["Observation"] != nil {
-		for _, name := range sortedKeys(reads) {
+		for _, name := range slices.Sorted(maps.Keys(reads)) {
 			if _, ok := m.inputs[name]; ok {
 				m.warn("The Observation search did not complete: %s may not be the newest result.", m.label(name))
 			}
@@ -206,7 +209,7 @@ func (m *mapper) labMissing(name string, r labRead) {
 		return
 	}
 	msg := fmt.Sprintf("%s: no final result in the last %d days.", m.label(name), days(m.opts.labLookback()))
-	var ev []Source
+	var ev []calc.Source
 	if r.tooOld != nil {
 		msg = fmt.Sprintf("%s: no final result in the last %d days; the newest, %s of %s, is older and was not used.",
 			m.label(name), days(m.opts.labLookback()), r.tooOld.ref(), r.tooOld.date)
@@ -237,7 +240,7 @@ const creatinineSlack = 24 * time.Hour
 
 // egfr decides between a reported CKD-EPI eGFR and the CKD-EPI 2021
 // computation from creatinine, which the engine does when egfr is unset.
-func (m *mapper) egfr(r, creat labRead, lc LabCodes) {
+func (m *mapper) egfr(r, creat labRead, lc calc.LabCodes) {
 	for _, c := range m.ignoredEGFR(lc) {
 		m.warn("eGFR %s of %s (%s) was not used: only CKD-EPI results count as a reported eGFR; it is computed from creatinine instead.", c.ref(), c.date, display(c.coding, c.o.Code))
 	}
@@ -254,12 +257,12 @@ func (m *mapper) egfr(r, creat labRead, lc LabCodes) {
 		vq := r.cand.o.ValueQuantity
 		if _, err := m.cfg.Convert(m.cfg.Inputs["egfr"].Quantity, r.value, r.unit); err != nil || r.unit == "" {
 			m.gap("egfr", GapConfirm, fmt.Sprintf("eGFR: the newest result, %s of %s, is reported as %s%s without a usable unit, and there is no creatinine to compute it from: confirm the value.",
-				r.cand.ref(), r.cand.date, vq.Comparator, fmtNum(r.value, 3)), r.cand.source())
+				r.cand.ref(), r.cand.date, vq.Comparator, calc.FormatNumber(r.value, 3)), r.cand.source())
 			return
 		}
 		m.set("egfr", m.labInput(r))
 		m.warn("eGFR is reported as %s%s (%s of %s) and there is no creatinine to compute it from: the calculators use %s. Enter the exact eGFR if it is known.",
-			vq.Comparator, fmtNum(r.value, 3), r.cand.ref(), r.cand.date, fmtNum(r.value, 3))
+			vq.Comparator, calc.FormatNumber(r.value, 3), r.cand.ref(), r.cand.date, calc.FormatNumber(r.value, 3))
 	case r.cand != nil:
 		m.gap("egfr", GapConfirm, fmt.Sprintf("eGFR: the newest result, %s of %s, %s, and there is no creatinine to compute it from: confirm the value in mL/min/1.73 m².",
 			r.cand.ref(), r.cand.date, r.problem), r.cand.source())
@@ -274,7 +277,7 @@ func (m *mapper) egfr(r, creat labRead, lc LabCodes) {
 
 // ignoredEGFR returns eGFR results of methods that are never used (MDRD,
 // method not stated) newer than any accepted one.
-func (m *mapper) ignoredEGFR(lc LabCodes) []obsCand {
+func (m *mapper) ignoredEGFR(lc calc.LabCodes) []obsCand {
 	if len(lc.Ignore) == 0 {
 		return nil
 	}
@@ -315,7 +318,7 @@ func (m *mapper) smoking() {
 		if !current {
 			src.Display = display(v.Coding[0], *v)
 		}
-		in := Input{Value: current, Origin: OriginRecord, Source: &src, Evidence: []Source{src}}
+		in := calc.Input{Value: current, Origin: calc.OriginRecord, Source: &src, Evidence: []calc.Source{src}}
 		if age := m.now.Sub(c.t); age > time.Duration(*m.cfg.FHIR.LookbackDays)*24*time.Hour {
 			in.Stale = true
 			m.warn("Current smoker: the newest smoking status (%s, %s) is %d days old, more than %d days: check that it is still current.", c.ref(), c.date, days(age), *m.cfg.FHIR.LookbackDays)

@@ -1,7 +1,9 @@
-package calc
+package mapping
 
 import (
 	"encoding/json"
+	"github.com/smartcalc-app/smartcalc/shared/calc"
+	"slices"
 	"strings"
 	"testing"
 
@@ -41,16 +43,16 @@ func fullRecord() *fhir.Record {
 	)
 }
 
-func criterionByID(r *Result, id string) CriterionResult {
+func criterionByID(r *calc.Result, id string) calc.CriterionResult {
 	for _, c := range r.Criteria {
 		if c.ID == id {
 			return c
 		}
 	}
-	return CriterionResult{}
+	return calc.CriterionResult{}
 }
 
-func resultByID(t *testing.T, res []*Result, id string) *Result {
+func resultByID(t *testing.T, res []*calc.Result, id string) *calc.Result {
 	t.Helper()
 	for _, r := range res {
 		if r.Calculator == id {
@@ -73,7 +75,7 @@ func TestMapRecordEndToEnd(t *testing.T) {
 	// PRECISE-HBR: 2 + (78−30)×0.25 + (15−11.8)×2.5 + (100−51)×0.055 +
 	// (8.2−3)×0.8 + 7 (bleed) + 5 (OAC) + 0 (no other criterion) = 40.855.
 	hbr := resultByID(t, res, "precise-hbr")
-	if hbr.Status != StatusOK || num(t, hbr, "score") != 41 || val(t, hbr, "score").Category != "very-hbr" {
+	if hbr.Status != calc.StatusOK || num(t, hbr, "score") != 41 || val(t, hbr, "score").Category != "very-hbr" {
 		t.Fatalf("PRECISE-HBR %s %+v missing %v", hbr.Status, hbr.Values, hbr.Missing)
 	}
 	for name, pts := range map[string]float64{"age": 12, "hemoglobin": 8, "egfr": 2.695, "wbc": 4.16, "prior_bleeding": 7, "oral_anticoagulation": 5, "arc_hbr_other": 0} {
@@ -82,7 +84,7 @@ func TestMapRecordEndToEnd(t *testing.T) {
 		}
 	}
 	for _, in := range hbr.Inputs {
-		if in.Origin != OriginRecord || in.Source == nil {
+		if in.Origin != calc.OriginRecord || in.Source == nil {
 			t.Errorf("input %s: origin %s source %+v", in.Name, in.Origin, in.Source)
 		}
 		if in.Name == "hemoglobin" && (in.Source.Reference != "Observation/hb" || in.Stale) {
@@ -100,7 +102,7 @@ func TestMapRecordEndToEnd(t *testing.T) {
 	if !sameStrings(met, []string{"oral-anticoagulation", "age", "ckd-moderate", "anemia-mild", "bleeding-minor"}) || !sameStrings(undecided, []string{"nondeferrable-surgery"}) {
 		t.Errorf("met %v undecided %v", met, undecided)
 	}
-	if v := val(t, arc, "hbr"); v.Value != true || arc.Status != StatusIncomplete || !sameStrings(arc.Missing, []string{"nondeferrable_major_surgery"}) {
+	if v := val(t, arc, "hbr"); v.Value != true || arc.Status != calc.StatusIncomplete || !sameStrings(arc.Missing, []string{"nondeferrable_major_surgery"}) {
 		t.Errorf("ARC-HBR %s %+v missing %v", arc.Status, v, arc.Missing)
 	}
 	// Each criterion met names the records that met it.
@@ -126,23 +128,23 @@ func TestMapRecordEndToEnd(t *testing.T) {
 	// weight: CrCl (140−78)×82/(72×1.42) = 49.7; 1.5 + 3.2 + 13.3 + 12.575
 	// + 26 = 56.575.
 	dapt := resultByID(t, res, "precise-dapt")
-	if dapt.Status != StatusOK || num(t, dapt, "score") != 57 {
+	if dapt.Status != calc.StatusOK || num(t, dapt, "score") != 57 {
 		t.Errorf("PRECISE-DAPT %s %+v", dapt.Status, dapt.Values)
 	}
 	for _, in := range dapt.Inputs {
-		if in.Name == "crcl" && (in.Origin != OriginDerived || in.Value != 49.7) {
+		if in.Name == "crcl" && (in.Origin != calc.OriginDerived || in.Value != 49.7) {
 			t.Errorf("crcl %+v", in)
 		}
 	}
 
 	// The clinician answers the open question: ARC-HBR is complete.
-	what := mp.Inputs.Overlay(Inputs{"nondeferrable_major_surgery": Bool(false)})
+	what := mp.Inputs.Overlay(calc.Inputs{"nondeferrable_major_surgery": calc.Bool(false)})
 	arc = mustEval(t, e, "arc-hbr", what)
-	if arc.Status != StatusOK || val(t, arc, "hbr").Value != true {
+	if arc.Status != calc.StatusOK || val(t, arc, "hbr").Value != true {
 		t.Errorf("after the answer: %s %v", arc.Status, arc.Missing)
 	}
 	// An entered value carries no record evidence.
-	arc = mustEval(t, e, "arc-hbr", what.Overlay(Inputs{"bleeding_history": Text("major")}))
+	arc = mustEval(t, e, "arc-hbr", what.Overlay(calc.Inputs{"bleeding_history": calc.Text("major")}))
 	if c := criterionByID(arc, "bleeding-major"); c.Met == nil || !*c.Met || len(c.Sources) != 0 {
 		t.Errorf("entered bleeding_history: %+v", c)
 	}
@@ -185,7 +187,7 @@ func TestMapRecordDegradedEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	hbr := resultByID(t, res, "precise-hbr")
-	if hbr.Status != StatusIncomplete || !contains(hbr.Missing, "prior_bleeding") || !contains(hbr.Missing, "oral_anticoagulation") {
+	if hbr.Status != calc.StatusIncomplete || !slices.Contains(hbr.Missing, "prior_bleeding") || !slices.Contains(hbr.Missing, "oral_anticoagulation") {
 		t.Errorf("PRECISE-HBR %s missing %v", hbr.Status, hbr.Missing)
 	}
 	if g, _ := mp.Gap("oral_anticoagulation"); g.Reason != GapRefused {

@@ -1,8 +1,11 @@
-package calc
+package mapping
 
 import (
 	"errors"
 	"fmt"
+	"github.com/smartcalc-app/smartcalc/shared/calc"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -42,10 +45,10 @@ func (o MapOptions) labLookback() time.Duration {
 // Observation search's lower date bound. The caller sets the fields that
 // depend on the EHR and the granted scope: MedicationStatements,
 // Encounters, Count and Allowed.
-func RecordQuery(cfg *Config, patient string, now time.Time, opts MapOptions) fhir.Query {
+func RecordQuery(cfg *calc.Config, patient string, now time.Time, opts MapOptions) fhir.Query {
 	q := fhir.Query{Patient: patient, Since: now.Add(-opts.labLookback())}
 	seen := map[string]bool{}
-	add := func(list []Coding) {
+	add := func(list []calc.Coding) {
 		for _, c := range list {
 			uri := cfg.Codes.Systems[c.System]
 			if k := uri + "|" + c.Code; uri != "" && !seen[k] {
@@ -54,10 +57,10 @@ func RecordQuery(cfg *Config, patient string, now time.Time, opts MapOptions) fh
 			}
 		}
 	}
-	for _, k := range sortedKeys(cfg.Codes.Labs) {
+	for _, k := range slices.Sorted(maps.Keys(cfg.Codes.Labs)) {
 		add(cfg.Codes.Labs[k].Codes)
 	}
-	for _, k := range sortedKeys(cfg.Codes.Observations) {
+	for _, k := range slices.Sorted(maps.Keys(cfg.Codes.Observations)) {
 		add(cfg.Codes.Observations[k].Codes)
 	}
 	return q
@@ -90,11 +93,11 @@ const (
 // Gap is an input the mapping left unset, and why. Evidence lists the
 // records the clinician should look at.
 type Gap struct {
-	Input        string    `json:"input"`
-	Reason       GapReason `json:"reason"`
-	Message      string    `json:"message"`
-	ResourceType string    `json:"resource_type,omitempty"` // the failed search, for refused and unavailable
-	Evidence     []Source  `json:"evidence,omitempty"`
+	Input        string        `json:"input"`
+	Reason       GapReason     `json:"reason"`
+	Message      string        `json:"message"`
+	ResourceType string        `json:"resource_type,omitempty"` // the failed search, for refused and unavailable
+	Evidence     []calc.Source `json:"evidence,omitempty"`
 }
 
 // DataErrorKind classifies a failed FHIR search.
@@ -128,19 +131,19 @@ func (d DataError) Refused() bool { return d.Kind == DataRefused || d.Kind == Da
 // list. Present is nil when the medication searches failed and nothing was
 // found in what was read.
 type MedicationFinding struct {
-	Present *bool    `json:"present"`
-	Sources []Source `json:"sources,omitempty"`
+	Present *bool         `json:"present"`
+	Sources []calc.Source `json:"sources,omitempty"`
 	// Excluded are matching drugs that do not count, with the reason in
 	// Display (rivaroxaban 2.5 mg, a vascular-protection dose).
-	Excluded []Source `json:"excluded,omitempty"`
+	Excluded []calc.Source `json:"excluded,omitempty"`
 }
 
 // DAPT is dual antiplatelet therapy in the active medication list: aspirin
 // plus a P2Y12 inhibitor (clopidogrel, prasugrel or ticagrelor).
 type DAPT struct {
-	Present *bool    `json:"present"`
-	Aspirin []Source `json:"aspirin,omitempty"`
-	P2Y12   []Source `json:"p2y12,omitempty"`
+	Present *bool         `json:"present"`
+	Aspirin []calc.Source `json:"aspirin,omitempty"`
+	P2Y12   []calc.Source `json:"p2y12,omitempty"`
 }
 
 // Mapped is a patient's FHIR record mapped to the inputs of every
@@ -150,7 +153,7 @@ type Mapped struct {
 	// source; booleans drawn from several records list them in Evidence.
 	// eGFR and creatinine clearance are left to the engine to derive from
 	// creatinine when no usable CKD-EPI eGFR is reported.
-	Inputs Inputs `json:"-"`
+	Inputs calc.Inputs `json:"-"`
 	// Gaps are the inputs left unset that the record or the clinician can
 	// resolve, by input name. Inputs the engine derives (egfr, crcl,
 	// arc_hbr_other) only appear when something blocks the derivation.
@@ -249,11 +252,11 @@ func (m *Mapped) Gap(input string) (Gap, bool) {
 //   - Demographics: sex from Patient.gender (female or male), else the US
 //     Core birth sex (F or M); age in whole years at now. A partial birth
 //     date gives the oldest possible age, with a warning.
-func MapRecord(cfg *Config, rec *fhir.Record, now time.Time, opts MapOptions) *Mapped {
+func MapRecord(cfg *calc.Config, rec *fhir.Record, now time.Time, opts MapOptions) *Mapped {
 	if rec == nil {
 		rec = &fhir.Record{}
 	}
-	m := &mapper{cfg: cfg, rec: rec, now: now, opts: opts, inputs: Inputs{}, gaps: map[string]Gap{},
+	m := &mapper{cfg: cfg, rec: rec, now: now, opts: opts, inputs: calc.Inputs{}, gaps: map[string]Gap{},
 		warned: map[string]bool{}, sysKey: map[string]string{}}
 	for k, uri := range cfg.Codes.Systems {
 		m.sysKey[uri] = k
@@ -271,11 +274,11 @@ func MapRecord(cfg *Config, rec *fhir.Record, now time.Time, opts MapOptions) *M
 
 // mapper is the state of one MapRecord call.
 type mapper struct {
-	cfg    *Config
+	cfg    *calc.Config
 	rec    *fhir.Record
 	now    time.Time
 	opts   MapOptions
-	inputs Inputs
+	inputs calc.Inputs
 	gaps   map[string]Gap
 	warns  []string
 	warned map[string]bool
@@ -301,17 +304,17 @@ func (m *mapper) label(input string) string {
 }
 
 // set records an input read from the record.
-func (m *mapper) set(name string, in Input) {
+func (m *mapper) set(name string, in calc.Input) {
 	if in.Origin == "" {
-		in.Origin = OriginRecord
+		in.Origin = calc.OriginRecord
 	}
 	m.inputs[name] = in
 	delete(m.gaps, name)
 }
 
 // setFlag records a boolean with the records behind it.
-func (m *mapper) setFlag(name string, v bool, evidence []Source) {
-	in := Input{Value: v, Origin: OriginRecord}
+func (m *mapper) setFlag(name string, v bool, evidence []calc.Source) {
+	in := calc.Input{Value: v, Origin: calc.OriginRecord}
 	if len(evidence) > 0 {
 		in.Source = &evidence[0]
 		in.Evidence = evidence
@@ -326,11 +329,11 @@ func (m *mapper) absent(name string, v any, what string, types ...string) {
 	if m.rec.Patient != nil {
 		pid = m.rec.Patient.ID
 	}
-	src := Source{Reference: types[0] + "?patient=" + pid, Display: what + " (searched " + strings.Join(types, ", ") + ")"}
-	m.set(name, Input{Value: v, Origin: OriginRecord, Source: &src})
+	src := calc.Source{Reference: types[0] + "?patient=" + pid, Display: what + " (searched " + strings.Join(types, ", ") + ")"}
+	m.set(name, calc.Input{Value: v, Origin: calc.OriginRecord, Source: &src})
 }
 
-func (m *mapper) gap(name string, reason GapReason, msg string, evidence ...Source) {
+func (m *mapper) gap(name string, reason GapReason, msg string, evidence ...calc.Source) {
 	if _, ok := m.inputs[name]; ok {
 		return
 	}
@@ -399,14 +402,14 @@ func errorKind(err error) DataErrorKind {
 
 // outcomes turns search warnings and partial results into warnings.
 func (m *mapper) outcomes() {
-	for _, t := range sortedKeys(m.rec.Outcomes) {
+	for _, t := range slices.Sorted(maps.Keys(m.rec.Outcomes)) {
 		for _, o := range m.rec.Outcomes[t] {
 			if s := o.Text(); s != "" {
 				m.warn("The EHR said about the %s records: %s", t, s)
 			}
 		}
 	}
-	for _, t := range sortedKeys(m.rec.Truncated) {
+	for _, t := range slices.Sorted(maps.Keys(m.rec.Truncated)) {
 		if m.rec.Truncated[t] {
 			m.warn("The EHR has more %s records than SMART Calc reads: the oldest were not read, so their absence is never concluded.", t)
 		}
@@ -417,14 +420,14 @@ func (m *mapper) outcomes() {
 func (m *mapper) finish() *Mapped {
 	out := &Mapped{Inputs: m.inputs, Gaps: []Gap{}, NeedsConfirmation: []string{}, Warnings: []string{}, DataErrors: []DataError{},
 		OralAnticoagulant: m.oac, DAPT: m.dapt}
-	for _, name := range sortedKeys(m.gaps) {
+	for _, name := range slices.Sorted(maps.Keys(m.gaps)) {
 		g := m.gaps[name]
 		out.Gaps = append(out.Gaps, g)
 		if g.Reason == GapConfirm {
 			out.NeedsConfirmation = append(out.NeedsConfirmation, name)
 		}
 	}
-	for _, t := range sortedKeys(m.rec.Errors) {
+	for _, t := range slices.Sorted(maps.Keys(m.rec.Errors)) {
 		err := m.rec.Errors[t]
 		if err == nil {
 			continue
@@ -472,7 +475,7 @@ func normCode(system, code string) string {
 // included and none is excluded (the codings of one concept translate one
 // meaning, so an excluded translation excludes it). It returns the
 // included coding.
-func (m *mapper) match(set CodeSet, cc fhir.CodeableConcept) (fhir.Coding, bool) {
+func (m *mapper) match(set calc.CodeSet, cc fhir.CodeableConcept) (fhir.Coding, bool) {
 	var hit fhir.Coding
 	found := false
 	for _, cd := range cc.Coding {
@@ -481,10 +484,10 @@ func (m *mapper) match(set CodeSet, cc fhir.CodeableConcept) (fhir.Coding, bool)
 			continue
 		}
 		code := normCode(k, cd.Code)
-		if matchAny(set.Exclude, k, code) {
+		if set.Excludes(k, code) {
 			return fhir.Coding{}, false
 		}
-		if !found && matchAny(set.Include, k, code) {
+		if !found && set.Includes(k, code) {
 			hit, found = cd, true
 		}
 	}
@@ -493,7 +496,7 @@ func (m *mapper) match(set CodeSet, cc fhir.CodeableConcept) (fhir.Coding, bool)
 
 // matchAnyConcept is match over several concepts (a product and its
 // ingredients).
-func (m *mapper) matchAnyConcept(set CodeSet, ccs []fhir.CodeableConcept) (fhir.Coding, bool) {
+func (m *mapper) matchAnyConcept(set calc.CodeSet, ccs []fhir.CodeableConcept) (fhir.Coding, bool) {
 	for _, cc := range ccs {
 		if cd, ok := m.match(set, cc); ok {
 			return cd, true
@@ -568,9 +571,9 @@ func days(d time.Duration) int { return int(d.Hours() / 24) }
 
 // sortSources orders sources newest first (by date text, ISO 8601 sorts),
 // then by reference, and drops duplicates.
-func sortSources(in []Source) []Source {
+func sortSources(in []calc.Source) []calc.Source {
 	seen := map[string]bool{}
-	out := make([]Source, 0, len(in))
+	out := make([]calc.Source, 0, len(in))
 	for _, s := range in {
 		k := s.Reference + "\x00" + s.Code
 		if seen[k] {
@@ -625,7 +628,7 @@ func (m *mapper) age(p *fhir.Patient, ref string) {
 	if oldest != youngest {
 		m.warn("The birth date is partial (%s): age is taken as %d, the oldest it can be (it may be %d). Confirm the age.", p.BirthDate, oldest, youngest)
 	}
-	m.set("age", Input{Value: float64(oldest), Source: &Source{Reference: ref, Date: p.BirthDate, Display: "birth date"}})
+	m.set("age", calc.Input{Value: float64(oldest), Source: &calc.Source{Reference: ref, Date: p.BirthDate, Display: "birth date"}})
 }
 
 // WholeYears is the age in completed years at now of someone born at b,
@@ -645,16 +648,16 @@ const systemGender = "http://hl7.org/fhir/administrative-gender"
 func (m *mapper) sex(p *fhir.Patient, ref string) {
 	g := strings.ToLower(strings.TrimSpace(p.Gender))
 	birth := strings.ToUpper(strings.TrimSpace(p.BirthSex()))
-	fromBirth := map[string]string{"F": Female, "M": Male}[birth]
-	if g == Female || g == Male {
+	fromBirth := map[string]string{"F": calc.Female, "M": calc.Male}[birth]
+	if g == calc.Female || g == calc.Male {
 		if fromBirth != "" && fromBirth != g {
 			m.warn("Patient.gender is %s but the US Core birth sex is %s: the calculators use %s. Check which applies to the sex-specific thresholds.", g, birth, g)
 		}
-		m.set("sex", Input{Value: g, Source: &Source{Reference: ref, Code: systemGender + "|" + g, Display: "Patient.gender"}})
+		m.set("sex", calc.Input{Value: g, Source: &calc.Source{Reference: ref, Code: systemGender + "|" + g, Display: "Patient.gender"}})
 		return
 	}
 	if fromBirth != "" {
-		m.set("sex", Input{Value: fromBirth, Source: &Source{Reference: ref, Code: fhir.ExtBirthSex + "|" + birth, Display: "US Core birth sex"}})
+		m.set("sex", calc.Input{Value: fromBirth, Source: &calc.Source{Reference: ref, Code: fhir.ExtBirthSex + "|" + birth, Display: "US Core birth sex"}})
 		return
 	}
 	msg := "Sex: the Patient record gives neither female nor male"
