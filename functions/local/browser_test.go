@@ -7,8 +7,9 @@ package main
 // clinician's page at /calculate/. Each test has its own browser and a 60 s
 // deadline; every wait is for a state of the page, never for a duration.
 //
-// Screenshots are kept as artifacts in $SMARTCALC_ARTIFACTS, or
-// os.TempDir()/smartcalc-screenshots, and their paths are logged.
+// Screenshots are kept as artifacts in $SMARTCALC_ARTIFACTS when it names a
+// folder; otherwise they go to the test's own temporary directory, which
+// the test removes. Their paths are logged.
 
 import (
 	"context"
@@ -286,7 +287,7 @@ func (b *tab) screenshot(name, shows string) string {
 	}
 	dir := os.Getenv("SMARTCALC_ARTIFACTS")
 	if dir == "" {
-		dir = filepath.Join(os.TempDir(), "smartcalc-screenshots")
+		dir = b.t.TempDir()
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		b.t.Fatalf("screenshot dir: %v", err)
