@@ -3,7 +3,7 @@ locals {
   # function https://REGION-PROJECT.cloudfunctions.net/NAME, so the URLs are
   # known before anything exists: the functions get their own and each other's
   # URLs without a dependency cycle, and all three share one origin
-  # (architecture §1). The functions' postconditions check the assumption.
+  # (README Design §1). The functions' postconditions check the assumption.
   base_url = "https://${var.region}-${var.project_id}.cloudfunctions.net"
 
   # Secret Manager id of the AES-256 key that seals tokens at rest.

@@ -521,7 +521,7 @@ func exampleSecretNames(t *testing.T) []string {
 }
 
 // TestEHRsVariable checks that SMARTCALC_EHRS carries the registrations in
-// the JSON shape of architecture §4, with unset optional fields left out.
+// the JSON shape of README Design §4, with unset optional fields left out.
 func TestEHRsVariable(t *testing.T) {
 	m, e := example(t)
 	raw := e.locals["ehrs_json"].AsString()

@@ -20,7 +20,7 @@ import (
 // inputs is about 2 KiB.
 const MaxEvaluateBody = 64 << 10
 
-// evaluateRequest is the body of POST /api/evaluate (architecture §5).
+// evaluateRequest is the body of POST /api/evaluate (README Design §5).
 type evaluateRequest struct {
 	Calculator string                     `json:"calculator"`
 	Inputs     map[string]json.RawMessage `json:"inputs"`

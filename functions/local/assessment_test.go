@@ -78,7 +78,7 @@ func value(r *calc.Result, name string) any {
 
 // TestSamplePatients launches into every shipped sandbox patient through
 // the local runner and checks the scores, criteria and provenance. The
-// PRECISE-HBR scores were worked by hand from bleeding-risk.md §3 and each
+// PRECISE-HBR scores were worked by hand from shared/calc/SOURCES.md §3 and each
 // patient's data, for example hbr-anticoag (male, 78, Hb 11.8, eGFR 51,
 // WBC 8.2, apixaban): 2 + 12 + 8 + 2.695 + 4.16 + 5 (OAC) = 33.855 → 34;
 // low-risk (male, 52, Hb 15.1, eGFR 103, WBC 6.1): 2 + 5.5 + 0 + 0 + 2.48 =

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/smartcalc-app/smartcalc/functions/entrypoints"
+	"github.com/smartcalc-app/smartcalc/shared/assess"
 	"github.com/smartcalc-app/smartcalc/shared/cds"
 	"github.com/smartcalc-app/smartcalc/shared/config"
 	"github.com/smartcalc-app/smartcalc/shared/ehrsim"
@@ -37,9 +38,9 @@ import (
 // SandboxClientID is the client id the app uses at the sandbox EHR.
 const SandboxClientID = "smartcalc-local"
 
-// SandboxScope is what the app asks the sandbox for.
-const SandboxScope = "launch openid fhirUser patient/Patient.rs patient/Observation.rs patient/Condition.rs " +
-	"patient/MedicationRequest.rs patient/MedicationStatement.rs patient/Medication.rs patient/Procedure.rs patient/Encounter.rs online_access"
+// SandboxScope is what the app asks the sandbox for: the scope the README
+// and the Terraform example recommend for every EHR.
+var SandboxScope = assess.RecommendedScope(false)
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -181,7 +182,12 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer, ready c
 		return err
 	}
 	hs := &http.Server{Handler: srv.Handler, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(out, "SMART Calc is running.\n  Open the sandbox EHR: %s/ehr/\n  Launch URI: %s/launch  Redirect URI: %s/callback  App: %s/calculate/\n",
+	fmt.Fprintf(out, "SMART Calc is running.\n"+
+		"  Open the sandbox EHR: %s/ehr/\n"+
+		"  To register this run with another EHR (addresses for its app registration, not pages to open):\n"+
+		"    Launch URI:   %s/launch\n"+
+		"    Redirect URI: %s/callback\n"+
+		"  The app itself (%s/calculate/) opens through a launch.\n",
 		base, base, base, base)
 	if ready != nil {
 		ready <- srv

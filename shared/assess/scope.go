@@ -62,3 +62,29 @@ func ScopeFor(resourceType string, i fhir.Interaction) string {
 	}
 	return "patient/" + resourceType + ".rs"
 }
+
+// ReadResources are the FHIR resource types an assessment reads, in the
+// order a registration lists them. MedicationStatement feeds the NSAID and
+// steroid rule (patient-reported drugs); Medication resolves drugs named
+// through medicationReference.
+var ReadResources = []string{
+	"Patient", "Observation", "Condition", "MedicationRequest",
+	"MedicationStatement", "Medication", "Procedure", "Encounter",
+}
+
+// RecommendedScope is the one scope list to register with an EHR and to
+// request at an EHR launch: launch context, OpenID Connect with fhirUser,
+// read and search on every resource in ReadResources, and online_access for
+// a refresh token while the user is online. v1 gives the SMART v1 form
+// (.read) for tenants that support only v1; otherwise v2 (.rs).
+func RecommendedScope(v1 bool) string {
+	perm := ".rs"
+	if v1 {
+		perm = ".read"
+	}
+	parts := []string{"launch", "openid", "fhirUser"}
+	for _, r := range ReadResources {
+		parts = append(parts, "patient/"+r+perm)
+	}
+	return strings.Join(append(parts, "online_access"), " ")
+}

@@ -622,7 +622,7 @@ func (v *validator) sexMap(path string, m map[string]float64, positive bool) {
 
 var versionRE = regexp.MustCompile(`^[0-9]{4}\.[0-9]+\.[0-9]+$`)
 
-// requiredCalculators are the ids the API contract (architecture §5) names.
+// requiredCalculators are the ids the API contract (README Design §5) names.
 var requiredCalculators = []string{"precise-hbr", "arc-hbr", "precise-dapt", "arc-hbr-tradeoff", "egfr-ckd-epi-2021", "crcl-cockcroft-gault"}
 
 func (c *Config) validate() error {

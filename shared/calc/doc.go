@@ -18,7 +18,7 @@
 // The package is pure: no I/O, no clock, no globals that change. An Engine
 // is immutable and safe for concurrent use.
 //
-// Results follow the shape of architecture §5: a status ("ok",
+// Results follow the shape of README Design §5: a status ("ok",
 // "incomplete", "out-of-range", "not-applicable"), values, per-input points
 // (components) or criteria, the inputs echoed with their provenance, the
 // names of missing inputs and warnings. A missing input is never scored as

@@ -12,7 +12,7 @@ import (
 // Origin says where an input value came from.
 type Origin string
 
-// Origins (architecture §5).
+// Origins (README Design §5).
 const (
 	OriginRecord  Origin = "record"  // read from the EHR record
 	OriginEntered Origin = "entered" // typed by the clinician (what-if, standalone)

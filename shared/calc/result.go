@@ -3,7 +3,7 @@ package calc
 // Status is a result's overall state.
 type Status string
 
-// Statuses (architecture §5).
+// Statuses (README Design §5).
 const (
 	StatusOK            Status = "ok"
 	StatusIncomplete    Status = "incomplete"     // inputs missing: see Missing
@@ -11,7 +11,7 @@ const (
 	StatusNotApplicable Status = "not-applicable" // the calculator does not apply to this patient
 )
 
-// Result is one calculator's answer, in the shape of architecture §5.
+// Result is one calculator's answer, in the shape of README Design §5.
 type Result struct {
 	Calculator      string            `json:"calculator"`
 	Title           string            `json:"title"`

@@ -1,6 +1,6 @@
 // Package cds is SMART Calc's CDS Hooks 2.0 service: the bleeding-risk
 // assessment inside the EHR's own screens, served by the calculate function
-// (architecture §5a; reference bleeding-risk.md §8c).
+// (README Design §5a).
 //
 // Three services share one assessment, the same one the app computes:
 //

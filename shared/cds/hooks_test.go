@@ -75,7 +75,7 @@ func TestDiscovery(t *testing.T) {
 		}
 		obs, _ := pf["observations"].(string)
 		// The labs by their correct LOINC codes, system-qualified (reference
-		// bleeding-risk.md §7b, §8b): never a bare code.
+		// shared/calc/SOURCES.md §7b): never a bare code.
 		for _, code := range []string{"718-7", "6690-2", "777-3", "2160-0", "98979-8", "62238-1"} {
 			if !strings.Contains(obs, "http%3A%2F%2Floinc.org%7C"+code) {
 				t.Errorf("observations template lacks http://loinc.org|%s: %s", code, obs)

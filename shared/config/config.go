@@ -54,7 +54,7 @@ const (
 // Variables lists every environment variable the loader reads.
 var Variables = []Variable{
 	{Name: EnvBaseURL, Deployed: true, Doc: "Public base URL of the functions (https://REGION-PROJECT.cloudfunctions.net); the Launch URI is BASE/launch, the Redirect URI BASE/callback, the app BASE/calculate/."},
-	{Name: EnvEHRs, Deployed: true, Doc: "JSON array of EHR registrations (architecture §4)."},
+	{Name: EnvEHRs, Deployed: true, Doc: "JSON array of EHR registrations (README Design §4)."},
 	{Name: EnvEHRsFile, Doc: "A file holding the EHR registrations instead of SMARTCALC_EHRS."},
 	{Name: EnvCDSClients, Deployed: true, Doc: "JSON array of the CDS Hooks clients (EHRs) allowed to call the CDS services: id, iss, jwks_url, fhir_hosts. Unset: CDS Hooks answer 401 to every call."},
 	{Name: EnvFirestoreProject, Deployed: true, Doc: "Google Cloud project of the Firestore database. Unset locally: the in-memory store is used."},

@@ -9,7 +9,7 @@ import (
 )
 
 // cdsDrugs are the drugs the hook page can put in draft orders: RxNorm
-// codes from the reference's medication lists (bleeding-risk.md §7d) and a
+// codes from the reference's medication lists (shared/calc/SOURCES.md §7d) and a
 // statin as a drug that should raise no card.
 var cdsDrugs = map[string]struct{ Code, Display string }{
 	"aspirin":      {"1191", "aspirin 81 mg tablet"},

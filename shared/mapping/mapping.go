@@ -188,7 +188,7 @@ func (m *Mapped) Gap(input string) (Gap, bool) {
 // staleness and time windows are computed from it). It never fails: what
 // it cannot map is a Gap, a warning or a DataError. It does no I/O.
 //
-// Rules (reference bleeding-risk.md §2, §6, §7):
+// Rules (shared/calc/SOURCES.md §2, §6, §7):
 //
 //   - Observations: final, amended or corrected only (fhir.observation_status),
 //     matched on the LOINC code and its alternates (codes.labs). The newest

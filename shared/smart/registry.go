@@ -49,7 +49,7 @@ var (
 	ErrUnknownIssuer = errors.New("smart: unknown iss")
 )
 
-// Registration is one EHR the app is registered with (architecture §4). It
+// Registration is one EHR the app is registered with (README Design §4). It
 // is configuration, not state: deployers list registrations in
 // SMARTCALC_EHRS.
 type Registration struct {

@@ -6,7 +6,7 @@ import (
 )
 
 // Binding cookies tie a launch to the browser that started it, against login
-// CSRF (architecture §1). Each launch has its own cookie, named by its
+// CSRF (README Design §1). Each launch has its own cookie, named by its
 // correlation id, so two launches in two tabs never overwrite each other. The
 // cookie is __Host-, Secure, HttpOnly, SameSite=None and Partitioned (CHIPS),
 // so it can survive inside an EHR's iframe; where the browser drops it anyway,

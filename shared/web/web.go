@@ -112,7 +112,7 @@ func JSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// APIError is the API's one error shape (architecture §5).
+// APIError is the API's one error shape (README Design §5).
 type APIError struct {
 	Error   string `json:"error"`
 	Message string `json:"message"`
