@@ -1,0 +1,110 @@
+package calc
+
+import (
+	"bytes"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+func strictDecode(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("unexpected data after the JSON document")
+	}
+	return nil
+}
+
+// LoadConfig parses and validates the configuration embedded in the binary.
+// Call it once at start-up and stop on error.
+func LoadConfig() (*Config, error) { return ParseConfig(embeddedConfig) }
+
+// ParseConfig parses and validates a scoring configuration. Every missing or
+// invalid field is reported as a *ConfigError naming it (joined with
+// errors.Join); the configuration is never completed with defaults.
+func ParseConfig(b []byte) (*Config, error) {
+	var c Config
+	if err := strictDecode(b, &c); err != nil {
+		return nil, &ConfigError{Path: "(document)", Reason: err.Error()}
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	c.fillTexts()
+	c.raw = append([]byte(nil), b...)
+	sum := sha256.Sum256(c.raw)
+	c.etag = `"` + c.Version + "-" + hex.EncodeToString(sum[:8]) + `"`
+	return &c, nil
+}
+
+// Raw returns the configuration document exactly as parsed, for serving.
+// Callers must not modify it.
+func (c *Config) Raw() []byte { return c.raw }
+
+// ETag is a strong entity tag for Raw: the version plus a content hash.
+func (c *Config) ETag() string { return c.etag }
+
+// Calculator returns the declaration of calculator id.
+func (c *Config) Calculator(id string) (*CalculatorDef, bool) {
+	for i := range c.Calculators {
+		if c.Calculators[i].ID == id {
+			return &c.Calculators[i], true
+		}
+	}
+	return nil, false
+}
+
+// Convert converts value in unit to the canonical unit of quantity q. An
+// empty unit means the canonical unit. It fails with ErrUnknownUnit for a
+// unit the configuration does not list.
+func (c *Config) Convert(q string, value float64, unit string) (float64, error) {
+	qd, ok := c.Quantities[q]
+	if !ok {
+		return 0, fmt.Errorf("calc: unknown quantity %q", q)
+	}
+	unit = strings.TrimSpace(unit)
+	if unit == "" || unit == qd.Unit || contains(qd.Aliases, unit) {
+		return value, nil
+	}
+	for _, u := range qd.Units {
+		if unit == u.Code || contains(u.Aliases, unit) {
+			if u.Multiply != nil {
+				return value * *u.Multiply, nil
+			}
+			return value / *u.Divide, nil
+		}
+	}
+	return 0, fmt.Errorf("%w %q for %s (accepted: %s)", ErrUnknownUnit, unit, q, strings.Join(c.AcceptedUnits(q), ", "))
+}
+
+// AcceptedUnits lists the UCUM codes accepted for quantity q, canonical
+// first.
+func (c *Config) AcceptedUnits(q string) []string {
+	qd, ok := c.Quantities[q]
+	if !ok {
+		return nil
+	}
+	out := []string{qd.Unit}
+	for _, u := range qd.Units {
+		out = append(out, u.Code)
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
