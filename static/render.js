@@ -532,8 +532,19 @@ export function arcSummary(scoring, result, prefix) {
     'div',
     { class: 'score-row' },
     el('div', { id: prefix + '-result', class: 'score score-text ' + bandClass(state === 'unknown' ? '' : state), 'data-testid': prefix + '-result', dataset: { hbr: state } }, text),
-    el('div', { class: 'score-info' }, el('p', { id: prefix + '-counts', 'data-testid': prefix + '-counts' }, counts), st && state !== 'hbr' ? el('p', { class: 'result-status' }, st) : null),
+    el(
+      'div',
+      { class: 'score-info' },
+      el('p', { id: prefix + '-counts', 'data-testid': prefix + '-counts' }, counts),
+      st && state !== 'hbr' ? el('p', { class: 'result-status' }, st) : null,
+      ...assumptions(result).map((a) => el('p', { class: 'assumption', 'data-testid': prefix + '-assumption', dataset: { input: a.input } }, cfgText('criterion.' + a.criterion + '.assume', a.statement))),
+    ),
   );
+}
+
+/** assumptions are what a result takes as given until the clinician answers. */
+function assumptions(result) {
+  return (result && result.assumptions) || [];
 }
 
 /** references lists a result's citations in a closed disclosure. */

@@ -89,21 +89,23 @@ func TestSamplePatients(t *testing.T) {
 		score    any // PRECISE-HBR; nil when incomplete
 		category string
 		met      []string // ARC-HBR criteria met
-		hbr      any      // ARC-HBR verdict; nil while undecided
+		hbr      any      // ARC-HBR verdict; nil while undecided. No record
+		// shows planned surgery: a not-HBR verdict rests on the stated
+		// assumption that none is planned.
 	}{
 		{"hbr-anticoag", 34.0, "very-hbr", []string{"age", "oral-anticoagulation", "ckd-moderate", "anemia-mild"}, true},
 		{"cirrhosis", 23.0, "hbr", []string{"liver-cirrhosis"}, true},
 		{"recent-bleed", 37.0, "very-hbr", []string{"anemia-severe", "bleeding-major"}, true},
-		{"alt-units", 24.0, "hbr", []string{"anemia-mild"}, nil},
-		{"stale-labs", 15.0, "not-hbr", nil, nil},
-		{"entered-in-error", 16.0, "not-hbr", nil, nil},
+		{"alt-units", 24.0, "hbr", []string{"anemia-mild"}, false},
+		{"stale-labs", 15.0, "not-hbr", nil, false},
+		{"entered-in-error", 16.0, "not-hbr", nil, false},
 		{"no-labs", nil, "", nil, nil},
-		{"low-risk", 10.0, "not-hbr", nil, nil},
-		{"woman-hb-12-5", 22.0, "not-hbr", []string{"ckd-moderate"}, nil},
+		{"low-risk", 10.0, "not-hbr", nil, false},
+		{"woman-hb-12-5", 22.0, "not-hbr", []string{"ckd-moderate"}, false},
 		{"malignancy", 26.0, "hbr", []string{"anemia-mild", "active-malignancy"}, true},
-		{"skin-cancer", 16.0, "not-hbr", nil, nil},
+		{"skin-cancer", 16.0, "not-hbr", nil, false},
 		{"stroke", 24.0, "hbr", []string{"age", "stroke-major"}, true},
-		{"nsaid-steroid", 22.0, "not-hbr", []string{"nsaid-steroid"}, nil},
+		{"nsaid-steroid", 22.0, "not-hbr", []string{"nsaid-steroid"}, false},
 		{"thrombocytopenia", 20.0, "not-hbr", []string{"thrombocytopenia", "bleeding-diathesis"}, true},
 		{"ich-history", 20.0, "not-hbr", []string{"intracranial-hemorrhage", "brain-avm"}, true},
 		{"recent-surgery", 40.0, "very-hbr", []string{"age", "ckd-moderate", "anemia-mild", "bleeding-minor", "recent-surgery-trauma"}, true},
@@ -139,6 +141,9 @@ func TestSamplePatients(t *testing.T) {
 			}
 			if got := value(arc, "hbr"); got != tt.hbr {
 				t.Errorf("ARC-HBR hbr %v, want %v", got, tt.hbr)
+			}
+			if tt.hbr == false && (arc.Status != calc.StatusOK || len(arc.Assumptions) != 1 || arc.Assumptions[0].Input != "nondeferrable_major_surgery") {
+				t.Errorf("not-HBR ARC-HBR: status %s, missing %v, assumptions %+v; want ok with the surgery assumption stated", arc.Status, arc.Missing, arc.Assumptions)
 			}
 			if a.Patient == nil || a.Patient.ID != tt.patient || a.Patient.MRN == "" || a.Patient.Name == "" {
 				t.Errorf("banner %+v", a.Patient)

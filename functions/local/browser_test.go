@@ -431,8 +431,8 @@ func TestBrowserSamplePatients(t *testing.T) {
 		patient, score, category, label, arc string
 		shows                                string
 	}{
-		{"low-risk", "10", "not-hbr", "Not HBR", "unknown",
-			"low-risk (David Kim, male, 52): PRECISE-HBR 10, Not HBR, 1.19% bleeding risk; ARC-HBR undetermined (one criterion unknown); warnings that Hb 15.1 and eGFR 103 were truncated"},
+		{"low-risk", "10", "not-hbr", "Not HBR", "not-hbr",
+			"low-risk (David Kim, male, 52): PRECISE-HBR 10, Not HBR, 1.19% bleeding risk; ARC-HBR not HBR, assuming no non-deferrable surgery; warnings that Hb 15.1 and eGFR 103 were truncated"},
 		{"hbr-anticoag", "34", "very-hbr", "Very HBR", "hbr",
 			"hbr-anticoag (Robert Kowalski, male, 78, apixaban): PRECISE-HBR 34, Very HBR, 11.66%; ARC-HBR high bleeding risk, 1 major and 3 minor criteria met"},
 		{"cirrhosis", "23", "hbr", "HBR", "hbr",
@@ -450,6 +450,11 @@ func TestBrowserSamplePatients(t *testing.T) {
 			b.checkScore(tt.score, tt.category, tt.label)
 			if got := b.attr("#arc-result", "data-hbr"); got != tt.arc {
 				t.Errorf("#arc-result data-hbr %q, want %q", got, tt.arc)
+			}
+			// No record shows planned surgery: the page states the
+			// assumption the ARC-HBR verdict rests on.
+			if got := b.text(`[data-testid="arc-assumption"][data-input="nondeferrable_major_surgery"]`); !strings.Contains(got, "non-deferrable major surgery") {
+				t.Errorf("ARC-HBR assumption %q, want the non-deferrable surgery statement", got)
 			}
 			if got := b.attr(`#phbr-table tr[data-input="hemoglobin"]`, "data-origin"); got != "record" {
 				t.Errorf("hemoglobin row origin %q, want record", got)

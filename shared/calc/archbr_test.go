@@ -1,6 +1,7 @@
 package calc
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -189,4 +190,63 @@ func TestARCHBRAgeUnder18(t *testing.T) {
 	if r.Status != StatusOutOfRange || !sameStrings(r.OutOfRange, []string{"age"}) || len(r.Criteria) != 0 {
 		t.Fatalf("status %s out_of_range %v criteria %d", r.Status, r.OutOfRange, len(r.Criteria))
 	}
+}
+
+// TestARCHBRAssumption: a planned operation is never in a record, so while
+// nondeferrable_major_surgery is not given, ARC-HBR is decided from the
+// rest with the assumption stated; what is only missing still leaves the
+// verdict undetermined where it could change it, and an answer replaces
+// the assumption.
+func TestARCHBRAssumption(t *testing.T) {
+	e := testEngine(t)
+	tests := []struct {
+		name        string
+		in          Inputs
+		hbr         any
+		status      Status
+		assumptions int
+	}{
+		{"complete record, not HBR", with(arcNone(), "nondeferrable_major_surgery", nil), false, StatusOK, 1},
+		{"complete record, one major", with(arcNone(), "nondeferrable_major_surgery", nil, "oral_anticoagulation", true), true, StatusOK, 1},
+		{"Hb missing could change it", with(arcNone(), "nondeferrable_major_surgery", nil, "hemoglobin", nil), nil, StatusIncomplete, 1},
+		{"answered no", arcNone(), false, StatusOK, 0},
+		{"answered yes", with(arcNone(), "nondeferrable_major_surgery", true), true, StatusOK, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := mustEval(t, e, "arc-hbr", tt.in)
+			if r.Status != tt.status || val(t, r, "hbr").Value != tt.hbr {
+				t.Fatalf("status %s hbr %v missing %v, want %s %v", r.Status, val(t, r, "hbr").Value, r.Missing, tt.status, tt.hbr)
+			}
+			if len(r.Assumptions) != tt.assumptions {
+				t.Fatalf("assumptions %+v, want %d", r.Assumptions, tt.assumptions)
+			}
+			c := criterionOf(t, r, "nondeferrable-surgery")
+			if tt.assumptions > 0 {
+				a := r.Assumptions[0]
+				if a.Input != "nondeferrable_major_surgery" || a.Criterion != "nondeferrable-surgery" || !strings.Contains(a.Statement, "non-deferrable major surgery") {
+					t.Errorf("assumption %+v", a)
+				}
+				if !c.Assumed || c.Met == nil || *c.Met || c.Evidence != a.Statement {
+					t.Errorf("criterion %+v", c)
+				}
+				if slices.Contains(r.Missing, "nondeferrable_major_surgery") {
+					t.Errorf("an assumed input is listed as missing: %v", r.Missing)
+				}
+			} else if c.Assumed {
+				t.Errorf("answered criterion marked assumed: %+v", c)
+			}
+		})
+	}
+}
+
+func criterionOf(t *testing.T, r *Result, id string) CriterionResult {
+	t.Helper()
+	for _, c := range r.Criteria {
+		if c.ID == id {
+			return c
+		}
+	}
+	t.Fatalf("no criterion %s", id)
+	return CriterionResult{}
 }

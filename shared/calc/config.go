@@ -301,6 +301,19 @@ type Criterion struct {
 	Name   string `json:"name"`
 	Level  string `json:"level"`
 	Rule   Rule   `json:"rule"`
+	// Assume, when set, decides a criterion that no record can show (a
+	// plan, not a fact) while its input is not given: the verdict is
+	// given from what the record shows, with the assumption stated. An
+	// answer from the clinician replaces it.
+	Assume *Assumption `json:"assume,omitempty"`
+}
+
+// Assumption is what a criterion is taken to be until the clinician
+// answers, and the sentence that says so beside the verdict.
+type Assumption struct {
+	Met        bool       `json:"met"`
+	Statement  string     `json:"statement"`
+	Provenance Provenance `json:"provenance"`
 }
 
 // Criterion levels.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -151,6 +152,10 @@ func TestParseConfigRejects(t *testing.T) {
 			obj(calcs(m, 0), "points", "bands", 1)["note"] = "a note"
 		}, "calculators[precise-hbr].points.bands[2].label"},
 		{"trailing data", nil, "(document)"},
+		{"an assumption that raises the risk", func(m map[string]any) { assumption(m)["met"] = true },
+			"calculators[arc-hbr].criteria.items[" + assumedIndex(t) + "].assume.met"},
+		{"an assumption without its statement", func(m map[string]any) { assumption(m)["statement"] = "" },
+			"calculators[arc-hbr].criteria.items[" + assumedIndex(t) + "].assume.statement"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -310,4 +315,37 @@ func TestConfigTextsFilled(t *testing.T) {
 			t.Errorf("after the change: got %q, want %q", tt.got, tt.want)
 		}
 	}
+}
+
+// assumption returns the first criterion assumption in the generic
+// configuration.
+func assumption(m map[string]any) map[string]any {
+	for _, c := range m["calculators"].([]any) {
+		crit, _ := c.(map[string]any)["criteria"].(map[string]any)
+		if crit == nil {
+			continue
+		}
+		for _, it := range crit["items"].([]any) {
+			if a, ok := it.(map[string]any)["assume"].(map[string]any); ok {
+				return a
+			}
+		}
+	}
+	panic("the configuration has no criterion assumption")
+}
+
+// assumedIndex is the index of the first assumed criterion of arc-hbr.
+func assumedIndex(t *testing.T) string {
+	cfg, err := LoadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cd, _ := cfg.Calculator("arc-hbr")
+	for i, cr := range cd.Criteria.Items {
+		if cr.Assume != nil {
+			return strconv.Itoa(i)
+		}
+	}
+	t.Fatal("arc-hbr has no assumed criterion")
+	return ""
 }

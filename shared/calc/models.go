@@ -212,13 +212,22 @@ func (c *evalCtx) criteria(m *CriteriaModel) {
 	unknownMinorDomains := map[string]bool{}
 	metDomain := map[string]bool{}
 	for _, cr := range m.Items {
-		met, ev := c.rule(cr.Rule)
+		var met *bool
+		var ev string
+		assumed := false
+		if _, given := c.vals[cr.Rule.Input]; !given && cr.Assume != nil {
+			met, ev, assumed = ptr(cr.Assume.Met), cr.Assume.Statement, true
+			c.looked[cr.Rule.Input] = true
+			c.res.Assumptions = append(c.res.Assumptions, AssumptionResult{Criterion: cr.ID, Input: cr.Rule.Input, Statement: cr.Assume.Statement})
+		} else {
+			met, ev = c.rule(cr.Rule)
+		}
 		var srcs []Source
 		if met != nil && *met {
 			srcs = c.sources(cr.Rule.Input)
 			ev += citeSources(srcs)
 		}
-		c.res.Criteria = append(c.res.Criteria, CriterionResult{ID: cr.ID, Name: cr.Name, Domain: cr.Domain, Level: cr.Level, Met: met, Evidence: ev, Sources: srcs})
+		c.res.Criteria = append(c.res.Criteria, CriterionResult{ID: cr.ID, Name: cr.Name, Domain: cr.Domain, Level: cr.Level, Met: met, Evidence: ev, Sources: srcs, Assumed: assumed})
 		switch {
 		case met == nil && cr.Level == Major:
 			unknownMajor = true

@@ -28,6 +28,17 @@ type Result struct {
 	Warnings        []string          `json:"warnings"`
 	Recommendations []string          `json:"recommendations,omitempty"`
 	References      []string          `json:"references"`
+	// Assumptions are the criteria decided by an assumption because their
+	// input was not given (see Criterion.Assume).
+	Assumptions []AssumptionResult `json:"assumptions,omitempty"`
+}
+
+// AssumptionResult is one assumption a result rests on: the criterion, the
+// input that would replace it, and the sentence that states it.
+type AssumptionResult struct {
+	Criterion string `json:"criterion"`
+	Input     string `json:"input"`
+	Statement string `json:"statement"`
 }
 
 // Value is one output. Value is a float64, a bool or nil (undetermined).
@@ -67,6 +78,9 @@ type CriterionResult struct {
 	Level    string `json:"level"`
 	Met      *bool  `json:"met"`
 	Evidence string `json:"evidence"`
+	// Assumed is true when Met comes from the criterion's assumption, not
+	// from a given input.
+	Assumed bool `json:"assumed,omitempty"`
 	// Sources are the records that met the criterion (from the inputs'
 	// provenance); empty when it is not met or the inputs were entered.
 	Sources []Source `json:"sources,omitempty"`

@@ -126,6 +126,9 @@ func (c *Config) textRefs() []textRef {
 			for j := range m.Items {
 				cr := &m.Items[j]
 				field("criterion."+cr.ID, fmt.Sprintf("%s.criteria.items[%d].name", p, j), &cr.Name, c.ruleParams(cr.Rule))
+				if cr.Assume != nil {
+					field("criterion."+cr.ID+".assume", fmt.Sprintf("%s.criteria.items[%d].assume.statement", p, j), &cr.Assume.Statement, nil)
+				}
 			}
 		}
 		if h := cd.Hazard; h != nil {

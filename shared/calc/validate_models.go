@@ -301,6 +301,16 @@ func (c *Config) validateCriteria(v *validator, p string, m *CriteriaModel, uses
 		}
 		levels[cr.Domain][cr.Level] = cr
 		c.validateRule(v, ip+".rule", cr.Rule, uses)
+		if a := cr.Assume; a != nil {
+			v.text(ip+".assume.statement", a.Statement)
+			v.provenance(ip+".assume.provenance", a.Provenance)
+			if cr.Rule.Type != "flag" {
+				v.fail(ip+".assume", "only a flag criterion can be assumed, not a %q rule", cr.Rule.Type)
+			}
+			if a.Met {
+				v.fail(ip+".assume.met", "an assumption may only take a criterion as not met: assuming a risk is present would raise the verdict without evidence")
+			}
+		}
 	}
 	// A domain with both levels must have mutually exclusive rules, so that
 	// a criterion is major or minor, never both.

@@ -96,14 +96,18 @@ func TestMapRecordEndToEnd(t *testing.T) {
 	}
 
 	// ARC-HBR: major OAC; minor age, eGFR 30-59, Hb 11-12.9 (man), a first
-	// bleed 6-12 months ago. Non-deferrable surgery is the clinician's.
+	// bleed 6-12 months ago. Non-deferrable surgery is no record's: it is
+	// assumed absent, and the result says so.
 	arc := resultByID(t, res, "arc-hbr")
 	met, undecided := metCriteria(arc)
-	if !sameStrings(met, []string{"oral-anticoagulation", "age", "ckd-moderate", "anemia-mild", "bleeding-minor"}) || !sameStrings(undecided, []string{"nondeferrable-surgery"}) {
+	if !sameStrings(met, []string{"oral-anticoagulation", "age", "ckd-moderate", "anemia-mild", "bleeding-minor"}) || len(undecided) != 0 {
 		t.Errorf("met %v undecided %v", met, undecided)
 	}
-	if v := val(t, arc, "hbr"); v.Value != true || arc.Status != calc.StatusIncomplete || !sameStrings(arc.Missing, []string{"nondeferrable_major_surgery"}) {
+	if v := val(t, arc, "hbr"); v.Value != true || arc.Status != calc.StatusOK || len(arc.Missing) != 0 {
 		t.Errorf("ARC-HBR %s %+v missing %v", arc.Status, v, arc.Missing)
+	}
+	if len(arc.Assumptions) != 1 || arc.Assumptions[0].Input != "nondeferrable_major_surgery" || !criterionByID(arc, "nondeferrable-surgery").Assumed {
+		t.Errorf("assumptions %+v", arc.Assumptions)
 	}
 	// Each criterion met names the records that met it.
 	for id, refs := range map[string][]string{
@@ -137,11 +141,12 @@ func TestMapRecordEndToEnd(t *testing.T) {
 		}
 	}
 
-	// The clinician answers the open question: ARC-HBR is complete.
+	// The clinician answers the open question: the answer replaces the
+	// assumption.
 	what := mp.Inputs.Overlay(calc.Inputs{"nondeferrable_major_surgery": calc.Bool(false)})
 	arc = mustEval(t, e, "arc-hbr", what)
-	if arc.Status != calc.StatusOK || val(t, arc, "hbr").Value != true {
-		t.Errorf("after the answer: %s %v", arc.Status, arc.Missing)
+	if arc.Status != calc.StatusOK || val(t, arc, "hbr").Value != true || len(arc.Assumptions) != 0 || criterionByID(arc, "nondeferrable-surgery").Assumed {
+		t.Errorf("after the answer: %s %v %+v", arc.Status, arc.Missing, arc.Assumptions)
 	}
 	// An entered value carries no record evidence.
 	arc = mustEval(t, e, "arc-hbr", what.Overlay(calc.Inputs{"bleeding_history": calc.Text("major")}))
