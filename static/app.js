@@ -278,8 +278,41 @@ function scoreSummary(s, id, r) {
   return t('summary.score', { title: r.title || id, score: v.value, category: R.categoryLabel(s, id, v.category), range: R.rangeText(s, id, v.category) });
 }
 
+// renderVerdict shows the assessment's one answer (the server's summary):
+// the verdict, why, the one bleeding figure, what it assumes and which
+// values were entered.
+function renderVerdict() {
+  const v = R.clear($('verdict'));
+  const sm = state.assessment.summary;
+  if (!sm) return;
+  const verdict = sm.hbr === true ? 'hbr' : sm.hbr === false ? 'not-hbr' : 'undetermined';
+  v.dataset.hbr = verdict;
+  v.append(R.el('p', { class: 'verdict-head ' + (verdict === 'hbr' ? 'band-hbr' : verdict === 'not-hbr' ? 'band-not-hbr' : ''), 'data-testid': 'verdict-head' }, t('verdict.' + verdict)));
+  let why = cfgText('summary.' + sm.reason, state.scoring.summaryText(sm.reason) || sm.text);
+  if (sm.not_weighed && sm.not_weighed.length) {
+    const arc = R.byCalculator(state.assessment.results).get('arc-hbr');
+    const names = sm.not_weighed.map((id) => {
+      const c = ((arc && arc.criteria) || []).find((x) => x.id === id);
+      return cfgText('criterion.' + id, c ? c.name : id);
+    });
+    why += ' ' + cfgText('summary.hbr-arc-criteria', state.scoring.summaryText('hbr-arc-criteria')) + ' ' + names.join('; ');
+  }
+  v.append(R.el('p', { class: 'verdict-why', 'data-testid': 'verdict-why' }, why));
+  if (sm.risk) {
+    v.append(R.el('p', { class: 'verdict-risk', 'data-testid': 'verdict-risk' }, t('verdict.risk', { label: cfgText('summary.risk.label', sm.risk.label), risk: number(sm.risk.value, 1) })));
+  }
+  for (const a of sm.assumptions || []) {
+    v.append(R.el('p', { class: 'assumption', 'data-testid': 'verdict-assumption' }, cfgText('criterion.' + a.criterion + '.assume', a.statement)));
+  }
+  if (sm.entered && sm.entered.length) {
+    const labels = sm.entered.map((name) => cfgText('input.' + name, state.scoring.inputLabel(name)));
+    v.append(R.el('p', { class: 'verdict-entered', 'data-testid': 'verdict-entered' }, cfgText('summary.entered', state.scoring.summaryText('entered')) + ' ' + labels.join(', ')));
+  }
+}
+
 function renderSummary(results) {
   const s = state.scoring;
+  renderVerdict();
   const list = R.clear($('result-summary-list'));
   list.append(R.el('li', { 'data-testid': 'summary-precise-hbr' }, scoreSummary(s, 'precise-hbr', results.get('precise-hbr'))));
   const arc = results.get('arc-hbr');

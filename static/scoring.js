@@ -52,6 +52,11 @@ export class Scoring {
     return i && Array.isArray(i.values) ? i.values : [];
   }
 
+  /** summaryText is the English template of one summary reason. */
+  summaryText(reason) {
+    return ((this.json.summary || {}).texts || {})[reason] || '';
+  }
+
   inputLabel(name) {
     const i = this.input(name);
     return i && i.label ? i.label : name;
@@ -334,5 +339,11 @@ export function textParamsOf(json) {
     out['rec.' + r.id + '.title'] = p;
     out['rec.' + r.id + '.text'] = p;
   }
+  // The summary's texts name where PRECISE-HBR's HBR bands start.
+  const summary = cfg.summary || {};
+  const phbr = (cfg.calculators || []).find((x) => x.id === 'precise-hbr');
+  const hbrCats = (summary.hbr_categories || {})['precise-hbr'] || [];
+  const first = phbr ? bandsOf(phbr).find((b) => hbrCats.includes(b.category) && num(b.from)) : null;
+  for (const k of Object.keys(summary.texts || {})) out['summary.' + k] = first ? { hbr_from: first.from } : {};
   return out;
 }

@@ -145,6 +145,21 @@ func TestSamplePatients(t *testing.T) {
 			if tt.hbr == false && (arc.Status != calc.StatusOK || len(arc.Assumptions) != 1 || arc.Assumptions[0].Input != "nondeferrable_major_surgery") {
 				t.Errorf("not-HBR ARC-HBR: status %s, missing %v, assumptions %+v; want ok with the surgery assumption stated", arc.Status, arc.Missing, arc.Assumptions)
 			}
+			// The one verdict: HBR when either says so, not HBR when both
+			// are decided and neither does, undetermined otherwise.
+			wantSummary := tt.hbr == true || tt.category == "hbr" || tt.category == "very-hbr"
+			var gotSummary any
+			if a.Summary.HBR != nil {
+				gotSummary = *a.Summary.HBR
+			}
+			switch {
+			case wantSummary && gotSummary != true, !wantSummary && tt.hbr == false && tt.score != nil && gotSummary != false,
+				!wantSummary && (tt.hbr == nil || tt.score == nil) && gotSummary != nil:
+				t.Errorf("summary.hbr %v (reason %s, basis %v) for ARC-HBR %v and PRECISE-HBR %v %q", gotSummary, a.Summary.Reason, a.Summary.Basis, tt.hbr, tt.score, tt.category)
+			}
+			if a.Summary.Text == "" {
+				t.Errorf("summary without its sentence: %+v", a.Summary)
+			}
 			if a.Patient == nil || a.Patient.ID != tt.patient || a.Patient.MRN == "" || a.Patient.Name == "" {
 				t.Errorf("banner %+v", a.Patient)
 			}
@@ -200,6 +215,14 @@ func TestSamplePatients(t *testing.T) {
 		}
 		if !slices.Contains(assessments["no-labs"].Results["precise-hbr"].Missing, "hemoglobin") {
 			t.Errorf("no-labs: hemoglobin not reported missing")
+		}
+		// ICH with a not-HBR PRECISE-HBR: the summary says why they disagree.
+		if sm := assessments["ich-history"].Summary; sm.Reason != calc.ReasonARCOnly || !slices.Contains(sm.NotWeighed, "intracranial-hemorrhage") ||
+			!strings.Contains(sm.Text, "does not weigh") {
+			t.Errorf("ich-history summary %+v: want the disagreement explained", sm)
+		}
+		if sm := assessments["low-risk"].Summary; sm.Reason != calc.ReasonNotHBR || len(sm.Assumptions) != 1 || sm.Risk == nil {
+			t.Errorf("low-risk summary %+v: want not HBR, the surgery assumption and PRECISE-HBR's risk", sm)
 		}
 		if d := assessments["hbr-anticoag"].DAPT; d.Present == nil || !*d.Present {
 			t.Errorf("hbr-anticoag DAPT not detected: %+v", d)

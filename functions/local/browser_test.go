@@ -428,14 +428,16 @@ func TestBrowserSamplePatients(t *testing.T) {
 	b := newBrowser(t, nil)
 	names := patientNames(e)
 	tests := []struct {
-		patient, score, category, label, arc string
-		shows                                string
+		patient, score, category, label, arc, verdict string
+		shows                                         string
 	}{
-		{"low-risk", "10", "not-hbr", "Not HBR", "not-hbr",
+		{"low-risk", "10", "not-hbr", "Not HBR", "not-hbr", "not-hbr",
 			"low-risk (David Kim, male, 52): PRECISE-HBR 10, Not HBR, 1.19% bleeding risk; ARC-HBR not HBR, assuming no non-deferrable surgery; warnings that Hb 15.1 and eGFR 103 were truncated"},
-		{"hbr-anticoag", "34", "very-hbr", "Very HBR", "hbr",
+		{"hbr-anticoag", "34", "very-hbr", "Very HBR", "hbr", "hbr",
 			"hbr-anticoag (Robert Kowalski, male, 78, apixaban): PRECISE-HBR 34, Very HBR, 11.66%; ARC-HBR high bleeding risk, 1 major and 3 minor criteria met"},
-		{"cirrhosis", "23", "hbr", "HBR", "hbr",
+		{"ich-history", "20", "not-hbr", "Not HBR", "hbr", "hbr",
+			"ich-history: PRECISE-HBR 20, Not HBR, yet ARC-HBR high bleeding risk (ICH, brain AVM); the verdict says PRECISE-HBR does not weigh them"},
+		{"cirrhosis", "23", "hbr", "HBR", "hbr", "hbr",
 			"cirrhosis (Maria Santos, female, 66): PRECISE-HBR 23, HBR, 4.16%; ARC-HBR high bleeding risk (liver cirrhosis)"},
 	}
 	for _, tt := range tests {
@@ -450,6 +452,16 @@ func TestBrowserSamplePatients(t *testing.T) {
 			b.checkScore(tt.score, tt.category, tt.label)
 			if got := b.attr("#arc-result", "data-hbr"); got != tt.arc {
 				t.Errorf("#arc-result data-hbr %q, want %q", got, tt.arc)
+			}
+			// The answer is at the top: in the first screen at 1280×800.
+			if bottom := eval[float64](b, `document.querySelector('[data-testid="verdict-why"]').getBoundingClientRect().bottom`); bottom <= 0 || bottom > 800 {
+				t.Errorf("the verdict ends at %v px, want within the first 800", bottom)
+			}
+			if got, want := b.attr("#verdict", "data-hbr"), tt.verdict; got != want {
+				t.Errorf("#verdict data-hbr %q, want %q", got, want)
+			}
+			if why := b.text(`[data-testid="verdict-why"]`); tt.patient == "ich-history" && (!strings.Contains(why, "does not weigh") || !strings.Contains(why, "ICH")) {
+				t.Errorf("ich-history verdict %q: want why ARC-HBR and PRECISE-HBR disagree", why)
 			}
 			// No record shows planned surgery: the page states the
 			// assumption the ARC-HBR verdict rests on.
@@ -523,6 +535,13 @@ func TestBrowserEditHemoglobin(t *testing.T) {
 	}
 	if !posted {
 		t.Error("the edit sent no POST api/assessment")
+	}
+	// The summary says the verdict includes the entered value.
+	if got := b.text(`[data-testid="verdict-entered"]`); !strings.Contains(got, "Hemoglobin") {
+		t.Errorf("verdict entered-values line %q, want it to name Hemoglobin", got)
+	}
+	if got := b.attr("#verdict", "data-hbr"); got != "hbr" {
+		t.Errorf("#verdict data-hbr %q after Hb 9, want hbr", got)
 	}
 	b.screenshot("hb-9", "low-risk with hemoglobin entered as 9 g/dL: PRECISE-HBR 25, HBR, the hemoglobin row marked Entered")
 

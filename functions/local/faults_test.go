@@ -158,7 +158,13 @@ func TestAssessmentFaults(t *testing.T) {
 		if !found {
 			t.Error("no hemoglobin input echoed")
 		}
+		if sm := a.Summary; strings.Join(sm.Entered, ",") != "hemoglobin,prior_bleeding" || !strings.Contains(sm.EnteredText, "Hemoglobin") {
+			t.Errorf("summary entered %v %q: the summary must say it includes the entered values", sm.Entered, sm.EnteredText)
+		}
 		base := e.assessment(t, h)
+		if len(base.Summary.Entered) != 0 || base.Summary.EnteredText != "" {
+			t.Errorf("a record-only assessment says it includes entered values: %+v", base.Summary)
+		}
 		if value(hbr, "score").(float64) <= value(base.Results["precise-hbr"], "score").(float64) {
 			t.Errorf("lower Hb and prior bleeding did not raise the score: %v vs %v", value(hbr, "score"), value(base.Results["precise-hbr"], "score"))
 		}

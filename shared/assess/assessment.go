@@ -13,6 +13,9 @@ import (
 // Assessment is GET and POST /api/assessment: every calculator on one fetch
 // of the patient's record, with what could not be read.
 type Assessment struct {
+	// Summary is the one bleeding-risk answer the page, the print and the
+	// CDS cards give: built by calc.Config.Summarize from Results.
+	Summary         calc.Summary            `json:"summary"`
 	AssessedAt      time.Time               `json:"assessed_at"`
 	Patient         *Patient                `json:"patient"`
 	Results         map[string]*calc.Result `json:"results"`

@@ -2,6 +2,7 @@ package assess
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -69,6 +70,7 @@ func (s *Service) Evaluate(rec *fhir.Record, overrides calc.Inputs, now time.Tim
 			}
 		}
 	}
+	a.Summary = s.Scoring.Summarize(a.Results, slices.Sorted(maps.Keys(overrides)))
 	return a, nil
 }
 

@@ -25,6 +25,7 @@ type Config struct {
 	InputProvenance Provenance             `json:"input_provenance"`
 	Calculators     []CalculatorDef        `json:"calculators"`
 	Recommendations Recommendations        `json:"recommendations"`
+	Summary         SummaryDef             `json:"summary"`
 	FHIR            FHIRRules              `json:"fhir"`
 	Codes           Codes                  `json:"codes"`
 
@@ -402,6 +403,29 @@ type CGModel struct {
 	SexFactor  map[string]float64 `json:"sex_factor"`
 	Decimals   *int               `json:"decimals"`
 	Provenance Provenance         `json:"provenance"`
+}
+
+// SummaryDef is how an assessment's calculators combine into one
+// bleeding-risk verdict (see Summarize): which results say "high bleeding
+// risk", and the sentence that explains each verdict.
+type SummaryDef struct {
+	// HBRCategories are, per calculator, the categories that mean high
+	// bleeding risk: PRECISE-HBR's HBR bands, ARC-HBR's definition met.
+	HBRCategories map[string][]string `json:"hbr_categories"`
+	// Risk names the calculator and value whose risk the summary shows:
+	// one bleeding figure, PRECISE-HBR's calibrated one.
+	Risk struct {
+		Calculator string `json:"calculator"`
+		Value      string `json:"value"`
+		Label      string `json:"label"`
+	} `json:"risk"`
+	// NotWeighed are the ARC-HBR inputs that PRECISE-HBR neither scores
+	// nor summarises: a criterion on one of them can make ARC-HBR say HBR
+	// while PRECISE-HBR does not.
+	NotWeighed []string `json:"precise_hbr_not_weighed"`
+	// Texts explain each verdict, keyed by the Reason constants.
+	Texts      map[string]string `json:"texts"`
+	Provenance Provenance        `json:"provenance"`
 }
 
 // Recommendations is the guidance text shown beside a result.

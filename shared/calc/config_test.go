@@ -152,6 +152,13 @@ func TestParseConfigRejects(t *testing.T) {
 			obj(calcs(m, 0), "points", "bands", 1)["note"] = "a note"
 		}, "calculators[precise-hbr].points.bands[2].label"},
 		{"trailing data", nil, "(document)"},
+		{"summary HBR category unknown", func(m map[string]any) {
+			obj(m, "summary", "hbr_categories")["precise-hbr"] = []any{"hbr", "moderate"}
+		}, "summary.hbr_categories.precise-hbr"},
+		{"summary says PRECISE-HBR does not weigh what it weighs", func(m map[string]any) {
+			obj(m, "summary")["precise_hbr_not_weighed"] = []any{"intracranial_hemorrhage", "hemoglobin"}
+		}, "summary.precise_hbr_not_weighed[1]"},
+		{"summary reason without its text", func(m map[string]any) { delete(obj(m, "summary", "texts"), "not-hbr") }, "summary.texts.not-hbr"},
 		{"an assumption that raises the risk", func(m map[string]any) { assumption(m)["met"] = true },
 			"calculators[arc-hbr].criteria.items[" + assumedIndex(t) + "].assume.met"},
 		{"an assumption without its statement", func(m map[string]any) { assumption(m)["statement"] = "" },

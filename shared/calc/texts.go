@@ -146,6 +146,13 @@ func (c *Config) textRefs() []textRef {
 		field("rec."+r.ID+".text", p+".text", &r.Text, params)
 	}
 	field("rec.disclaimer", "recommendations.disclaimer", &c.Recommendations.Disclaimer, nil)
+	field("summary.risk.label", "summary.risk.label", &c.Summary.Risk.Label, nil)
+	for _, k := range summaryReasons {
+		if _, ok := c.Summary.Texts[k]; !ok {
+			continue
+		}
+		add("summary."+k, "summary.texts."+k, c.Summary.Texts[k], c.hbrFrom(), func(x string) { c.Summary.Texts[k] = x })
+	}
 	return out
 }
 

@@ -116,6 +116,7 @@ func (c *Config) validate() error {
 	v.provenance("input_provenance", c.InputProvenance)
 	c.validateCalculators(v)
 	c.validateRecommendations(v)
+	c.validateSummary(v)
 	c.validateFHIR(v)
 	c.validateCodes(v)
 	c.validateTexts(v)

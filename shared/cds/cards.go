@@ -250,6 +250,16 @@ func (s *Service) failureCard() Card {
 // writeAssessment writes the PRECISE-HBR and ARC-HBR results with their
 // inputs and dates, and what is missing.
 func (s *Service) writeAssessment(b *strings.Builder, v *view) {
+	// The one answer first, as the app's page and print give it.
+	if sm := v.a.Summary; sm.Text != "" {
+		fmt.Fprintf(b, "**%s**\n\n", md(sm.Text))
+		if sm.Risk != nil {
+			fmt.Fprintf(b, "%s: %s%%\n\n", md(sm.Risk.Label), strconv.FormatFloat(sm.Risk.Value, 'f', 1, 64))
+		}
+		for _, a := range sm.Assumptions {
+			fmt.Fprintf(b, "_%s_\n\n", md(a.Statement))
+		}
+	}
 	if v.ph != nil {
 		switch {
 		case v.score != "":

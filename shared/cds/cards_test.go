@@ -157,3 +157,23 @@ func TestSummaryAndMarkdown(t *testing.T) {
 		t.Errorf("md left markup: %q", got)
 	}
 }
+
+// TestPatientCardGivesTheSummary: the card leads with the assessment's one
+// answer, the same sentence, figure and assumptions as the app's page.
+func TestPatientCardGivesTheSummary(t *testing.T) {
+	s := testService(t)
+	_, a := hbrView(t, s, mapping.DAPT{})
+	a.Summary = s.Assess.Scoring.Summarize(a.Results, nil)
+	if a.Summary.Text == "" || a.Summary.Risk == nil || len(a.Summary.Assumptions) == 0 {
+		t.Fatalf("the fixture's summary is not complete: %+v", a.Summary)
+	}
+	c := s.patientCard(s.view(a, nil, 7))
+	for _, want := range []string{md(a.Summary.Text), md(a.Summary.Risk.Label), md(a.Summary.Assumptions[0].Statement)} {
+		if !strings.Contains(c.Detail, want) {
+			t.Errorf("card detail lacks %q:\n%s", want, c.Detail)
+		}
+	}
+	if i, j := strings.Index(c.Detail, md(a.Summary.Text)), strings.Index(c.Detail, "PRECISE-HBR "); i < 0 || j >= 0 && j < i {
+		t.Errorf("the summary is not the card's first statement:\n%s", c.Detail)
+	}
+}

@@ -1,0 +1,159 @@
+package calc
+
+import (
+	"math"
+	"slices"
+	"strings"
+)
+
+// Summary is the one bleeding-risk answer of an assessment: the verdict
+// that ARC-HBR and PRECISE-HBR give together, the calculators behind it,
+// the sentence that says why (and why the two disagree when they do), the
+// one bleeding figure to quote, the assumptions it rests on and the values
+// the clinician entered. Summarize builds it from results alone, so that
+// the page, the print and the CDS cards give the same answer.
+type Summary struct {
+	// HBR is true when the ARC-HBR definition is met or PRECISE-HBR is in
+	// an HBR band, false when both could be decided and neither says HBR,
+	// and nil only when the record cannot decide.
+	HBR *bool `json:"hbr"`
+	// Basis are the calculator ids behind the verdict.
+	Basis []string `json:"basis"`
+	// Reason keys the sentence in the configuration's summary texts (the
+	// UI translates it by "summary."+Reason); Text is that sentence in
+	// English, completed with the names of NotWeighed.
+	Reason string `json:"reason"`
+	Text   string `json:"text"`
+	// NotWeighed are the ARC-HBR criteria met that PRECISE-HBR does not
+	// weigh: why the two disagree when ARC-HBR alone says HBR.
+	NotWeighed []string `json:"not_weighed,omitempty"`
+	// Risk is the one bleeding figure: PRECISE-HBR's calibrated 1-year
+	// BARC 3 or 5 bleeding risk in percent, to one decimal; nil when it
+	// cannot be computed.
+	Risk *SummaryRisk `json:"risk"`
+	// Assumptions are what the verdict takes as given until the clinician
+	// answers.
+	Assumptions []AssumptionResult `json:"assumptions"`
+	// Entered names the inputs the clinician entered (what-if), which the
+	// verdict includes; EnteredText says so.
+	Entered     []string `json:"entered"`
+	EnteredText string   `json:"entered_text,omitempty"`
+}
+
+// SummaryRisk is the summary's bleeding figure and where it comes from.
+type SummaryRisk struct {
+	Calculator string  `json:"calculator"`
+	Value      float64 `json:"value"`
+	Unit       string  `json:"unit"`
+	Label      string  `json:"label"`
+}
+
+// Summarize combines results (by calculator id) into the Summary. entered
+// names the inputs the clinician entered.
+func (c *Config) Summarize(results map[string]*Result, entered []string) Summary {
+	s := Summary{Basis: []string{}, Assumptions: []AssumptionResult{}, Entered: []string{}}
+	says := map[string]*bool{}
+	for _, id := range summaryCalculators {
+		says[id] = c.verdictOf(id, results[id])
+	}
+	var yes, decided []string
+	for _, id := range summaryCalculators {
+		if v := says[id]; v != nil {
+			decided = append(decided, id)
+			if *v {
+				yes = append(yes, id)
+			}
+		}
+	}
+	arc, phbr := says["arc-hbr"], says["precise-hbr"]
+	switch {
+	case len(yes) == len(summaryCalculators):
+		s.HBR, s.Basis, s.Reason = ptr(true), yes, ReasonBoth
+	case len(yes) > 0 && len(decided) < len(summaryCalculators):
+		s.HBR, s.Basis, s.Reason = ptr(true), yes, ReasonHBRPartial
+	case arc != nil && *arc:
+		s.HBR, s.Basis, s.Reason = ptr(true), yes, ReasonARCOnly
+		s.NotWeighed = c.notWeighed(results["arc-hbr"])
+	case phbr != nil && *phbr:
+		s.HBR, s.Basis, s.Reason = ptr(true), yes, ReasonPreciseOnly
+	case len(decided) == len(summaryCalculators):
+		s.HBR, s.Basis, s.Reason = ptr(false), decided, ReasonNotHBR
+	default:
+		s.Reason = ReasonUndetermined
+	}
+	s.Text = c.Summary.Texts[s.Reason]
+	if len(s.NotWeighed) > 0 {
+		names := make([]string, len(s.NotWeighed))
+		for i, id := range s.NotWeighed {
+			names[i] = criterionName(results["arc-hbr"], id)
+		}
+		s.Text += " " + c.Summary.Texts[reasonNotWeighed] + " " + strings.Join(names, "; ") + "."
+	}
+	if r := results[c.Summary.Risk.Calculator]; r != nil && r.Status == StatusOK {
+		if v, ok := r.Value(c.Summary.Risk.Value); ok {
+			if f, ok := v.Value.(float64); ok {
+				s.Risk = &SummaryRisk{Calculator: r.Calculator, Value: math.Round(f*10) / 10, Unit: v.Unit, Label: c.Summary.Risk.Label}
+			}
+		}
+	}
+	for _, id := range summaryCalculators {
+		if r := results[id]; r != nil {
+			s.Assumptions = append(s.Assumptions, r.Assumptions...)
+		}
+	}
+	if len(entered) > 0 {
+		s.Entered = slices.Sorted(slices.Values(entered))
+		labels := make([]string, len(s.Entered))
+		for i, name := range s.Entered {
+			labels[i] = name
+			if d, ok := c.Inputs[name]; ok && d.Label != "" {
+				labels[i] = d.Label
+			}
+		}
+		s.EnteredText = c.Summary.Texts[ReasonEntered] + " " + strings.Join(labels, ", ") + "."
+	}
+	return s
+}
+
+// verdictOf is what one calculator's result says: true (an HBR category),
+// false (decided, another category) or nil (undecided, or no result).
+func (c *Config) verdictOf(id string, r *Result) *bool {
+	if r == nil || len(r.Values) == 0 || r.Status == StatusOutOfRange || r.Status == StatusNotApplicable {
+		return nil
+	}
+	v := r.Values[0]
+	if v.Value == nil || v.Category == "" {
+		return nil
+	}
+	return ptr(slices.Contains(c.Summary.HBRCategories[id], v.Category))
+}
+
+// notWeighed returns the ARC-HBR criteria met whose input PRECISE-HBR
+// does not weigh (SummaryDef.NotWeighed): intracranial haemorrhage, stroke,
+// a brain AVM or planned surgery make ARC-HBR say HBR on their own, but are
+// no term of PRECISE-HBR.
+func (c *Config) notWeighed(arc *Result) []string {
+	arcDef, ok := c.Calculator("arc-hbr")
+	if !ok || arc == nil {
+		return nil
+	}
+	var out []string
+	for _, cr := range arc.Criteria {
+		if cr.Met == nil || !*cr.Met {
+			continue
+		}
+		if def, ok := arcDef.criterion(cr.ID); ok && slices.Contains(c.Summary.NotWeighed, def.Rule.Input) {
+			out = append(out, cr.ID)
+		}
+	}
+	return out
+}
+
+func criterionName(r *Result, id string) string {
+	for _, c := range r.Criteria {
+		if c.ID == id {
+			return c.Name
+		}
+	}
+	return id
+}

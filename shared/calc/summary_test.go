@@ -1,0 +1,83 @@
+package calc
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestSummarize: the one verdict from ARC-HBR and PRECISE-HBR, its basis,
+// the sentence that says why, and the disagreement explained.
+func TestSummarize(t *testing.T) {
+	e := testEngine(t)
+	cfg := e.Config()
+	// phbrInputs gives PRECISE-HBR 10 (not HBR) for a 52-year-old man.
+	phbrLow := with(arcNone(), "age", 52, "hemoglobin", 15, "egfr", 100, "wbc", 6, "prior_bleeding", false, "arc_hbr_other", false)
+	tests := []struct {
+		name       string
+		in         Inputs
+		hbr        any
+		basis      []string
+		reason     string
+		notWeighed []string
+		text       []string
+	}{
+		{"neither, both decided", phbrLow, false, []string{"arc-hbr", "precise-hbr"}, ReasonNotHBR, nil, []string{"Not high bleeding risk", "23"}},
+		{"ICH: ARC-HBR alone", with(phbrLow, "intracranial_hemorrhage", true), true, []string{"arc-hbr"}, ReasonARCOnly, []string{"intracranial-hemorrhage"},
+			[]string{"consensus definition", "does not weigh", "ICH"}},
+		{"OAC: both", with(phbrLow, "oral_anticoagulation", true, "age", 80, "hemoglobin", 10), true, []string{"arc-hbr", "precise-hbr"}, ReasonBoth, nil, []string{"definition is met and PRECISE-HBR is in", "23"}},
+		{"PRECISE-HBR alone", with(phbrLow, "age", 79, "hemoglobin", 12, "egfr", 65, "wbc", 12, "sex", "female"), true, []string{"precise-hbr"}, ReasonPreciseOnly, nil, []string{"graded risk factors"}},
+		{"Hb missing", with(phbrLow, "hemoglobin", nil), nil, []string{}, ReasonUndetermined, nil, []string{"undetermined"}},
+		{"Hb missing, OAC", with(phbrLow, "hemoglobin", nil, "oral_anticoagulation", true), true, []string{"arc-hbr"}, ReasonHBRPartial, nil, []string{"cannot change"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := map[string]*Result{}
+			for _, id := range []string{"arc-hbr", "precise-hbr"} {
+				res[id] = mustEval(t, e, id, tt.in)
+			}
+			s := cfg.Summarize(res, nil)
+			var got any
+			if s.HBR != nil {
+				got = *s.HBR
+			}
+			if got != tt.hbr || !sameStrings(s.Basis, tt.basis) || s.Reason != tt.reason {
+				t.Fatalf("hbr %v basis %v reason %s, want %v %v %s (ARC %s %v, PRECISE-HBR %s %v)", got, s.Basis, s.Reason, tt.hbr, tt.basis, tt.reason,
+					res["arc-hbr"].Status, res["arc-hbr"].Values, res["precise-hbr"].Status, res["precise-hbr"].Values)
+			}
+			if !sameStrings(s.NotWeighed, tt.notWeighed) {
+				t.Errorf("not weighed %v, want %v", s.NotWeighed, tt.notWeighed)
+			}
+			for _, w := range tt.text {
+				if !strings.Contains(s.Text, w) {
+					t.Errorf("text %q lacks %q", s.Text, w)
+				}
+			}
+			if res["precise-hbr"].Status == StatusOK {
+				f := num(t, res["precise-hbr"], "bleeding_1y")
+				if s.Risk == nil || s.Risk.Calculator != "precise-hbr" || s.Risk.Value*10 != float64(int(s.Risk.Value*10+0.5)) || s.Risk.Value-f > 0.05 || f-s.Risk.Value > 0.05 {
+					t.Errorf("risk %+v, want PRECISE-HBR's %v to one decimal", s.Risk, f)
+				}
+			} else if s.Risk != nil {
+				t.Errorf("risk %+v without a PRECISE-HBR result", s.Risk)
+			}
+		})
+	}
+}
+
+// TestSummarizeAssumptionsAndEntered: the summary carries the assumptions
+// the verdict rests on and says which values the clinician entered.
+func TestSummarizeAssumptionsAndEntered(t *testing.T) {
+	e := testEngine(t)
+	in := with(arcNone(), "nondeferrable_major_surgery", nil)
+	res := map[string]*Result{"arc-hbr": mustEval(t, e, "arc-hbr", in), "precise-hbr": mustEval(t, e, "precise-hbr", in)}
+	s := e.Config().Summarize(res, []string{"hemoglobin", "age"})
+	if len(s.Assumptions) != 1 || s.Assumptions[0].Input != "nondeferrable_major_surgery" {
+		t.Errorf("assumptions %+v", s.Assumptions)
+	}
+	if strings.Join(s.Entered, ",") != "age,hemoglobin" || !strings.Contains(s.EnteredText, "Hemoglobin") || !strings.Contains(s.EnteredText, "Age") {
+		t.Errorf("entered %v %q", s.Entered, s.EnteredText)
+	}
+	if s := e.Config().Summarize(res, nil); s.EnteredText != "" || len(s.Entered) != 0 {
+		t.Errorf("nothing entered, yet %v %q", s.Entered, s.EnteredText)
+	}
+}
