@@ -45,13 +45,16 @@ type ObsCodes struct {
 	Provenance    Provenance `json:"provenance"`
 }
 
-// CodeSet is a set of condition, medication or procedure codes.
+// CodeSet is a set of condition, medication or procedure codes. A condition
+// set with Ask never decides its input: a match makes the mapping ask the
+// clinician (codes such as D68.9 that may or may not mean the criterion).
 type CodeSet struct {
 	Input        string      `json:"input,omitempty"`
 	Label        string      `json:"label"`
 	Include      []CodeMatch `json:"include"`
 	Exclude      []CodeMatch `json:"exclude,omitempty"`
 	Requires     string      `json:"requires,omitempty"`
+	Ask          bool        `json:"ask,omitempty"`
 	Route        string      `json:"route,omitempty"`
 	WindowMonths int         `json:"window_months,omitempty"`
 	WindowDays   int         `json:"window_days,omitempty"`
@@ -237,6 +240,9 @@ func (c *Config) validateCodes(v *validator) {
 						}
 					}
 				}
+			}
+			if s.Ask && group != "conditions" {
+				v.fail(p+".ask", "only condition sets can ask")
 			}
 			if s.Requires != "" {
 				if _, ok := m[s.Requires]; !ok {

@@ -117,6 +117,7 @@ func TestParseConfigRejects(t *testing.T) {
 		{"bad code range", func(m map[string]any) {
 			obj(m, "codes", "conditions", "active-malignancy", "include", 0)["codes"] = []any{"C96-C00"}
 		}, "codes.conditions.active-malignancy.include[0].codes"},
+		{"ask on a procedure set", func(m map[string]any) { obj(m, "codes", "procedures", "transfusion")["ask"] = true }, "codes.procedures.transfusion.ask"},
 		{"lab without codes", func(m map[string]any) { obj(m, "codes", "labs", "wbc")["codes"] = []any{} }, "codes.labs.wbc.codes"},
 		{"free-text band risk", func(m map[string]any) {
 			obj(calcs(m, 0), "points", "bands", 1)["risk"] = "4% to <6% 1-year BARC 3/5 bleeding"
