@@ -37,10 +37,19 @@ type Config struct {
 	Recommendations Recommendations        `json:"recommendations"`
 	FHIR            FHIRRules              `json:"fhir"`
 	Codes           Codes                  `json:"codes"`
+	Changes         []ConfigChange         `json:"changes"`
 
 	raw   []byte
 	etag  string
 	texts []ConfigText // templates and parameters, kept by fillTexts
+}
+
+// ConfigChange is one entry of the configuration's change log, newest
+// first: the version it produced, its date, and what changed and why.
+type ConfigChange struct {
+	Version string   `json:"version"`
+	Date    string   `json:"date"`
+	Changes []string `json:"changes"`
 }
 
 // Publication is a source that parameters cite by key.
@@ -657,9 +666,42 @@ func (c *Config) validate() error {
 	c.validateRecommendations(v)
 	c.validateFHIR(v)
 	c.validateCodes(v)
+	c.validateChanges(v)
 	c.validateTexts(v)
 	return errors.Join(v.errs...)
 }
+
+// validateChanges requires a change log whose newest entry is this version
+// and whose versions are all distinct.
+func (c *Config) validateChanges(v *validator) {
+	if len(c.Changes) == 0 {
+		v.fail("changes", "missing or empty")
+		return
+	}
+	if c.Changes[0].Version != c.Version {
+		v.fail("changes[0].version", "the newest entry is %q, want the configuration's version %q", c.Changes[0].Version, c.Version)
+	}
+	seen := map[string]bool{}
+	for i, ch := range c.Changes {
+		p := fmt.Sprintf("changes[%d]", i)
+		v.text(p+".version", ch.Version)
+		if seen[ch.Version] {
+			v.fail(p+".version", "version %q listed twice", ch.Version)
+		}
+		seen[ch.Version] = true
+		if !dateRE.MatchString(ch.Date) {
+			v.fail(p+".date", "want YYYY-MM-DD, got %q", ch.Date)
+		}
+		if len(ch.Changes) == 0 {
+			v.fail(p+".changes", "missing or empty")
+		}
+		for j, t := range ch.Changes {
+			v.text(fmt.Sprintf("%s.changes[%d]", p, j), t)
+		}
+	}
+}
+
+var dateRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
 
 func (c *Config) validateQuantities(v *validator) {
 	if len(c.Quantities) == 0 {

@@ -117,6 +117,10 @@ func TestParseConfigRejects(t *testing.T) {
 		{"bad code range", func(m map[string]any) {
 			obj(m, "codes", "conditions", "active-malignancy", "include", 0)["codes"] = []any{"C96-C00"}
 		}, "codes.conditions.active-malignancy.include[0].codes"},
+		{"no change log", func(m map[string]any) { delete(m, "changes") }, "changes"},
+		{"version moved without a change-log entry", func(m map[string]any) { m["version"] = "2027.1.0" }, "changes[0].version"},
+		{"change-log entry without changes", func(m map[string]any) { obj(m, "changes", 0)["changes"] = []any{} }, "changes[0].changes"},
+		{"change-log entry with a bad date", func(m map[string]any) { obj(m, "changes", 0)["date"] = "1 Dec 2026" }, "changes[0].date"},
 		{"ask on a procedure set", func(m map[string]any) { obj(m, "codes", "procedures", "transfusion")["ask"] = true }, "codes.procedures.transfusion.ask"},
 		{"lab without codes", func(m map[string]any) { obj(m, "codes", "labs", "wbc")["codes"] = []any{} }, "codes.labs.wbc.codes"},
 		{"free-text band risk", func(m map[string]any) {
