@@ -127,6 +127,7 @@ func TestCorrectedCodes(t *testing.T) {
 		want         any
 	}{
 		{sysICD, "D68.0", "Von Willebrand disease", alone, "bleeding_diathesis", true},
+		{sysICD, "D68.01", "Von Willebrand disease, type 1 (a subcode of D68.0)", alone, "bleeding_diathesis", true},
 		{sysICD, "D68.1", "Hereditary factor XI deficiency", alone, "bleeding_diathesis", true},
 		{sysICD, "D68.2", "Hereditary deficiency of other clotting factors", alone, "bleeding_diathesis", true},
 		{sysICD, "D68.311", "Acquired hemophilia", alone, "bleeding_diathesis", true},
