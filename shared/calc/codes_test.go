@@ -157,8 +157,6 @@ var pendingDisplay = map[string]bool{
 	"medications.oral-anticoagulant rxnorm 855336":            true,
 	"medications.oral-anticoagulant rxnorm 855342":            true,
 	"medications.oral-anticoagulant rxnorm 855348":            true,
-	"medications.p2y12-inhibitor rxnorm 309362":               true,
-	"medications.p2y12-inhibitor rxnorm 213169":               true,
 	"medications.p2y12-inhibitor rxnorm 1116635":              true,
 	"medications.p2y12-inhibitor rxnorm 855812":               true,
 	"medications.rivaroxaban rxnorm 1114198":                  true,
