@@ -110,6 +110,13 @@ func TestSamplePatients(t *testing.T) {
 		{"ich-history", 20.0, "not-hbr", []string{"intracranial-hemorrhage", "brain-avm"}, true},
 		{"recent-surgery", 40.0, "very-hbr", []string{"age", "ckd-moderate", "anemia-mild", "bleeding-minor", "recent-surgery-trauma"}, true},
 		{"ckd-severe", 35.0, "very-hbr", []string{"oral-anticoagulation", "ckd-severe", "anemia-severe"}, true},
+		// False friends (issue 11): a pulmonary embolism in an inpatient
+		// stay is no prior bleed (male, 60, otherwise low-risk's data:
+		// 2 + 0.25 × (60 − 30) + 0 + 0 + 2.48 = 11.98 → 12); factor V Leiden is no
+		// bleeding diathesis; LA18978-9 is a never smoker.
+		{"pulmonary-embolism", 12.0, "not-hbr", nil, false},
+		{"factor-v-leiden", 10.0, "not-hbr", nil, false},
+		{"never-smoker", 10.0, "not-hbr", nil, false},
 	}
 	e := start(t, memoryStore, nil, nil, nil)
 	if len(e.Sandbox.Patients()) < len(tests) {
@@ -182,6 +189,17 @@ func TestSamplePatients(t *testing.T) {
 		t.Fatalf("%s: %s has no input %s", p, calcID, name)
 		return nil
 	}
+	t.Run("false friends", func(t *testing.T) {
+		// The PE's inpatient stay makes no prior bleed for PRECISE-DAPT
+		// either, and the never-smoker answer is read, not ignored.
+		if pb := input("pulmonary-embolism", "precise-dapt", "prior_bleeding"); pb.Value != false || pb.Origin != calc.OriginRecord {
+			t.Errorf("pulmonary-embolism prior_bleeding %+v, want false from the record", pb)
+		}
+		sm := input("never-smoker", "arc-hbr-tradeoff", "current_smoker")
+		if sm.Value != false || sm.Origin != calc.OriginRecord || sm.Source == nil || sm.Source.Reference != "Observation/never-smoker-obs-13" {
+			t.Errorf("never-smoker current_smoker %+v, want false from Observation/never-smoker-obs-13", sm)
+		}
+	})
 	t.Run("provenance", func(t *testing.T) {
 		hb := input("hbr-anticoag", "precise-hbr", "hemoglobin")
 		if hb.Origin != calc.OriginRecord || hb.Source == nil || !strings.HasPrefix(hb.Source.Reference, "Observation/") ||

@@ -1,6 +1,8 @@
 package calc
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"strings"
 )
@@ -18,11 +20,32 @@ type Codes struct {
 	Procedures   map[string]CodeSet  `json:"procedures"`
 }
 
-// Coding is one code in a system (a key of Codes.Systems).
+// Coding is one code in a system (a key of Codes.Systems), with its
+// display and where that display was checked.
 type Coding struct {
-	System  string `json:"system"`
-	Code    string `json:"code"`
-	Display string `json:"display"`
+	System  string     `json:"system"`
+	Code    string     `json:"code"`
+	Display string     `json:"display"`
+	Checked *CodeCheck `json:"checked,omitempty"`
+}
+
+// CodeCheck is one code's provenance: Source (a key of Config.Sources) is
+// where its display was looked up; Verified is true only when the display
+// was read there, in the terminology's own browser or release or an HL7,
+// IHE or national implementation guide that uses the code, and Quote then
+// gives what was read.
+type CodeCheck struct {
+	Source   string `json:"source"`
+	Verified *bool  `json:"verified"`
+	Quote    string `json:"quote,omitempty"`
+}
+
+// CodeRef is one code of a CodeMatch: the code (a prefix, pattern or range
+// for those matches), the system's display name for it, and its check.
+type CodeRef struct {
+	Code    string     `json:"code"`
+	Display string     `json:"display,omitempty"`
+	Checked *CodeCheck `json:"checked,omitempty"`
 }
 
 // LabCodes are the codes of one laboratory input, the main code first. Ignore
@@ -45,13 +68,16 @@ type ObsCodes struct {
 	Provenance    Provenance `json:"provenance"`
 }
 
-// CodeSet is a set of condition, medication or procedure codes.
+// CodeSet is a set of condition, medication or procedure codes. A condition
+// set with Ask never decides its input: a match makes the mapping ask the
+// clinician (codes such as D68.9 that may or may not mean the criterion).
 type CodeSet struct {
 	Input        string      `json:"input,omitempty"`
 	Label        string      `json:"label"`
 	Include      []CodeMatch `json:"include"`
 	Exclude      []CodeMatch `json:"exclude,omitempty"`
 	Requires     string      `json:"requires,omitempty"`
+	Ask          bool        `json:"ask,omitempty"`
 	Route        string      `json:"route,omitempty"`
 	WindowMonths int         `json:"window_months,omitempty"`
 	WindowDays   int         `json:"window_days,omitempty"`
@@ -70,10 +96,59 @@ type CodeSet struct {
 //     descendants (<<). Match checks the code only.
 //   - ingredient: an RxNorm ingredient; the mapping resolves SCD/SBD to IN
 //     before matching. Match checks the code only.
+//
+// In the document each code is a string or a CodeRef object; Codes holds
+// the codes and Refs the objects (a bare string gives a CodeRef without a
+// display).
 type CodeMatch struct {
-	System string   `json:"system"`
-	Match  string   `json:"match"`
-	Codes  []string `json:"codes"`
+	System string
+	Match  string
+	Codes  []string
+	Refs   []CodeRef
+}
+
+type codeMatchJSON struct {
+	System string            `json:"system"`
+	Match  string            `json:"match"`
+	Codes  []json.RawMessage `json:"codes"`
+}
+
+// UnmarshalJSON decodes a CodeMatch whose codes are strings or CodeRefs.
+func (m *CodeMatch) UnmarshalJSON(b []byte) error {
+	var j codeMatchJSON
+	if err := strictDecode(b, &j); err != nil {
+		return err
+	}
+	*m = CodeMatch{System: j.System, Match: j.Match}
+	for _, raw := range j.Codes {
+		var r CodeRef
+		if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '"' {
+			if err := json.Unmarshal(t, &r.Code); err != nil {
+				return err
+			}
+		} else if err := strictDecode(raw, &r); err != nil {
+			return err
+		}
+		m.Codes = append(m.Codes, r.Code)
+		m.Refs = append(m.Refs, r)
+	}
+	return nil
+}
+
+// MarshalJSON encodes a CodeMatch with its codes as CodeRefs.
+func (m CodeMatch) MarshalJSON() ([]byte, error) {
+	refs := m.Refs
+	if len(refs) != len(m.Codes) {
+		refs = make([]CodeRef, len(m.Codes))
+		for i, c := range m.Codes {
+			refs[i] = CodeRef{Code: c}
+		}
+	}
+	return json.Marshal(struct {
+		System string    `json:"system"`
+		Match  string    `json:"match"`
+		Codes  []CodeRef `json:"codes"`
+	}{m.System, m.Match, refs})
 }
 
 var matchKinds = []string{"exact", "prefix", "pattern", "range", "descendants", "ingredient"}
@@ -186,6 +261,7 @@ func (c *Config) validateCodes(v *validator) {
 			}
 			v.text(cp+".code", cd.Code)
 			v.text(cp+".display", cd.Display)
+			v.codeCheck(cp+".checked", cd.Checked)
 		}
 	}
 	if len(cs.Labs) == 0 {
@@ -234,6 +310,9 @@ func (c *Config) validateCodes(v *validator) {
 					if len(cm.Codes) == 0 {
 						v.fail(cp+".codes", "missing or empty")
 					}
+					for j, r := range cm.Refs {
+						v.codeCheck(fmt.Sprintf("%s.codes[%d].checked", cp, j), r.Checked)
+					}
 					for _, code := range cm.Codes {
 						if strings.TrimSpace(code) == "" {
 							v.fail(cp+".codes", "empty code")
@@ -247,6 +326,9 @@ func (c *Config) validateCodes(v *validator) {
 					}
 				}
 			}
+			if s.Ask && group != "conditions" {
+				v.fail(p+".ask", "only condition sets can ask")
+			}
 			if s.Requires != "" {
 				if _, ok := m[s.Requires]; !ok {
 					v.fail(p+".requires", "unknown set %q", s.Requires)
@@ -258,4 +340,27 @@ func (c *Config) validateCodes(v *validator) {
 	sets("conditions", cs.Conditions, true)
 	sets("medications", cs.Medications, false)
 	sets("procedures", cs.Procedures, true)
+}
+
+// codeCheck validates a code's provenance: a known source, verified given,
+// and a quote of what was read when verified. The project's own reference
+// document is where codes come from, not a terminology source: it cannot
+// verify a display.
+func (v *validator) codeCheck(path string, c *CodeCheck) {
+	if c == nil {
+		return
+	}
+	if _, ok := v.c.Sources[c.Source]; !ok {
+		v.fail(path+".source", "unknown source %q (not in sources)", c.Source)
+	}
+	if c.Verified == nil {
+		v.fail(path+".verified", "missing (true or false)")
+		return
+	}
+	if *c.Verified {
+		v.text(path+".quote", c.Quote)
+		if c.Source == "smartcalc-reference" {
+			v.fail(path+".source", "the project reference cannot verify a display: name the terminology source read")
+		}
+	}
 }

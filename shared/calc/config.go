@@ -28,10 +28,19 @@ type Config struct {
 	Summary         SummaryDef             `json:"summary"`
 	FHIR            FHIRRules              `json:"fhir"`
 	Codes           Codes                  `json:"codes"`
+	Changes         []ConfigChange         `json:"changes"`
 
 	raw   []byte
 	etag  string
 	texts []ConfigText // templates and parameters, kept by fillTexts
+}
+
+// ConfigChange is one entry of the configuration's change log, newest
+// first: the version it produced, its date, and what changed and why.
+type ConfigChange struct {
+	Version string   `json:"version"`
+	Date    string   `json:"date"`
+	Changes []string `json:"changes"`
 }
 
 // Publication is a source that parameters cite by key.

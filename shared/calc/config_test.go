@@ -118,6 +118,27 @@ func TestParseConfigRejects(t *testing.T) {
 		{"bad code range", func(m map[string]any) {
 			obj(m, "codes", "conditions", "active-malignancy", "include", 0)["codes"] = []any{"C96-C00"}
 		}, "codes.conditions.active-malignancy.include[0].codes"},
+		{"no change log", func(m map[string]any) { delete(m, "changes") }, "changes"},
+		{"version moved without a change-log entry", func(m map[string]any) { m["version"] = "2027.1.0" }, "changes[0].version"},
+		{"change-log entry without changes", func(m map[string]any) { obj(m, "changes", 0)["changes"] = []any{} }, "changes[0].changes"},
+		{"change-log entry with a bad date", func(m map[string]any) { obj(m, "changes", 0)["date"] = "1 Dec 2026" }, "changes[0].date"},
+		{"code verified without a quote", func(m map[string]any) {
+			delete(obj(obj(m, "codes", "conditions", "bleeding-diathesis", "include", 0)["codes"].([]any)[0], "checked"), "quote")
+		}, "codes.conditions.bleeding-diathesis.include[0].codes[0].checked.quote"},
+		{"code verified by the project reference", func(m map[string]any) {
+			ck := obj(obj(m, "codes", "conditions", "brain-avm", "include", 0)["codes"].([]any)[0], "checked")
+			ck["verified"], ck["quote"] = true, "Q28.2 Arteriovenous malformation of cerebral vessels"
+		}, "codes.conditions.brain-avm.include[0].codes[0].checked.source"},
+		{"code check without verified", func(m map[string]any) {
+			delete(obj(obj(m, "codes", "conditions", "brain-avm", "include", 0)["codes"].([]any)[0], "checked"), "verified")
+		}, "codes.conditions.brain-avm.include[0].codes[0].checked.verified"},
+		{"code check from an unknown source", func(m map[string]any) {
+			obj(obj(m, "codes", "labs", "wbc", "codes", 0), "checked")["source"] = "somewhere"
+		}, "codes.labs.wbc.codes[0].checked.source"},
+		{"unknown field in a code", func(m map[string]any) {
+			obj(m, "codes", "conditions", "brain-avm", "include", 0)["codes"].([]any)[0].(map[string]any)["name"] = "AVM"
+		}, "(document)"},
+		{"ask on a procedure set", func(m map[string]any) { obj(m, "codes", "procedures", "transfusion")["ask"] = true }, "codes.procedures.transfusion.ask"},
 		{"lab without codes", func(m map[string]any) { obj(m, "codes", "labs", "wbc")["codes"] = []any{} }, "codes.labs.wbc.codes"},
 		{"free-text band risk", func(m map[string]any) {
 			obj(calcs(m, 0), "points", "bands", 1)["risk"] = "4% to <6% 1-year BARC 3/5 bleeding"

@@ -149,3 +149,13 @@ func fullInputs() Inputs {
 		"diabetes": Bool(false), "prior_mi": Bool(false), "nstemi_stemi": Bool(false), "bare_metal_stent": Bool(false),
 	}
 }
+
+// testConfig is the embedded scoring configuration.
+func testConfig(t testing.TB) *Config {
+	t.Helper()
+	cfg, err := LoadConfig()
+	if err != nil {
+		t.Fatalf("LoadConfig: %v", err)
+	}
+	return cfg
+}

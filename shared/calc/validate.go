@@ -119,6 +119,7 @@ func (c *Config) validate() error {
 	c.validateSummary(v)
 	c.validateFHIR(v)
 	c.validateCodes(v)
+	c.validateChanges(v)
 	c.validateTexts(v)
 	return errors.Join(v.errs...)
 }
@@ -398,3 +399,35 @@ func (cd *CalculatorDef) criterion(id string) (*Criterion, bool) {
 	}
 	return nil, false
 }
+
+// validateChanges requires a change log whose newest entry is this version
+// and whose versions are all distinct.
+func (c *Config) validateChanges(v *validator) {
+	if len(c.Changes) == 0 {
+		v.fail("changes", "missing or empty")
+		return
+	}
+	if c.Changes[0].Version != c.Version {
+		v.fail("changes[0].version", "the newest entry is %q, want the configuration's version %q", c.Changes[0].Version, c.Version)
+	}
+	seen := map[string]bool{}
+	for i, ch := range c.Changes {
+		p := fmt.Sprintf("changes[%d]", i)
+		v.text(p+".version", ch.Version)
+		if seen[ch.Version] {
+			v.fail(p+".version", "version %q listed twice", ch.Version)
+		}
+		seen[ch.Version] = true
+		if !dateRE.MatchString(ch.Date) {
+			v.fail(p+".date", "want YYYY-MM-DD, got %q", ch.Date)
+		}
+		if len(ch.Changes) == 0 {
+			v.fail(p+".changes", "missing or empty")
+		}
+		for j, t := range ch.Changes {
+			v.text(fmt.Sprintf("%s.changes[%d]", p, j), t)
+		}
+	}
+}
+
+var dateRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)

@@ -149,7 +149,7 @@ type condSpec struct {
 // set matches too), a question when a date straddles the window, false
 // when nothing matches and the Condition search was read in full.
 func (m *mapper) conditionFlag(input string, specs ...condSpec) {
-	var yes, maybe []calc.Source
+	var yes, maybe, ask []calc.Source
 	for _, sp := range specs {
 		set := m.cfg.Codes.Conditions[sp.set]
 		var partner []condMatch
@@ -159,7 +159,12 @@ func (m *mapper) conditionFlag(input string, specs ...condSpec) {
 			}
 		}
 		for _, cm := range m.conditionMatches(sp.set, !sp.anyStatus) {
-			switch m.window(set, cm.start, cm.end, cm.dated) {
+			w := m.window(set, cm.start, cm.end, cm.dated)
+			if set.Ask && w != triNo {
+				ask = append(ask, cm.source())
+				continue
+			}
+			switch w {
 			case triYes:
 				yes = append(yes, cm.source())
 				for _, p := range partner {
@@ -173,6 +178,10 @@ func (m *mapper) conditionFlag(input string, specs ...condSpec) {
 	switch {
 	case len(yes) > 0:
 		m.setFlag(input, true, sortSources(yes))
+	case len(ask) > 0:
+		ask = sortSources(ask)
+		m.gap(input, GapConfirm, fmt.Sprintf("%s: %s (%s) is recorded: does it amount to this criterion? The code alone cannot tell.",
+			m.label(input), ask[0].Display, ask[0].Reference), ask...)
 	case len(maybe) > 0:
 		m.gap(input, GapConfirm, fmt.Sprintf("%s: %s (%s) is recorded without a date that places it inside or outside the time window: confirm.",
 			m.label(input), maybe[0].Display, maybe[0].Reference), sortSources(maybe)...)
@@ -187,7 +196,7 @@ func (m *mapper) conditionFlag(input string, specs ...condSpec) {
 func (m *mapper) conditions() {
 	m.conditionFlag("intracranial_hemorrhage", condSpec{"intracranial-hemorrhage-spontaneous", true}, condSpec{"intracranial-hemorrhage-traumatic", true})
 	m.conditionFlag("brain_avm", condSpec{"brain-avm", false})
-	m.conditionFlag("bleeding_diathesis", condSpec{"bleeding-diathesis", false})
+	m.conditionFlag("bleeding_diathesis", condSpec{"bleeding-diathesis", false}, condSpec{"bleeding-diathesis-ask", false})
 	m.conditionFlag("cirrhosis_portal_hypertension", condSpec{"cirrhosis", false})
 	m.conditionFlag("copd", condSpec{"copd", false})
 	m.conditionFlag("diabetes", condSpec{"diabetes", false})

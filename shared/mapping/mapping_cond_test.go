@@ -197,7 +197,8 @@ func TestMapBleedingQuestionNamesTheFailure(t *testing.T) {
 
 func TestMapStroke(t *testing.T) {
 	stroke := func(onset string) fhir.Condition { return condition("s", sysICD, "I63.9", onset) }
-	nihss := func(v float64, date string) fhir.Observation { return lab("n", "70182-1", v, "{score}", date) }
+	nihss := func(v float64, date string) fhir.Observation { return lab("n", "72089-6", v, "{score}", date) }
+	panel := func(v float64, date string) fhir.Observation { return lab("n", "70182-1", v, "{score}", date) }
 	tests := []struct {
 		name  string
 		parts []any
@@ -209,6 +210,7 @@ func TestMapStroke(t *testing.T) {
 		{"recent, NIHSS coded R29.710", []any{stroke(monthsAgo(2, 0)), condition("r", sysICD, "R29.710", monthsAgo(2, 0))}, "major"},
 		{"recent, no NIHSS: ask", []any{stroke(monthsAgo(4, 0))}, GapConfirm},
 		{"NIHSS of another time does not grade it", []any{stroke(monthsAgo(5, 0)), nihss(12, monthsAgo(1, 0))}, GapConfirm},
+		{"a value under the NIHSS panel code 70182-1 is not the total", []any{stroke(monthsAgo(4, 0)), panel(8, monthsAgo(4, -1))}, GapConfirm},
 		{"7 months ago, NIHSS 12", []any{stroke(monthsAgo(7, 0)), nihss(12, monthsAgo(7, -1))}, "minor"},
 		{"years ago", []any{clinical(stroke(monthsAgo(40, 0)), "resolved")}, "minor"},
 		{"by SNOMED", []any{condition("s", sysSNOMED, "422504002", monthsAgo(30, 0))}, "minor"},

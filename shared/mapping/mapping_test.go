@@ -540,7 +540,7 @@ func TestRecordQuery(t *testing.T) {
 	for _, c := range q.ObservationCodes {
 		have[c.System+"|"+c.Code] = true
 	}
-	for _, want := range []string{"718-7", "59260-0", "6690-2", "777-3", "2160-0", "14682-9", "98979-8", "62238-1", "29463-7", "72166-2", "70182-1"} {
+	for _, want := range []string{"718-7", "59260-0", "6690-2", "777-3", "2160-0", "14682-9", "98979-8", "62238-1", "29463-7", "72166-2", "72089-6"} {
 		if !have[sysLOINC+"|"+want] {
 			t.Errorf("query lacks %s", want)
 		}
@@ -570,7 +570,12 @@ func TestMapSmoking(t *testing.T) {
 		stale bool
 	}{
 		{"daily smoker", []fhir.Observation{smoke("a", daysAgo(3), cc(sysSNOMED, "449868002"))}, true, false},
-		{"LOINC answer current some day", []fhir.Observation{smoke("a", daysAgo(3), cc(sysLOINC, "LA18978-9"))}, true, false},
+		{"LOINC answer current every day", []fhir.Observation{smoke("a", daysAgo(3), cc(sysLOINC, "LA18976-3"))}, true, false},
+		{"LOINC answer current some day", []fhir.Observation{smoke("a", daysAgo(3), cc(sysLOINC, "LA18977-1"))}, true, false},
+		{"LOINC answer heavy tobacco smoker", []fhir.Observation{smoke("a", daysAgo(3), cc(sysLOINC, "LA18981-3"))}, true, false},
+		{"LOINC answer light tobacco smoker", []fhir.Observation{smoke("a", daysAgo(3), cc(sysLOINC, "LA18982-1"))}, true, false},
+		{"LOINC answer never smoker", []fhir.Observation{smoke("a", daysAgo(3), cc(sysLOINC, "LA18978-9"))}, false, false},
+		{"LOINC answer former smoker", []fhir.Observation{smoke("a", daysAgo(3), cc(sysLOINC, "LA15920-4"))}, false, false},
 		{"former smoker", []fhir.Observation{smoke("a", daysAgo(3), cc(sysSNOMED, "8517006"))}, false, false},
 		{"newest decides", []fhir.Observation{smoke("a", daysAgo(300), cc(sysSNOMED, "449868002")), smoke("b", daysAgo(3), cc(sysSNOMED, "8517006"))}, false, false},
 		{"stale", []fhir.Observation{smoke("a", daysAgo(200), cc(sysSNOMED, "449868002"))}, true, true},
