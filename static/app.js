@@ -553,6 +553,7 @@ function renderTradeoff(results) {
     tradeoffChart({
       bleeding: b,
       thrombotic: th,
+      range: b === null && bleeding && bleeding.range && thrombotic && thrombotic.range ? { bleeding: bleeding.range, thrombotic: thrombotic.range } : null,
       zones,
       idPrefix: 'tradeoff',
       labels: {
@@ -568,6 +569,10 @@ function renderTradeoff(results) {
   if (b !== null && th !== null) {
     values.append(R.el('span', { 'data-testid': 'tradeoff-numbers' }, t('tradeoff.values', { bleeding: number(b, 2), thrombotic: number(th, 2) })));
     if (zone) values.append(' ', R.el('strong', { 'data-testid': 'tradeoff-zone', dataset: { zone } }, t('tradeoff.zone.' + zone)));
+  } else if (bleeding && bleeding.range && thrombotic && thrombotic.range) {
+    values.append(R.el('span', { 'data-testid': 'tradeoff-range-text' }, t('tradeoff.range', {
+      bmin: number(bleeding.range.min, 2), bmax: number(bleeding.range.max, 2), tmin: number(thrombotic.range.min, 2), tmax: number(thrombotic.range.max, 2),
+    })));
   } else values.append(t('tradeoff.no-values'), ' ', R.statusText(s, r));
   const legend = R.clear($('tradeoff-legend'));
   for (const z of ['thrombotic', 'equivalent', 'bleeding']) {
@@ -591,22 +596,22 @@ function renderTradeoff(results) {
     const isFlag = rule.type === 'flag';
     const v = decided.has(f.id) ? decided.get(f.id) : isFlag ? values0[rule.input] : ruleHolds(rule, values0);
     const label = cfgText('factor.' + f.id, f.label);
-    const box = R.el('input', {
-      type: 'checkbox',
-      id,
-      checked: v === true,
-      disabled: !isFlag || !r,
-      'data-input': isFlag ? rule.input : null,
-      'data-testid': 'factor-' + f.id,
-      'data-factor': f.id,
-    });
-    if (v === null || v === undefined) box.indeterminate = true;
+    // One click per answer: yes, no or unknown (unknown withdraws an
+    // entered answer, leaving the record's value or none).
+    const present = v === true ? 'yes' : v === false ? 'no' : 'unknown';
+    const answers = R.el('span', { class: 'answers', role: 'radiogroup', 'aria-labelledby': id + '-label', 'data-testid': 'factor-' + f.id, dataset: { factor: f.id } });
+    for (const a of ['yes', 'no', 'unknown']) {
+      const rid = id + '-' + a;
+      answers.append(
+        R.el('input', { type: 'radio', id: rid, name: id, value: a, checked: present === a, disabled: !isFlag || !r, 'data-input': isFlag ? rule.input : null, 'data-answer': a }),
+        R.el('label', { for: rid, class: 'answer' }, t('value.' + a)),
+      );
+    }
     const tags = R.el('span', { class: 'tags' });
     const hr = f.hazard_ratios || {};
     if (typeof hr.bleeding_1y === 'number') tags.append(R.el('span', { class: 'tag tag-bleeding' }, t('tradeoff.tag.bleeding', { hr: number(hr.bleeding_1y, 2) })));
     if (typeof hr.thrombotic_1y === 'number') tags.append(R.el('span', { class: 'tag tag-thrombotic' }, t('tradeoff.tag.thrombotic', { hr: number(hr.thrombotic_1y, 2) })));
-    const li = R.el('li', { class: 'factor', dataset: { factor: f.id, present: v === true ? 'true' : v === false ? 'false' : 'unknown' } }, box, R.el('label', { for: id }, label), ' ', tags);
-    if (v === null || v === undefined) li.append(' ', R.el('span', { class: 'hint' }, t('value.unknown')));
+    const li = R.el('li', { class: 'factor', dataset: { factor: f.id, present: v === true ? 'true' : v === false ? 'false' : 'unknown' } }, R.el('span', { id: id + '-label', class: 'factor-label' }, label), ' ', answers, ' ', tags);
     if (!isFlag) li.append(R.el('span', { class: 'hint derived-note' }, t('tradeoff.derived', { name: R.inputLabel(s, rule.input) })));
     const rec = r ? R.inputsOf(r).get(rule.input) : null;
     if (isFlag && rec && rec.origin === 'entered') li.append(' ', R.originBadge(rec));
@@ -683,6 +688,10 @@ function bind() {
     if (!name || !state.scoring) return;
     if (target.type === 'checkbox') {
       setOverride(name, target.checked);
+      return;
+    }
+    if (target.type === 'radio' && target.dataset.answer) {
+      setOverride(name, target.dataset.answer === 'yes' ? true : target.dataset.answer === 'no' ? false : undefined);
       return;
     }
     if (target.type === 'number' && target.value !== '' && !isFinite(Number(target.value))) return;

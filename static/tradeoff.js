@@ -98,6 +98,17 @@ export function tradeoffChart(opts) {
   axes.append(svg('text', { x: 14, y: T + H / 2, 'text-anchor': 'middle', transform: `rotate(-90 14 ${T + H / 2})`, class: 'axis-label' }, labels.y));
   root.append(axes);
 
+  // With predictors unknown, the box the unknowns could span.
+  const rg = opts.range;
+  if (rg && rg.bleeding && rg.thrombotic) {
+    const cl = (x) => Math.min(Math.max(x, AXIS.min), AXIS.max);
+    const x0r = px(cl(rg.bleeding.min)), x1r = px(cl(rg.bleeding.max));
+    const y0r = py(cl(rg.thrombotic.max)), y1r = py(cl(rg.thrombotic.min));
+    const g = svg('g', { class: 'patient-range', 'data-testid': 'tradeoff-range' });
+    g.append(svg('rect', { x: x0r.toFixed(2), y: y0r.toFixed(2), width: Math.max(x1r - x0r, 4).toFixed(2), height: Math.max(y1r - y0r, 4).toFixed(2), fill: '#b3261e', 'fill-opacity': 0.25, stroke: '#b3261e', 'stroke-width': 2 }));
+    g.append(svg('title', {}, labels.range || labels.patient));
+    root.append(g);
+  }
   if (typeof bleeding === 'number' && typeof thrombotic === 'number' && isFinite(bleeding) && isFinite(thrombotic)) {
     const cx = px(Math.min(Math.max(bleeding, AXIS.min), AXIS.max));
     const cy = py(Math.min(Math.max(thrombotic, AXIS.min), AXIS.max));

@@ -962,3 +962,34 @@ func lastLines(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestBrowserTradeoffChart: the chart shows something on load (the box the
+// unknown predictors could span), and one click per answer places the
+// patient: each unknown factor answered "no" turns the box into a point.
+func TestBrowserTradeoffChart(t *testing.T) {
+	e := start(t, memoryStore, nil, nil, nil)
+	b := newBrowser(t, nil)
+	b.launchInto(e, "low-risk")
+	if n := eval[int](b, `document.querySelectorAll('[data-testid="tradeoff-range"] rect, [data-testid="tradeoff-point"] circle').length`); n != 1 {
+		t.Fatalf("the chart shows %d marks on load, want the range box or the point", n)
+	}
+	if got := b.text(`[data-testid="tradeoff-range-text"]`); !strings.Contains(got, "unknown") {
+		t.Errorf("range statement %q", got)
+	}
+	b.screenshot("range", "low-risk on load: the trade-off chart shows the box the unknown predictors span")
+	for i := 0; i < 10; i++ {
+		id := eval[string](b, `(() => { const li = document.querySelector('#tradeoff-factor-list li[data-present="unknown"] input[data-answer="no"]:not([disabled])'); return li ? li.id : ''; })()`)
+		if id == "" {
+			break
+		}
+		b.change(chromedp.Click(chromedp.CSS("#"+id)))
+		if !eval[bool](b, fmt.Sprintf(`!!(document.getElementById(%q) || {}).checked`, id)) {
+			t.Fatalf("after one click, %s is not the answer", id)
+		}
+	}
+	b.waitFor("the patient's point", `document.querySelector('[data-testid="tradeoff-point"] circle') && !document.querySelector('[data-testid="tradeoff-range"]') ? 'ok' : ''`)
+	if got := b.text(`[data-testid="tradeoff-numbers"]`); !strings.Contains(got, "bleeding") {
+		t.Errorf("numbers %q after every factor is answered", got)
+	}
+	b.screenshot("point", "low-risk with every unknown factor answered no: the point")
+}

@@ -320,10 +320,23 @@ func (c *evalCtx) hazard(m *HazardModel) {
 		hr[o.Name] = 1
 	}
 	complete := true
+	// lo and hi bound each outcome's hazard ratio over the unknown factors:
+	// each unknown factor contributes its ratio or 1. Factors that exclude
+	// one another (two levels of one input) are bounded as if independent,
+	// so the range may be wider than any one patient can reach, never
+	// narrower.
+	lo, hi := map[string]float64{}, map[string]float64{}
+	for _, o := range m.Outcomes {
+		lo[o.Name], hi[o.Name] = 1, 1
+	}
 	for _, f := range m.Factors {
 		met, _ := c.rule(f.Rule)
 		if met == nil {
 			complete = false
+			for o, h := range f.HazardRatios {
+				lo[o] *= math.Min(1, h)
+				hi[o] *= math.Max(1, h)
+			}
 			continue
 		}
 		comp := Component{Name: f.ID, Input: f.Rule.Input, HazardRatios: map[string]float64{}}
@@ -337,14 +350,21 @@ func (c *evalCtx) hazard(m *HazardModel) {
 		}
 		c.res.Components = append(c.res.Components, comp)
 	}
+	risk := func(o HazardOutcome, hr float64) float64 {
+		p0 := *o.BaselinePercent / 100
+		return c.e.roundTo(math.Min(100*(1-math.Pow(1-p0, hr)), 100), *m.Decimals)
+	}
 	for _, o := range m.Outcomes {
 		if !complete {
-			c.res.Values = append(c.res.Values, Value{Name: o.Name, Value: nil, Unit: "%", Display: "incomplete"})
+			v := Value{Name: o.Name, Value: nil, Unit: "%", Display: "incomplete"}
+			if len(c.res.OutOfRange) == 0 {
+				v.Range = &ValueRange{Min: risk(o, hr[o.Name]*lo[o.Name]), Max: risk(o, hr[o.Name]*hi[o.Name])}
+				v.Display = "incomplete: " + FormatNumber(v.Range.Min, *m.Decimals) + "% to " + FormatNumber(v.Range.Max, *m.Decimals) + "% (" + o.Label + "), depending on the unknown inputs"
+			}
+			c.res.Values = append(c.res.Values, v)
 			continue
 		}
-		p0 := *o.BaselinePercent / 100
-		p := 100 * (1 - math.Pow(1-p0, hr[o.Name]))
-		p = c.e.roundTo(math.Min(p, 100), *m.Decimals)
+		p := risk(o, hr[o.Name])
 		c.res.Values = append(c.res.Values, Value{Name: o.Name, Value: p, Unit: "%", Display: FormatNumber(p, *m.Decimals) + "% (" + o.Label + ")"})
 	}
 }

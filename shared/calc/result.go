@@ -48,6 +48,16 @@ type Value struct {
 	Unit     string `json:"unit,omitempty"`
 	Display  string `json:"display"`
 	Category string `json:"category,omitempty"`
+	// Range, on a value left undetermined by unknown inputs, is what those
+	// inputs could make it: the chart plots it on load instead of nothing.
+	Range *ValueRange `json:"range,omitempty"`
+}
+
+// ValueRange is the interval an undetermined value lies in, whatever its
+// unknown inputs turn out to be.
+type ValueRange struct {
+	Min float64 `json:"min"`
+	Max float64 `json:"max"`
 }
 
 // Value returns the output called name.

@@ -81,3 +81,38 @@ func TestTradeoffParametersStayUnverified(t *testing.T) {
 		t.Error("trade-off formula or mortality ratio marked verified")
 	}
 }
+
+// TestTradeoffRangeWhileIncomplete: with predictors unknown, each outcome
+// has no value but the range the unknowns could span, whose ends are the
+// risks with every unknown factor absent and present (for flags, exactly).
+func TestTradeoffRangeWhileIncomplete(t *testing.T) {
+	e := testEngine(t)
+	base := with(tradeoffNone(), "age", 70)
+	unknown := with(base, "current_smoker", nil, "complex_pci", nil)
+	r := mustEval(t, e, "arc-hbr-tradeoff", unknown)
+	absent := mustEval(t, e, "arc-hbr-tradeoff", base)
+	present := mustEval(t, e, "arc-hbr-tradeoff", with(base, "current_smoker", true, "complex_pci", true))
+	if r.Status != StatusIncomplete {
+		t.Fatalf("status %s", r.Status)
+	}
+	for _, name := range []string{"bleeding_1y", "thrombotic_1y"} {
+		v := val(t, r, name)
+		if v.Value != nil || v.Range == nil {
+			t.Fatalf("%s = %+v, want no value and a range", name, v)
+		}
+		lo, hi := math.Min(num(t, absent, name), num(t, present, name)), math.Max(num(t, absent, name), num(t, present, name))
+		if v.Range.Min != lo || v.Range.Max != hi {
+			t.Errorf("%s range %+v, want [%v, %v]", name, *v.Range, lo, hi)
+		}
+		if v := val(t, absent, name); v.Range != nil {
+			t.Errorf("a complete result carries a range: %+v", v)
+		}
+	}
+	// An unknown numeric input spans its levels too: Hb unknown includes
+	// the highest bleeding ratio of its bands.
+	r = mustEval(t, e, "arc-hbr-tradeoff", with(base, "hemoglobin", nil))
+	severe := mustEval(t, e, "arc-hbr-tradeoff", with(base, "hemoglobin", 10))
+	if v := val(t, r, "bleeding_1y"); v.Range == nil || v.Range.Max < num(t, severe, "bleeding_1y") || v.Range.Min != num(t, absent, "bleeding_1y") {
+		t.Errorf("Hb unknown: bleeding range %+v, want it to reach %v from %v", v.Range, num(t, severe, "bleeding_1y"), num(t, absent, "bleeding_1y"))
+	}
+}
