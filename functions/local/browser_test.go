@@ -982,7 +982,7 @@ func TestBrowserTradeoffChart(t *testing.T) {
 		if id == "" {
 			break
 		}
-		b.change(chromedp.Click(chromedp.CSS("#"+id)))
+		b.change(chromedp.Click(chromedp.CSS("#" + id)))
 		if !eval[bool](b, fmt.Sprintf(`!!(document.getElementById(%q) || {}).checked`, id)) {
 			t.Fatalf("after one click, %s is not the answer", id)
 		}
