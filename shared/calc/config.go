@@ -28,6 +28,10 @@ type Config struct {
 	FHIR            FHIRRules              `json:"fhir"`
 	Codes           Codes                  `json:"codes"`
 
+	// PlanDef is the guideline antithrombotic plan (the document's "plan";
+	// Config.Plan selects from it, hence the field's name).
+	PlanDef PlanDef `json:"plan"`
+
 	raw   []byte
 	etag  string
 	texts []ConfigText // templates and parameters, kept by fillTexts

@@ -146,7 +146,7 @@ func (c *Config) textRefs() []textRef {
 		field("rec."+r.ID+".text", p+".text", &r.Text, params)
 	}
 	field("rec.disclaimer", "recommendations.disclaimer", &c.Recommendations.Disclaimer, nil)
-	return out
+	return append(out, c.planTextRefs()...)
 }
 
 // inputParams are the numbers that decide an input: the window_months and

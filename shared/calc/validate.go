@@ -118,6 +118,7 @@ func (c *Config) validate() error {
 	c.validateRecommendations(v)
 	c.validateFHIR(v)
 	c.validateCodes(v)
+	c.validatePlan(v)
 	c.validateTexts(v)
 	return errors.Join(v.errs...)
 }
