@@ -441,6 +441,14 @@ var textDigits = []struct {
 	{"rec.abbreviated-dapt.text", []string{"1 month, or to 3-6 months", "1 個月或 3–6 個月"}, "guideline DAPT durations (ESC, as the original app shows them), not a scoring parameter"},
 	{"rec.de-escalation.text", []string{"3 months", "3 個月"}, "guideline de-escalation time, not a scoring parameter"},
 	{"rec.short-dapt-precise-dapt.text", []string{"3-6 months", "3–6 個月", "12-24 months", "12–24 個月"}, "the DAPT durations of the trials (Costa 2017), not a parameter"},
+	{"plan.dapt-standard.acs.text", []string{"12 months", "12 個月"}, "the guideline's own durations and doses (plan citations quote them), not scoring parameters"},
+	{"plan.dapt-standard.ccs.text", []string{"75–100 mg", "75 mg", "3–6 months", "1–3 months", "6 months", "3–6 個月", "1–3 個月", "6 個月"}, "the guideline's own durations and doses (plan citations quote them), not scoring parameters"},
+	{"plan.dapt-abbreviated.acs.text", []string{"3–6 months", "1 month", "30 days", "3–6 個月", "1 個月", "30 天"}, "the guideline's own durations and doses (plan citations quote them), not scoring parameters"},
+	{"plan.dapt-abbreviated.ccs.text", []string{"1–3 months", "75–100 mg", "75 mg", "1–3 個月"}, "the guideline's own durations and doses (plan citations quote them), not scoring parameters"},
+	{"plan.oac-antiplatelet.acs.text", []string{"1 week", "1 month", "12 months", "6 months", "2.0–2.5", "70%", "1 週", "1 個月", "12 個月", "6 個月"}, "the guideline's own durations and doses (plan citations quote them), not scoring parameters"},
+	{"plan.oac-antiplatelet.ccs.text", []string{"1 week", "1 month", "12 months", "6 months", "70%", "1 週", "1 個月", "12 個月", "6 個月"}, "the guideline's own durations and doses (plan citations quote them), not scoring parameters"},
+	{"plan.oac-antiplatelet.acs.hbr.text", []string{"15 mg", "20 mg", "110 mg", "150 mg"}, "the guideline's own durations and doses (plan citations quote them), not scoring parameters"},
+	{"plan.oac-antiplatelet.ccs.hbr.text", []string{"6 (or even 3) months", "6（甚至 3）個月", "15 mg", "20 mg", "110 mg", "150 mg"}, "the guideline's own durations and doses (plan citations quote them), not scoring parameters"},
 }
 
 // numberRE finds numbers; standaloneNumbers drops those glued to Latin

@@ -30,6 +30,10 @@ type Config struct {
 	Codes           Codes                  `json:"codes"`
 	Changes         []ConfigChange         `json:"changes"`
 
+	// PlanDef is the guideline antithrombotic plan (the document's "plan";
+	// Config.Plan selects from it, hence the field's name).
+	PlanDef PlanDef `json:"plan"`
+
 	raw   []byte
 	etag  string
 	texts []ConfigText // templates and parameters, kept by fillTexts

@@ -153,7 +153,7 @@ func (c *Config) textRefs() []textRef {
 		}
 		add("summary."+k, "summary.texts."+k, c.Summary.Texts[k], c.hbrFrom(), func(x string) { c.Summary.Texts[k] = x })
 	}
-	return out
+	return append(out, c.planTextRefs()...)
 }
 
 // inputParams are the numbers that decide an input: the window_months and

@@ -120,6 +120,7 @@ func (c *Config) validate() error {
 	c.validateFHIR(v)
 	c.validateCodes(v)
 	c.validateChanges(v)
+	c.validatePlan(v)
 	c.validateTexts(v)
 	return errors.Join(v.errs...)
 }
