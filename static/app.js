@@ -304,10 +304,41 @@ function renderVerdict() {
   for (const a of sm.assumptions || []) {
     v.append(R.el('p', { class: 'assumption', 'data-testid': 'verdict-assumption' }, cfgText('criterion.' + a.criterion + '.assume', a.statement)));
   }
+  if (sm.plan && sm.plan.length) v.append(renderPlan(sm));
   if (sm.entered && sm.entered.length) {
     const labels = sm.entered.map((name) => cfgText('input.' + name, state.scoring.inputLabel(name)));
     v.append(R.el('p', { class: 'verdict-entered', 'data-testid': 'verdict-entered' }, cfgText('summary.entered', state.scoring.summaryText('entered')) + ' ' + labels.join(', ')));
   }
+}
+
+// renderPlan lists the guideline strategy for this patient: each item with
+// the conditions it assumes, its text and its citations, each marked
+// verified or not.
+function renderPlan(sm) {
+  const s = state.scoring;
+  const box = R.el('div', { class: 'plan', 'data-testid': 'plan' });
+  box.append(R.el('h3', { class: 'plan-title' }, t('plan.title')));
+  if (sm.presentation === null || sm.presentation === undefined) box.append(R.el('p', { class: 'hint', 'data-testid': 'plan-presentation-unknown' }, t('plan.presentation-unknown')));
+  const list = R.el('ul', { class: 'plan-items' });
+  for (const it of sm.plan) {
+    const conds = (it.if || []).map((c) => t('plan.if.' + c)).join(', ');
+    const li = R.el('li', { class: 'plan-item', 'data-testid': 'plan-item', dataset: { pathway: it.pathway, presentation: it.presentation } });
+    li.append(R.el('p', { class: 'plan-text' }, conds ? R.el('strong', {}, t('plan.if', { conditions: conds }) + ' ') : null, cfgText(it.key, it.text)));
+    const cites = R.el('ul', { class: 'plan-citations' });
+    for (const c of it.citations || []) {
+      const name = s.citation(c.guideline) || c.guideline;
+      const verified = c.verified === true;
+      cites.append(R.el('li', { 'data-testid': 'plan-citation', dataset: { verified: String(verified) } },
+        t('plan.citation', { guideline: name, section: c.section || '', class: c.class || '?', level: c.level || '?' }), ' ',
+        R.el('span', { class: 'badge ' + (verified ? 'badge-verified' : 'badge-unverified') }, t(verified ? 'plan.verified' : 'plan.unverified'))));
+    }
+    const d = R.el('details', { class: 'plan-sources' }, R.el('summary', {}, t('plan.sources', { n: (it.citations || []).length })), cites);
+    li.append(d);
+    list.append(li);
+  }
+  box.append(list);
+  box.append(R.el('p', { class: 'disclaimer' }, cfgText('plan.disclaimer', (s.json.plan || {}).disclaimer || '')));
+  return box;
 }
 
 function renderSummary(results) {

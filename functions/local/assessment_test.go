@@ -167,6 +167,23 @@ func TestSamplePatients(t *testing.T) {
 			if a.Summary.Text == "" {
 				t.Errorf("summary without its sentence: %+v", a.Summary)
 			}
+			// The plan never mixes pathways: on an OAC no dapt-* item,
+			// without one no oac-antiplatelet.
+			if len(a.Summary.Plan) == 0 {
+				t.Errorf("no plan for %s", tt.patient)
+			}
+			for _, it := range a.Summary.Plan {
+				onOAC, noOAC := a.Summary.OAC != nil && *a.Summary.OAC, a.Summary.OAC != nil && !*a.Summary.OAC
+				if onOAC && strings.HasPrefix(it.Pathway, "dapt-") || noOAC && it.Pathway == "oac-antiplatelet" {
+					t.Errorf("%s: OAC %v but plan item %s", tt.patient, onOAC, it.Pathway)
+				}
+				if a.Summary.Presentation == nil && it.Presentation != "any" && !slices.Contains(it.If, it.Presentation) {
+					t.Errorf("%s: presentation unknown, yet item %s/%s is not conditional on it", tt.patient, it.Pathway, it.Presentation)
+				}
+				if len(it.Citations) == 0 || it.Text == "" {
+					t.Errorf("%s: plan item %+v without text or citations", tt.patient, it)
+				}
+			}
 			if a.Patient == nil || a.Patient.ID != tt.patient || a.Patient.MRN == "" || a.Patient.Name == "" {
 				t.Errorf("banner %+v", a.Patient)
 			}
@@ -241,6 +258,24 @@ func TestSamplePatients(t *testing.T) {
 		}
 		if sm := assessments["low-risk"].Summary; sm.Reason != calc.ReasonNotHBR || len(sm.Assumptions) != 1 || sm.Risk == nil {
 			t.Errorf("low-risk summary %+v: want not HBR, the surgery assumption and PRECISE-HBR's risk", sm)
+		}
+		pathways := func(p string) []string {
+			var out []string
+			for _, it := range assessments[p].Summary.Plan {
+				if !slices.Contains(out, it.Pathway) {
+					out = append(out, it.Pathway)
+				}
+			}
+			return out
+		}
+		if got := pathways("hbr-anticoag"); !slices.Contains(got, "oac-antiplatelet") || slices.Contains(got, "dapt-abbreviated") {
+			t.Errorf("hbr-anticoag (apixaban, aspirin, clopidogrel) plan pathways %v, want oac-antiplatelet and no DAPT pathway", got)
+		}
+		if got := pathways("low-risk"); !slices.Contains(got, "dapt-standard") || slices.Contains(got, "dapt-abbreviated") || slices.Contains(got, "oac-antiplatelet") {
+			t.Errorf("low-risk plan pathways %v, want dapt-standard only", got)
+		}
+		if got := pathways("recent-bleed"); !slices.Contains(got, "dapt-abbreviated") || slices.Contains(got, "dapt-standard") {
+			t.Errorf("recent-bleed plan pathways %v, want dapt-abbreviated", got)
 		}
 		if d := assessments["hbr-anticoag"].DAPT; d.Present == nil || !*d.Present {
 			t.Errorf("hbr-anticoag DAPT not detected: %+v", d)

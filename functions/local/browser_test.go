@@ -463,6 +463,19 @@ func TestBrowserSamplePatients(t *testing.T) {
 			if why := b.text(`[data-testid="verdict-why"]`); tt.patient == "ich-history" && (!strings.Contains(why, "does not weigh") || !strings.Contains(why, "ICH")) {
 				t.Errorf("ich-history verdict %q: want why ARC-HBR and PRECISE-HBR disagree", why)
 			}
+			// The plan the API gives is the plan the page shows, each
+			// citation marked verified or not.
+			a := e.assessment(t, b.handle())
+			if n := eval[int](b, `document.querySelectorAll('[data-testid="plan-item"]').length`); n != len(a.Summary.Plan) || n == 0 {
+				t.Errorf("the page shows %d plan items, the API gives %d", n, len(a.Summary.Plan))
+			}
+			cites := 0
+			for _, it := range a.Summary.Plan {
+				cites += len(it.Citations)
+			}
+			if n := eval[int](b, `document.querySelectorAll('[data-testid="plan-citation"][data-verified="true"], [data-testid="plan-citation"][data-verified="false"]').length`); n != cites {
+				t.Errorf("the page marks %d citations, the API gives %d", n, cites)
+			}
 			// No record shows planned surgery: the page states the
 			// assumption the ARC-HBR verdict rests on.
 			if got := b.text(`[data-testid="arc-assumption"][data-input="nondeferrable_major_surgery"]`); !strings.Contains(got, "non-deferrable major surgery") {

@@ -109,11 +109,13 @@ var (
 // "not-hbr", "oac", "no-oac", "acs", "ccs"); an item with a non-empty If is
 // conditional and must be shown with its condition.
 type PlanItem struct {
-	Pathway      string         `json:"pathway"`
-	Presentation string         `json:"presentation"`
-	If           []string       `json:"if"`
-	Text         string         `json:"text"`
-	Citations    []PlanCitation `json:"citations"`
+	Pathway      string   `json:"pathway"`
+	Presentation string   `json:"presentation"`
+	If           []string `json:"if"`
+	Text         string   `json:"text"`
+	// Key names Text in the UI's translations (config_text).
+	Key       string         `json:"key"`
+	Citations []PlanCitation `json:"citations"`
 }
 
 // Conditional reports whether the item depends on something the record did
@@ -172,6 +174,7 @@ func (c *Config) Plan(hbr *bool, oac *bool, presentation string) []PlanItem {
 			Presentation: it.Presentation,
 			If:           cond,
 			Text:         it.Text,
+			Key:          planTextKey(it),
 			Citations:    append([]PlanCitation(nil), it.Citations...),
 		})
 	}

@@ -38,6 +38,16 @@ type Summary struct {
 	// verdict includes; EnteredText says so.
 	Entered     []string `json:"entered"`
 	EnteredText string   `json:"entered_text,omitempty"`
+	// OAC is long-term oral anticoagulation as the scores used it (from
+	// the record, or entered): true, false or nil (unknown).
+	OAC *bool `json:"oac"`
+	// Presentation is the index PCI's presentation, "acs" or "ccs", or
+	// nil when the inputs cannot tell: then the plan gives what each
+	// presentation would mean.
+	Presentation *string `json:"presentation"`
+	// Plan is the antithrombotic strategy the configuration's guidelines
+	// give for this verdict, OAC and presentation (Config.Plan).
+	Plan []PlanItem `json:"plan"`
 }
 
 // SummaryRisk is the summary's bleeding figure and where it comes from.
@@ -101,6 +111,20 @@ func (c *Config) Summarize(results map[string]*Result, entered []string) Summary
 			s.Assumptions = append(s.Assumptions, r.Assumptions...)
 		}
 	}
+	if v, ok := echoed(results, "arc-hbr", "oral_anticoagulation").(bool); ok {
+		s.OAC = &v
+	}
+	// An NSTEMI or STEMI is an ACS. Its absence does not make the PCI
+	// elective (unstable angina is an ACS too), so it leaves the
+	// presentation open.
+	if v, ok := echoed(results, "arc-hbr-tradeoff", "nstemi_stemi").(bool); ok && v {
+		s.Presentation = ptr(PresentationACS)
+	}
+	presentation := ""
+	if s.Presentation != nil {
+		presentation = *s.Presentation
+	}
+	s.Plan = c.Plan(s.HBR, s.OAC, presentation)
 	if len(entered) > 0 {
 		s.Entered = slices.Sorted(slices.Values(entered))
 		labels := make([]string, len(s.Entered))
@@ -156,4 +180,19 @@ func criterionName(r *Result, id string) string {
 		}
 	}
 	return id
+}
+
+// echoed is the value a calculator used for an input (nil when it had
+// none).
+func echoed(results map[string]*Result, calculator, input string) any {
+	r := results[calculator]
+	if r == nil {
+		return nil
+	}
+	for _, in := range r.Inputs {
+		if in.Name == input {
+			return in.Value
+		}
+	}
+	return nil
 }

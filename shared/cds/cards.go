@@ -259,6 +259,7 @@ func (s *Service) writeAssessment(b *strings.Builder, v *view) {
 		for _, a := range sm.Assumptions {
 			fmt.Fprintf(b, "_%s_\n\n", md(a.Statement))
 		}
+		writePlan(b, sm.Plan)
 	}
 	if v.ph != nil {
 		switch {
@@ -504,4 +505,29 @@ func newUUID() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// writePlan gives the guideline plan as the app shows it: each item with
+// the conditions it assumes, and its citations marked verified or not.
+func writePlan(b *strings.Builder, plan []calc.PlanItem) {
+	if len(plan) == 0 {
+		return
+	}
+	b.WriteString("**Antithrombotic plan from the guidelines:**\n\n")
+	for _, it := range plan {
+		b.WriteString("- ")
+		if len(it.If) > 0 {
+			fmt.Fprintf(b, "_If %s:_ ", md(strings.Join(it.If, ", ")))
+		}
+		b.WriteString(md(it.Text))
+		for _, c := range it.Citations {
+			state := "not verified"
+			if c.IsVerified() {
+				state = "verified"
+			}
+			fmt.Fprintf(b, " [%s %s, class %s, level %s, %s]", md(c.Guideline), md(c.Section), md(c.Class), md(c.Level), state)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\n")
 }

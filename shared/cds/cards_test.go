@@ -173,6 +173,23 @@ func TestPatientCardGivesTheSummary(t *testing.T) {
 			t.Errorf("card detail lacks %q:\n%s", want, c.Detail)
 		}
 	}
+	if len(a.Summary.Plan) == 0 {
+		t.Fatal("the fixture's summary has no plan")
+	}
+	for _, it := range a.Summary.Plan {
+		if !strings.Contains(c.Detail, md(it.Text)) {
+			t.Errorf("card detail lacks the plan item %s/%s", it.Pathway, it.Presentation)
+		}
+		for _, ct := range it.Citations {
+			mark := "not verified]"
+			if ct.IsVerified() {
+				mark = "level " + md(ct.Level) + ", verified]"
+			}
+			if !strings.Contains(c.Detail, mark) {
+				t.Errorf("card detail does not mark %s %s as %q", ct.Guideline, ct.Section, mark)
+			}
+		}
+	}
 	if i, j := strings.Index(c.Detail, md(a.Summary.Text)), strings.Index(c.Detail, "PRECISE-HBR "); i < 0 || j >= 0 && j < i {
 		t.Errorf("the summary is not the card's first statement:\n%s", c.Detail)
 	}
