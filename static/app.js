@@ -304,11 +304,28 @@ function renderVerdict() {
   for (const a of sm.assumptions || []) {
     v.append(R.el('p', { class: 'assumption', 'data-testid': 'verdict-assumption' }, cfgText('criterion.' + a.criterion + '.assume', a.statement)));
   }
+  if (sm.regimen) v.append(renderRegimen(sm.regimen));
   if (sm.plan && sm.plan.length) v.append(renderPlan(sm));
   if (sm.entered && sm.entered.length) {
     const labels = sm.entered.map((name) => cfgText('input.' + name, state.scoring.inputLabel(name)));
     v.append(R.el('p', { class: 'verdict-entered', 'data-testid': 'verdict-entered' }, cfgText('summary.entered', state.scoring.summaryText('entered')) + ' ' + labels.join(', ')));
   }
+}
+
+// renderRegimen lists the antithrombotic drugs the record shows now, each
+// with its source and date.
+function renderRegimen(rg) {
+  const box = R.el('div', { class: 'regimen', 'data-testid': 'regimen' });
+  box.append(R.el('h3', { class: 'plan-title' }, t('regimen.title')));
+  const list = R.el('ul', {});
+  for (const [key, srcs] of [['aspirin', rg.aspirin], ['p2y12', rg.p2y12], ['oac', rg.oral_anticoagulant], ['vascular', rg.vascular_dose]]) {
+    for (const src of srcs || []) {
+      list.append(R.el('li', { 'data-testid': 'regimen-' + key }, t('regimen.' + key) + ': ' + (src.display || src.code || '') + ' (' + [src.reference, src.date ? date(src.date) : ''].filter(Boolean).join(', ') + ')'));
+    }
+  }
+  if (!list.children.length) list.append(R.el('li', { 'data-testid': 'regimen-none' }, t('regimen.none')));
+  box.append(list);
+  return box;
 }
 
 // renderPlan lists the guideline strategy for this patient: each item with

@@ -268,6 +268,14 @@ func TestSamplePatients(t *testing.T) {
 			}
 			return out
 		}
+		if r := assessments["hbr-anticoag"].Summary.Regimen; r == nil || len(r.Aspirin) == 0 || len(r.P2Y12) == 0 || len(r.Anticoagulant) == 0 ||
+			!strings.Contains(r.P2Y12[0].Display, "clopidogrel") || !strings.Contains(r.Anticoagulant[0].Display, "apixaban") ||
+			!strings.HasPrefix(r.Aspirin[0].Reference, "MedicationRequest/") || r.Anticoagulant[0].Date == "" {
+			t.Errorf("hbr-anticoag regimen %+v: want aspirin, clopidogrel and apixaban, each with its source", r)
+		}
+		if r := assessments["low-risk"].Summary.Regimen; r == nil || len(r.Anticoagulant) != 0 {
+			t.Errorf("low-risk regimen %+v: want no anticoagulant", r)
+		}
 		if got := pathways("hbr-anticoag"); !slices.Contains(got, "oac-antiplatelet") || slices.Contains(got, "dapt-abbreviated") {
 			t.Errorf("hbr-anticoag (apixaban, aspirin, clopidogrel) plan pathways %v, want oac-antiplatelet and no DAPT pathway", got)
 		}

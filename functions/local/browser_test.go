@@ -476,6 +476,13 @@ func TestBrowserSamplePatients(t *testing.T) {
 			if n := eval[int](b, `document.querySelectorAll('[data-testid="plan-citation"][data-verified="true"], [data-testid="plan-citation"][data-verified="false"]').length`); n != cites {
 				t.Errorf("the page marks %d citations, the API gives %d", n, cites)
 			}
+			if tt.patient == "hbr-anticoag" {
+				for _, drug := range []string{"regimen-aspirin", "regimen-p2y12", "regimen-oac"} {
+					if got := b.text(`[data-testid="` + drug + `"]`); !strings.Contains(got, "MedicationRequest/") {
+						t.Errorf("%s %q: want the drug with its source", drug, got)
+					}
+				}
+			}
 			// No record shows planned surgery: the page states the
 			// assumption the ARC-HBR verdict rests on.
 			if got := b.text(`[data-testid="arc-assumption"][data-input="nondeferrable_major_surgery"]`); !strings.Contains(got, "non-deferrable major surgery") {

@@ -71,6 +71,12 @@ func (s *Service) Evaluate(rec *fhir.Record, overrides calc.Inputs, now time.Tim
 		}
 	}
 	a.Summary = s.Scoring.Summarize(a.Results, slices.Sorted(maps.Keys(overrides)))
+	a.Summary.Regimen = &calc.Regimen{
+		Aspirin:       nonNil(m.DAPT.Aspirin),
+		P2Y12:         nonNil(m.DAPT.P2Y12),
+		Anticoagulant: nonNil(m.OralAnticoagulant.Sources),
+		Vascular:      nonNil(m.OralAnticoagulant.Excluded),
+	}
 	return a, nil
 }
 
@@ -115,4 +121,11 @@ func (s *Service) recommendation(id string) *Recommendation {
 		return &Recommendation{ID: it.ID, Title: it.Title, Text: it.Text, Source: src}
 	}
 	return nil
+}
+
+func nonNil(s []calc.Source) []calc.Source {
+	if s == nil {
+		return []calc.Source{}
+	}
+	return s
 }

@@ -48,6 +48,20 @@ type Summary struct {
 	// Plan is the antithrombotic strategy the configuration's guidelines
 	// give for this verdict, OAC and presentation (Config.Plan).
 	Plan []PlanItem `json:"plan"`
+	// Regimen is what the patient takes now, as the record lists it; nil
+	// when no record was read (the standalone calculator).
+	Regimen *Regimen `json:"regimen"`
+}
+
+// Regimen is the active antithrombotic drugs of the record, each with its
+// source: aspirin, the P2Y12 inhibitor, the oral anticoagulant, and
+// rivaroxaban at its vascular-protection dose, which is not
+// anticoagulation.
+type Regimen struct {
+	Aspirin      []Source `json:"aspirin"`
+	P2Y12        []Source `json:"p2y12"`
+	Anticoagulant []Source `json:"oral_anticoagulant"`
+	Vascular     []Source `json:"vascular_dose"`
 }
 
 // SummaryRisk is the summary's bleeding figure and where it comes from.

@@ -259,6 +259,17 @@ func (s *Service) writeAssessment(b *strings.Builder, v *view) {
 		for _, a := range sm.Assumptions {
 			fmt.Fprintf(b, "_%s_\n\n", md(a.Statement))
 		}
+		if rg := sm.Regimen; rg != nil {
+			var drugs []string
+			for _, group := range [][]calc.Source{rg.Aspirin, rg.P2Y12, rg.Anticoagulant, rg.Vascular} {
+				for _, src := range group {
+					drugs = append(drugs, src.Display)
+				}
+			}
+			if len(drugs) > 0 {
+				fmt.Fprintf(b, "Antithrombotic drugs in the record: %s.\n\n", md(strings.Join(drugs, "; ")))
+			}
+		}
 		writePlan(b, sm.Plan)
 	}
 	if v.ph != nil {
