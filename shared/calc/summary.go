@@ -58,10 +58,10 @@ type Summary struct {
 // rivaroxaban at its vascular-protection dose, which is not
 // anticoagulation.
 type Regimen struct {
-	Aspirin      []Source `json:"aspirin"`
-	P2Y12        []Source `json:"p2y12"`
+	Aspirin       []Source `json:"aspirin"`
+	P2Y12         []Source `json:"p2y12"`
 	Anticoagulant []Source `json:"oral_anticoagulant"`
-	Vascular     []Source `json:"vascular_dose"`
+	Vascular      []Source `json:"vascular_dose"`
 }
 
 // SummaryRisk is the summary's bleeding figure and where it comes from.
