@@ -7,10 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/smartcalc-app/smartcalc/shared/assess"
 	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/logging"
+	"github.com/smartcalc-app/smartcalc/shared/store"
 	"github.com/smartcalc-app/smartcalc/shared/web"
 )
 
@@ -104,10 +106,18 @@ func (h *Handler) assessment(w http.ResponseWriter, r *http.Request) {
 	web.JSON(w, http.StatusOK, a)
 }
 
-// fail answers an assess error: 401 when the clinician must relaunch, 502
-// when the EHR failed as a whole, 500 otherwise.
+// storeUnavailable is the message of a 503 while the session store is down.
+const storeUnavailable = "SMART Calc's storage is briefly unavailable. Try again in a moment."
+
+// fail answers an assess error: 503 with Retry-After when the session store
+// did not answer, 401 when the clinician must relaunch, 502 when the EHR
+// failed as a whole, 500 otherwise.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	switch {
+	case errors.Is(err, store.ErrUnavailable):
+		log.Error("session store unavailable", "status", 503, "cause", "store_unavailable", "err", err.Error())
+		w.Header().Set("Retry-After", strconv.Itoa(store.RetryAfterSeconds))
+		web.JSONError(w, http.StatusServiceUnavailable, "store_unavailable", storeUnavailable)
 	case errors.Is(err, assess.ErrNoSession):
 		log.Warn("session refused", "status", 401, "cause", "no_session")
 		w.Header().Set("WWW-Authenticate", `Bearer realm="smartcalc"`)

@@ -1,6 +1,7 @@
 package entrypoints
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/cds"
 	"github.com/smartcalc-app/smartcalc/shared/config"
+	"github.com/smartcalc-app/smartcalc/shared/store"
 )
 
 // Calculate builds the calculate function's handler: the embedded scoring
@@ -62,7 +64,12 @@ func (e *Env) Calculate() (http.Handler, error) {
 	if err := hooks.Validate(); err != nil {
 		return nil, fmt.Errorf("entrypoints: CDS Hooks: %w", err)
 	}
+	var ready func(context.Context) error
+	if p, ok := flow.Store.(store.Pinger); ok {
+		ready = p.Ping
+	}
 	return calculate.New(&calculate.Handler{
+		Ready:          ready,
 		Engine:         engine,
 		Scoring:        scoring,
 		Assess:         as,

@@ -12,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"cloud.google.com/go/firestore"
-
 	"github.com/smartcalc-app/smartcalc/functions/callback"
 	"github.com/smartcalc-app/smartcalc/functions/launch"
 	"github.com/smartcalc-app/smartcalc/shared/cds"
@@ -208,18 +206,9 @@ func (e *Env) storeLocked() (store.Store, error) {
 		e.Store = m
 		return e.Store, nil
 	}
-	ctx := context.Background()
-	var (
-		client *firestore.Client
-		err    error
-	)
-	if db := e.Config.FirestoreDatabase; db != "" && db != firestore.DefaultDatabaseID {
-		client, err = firestore.NewClientWithDatabase(ctx, project, db)
-	} else {
-		client, err = firestore.NewClient(ctx, project)
-	}
+	client, err := store.NewFirestoreClient(context.Background(), project, e.Config.FirestoreDatabase, e.Config.EmulatorHost)
 	if err != nil {
-		return nil, fmt.Errorf("entrypoints: firestore: %w", err)
+		return nil, fmt.Errorf("entrypoints: %w", err)
 	}
 	e.Store = &store.Firestore{Client: client, Sealer: sealer, Now: e.Now}
 	return e.Store, nil
