@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strconv"
 
@@ -79,6 +80,12 @@ func (h *Handler) assessment(w http.ResponseWriter, r *http.Request) {
 	}
 	var overrides calc.Inputs
 	if r.Method == http.MethodPost {
+		if !isJSON(r.Header.Get("Content-Type")) {
+			log.Warn("assessment: request refused", "status", 415, "error", "unsupported_media_type", "content_type", clipHeader(r.Header.Get("Content-Type")))
+			w.Header().Set("Accept-Post", "application/json")
+			web.JSONError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", `The body must be sent as Content-Type: application/json.`)
+			return
+		}
 		var body struct {
 			Inputs map[string]json.RawMessage `json:"inputs"`
 		}
@@ -104,6 +111,21 @@ func (h *Handler) assessment(w http.ResponseWriter, r *http.Request) {
 	}
 	log.Info("assessment served", "what_if", len(overrides), "data_errors", len(a.DataErrors), "fhir_requests", a.FHIRRequests)
 	web.JSON(w, http.StatusOK, a)
+}
+
+// isJSON reports whether a Content-Type is application/json (any
+// parameters, such as charset, allowed).
+func isJSON(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/json"
+}
+
+// clipHeader bounds a header value before it reaches a log line.
+func clipHeader(v string) string {
+	if len(v) > 100 {
+		return v[:100] + "…"
+	}
+	return v
 }
 
 // storeUnavailable is the message of a 503 while the session store is down.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/smartcalc-app/smartcalc/shared/assess"
@@ -101,6 +102,65 @@ func TestReadiness(t *testing.T) {
 			if path == "/readyz" && (rec.Header().Get("Retry-After") != "") != tt.wantRetryAfterSet {
 				t.Errorf("%s: %s Retry-After %q", tt.name, path, rec.Header().Get("Retry-After"))
 			}
+		}
+	}
+}
+
+// okAssessor loads any session and answers an empty assessment, counting
+// the assessments it was asked for.
+type okAssessor struct{ assessed *int }
+
+func (okAssessor) Load(context.Context, string) (*assess.Session, error) {
+	return &assess.Session{}, nil
+}
+func (okAssessor) Context(context.Context, *assess.Session) (*assess.Context, error) {
+	return &assess.Context{}, nil
+}
+func (a okAssessor) Assess(context.Context, *assess.Session, calc.Inputs) (*assess.Assessment, error) {
+	*a.assessed++
+	return &assess.Assessment{}, nil
+}
+func (okAssessor) End(context.Context, *assess.Session) error { return nil }
+
+func TestAssessmentPostRequiresJSON(t *testing.T) {
+	cfg, err := calc.LoadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine, err := calc.NewEngine(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		contentType string
+		status      int
+		code        string
+	}{
+		{"application/json", http.StatusOK, ""},
+		{"application/json; charset=utf-8", http.StatusOK, ""},
+		{"Application/JSON", http.StatusOK, ""},
+		{"", http.StatusUnsupportedMediaType, "unsupported_media_type"},
+		{"text/plain", http.StatusUnsupportedMediaType, "unsupported_media_type"},
+		{"application/x-www-form-urlencoded", http.StatusUnsupportedMediaType, "unsupported_media_type"},
+		{"application/jsonx", http.StatusUnsupportedMediaType, "unsupported_media_type"},
+		{"application/json; charset", http.StatusUnsupportedMediaType, "unsupported_media_type"},
+	} {
+		n := 0
+		h := New(&Handler{Engine: engine, Scoring: cfg, Assess: okAssessor{&n}, Log: slog.New(slog.DiscardHandler)})
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("POST", "/api/assessment", strings.NewReader(`{"inputs":{}}`))
+		req.Header.Set("Authorization", "Bearer x")
+		if tt.contentType != "" {
+			req.Header.Set("Content-Type", tt.contentType)
+		}
+		h.ServeHTTP(rec, req)
+		var body struct{ Error, Message string }
+		json.Unmarshal(rec.Body.Bytes(), &body)
+		if rec.Code != tt.status || body.Error != tt.code {
+			t.Errorf("Content-Type %q: %d %+v, want %d %q", tt.contentType, rec.Code, body, tt.status, tt.code)
+		}
+		if wantAssessed := tt.status == http.StatusOK; (n == 1) != wantAssessed {
+			t.Errorf("Content-Type %q: assessed %d times", tt.contentType, n)
 		}
 	}
 }

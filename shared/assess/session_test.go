@@ -446,6 +446,18 @@ func TestContext(t *testing.T) {
 			},
 		},
 		{
+			name:     "birth date in the future: no age, a clear message",
+			requests: 1,
+			patient:  func(p map[string]any) { p["birthDate"] = "2100-01-01" },
+			check:    wantBirthProblem("2100-01-01 is after the assessment date"),
+		},
+		{
+			name:     "birth date more than 130 years ago: no age, a clear message",
+			requests: 1,
+			patient:  func(p map[string]any) { p["birthDate"] = "1890-01-01" },
+			check:    wantBirthProblem("1890-01-01 is more than 130 years ago"),
+		},
+		{
 			name:     "sex from the birth-sex extension when gender is absent",
 			requests: 1,
 			patient:  func(p map[string]any) { delete(p, "gender"); p["extension"] = birthSex("M") },
@@ -559,6 +571,15 @@ func TestContext(t *testing.T) {
 			}
 			tc.check(t, c)
 		})
+	}
+}
+
+func wantBirthProblem(msg string) func(t *testing.T, c *assess.Context) {
+	return func(t *testing.T, c *assess.Context) {
+		t.Helper()
+		if c.Patient == nil || c.Patient.Age != nil || !strings.Contains(c.Patient.BirthDateProblem, msg) {
+			t.Errorf("banner = %+v, want no age and a birth date problem with %q", c.Patient, msg)
+		}
 	}
 }
 
