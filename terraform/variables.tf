@@ -58,11 +58,12 @@ variable "ehrs" {
       kid    = optional(string)
       alg    = optional(string)
     })
-    scope           = string
-    launch          = optional(list(string), ["ehr"])
-    allowed_hosts   = list(string)
-    id_token_issuer = optional(string)
-    pkce            = optional(string)
+    scope               = string
+    launch              = optional(list(string), ["ehr"])
+    allowed_hosts       = list(string)
+    id_token_issuer     = optional(string)
+    pkce                = optional(string)
+    max_concurrent_fhir = optional(number)
   }))
 
   validation {

@@ -41,6 +41,12 @@ func (e *Env) Calculate() (http.Handler, error) {
 		HTTPClient:  e.httpClient(),
 		Now:         e.Now,
 		LabLookback: e.Config.LabLookback,
+		MaxConcurrentFHIR: func(id string) int {
+			if r, ok := flow.Registry.Get(id); ok {
+				return r.MaxConcurrentFHIR
+			}
+			return 0
+		},
 	}
 	clients := e.CDSClients
 	if len(e.Config.CDSClients) > 0 {

@@ -16,6 +16,7 @@ import (
 	"github.com/smartcalc-app/smartcalc/functions/launch"
 	"github.com/smartcalc-app/smartcalc/shared/cds"
 	"github.com/smartcalc-app/smartcalc/shared/config"
+	"github.com/smartcalc-app/smartcalc/shared/fhir"
 	"github.com/smartcalc-app/smartcalc/shared/smart"
 	"github.com/smartcalc-app/smartcalc/shared/store"
 )
@@ -35,7 +36,7 @@ type Env struct {
 	Log    *slog.Logger
 
 	Store         store.Store          // default: Firestore if configured, else in memory (never when deployed)
-	HTTPClient    *http.Client         // outbound calls to EHRs; default: 10 s timeout
+	HTTPClient    *http.Client         // outbound calls to EHRs; default: 10 s timeout, 2 s connect timeout
 	Now           func() time.Time     // default time.Now
 	Registrations []smart.Registration // added to those in Config (the local runner's sandbox)
 	CDSClients    []cds.Client         // added to those in Config (the local runner's sandbox)
@@ -124,7 +125,7 @@ func (e *Env) Flow() (*smart.Flow, error) {
 
 func (e *Env) httpClient() *http.Client {
 	if e.HTTPClient == nil {
-		e.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+		e.HTTPClient = fhir.NewHTTPClient(10 * time.Second)
 	}
 	return e.HTTPClient
 }

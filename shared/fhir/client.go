@@ -44,7 +44,30 @@ const (
 
 // defaultHTTPClient bounds a request when the caller gives no client and no
 // context deadline.
-var defaultHTTPClient = &http.Client{Timeout: 30 * time.Second}
+var defaultHTTPClient = NewHTTPClient(30 * time.Second)
+
+// ConnectTimeout is how long NewHTTPClient's dialer waits for an EHR to
+// accept a connection. A connection dropped by a full accept queue fails
+// after this and is retried, instead of costing the whole request timeout.
+const ConnectTimeout = 2 * time.Second
+
+// NewHTTPClient returns a client for FHIR and token requests: a short
+// connect timeout (ConnectTimeout), timeout for the whole request.
+func NewHTTPClient(timeout time.Duration) *http.Client {
+	return &http.Client{
+		Timeout: timeout,
+		Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConns:          100,
+			MaxIdleConnsPerHost:   16,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   5 * time.Second,
+			ExpectContinueTimeout: time.Second,
+		},
+	}
+}
 
 // Client is a FHIR R4 REST client for one server and one session. Set the
 // fields, then use it from any number of goroutines; build one per session
@@ -82,6 +105,12 @@ type Client struct {
 	// MaxResponseBytes bounds one response body; 0 means
 	// DefaultMaxResponseBytes.
 	MaxResponseBytes int64
+	// Limit, when not nil, is a semaphore shared by every Client that talks
+	// to the same EHR on this instance: each request (each attempt) holds a
+	// slot while it is open, so a burst of assessments queues here instead
+	// of overflowing a small EHR's accept queue. Waiting for a slot counts
+	// against the request's context.
+	Limit chan struct{}
 
 	// sleep waits between retries; tests replace it to observe the waits.
 	sleep func(ctx context.Context, d time.Duration) error
@@ -504,15 +533,41 @@ func (c *Client) send(ctx context.Context, u, tok string) (*http.Response, error
 	if tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
+	if c.Limit != nil {
+		select {
+		case c.Limit <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
+		if c.Limit != nil {
+			<-c.Limit
+		}
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
 		return nil, err
 	}
+	if c.Limit != nil {
+		resp.Body = &releaseBody{ReadCloser: resp.Body, release: func() { <-c.Limit }}
+	}
 	return resp, nil
+}
+
+// releaseBody frees a Limit slot when the response body is closed.
+type releaseBody struct {
+	io.ReadCloser
+	once    sync.Once
+	release func()
+}
+
+func (b *releaseBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(b.release)
+	return err
 }
 
 // readBody reads at most MaxResponseBytes and closes the body.
@@ -535,13 +590,15 @@ func (c *Client) readBody(resp *http.Response) ([]byte, error) {
 	return body, nil
 }
 
-// retryableNetError reports whether a transport error is worth retrying:
-// connection refused or reset, but not a timeout (it would only double the
-// wait) nor a TLS or URL problem.
+// retryableNetError reports whether a transport error is worth retrying on
+// an idempotent read: a connection the EHR did not accept within the
+// dialer's connect timeout (a full accept queue drops it silently), refused
+// or reset, or a response that timed out; not a TLS or URL problem. The
+// caller's context bounds all the attempts together.
 func retryableNetError(err error) bool {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		return false
+		return true
 	}
 	var oe *net.OpError
 	return errors.As(err, &oe) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)

@@ -97,6 +97,10 @@ func StartFirestoreEmulator(tb testing.TB) *FirestoreEmulator {
 		tb.Fatalf("smarttest: %v", err)
 	}
 	e := &FirestoreEmulator{host: emu.host, emu: emu}
+	if err := warmUpFirestoreAt(emu.host); err != nil {
+		emu.stop()
+		tb.Fatalf("smarttest: firestore emulator at %s: %v", emu.host, err)
+	}
 	tb.Cleanup(func() {
 		e.mu.Lock()
 		defer e.mu.Unlock()
@@ -329,10 +333,25 @@ func firestoreEmulatorPort() (int, error) {
 
 // warmUpFirestore runs a few operations so that the emulator's first, slow RPCs (JVM
 // warm-up, ~1–2 s) do not land in a test's timeout or a benchmark.
-func warmUpFirestore() error {
+func warmUpFirestore() error { return warmUpFirestoreAt("") }
+
+// warmUpFirestoreAt warms up the emulator at host ("" for the one
+// FIRESTORE_EMULATOR_HOST names).
+func warmUpFirestoreAt(host string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), firestoreWarmUpTimeout)
 	defer cancel()
-	c, err := firestore.NewClient(ctx, "smarttest-warmup-"+firestoreRandomHex(4))
+	var opts []option.ClientOption
+	if host != "" {
+		conn, err := grpc.NewClient("passthrough:///"+host,
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithPerRPCCredentials(firestoreEmulatorOwner{}))
+		if err != nil {
+			return fmt.Errorf("warm-up: dial: %w", err)
+		}
+		defer conn.Close()
+		opts = append(opts, option.WithGRPCConn(conn))
+	}
+	c, err := firestore.NewClient(ctx, "smarttest-warmup-"+firestoreRandomHex(4), opts...)
 	if err != nil {
 		return fmt.Errorf("warm-up: %w", err)
 	}
