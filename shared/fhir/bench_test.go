@@ -89,4 +89,3 @@ func vmHWM() float64 {
 	}
 	return 0
 }
-
