@@ -67,6 +67,10 @@ func (e *Env) Calculate() (http.Handler, error) {
 		Log:               e.Log,
 		AllowLoopbackHTTP: !e.Config.Deployed,
 	}
+	if fs, ok := flow.Store.(*store.Firestore); ok {
+		// One replay store for every instance: a JWT is accepted once.
+		hooks.Replay = store.ReplayCache{Store: fs}
+	}
 	if err := hooks.Validate(); err != nil {
 		return nil, fmt.Errorf("entrypoints: CDS Hooks: %w", err)
 	}

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,6 +51,7 @@ func TestFirestoreUnreachableIsUnavailable(t *testing.T) {
 		{"UpdateTokens", func() error { return f.UpdateTokens(ctx, sess) }},
 		{"DeleteSession", func() error { return f.DeleteSession(ctx, sess.ID) }},
 		{"Ping", func() error { return f.Ping(ctx) }},
+		{"UseOnce", func() error { _, err := f.UseOnce(ctx, "iss\x00jti", c.Now().Add(time.Minute), c.Now()); return err }},
 	}
 	for _, tc := range ops {
 		t.Run(tc.name, func(t *testing.T) {
@@ -72,5 +76,45 @@ func TestFirestorePing(t *testing.T) {
 	}
 	if err := store.NewMemory(nil).Ping(context.Background()); err != nil {
 		t.Fatalf("Memory.Ping = %v, want nil", err)
+	}
+}
+
+// TestFirestoreReplayExactlyOnce: of many concurrent uses of one JWT id,
+// through separate clients as separate instances would be, exactly one is
+// fresh; other ids are independent. The stores share one project, as the
+// instances of one deployment share one database.
+func TestFirestoreReplayExactlyOnce(t *testing.T) {
+	project := smarttest.NewFirestoreClient(t) // one project shared by the "instances"
+	now := time.Now()
+	exp := now.Add(5 * time.Minute)
+	instances := make([]*store.Firestore, 4)
+	for i := range instances {
+		instances[i] = &store.Firestore{Client: project}
+	}
+	const callers = 32
+	for _, key := range []string{"iss-a\x00jti-1", "iss-a\x00jti-2", "iss-b\x00jti-1", "iss/with/slashes\x00" + strings.Repeat("x", 256)} {
+		var fresh atomic.Int32
+		var wg sync.WaitGroup
+		for i := range callers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ok, err := instances[i%len(instances)].UseOnce(context.Background(), key, exp, now)
+				if err != nil {
+					t.Errorf("UseOnce: %v", err)
+				}
+				if ok {
+					fresh.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if got := fresh.Load(); got != 1 {
+			t.Errorf("key %.20q: %d fresh uses of %d, want exactly 1", key, got, callers)
+		}
+	}
+	var rc store.ReplayCache = store.ReplayCache{Store: instances[0]}
+	if ok, err := rc.Use(context.Background(), "iss-a\x00jti-1", exp, now); ok || err != nil {
+		t.Errorf("replay through ReplayCache = %v, %v; want false, nil", ok, err)
 	}
 }
