@@ -25,7 +25,7 @@ var ErrUnavailable = errors.New("store: unavailable")
 // the client library's retries) when Firestore.OpTimeout is zero. It is short
 // so that a Firestore outage answers within seconds instead of holding every
 // instance for a minute.
-const DefaultOpTimeout = 3 * time.Second
+const DefaultOpTimeout = 5 * time.Second
 
 // RetryAfterSeconds is the Retry-After handlers send with ErrUnavailable.
 const RetryAfterSeconds = 2
