@@ -13,11 +13,12 @@ resource "google_firestore_database" "main" {
   depends_on = [google_project_service.api]
 }
 
-# One TTL policy per collection on expiresAt. The empty index_config turns
+# One TTL policy per collection on expiresAt (launches, sessions, and the
+# CDS Hooks JWT ids of the shared replay check). The empty index_config turns
 # off the automatic single-field indexes on expiresAt: nothing queries it,
 # and a monotonically increasing indexed timestamp limits write throughput.
 resource "google_firestore_field" "ttl" {
-  for_each = toset(["launches", "sessions"])
+  for_each = toset(["launches", "sessions", "jtis"])
 
   database   = google_firestore_database.main.name
   collection = each.key

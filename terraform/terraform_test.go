@@ -622,7 +622,7 @@ func TestFirestore(t *testing.T) {
 		t.Errorf("database type %q, want FIRESTORE_NATIVE", typ)
 	}
 	fields := e.instances(t, "google_firestore_field.ttl")
-	want := []string{store.LaunchCollection, store.SessionCollection}
+	want := []string{store.LaunchCollection, store.SessionCollection, store.ReplayCollection}
 	var got []string
 	for _, inst := range fields {
 		coll := e.str(t, inst.body, inst.ctx, "collection")

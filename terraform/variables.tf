@@ -58,11 +58,12 @@ variable "ehrs" {
       kid    = optional(string)
       alg    = optional(string)
     })
-    scope           = string
-    launch          = optional(list(string), ["ehr"])
-    allowed_hosts   = list(string)
-    id_token_issuer = optional(string)
-    pkce            = optional(string)
+    scope               = string
+    launch              = optional(list(string), ["ehr"])
+    allowed_hosts       = list(string)
+    id_token_issuer     = optional(string)
+    pkce                = optional(string)
+    max_concurrent_fhir = optional(number)
   }))
 
   validation {
@@ -211,18 +212,23 @@ variable "discovery_ttl" {
 }
 
 variable "cds_clients" {
-  description = "SMARTCALC_CDS_CLIENTS: the EHRs' CDS Hooks clients allowed to call the CDS services: the iss of their JWTs, the JWK Set URL of their keys, and optionally the only FHIR hosts their fhirServer may name. Empty: every hook call is refused with 401."
+  description = "SMARTCALC_CDS_CLIENTS: the EHRs' CDS Hooks clients allowed to call the CDS services: the iss of their JWTs, the JWK Set URL of their keys, and the only FHIR hosts (host or host:port) their fhirServer may name (required). Empty: every hook call is refused with 401."
   type = list(object({
     id         = string
     iss        = string
     jwks_url   = string
-    fhir_hosts = optional(list(string))
+    fhir_hosts = list(string)
   }))
   default = []
 
   validation {
     condition     = alltrue([for c in var.cds_clients : can(regex("^https://", c.iss)) && can(regex("^https://", c.jwks_url))])
     error_message = "Every CDS client's iss and jwks_url must be https URLs."
+  }
+
+  validation {
+    condition     = alltrue([for c in var.cds_clients : length(c.fhir_hosts) > 0])
+    error_message = "Every CDS client needs fhir_hosts: SMART Calc sends the token a client lends only to those hosts."
   }
 
   validation {

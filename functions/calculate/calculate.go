@@ -12,18 +12,22 @@
 //	DELETE /api/session        sign out: the session ends on every instance
 //	POST /api/evaluate         one calculator from given inputs (no session)
 //	GET  /api/scoring-config   the versioned scoring configuration
-//	GET  /healthz              readiness: the scoring configuration is loaded
+//	GET  /healthz              liveness: the handler is built (scoring configuration loaded)
+//	GET  /readyz               readiness: the session store answers (503 otherwise)
 //	GET  /cds-services         CDS Hooks discovery; POST /cds-services/{id} the hooks
 package calculate
 
 import (
+	"context"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/cds"
 	"github.com/smartcalc-app/smartcalc/shared/logging"
+	"github.com/smartcalc-app/smartcalc/shared/store"
 	"github.com/smartcalc-app/smartcalc/shared/web"
 	"github.com/smartcalc-app/smartcalc/static"
 )
@@ -37,6 +41,9 @@ type Handler struct {
 	Log            *slog.Logger
 	Project        string
 	FrameAncestors []string
+	// Ready checks the session store for GET /readyz; nil means always
+	// ready.
+	Ready func(ctx context.Context) error
 
 	mux *http.ServeMux
 }
@@ -55,6 +62,7 @@ func New(h *Handler) *Handler {
 	mux.HandleFunc("POST /api/assessment", h.assessment)
 	mux.HandleFunc("DELETE /api/session", h.signOut)
 	mux.HandleFunc("GET /healthz", h.health)
+	mux.HandleFunc("GET /readyz", h.ready)
 	MountCDS(mux, h.CDS)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		web.JSONError(w, http.StatusNotFound, "not_found", "No such API: "+r.URL.Path)
@@ -69,6 +77,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	web.Headers(w.Header(), h.FrameAncestors)
 	log := logging.ForRequest(h.Log, r, h.Project, "calculate")
 	h.mux.ServeHTTP(w, r.WithContext(logging.WithContext(r.Context(), log)))
+}
+
+// ready answers 200 when the session store answers within its deadline and
+// 503 with Retry-After otherwise. /healthz stays a liveness check, so a
+// Firestore outage takes instances out of rotation without restarting them.
+func (h *Handler) ready(w http.ResponseWriter, r *http.Request) {
+	if h.Ready != nil {
+		if err := h.Ready(r.Context()); err != nil {
+			logging.FromContext(r.Context(), slog.Default()).Error("not ready", "status", 503, "cause", "store_unavailable", "err", err.Error())
+			w.Header().Set("Retry-After", strconv.Itoa(store.RetryAfterSeconds))
+			web.JSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "store": "unavailable"})
+			return
+		}
+	}
+	web.JSON(w, http.StatusOK, map[string]string{"status": "ready", "store": "ok"})
 }
 
 func (h *Handler) health(w http.ResponseWriter, r *http.Request) {

@@ -6,11 +6,14 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
+	"strconv"
 
 	"github.com/smartcalc-app/smartcalc/shared/assess"
 	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/logging"
+	"github.com/smartcalc-app/smartcalc/shared/store"
 	"github.com/smartcalc-app/smartcalc/shared/web"
 )
 
@@ -77,6 +80,12 @@ func (h *Handler) assessment(w http.ResponseWriter, r *http.Request) {
 	}
 	var overrides calc.Inputs
 	if r.Method == http.MethodPost {
+		if !isJSON(r.Header.Get("Content-Type")) {
+			log.Warn("assessment: request refused", "status", 415, "error", "unsupported_media_type", "content_type", clipHeader(r.Header.Get("Content-Type")))
+			w.Header().Set("Accept-Post", "application/json")
+			web.JSONError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", `The body must be sent as Content-Type: application/json.`)
+			return
+		}
 		var body struct {
 			Inputs map[string]json.RawMessage `json:"inputs"`
 		}
@@ -104,10 +113,33 @@ func (h *Handler) assessment(w http.ResponseWriter, r *http.Request) {
 	web.JSON(w, http.StatusOK, a)
 }
 
-// fail answers an assess error: 401 when the clinician must relaunch, 502
-// when the EHR failed as a whole, 500 otherwise.
+// isJSON reports whether a Content-Type is application/json (any
+// parameters, such as charset, allowed).
+func isJSON(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/json"
+}
+
+// clipHeader bounds a header value before it reaches a log line.
+func clipHeader(v string) string {
+	if len(v) > 100 {
+		return v[:100] + "…"
+	}
+	return v
+}
+
+// storeUnavailable is the message of a 503 while the session store is down.
+const storeUnavailable = "SMART Calc's storage is briefly unavailable. Try again in a moment."
+
+// fail answers an assess error: 503 with Retry-After when the session store
+// did not answer, 401 when the clinician must relaunch, 502 when the EHR
+// failed as a whole, 500 otherwise.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	switch {
+	case errors.Is(err, store.ErrUnavailable):
+		log.Error("session store unavailable", "status", 503, "cause", "store_unavailable", "err", err.Error())
+		w.Header().Set("Retry-After", strconv.Itoa(store.RetryAfterSeconds))
+		web.JSONError(w, http.StatusServiceUnavailable, "store_unavailable", storeUnavailable)
 	case errors.Is(err, assess.ErrNoSession):
 		log.Warn("session refused", "status", 401, "cause", "no_session")
 		w.Header().Set("WWW-Authenticate", `Bearer realm="smartcalc"`)

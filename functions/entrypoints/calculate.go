@@ -1,6 +1,7 @@
 package entrypoints
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/cds"
 	"github.com/smartcalc-app/smartcalc/shared/config"
+	"github.com/smartcalc-app/smartcalc/shared/store"
 )
 
 // Calculate builds the calculate function's handler: the embedded scoring
@@ -39,6 +41,12 @@ func (e *Env) Calculate() (http.Handler, error) {
 		HTTPClient:  e.httpClient(),
 		Now:         e.Now,
 		LabLookback: e.Config.LabLookback,
+		MaxConcurrentFHIR: func(id string) int {
+			if r, ok := flow.Registry.Get(id); ok {
+				return r.MaxConcurrentFHIR
+			}
+			return 0
+		},
 	}
 	clients := e.CDSClients
 	if len(e.Config.CDSClients) > 0 {
@@ -59,10 +67,19 @@ func (e *Env) Calculate() (http.Handler, error) {
 		Log:               e.Log,
 		AllowLoopbackHTTP: !e.Config.Deployed,
 	}
+	if fs, ok := flow.Store.(*store.Firestore); ok {
+		// One replay store for every instance: a JWT is accepted once.
+		hooks.Replay = store.ReplayCache{Store: fs}
+	}
 	if err := hooks.Validate(); err != nil {
 		return nil, fmt.Errorf("entrypoints: CDS Hooks: %w", err)
 	}
+	var ready func(context.Context) error
+	if p, ok := flow.Store.(store.Pinger); ok {
+		ready = p.Ping
+	}
 	return calculate.New(&calculate.Handler{
+		Ready:          ready,
 		Engine:         engine,
 		Scoring:        scoring,
 		Assess:         as,

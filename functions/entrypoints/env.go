@@ -12,12 +12,11 @@ import (
 	"sync"
 	"time"
 
-	"cloud.google.com/go/firestore"
-
 	"github.com/smartcalc-app/smartcalc/functions/callback"
 	"github.com/smartcalc-app/smartcalc/functions/launch"
 	"github.com/smartcalc-app/smartcalc/shared/cds"
 	"github.com/smartcalc-app/smartcalc/shared/config"
+	"github.com/smartcalc-app/smartcalc/shared/fhir"
 	"github.com/smartcalc-app/smartcalc/shared/smart"
 	"github.com/smartcalc-app/smartcalc/shared/store"
 )
@@ -37,7 +36,7 @@ type Env struct {
 	Log    *slog.Logger
 
 	Store         store.Store          // default: Firestore if configured, else in memory (never when deployed)
-	HTTPClient    *http.Client         // outbound calls to EHRs; default: 10 s timeout
+	HTTPClient    *http.Client         // outbound calls to EHRs; default: 10 s timeout, 2 s connect timeout
 	Now           func() time.Time     // default time.Now
 	Registrations []smart.Registration // added to those in Config (the local runner's sandbox)
 	CDSClients    []cds.Client         // added to those in Config (the local runner's sandbox)
@@ -126,7 +125,7 @@ func (e *Env) Flow() (*smart.Flow, error) {
 
 func (e *Env) httpClient() *http.Client {
 	if e.HTTPClient == nil {
-		e.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+		e.HTTPClient = fhir.NewHTTPClient(10 * time.Second)
 	}
 	return e.HTTPClient
 }
@@ -208,18 +207,9 @@ func (e *Env) storeLocked() (store.Store, error) {
 		e.Store = m
 		return e.Store, nil
 	}
-	ctx := context.Background()
-	var (
-		client *firestore.Client
-		err    error
-	)
-	if db := e.Config.FirestoreDatabase; db != "" && db != firestore.DefaultDatabaseID {
-		client, err = firestore.NewClientWithDatabase(ctx, project, db)
-	} else {
-		client, err = firestore.NewClient(ctx, project)
-	}
+	client, err := store.NewFirestoreClient(context.Background(), project, e.Config.FirestoreDatabase, e.Config.EmulatorHost)
 	if err != nil {
-		return nil, fmt.Errorf("entrypoints: firestore: %w", err)
+		return nil, fmt.Errorf("entrypoints: %w", err)
 	}
 	e.Store = &store.Firestore{Client: client, Sealer: sealer, Now: e.Now}
 	return e.Store, nil

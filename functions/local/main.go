@@ -124,7 +124,8 @@ func newServer(base string, getenv func(string) string, log *slog.Logger, tune *
 	if err != nil {
 		return nil, err
 	}
-	env.CDSClients = []cds.Client{{ID: "sandbox", Issuer: hooks.Issuer(), JWKSURL: hooks.JWKSURL()}}
+	fhirHost := strings.TrimPrefix(strings.TrimPrefix(base, "http://"), "https://")
+	env.CDSClients = []cds.Client{{ID: "sandbox", Issuer: hooks.Issuer(), JWKSURL: hooks.JWKSURL(), FHIRHosts: []string{fhirHost}}}
 	if tune != nil && tune.Env != nil {
 		tune.Env(env)
 	}

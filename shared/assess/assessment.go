@@ -48,6 +48,8 @@ type Recommendation struct {
 func (s *Service) Assess(ctx context.Context, ss *Session, overrides calc.Inputs) (*Assessment, error) {
 	now := s.now()
 	st := ss.Store()
+	ctx, cancel := context.WithTimeout(ctx, s.assessTimeout())
+	defer cancel()
 	var requests atomic.Int64
 	client := ss.FHIR()
 	hc := *client.HTTPClient

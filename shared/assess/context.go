@@ -2,6 +2,7 @@ package assess
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/smartcalc-app/smartcalc/shared/fhir"
@@ -16,8 +17,11 @@ type Patient struct {
 	Name      string `json:"name"`
 	BirthDate string `json:"birth_date,omitempty"`
 	Age       *int   `json:"age,omitempty"`
-	Sex       string `json:"sex,omitempty"`
-	MRN       string `json:"mrn,omitempty"`
+	// BirthDateProblem says why no age is shown for a birth date that
+	// cannot be right (in the future, or more than 130 years ago).
+	BirthDateProblem string `json:"birth_date_problem,omitempty"`
+	Sex              string `json:"sex,omitempty"`
+	MRN              string `json:"mrn,omitempty"`
 }
 
 // Context is GET /api/context.
@@ -81,6 +85,14 @@ func banner(p *fhir.Patient, now time.Time) *Patient {
 		default:
 			b.Sex = p.Gender
 		}
+	}
+	start, end, ok := mapping.BirthSpan(p.BirthDate)
+	if !ok {
+		return b
+	}
+	if msg := mapping.BirthDateProblem(p.BirthDate, start, end, now); msg != "" {
+		b.BirthDateProblem = strings.ToUpper(msg[:1]) + msg[1:]
+		return b
 	}
 	if birth, ok := p.Birth(); ok && len(p.BirthDate) >= len("2006-01-02") {
 		age := mapping.WholeYears(birth, now)

@@ -47,8 +47,58 @@ type Service struct {
 	Now        func() time.Time
 	// LabLookback bounds the lab search; default 1 year.
 	LabLookback time.Duration
-	// RefreshMargin refreshes a token this long before it expires; default 30 s.
+	// RefreshMargin refreshes a token this long before it expires; default
+	// 30 s. A token obtained by the session's own refresh is refreshed only
+	// once expired, whatever its lifetime.
 	RefreshMargin time.Duration
+	// AssessTimeout bounds one assessment's FHIR reads, retries included,
+	// well under the platform's 60 s; default DefaultAssessTimeout. What
+	// was not read by then is reported as unavailable.
+	AssessTimeout time.Duration
+	// MaxConcurrentFHIR returns how many FHIR requests this instance may
+	// have open at once to the EHR of a registration (shared by every
+	// assessment on the instance); nil or 0 means DefaultMaxConcurrentFHIR.
+	MaxConcurrentFHIR func(registrationID string) int
+
+	limitsMu sync.Mutex
+	limits   map[string]chan struct{}
+}
+
+// DefaultAssessTimeout bounds one assessment's FHIR reads.
+const DefaultAssessTimeout = 25 * time.Second
+
+// DefaultMaxConcurrentFHIR is the per-EHR limit on concurrent FHIR requests
+// from one instance.
+const DefaultMaxConcurrentFHIR = 4
+
+// limit returns the instance-wide semaphore of a registration's EHR,
+// sized on first use.
+func (s *Service) limit(registrationID string) chan struct{} {
+	s.limitsMu.Lock()
+	defer s.limitsMu.Unlock()
+	if l, ok := s.limits[registrationID]; ok {
+		return l
+	}
+	n := 0
+	if s.MaxConcurrentFHIR != nil {
+		n = s.MaxConcurrentFHIR(registrationID)
+	}
+	if n <= 0 {
+		n = DefaultMaxConcurrentFHIR
+	}
+	if s.limits == nil {
+		s.limits = map[string]chan struct{}{}
+	}
+	l := make(chan struct{}, n)
+	s.limits[registrationID] = l
+	return l
+}
+
+func (s *Service) assessTimeout() time.Duration {
+	if s.AssessTimeout > 0 {
+		return s.AssessTimeout
+	}
+	return DefaultAssessTimeout
 }
 
 func (s *Service) now() time.Time {
@@ -69,6 +119,11 @@ type Session struct {
 	// get the same error instead of each asking the EHR again.
 	failedFor string
 	failErr   error
+	// renewed is the access token this Session's own refresh obtained. It
+	// is refreshed again only once it has actually expired, never for
+	// being inside the margin: a token that lives less than the margin
+	// would otherwise be refreshed before every request.
+	renewed string
 }
 
 // Store returns the session's current stored form.
@@ -106,7 +161,13 @@ func (ss *Session) token(ctx context.Context) (string, error) {
 	if margin == 0 {
 		margin = 30 * time.Second
 	}
-	if !st.TokenExpiry.IsZero() && ss.svc.now().Add(margin).After(st.TokenExpiry) && st.RefreshToken != "" {
+	ss.mu.Lock()
+	renewed := ss.renewed == st.AccessToken
+	ss.mu.Unlock()
+	if renewed {
+		margin = 0
+	}
+	if !st.TokenExpiry.IsZero() && !ss.svc.now().Add(margin).Before(st.TokenExpiry) && st.RefreshToken != "" {
 		return ss.refresh(ctx, st.AccessToken)
 	}
 	return st.AccessToken, nil
@@ -144,6 +205,7 @@ func (ss *Session) refresh(ctx context.Context, stale string) (string, error) {
 		return "", err
 	}
 	ss.st = next
+	ss.renewed = next.AccessToken
 	return next.AccessToken, nil
 }
 
@@ -163,6 +225,7 @@ func (ss *Session) FHIR() *fhir.Client {
 	return &fhir.Client{
 		Base:       st.FHIRBase,
 		HTTPClient: hc,
+		Limit:      ss.svc.limit(st.RegistrationID),
 		Token: func(ctx context.Context) (string, error) {
 			t, err := ss.token(ctx)
 			if err == nil {

@@ -446,6 +446,18 @@ func TestContext(t *testing.T) {
 			},
 		},
 		{
+			name:     "birth date in the future: no age, a clear message",
+			requests: 1,
+			patient:  func(p map[string]any) { p["birthDate"] = "2100-01-01" },
+			check:    wantBirthProblem("2100-01-01 is after the assessment date"),
+		},
+		{
+			name:     "birth date more than 130 years ago: no age, a clear message",
+			requests: 1,
+			patient:  func(p map[string]any) { p["birthDate"] = "1890-01-01" },
+			check:    wantBirthProblem("1890-01-01 is more than 130 years ago"),
+		},
+		{
 			name:     "sex from the birth-sex extension when gender is absent",
 			requests: 1,
 			patient:  func(p map[string]any) { delete(p, "gender"); p["extension"] = birthSex("M") },
@@ -562,6 +574,15 @@ func TestContext(t *testing.T) {
 	}
 }
 
+func wantBirthProblem(msg string) func(t *testing.T, c *assess.Context) {
+	return func(t *testing.T, c *assess.Context) {
+		t.Helper()
+		if c.Patient == nil || c.Patient.Age != nil || !strings.Contains(c.Patient.BirthDateProblem, msg) {
+			t.Errorf("banner = %+v, want no age and a birth date problem with %q", c.Patient, msg)
+		}
+	}
+}
+
 func wantSex(sex string) func(t *testing.T, c *assess.Context) {
 	return func(t *testing.T, c *assess.Context) {
 		t.Helper()
@@ -583,4 +604,58 @@ func sameErrors(got, want []assess.DataError) bool {
 		}
 	}
 	return true
+}
+
+// TestShortLivedTokenRefreshedOnce: with tokens that live less than the
+// refresh margin, a session refreshes once, not before every request, and
+// concurrent readers share that one refresh.
+func TestShortLivedTokenRefreshedOnce(t *testing.T) {
+	shortLived := func(at string) func(*store.Session) (*store.Session, error) {
+		return func(s *store.Session) (*store.Session, error) {
+			n := *s
+			n.AccessToken = at
+			n.TokenExpiry = now.Add(10 * time.Second) // inside the 30 s margin
+			return &n, nil
+		}
+	}
+	for _, tc := range []struct {
+		name       string
+		concurrent bool
+	}{{"sequential reads", false}, {"concurrent reads", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newFHIRServer(t, "at-2")
+			fx, handle := newFixture(t, srv, func(s *store.Session) { s.TokenExpiry = now.Add(10 * time.Second) })
+			fx.ref.next = shortLived("at-2")
+			ss := fx.load(t, handle)
+			client := ss.FHIR()
+			var wg sync.WaitGroup
+			errs := make(chan error, 5)
+			for range 5 {
+				read := func() { errs <- client.Read(context.Background(), "Patient", "p1", new(fhir.Patient)) }
+				if tc.concurrent {
+					wg.Add(1)
+					go func() { defer wg.Done(); read() }()
+				} else {
+					read()
+				}
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Errorf("read: %v", err)
+				}
+			}
+			if got := fx.ref.calls.Load(); got != 1 {
+				t.Errorf("refreshes = %d, want 1 for 5 requests", got)
+			}
+			srv.mu.Lock()
+			defer srv.mu.Unlock()
+			for _, r := range srv.requests {
+				if got := r.Header.Get("Authorization"); got != "Bearer at-2" {
+					t.Errorf("request carried %q, want the refreshed token", got)
+				}
+			}
+		})
+	}
 }

@@ -2,6 +2,7 @@ package cds
 
 import (
 	"context"
+	"crypto"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -100,7 +101,18 @@ func (s *Service) authenticate(ctx context.Context, authorization string, aud ..
 	}
 	var claims jwt.Claims
 	if err := tok.Claims(key.Key, &claims); err != nil {
-		return nil, authErr("the JWT's signature does not verify")
+		// The client may have rotated its key and kept the kid: refetch
+		// the set once (at most once per MinRefresh per URL) and retry.
+		next, ferr := s.keys.refetch(ctx, s.httpClient(), c.JWKSURL, h.KeyID, key, s.now())
+		if ferr != nil || next == nil {
+			return nil, authErr("the JWT's signature does not verify")
+		}
+		if next.Algorithm != "" && next.Algorithm != h.Algorithm {
+			return nil, authErr("the JWT's alg does not match its key")
+		}
+		if err := tok.Claims(next.Key, &claims); err != nil {
+			return nil, authErr("the JWT's signature does not verify")
+		}
 	}
 	now := s.now()
 	switch {
@@ -127,6 +139,9 @@ func (s *Service) authenticate(ctx context.Context, authorization string, aud ..
 	exp := claims.Expiry.Time()
 	if exp.Sub(now) > s.maxTokenLifetime() {
 		return nil, authErr("the JWT's exp is more than %s ahead", s.maxTokenLifetime())
+	}
+	if exp.Sub(claims.IssuedAt.Time()) > s.maxTokenLifetime() {
+		return nil, authErr("the JWT's lifetime (exp − iat) is more than %s", s.maxTokenLifetime())
 	}
 	fresh, err := s.replay().Use(ctx, c.Issuer+"\x00"+claims.ID, exp.Add(s.clockSkew()), now)
 	switch {
@@ -155,6 +170,10 @@ type keySet struct {
 	keys      []jose.JSONWebKey
 	fetchedAt time.Time
 	triedAt   time.Time
+	// sigRefetchAt is the last refetch after a failed signature; such
+	// refetches are limited to one per MinRefresh on their own, so a
+	// rotation is picked up at once however recent the last fetch was.
+	sigRefetchAt time.Time
 }
 
 // maxJWKSBytes bounds a JWK Set response.
@@ -208,6 +227,46 @@ func (kc *keyCache) key(ctx context.Context, hc *http.Client, u, kid string, now
 		return nil, &AuthError{Reason: "the CDS client's JWK Set could not be fetched", Err: ErrKeysUnavailable}
 	}
 	return nil, authErr("the JWT's kid is not in the client's JWK Set")
+}
+
+// refetch fetches the set at u again after a signature failed under the
+// cached key old, unless a failed signature already refetched it within
+// MinRefresh.
+// It returns the key kid of the new set if it differs from old, or nil.
+func (kc *keyCache) refetch(ctx context.Context, hc *http.Client, u, kid string, old *jose.JSONWebKey, now time.Time) (*jose.JSONWebKey, error) {
+	minRefresh := kc.MinRefresh
+	if minRefresh <= 0 {
+		minRefresh = time.Minute
+	}
+	ks := kc.set(u)
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	if k := find(ks.keys, kid); k != nil && !sameKey(k, old) {
+		return k, nil // another call already fetched the rotated key
+	}
+	if !ks.sigRefetchAt.IsZero() && now.Sub(ks.sigRefetchAt) < minRefresh {
+		return nil, nil
+	}
+	ks.sigRefetchAt, ks.triedAt = now, now
+	keys, err := fetchKeys(ctx, hc, u)
+	if err != nil {
+		return nil, err
+	}
+	ks.keys, ks.fetchedAt = keys, now
+	if k := find(keys, kid); k != nil && !sameKey(k, old) {
+		return k, nil
+	}
+	return nil, nil
+}
+
+// sameKey reports whether a and b are the same public key.
+func sameKey(a, b *jose.JSONWebKey) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	ta, err1 := a.Thumbprint(crypto.SHA256)
+	tb, err2 := b.Thumbprint(crypto.SHA256)
+	return err1 == nil && err2 == nil && string(ta) == string(tb)
 }
 
 // find returns the usable signing key kid: public, valid, and not marked

@@ -68,6 +68,10 @@ func TestAuthentication(t *testing.T) {
 		}}, "expired"},
 		{"no exp", ehrsim.CDSCall{EditClaims: func(c map[string]any) { delete(c, "exp") }}, "no exp"},
 		{"exp too far ahead", ehrsim.CDSCall{EditClaims: func(c map[string]any) { c["exp"] = now.Add(3 * time.Hour).Unix() }}, "ahead"},
+		{"exp 6 min ahead (lifetime capped at 5 min)", ehrsim.CDSCall{EditClaims: func(c map[string]any) { c["exp"] = now.Add(6 * time.Minute).Unix() }}, "more than 5m0s ahead"},
+		{"lifetime exp − iat over 5 min", ehrsim.CDSCall{EditClaims: func(c map[string]any) {
+			c["iat"], c["exp"] = now.Add(-4*time.Minute).Unix(), now.Add(3*time.Minute).Unix()
+		}}, "lifetime"},
 		{"issued in the future", ehrsim.CDSCall{EditClaims: func(c map[string]any) { c["iat"] = now.Add(10 * time.Minute).Unix() }}, "not valid yet"},
 		{"no jti", ehrsim.CDSCall{EditClaims: func(c map[string]any) { delete(c, "jti") }}, "no jti"},
 		{"replayed jti", ehrsim.CDSCall{Bearer: replayed.JWT}, "replay"},
@@ -218,13 +222,15 @@ func TestParseClients(t *testing.T) {
 		wantErr    string
 	}{
 		{"valid", `[{"id":"epic","iss":"https://ehr.example/cds","jwks_url":"https://ehr.example/jwks","fhir_hosts":["ehr.example"]}]`, false, ""},
-		{"loopback http allowed locally", `[{"id":"sb","iss":"http://127.0.0.1:8080/ehr","jwks_url":"http://127.0.0.1:8080/ehr/cds-jwks"}]`, true, ""},
+		{"loopback http allowed locally", `[{"id":"sb","iss":"http://127.0.0.1:8080/ehr","jwks_url":"http://127.0.0.1:8080/ehr/cds-jwks","fhir_hosts":["127.0.0.1:8080"]}]`, true, ""},
+		{"no fhir_hosts", `[{"id":"sb","iss":"https://ehr.example/cds","jwks_url":"https://ehr.example/jwks"}]`, false, "fhir_hosts is required"},
+		{"empty fhir_hosts", `[{"id":"sb","iss":"https://ehr.example/cds","jwks_url":"https://ehr.example/jwks","fhir_hosts":[]}]`, false, "fhir_hosts is required"},
 		{"http refused when deployed", `[{"id":"sb","iss":"x","jwks_url":"http://127.0.0.1:8080/jwks"}]`, false, "https"},
 		{"http to a remote host refused", `[{"id":"sb","iss":"x","jwks_url":"http://ehr.example/jwks"}]`, true, "https"},
 		{"unknown field", `[{"id":"a","iss":"x","jwks_url":"https://e/j","secret":"s"}]`, false, "unknown field"},
 		{"missing iss", `[{"id":"a","jwks_url":"https://e/j"}]`, false, "iss is required"},
 		{"missing id", `[{"iss":"x","jwks_url":"https://e/j"}]`, false, "id is required"},
-		{"duplicate iss", `[{"id":"a","iss":"x","jwks_url":"https://e/j"},{"id":"b","iss":"x","jwks_url":"https://e/k"}]`, false, "twice"},
+		{"duplicate iss", `[{"id":"a","iss":"x","jwks_url":"https://e/j","fhir_hosts":["e"]},{"id":"b","iss":"x","jwks_url":"https://e/k","fhir_hosts":["e"]}]`, false, "twice"},
 		{"bad host", `[{"id":"a","iss":"x","jwks_url":"https://e/j","fhir_hosts":["https://e/fhir"]}]`, false, "fhir_hosts"},
 		{"not an array", `{"id":"a"}`, false, "JSON array"},
 		{"trailing data", `[] []`, false, "unexpected data"},
@@ -255,4 +261,77 @@ func TestValidate(t *testing.T) {
 		}
 	}
 	_ = engine
+}
+
+// TestMaxTokenLifetimeCapped: a configured lifetime above 5 min is capped.
+func TestMaxTokenLifetimeCapped(t *testing.T) {
+	for _, tt := range []struct {
+		set, want time.Duration
+	}{{0, 5 * time.Minute}, {time.Hour, 5 * time.Minute}, {2 * time.Minute, 2 * time.Minute}} {
+		s := &Service{MaxTokenLifetime: tt.set}
+		if got := s.maxTokenLifetime(); got != tt.want {
+			t.Errorf("MaxTokenLifetime %v: %v, want %v", tt.set, got, tt.want)
+		}
+	}
+}
+
+// TestKeyRotatedUnderSameKid: a client that rotates its key but keeps the
+// kid is accepted after one refetch of its JWK Set; a bad signature under a
+// known kid refetches at most once per MinRefresh.
+func TestKeyRotatedUnderSameKid(t *testing.T) {
+	oldKey, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	newKey, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	forged, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	var serving atomic.Pointer[ecdsa.PrivateKey]
+	serving.Store(oldKey)
+	var fetches atomic.Int32
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		if r.Method != http.MethodGet || r.URL.Path != "/jwks" {
+			t.Errorf("JWKS request %s %s", r.Method, r.URL)
+		}
+		set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &serving.Load().PublicKey, KeyID: "k1", Algorithm: "ES384", Use: "sig"}}}
+		json.NewEncoder(w).Encode(set)
+	}))
+	t.Cleanup(jwks.Close)
+	e := newEnv(t, func(e *env) { e.svc.Clients[0].JWKSURL = jwks.URL + "/jwks" })
+	sign := func(key *ecdsa.PrivateKey) string {
+		s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES384, Key: key}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "k1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		tok, err := jwt.Signed(s).Claims(map[string]any{"iss": e.cli.Issuer(), "aud": e.svc.ServiceURL(ServicePatientView),
+			"iat": now.Unix(), "exp": now.Add(4 * time.Minute).Unix(), "jti": "jti-" + randomID()}).Serialize()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	steps := []struct {
+		name        string
+		rotate      bool
+		key         *ecdsa.PrivateKey
+		status      int
+		wantFetches int32
+	}{
+		{"old key, first fetch", false, oldKey, http.StatusOK, 1},
+		{"old key, cached", false, oldKey, http.StatusOK, 1},
+		{"rotated under the same kid: one refetch", true, newKey, http.StatusOK, 2},
+		{"new key, cached", false, newKey, http.StatusOK, 2},
+		{"forged signature: refetch rate-limited", false, forged, http.StatusUnauthorized, 2},
+		{"forged again: still no fetch", false, forged, http.StatusUnauthorized, 2},
+	}
+	for _, st := range steps {
+		if st.rotate {
+			serving.Store(newKey)
+		}
+		res := e.call(ehrsim.CDSCall{Hook: HookPatientView, Patient: "low-risk", NoPrefetch: true, Bearer: sign(st.key)})
+		if res.Status != st.status {
+			t.Errorf("%s: status %d, want %d: %s", st.name, res.Status, st.status, res.Body)
+		}
+		if got := fetches.Load(); got != st.wantFetches {
+			t.Errorf("%s: %d JWKS fetches, want %d", st.name, got, st.wantFetches)
+		}
+	}
 }

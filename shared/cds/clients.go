@@ -25,9 +25,9 @@ type Client struct {
 	// JWKSURL is where the client publishes its public keys (a JWK Set).
 	// A JWT's jku header, when present, must equal it.
 	JWKSURL string `json:"jwks_url"`
-	// FHIRHosts, when not empty, are the only hosts (host or host:port)
-	// the request's fhirServer may name: SMART Calc sends the
-	// fhirAuthorization token nowhere else. Empty allows any https host.
+	// FHIRHosts are the only hosts (host or host:port) the request's
+	// fhirServer may name: SMART Calc sends the fhirAuthorization token
+	// nowhere else. Required: a client without it is refused at start-up.
 	FHIRHosts []string `json:"fhir_hosts,omitempty"`
 }
 
@@ -67,6 +67,9 @@ func validateClients(cs []Client, allowLoopbackHTTP bool) error {
 		if err := checkURL(c.JWKSURL, allowLoopbackHTTP); err != nil {
 			return fmt.Errorf("cds: %s: jwks_url: %w", name, err)
 		}
+		if len(c.FHIRHosts) == 0 {
+			return fmt.Errorf("cds: %s: fhir_hosts is required: list the hosts of the FHIR servers this client may name as fhirServer (SMART Calc sends the token it is lent nowhere else)", name)
+		}
 		for _, h := range c.FHIRHosts {
 			if h == "" || strings.ContainsAny(h, "/?#@ ") {
 				return fmt.Errorf("cds: %s: fhir_hosts: %q is not a host or host:port", name, h)
@@ -105,9 +108,6 @@ func isLoopback(host string) bool {
 // allowsFHIRServer reports whether the client may direct SMART Calc to
 // the FHIR base fhirServer.
 func (c *Client) allowsFHIRServer(u *url.URL) bool {
-	if len(c.FHIRHosts) == 0 {
-		return true
-	}
 	for _, h := range c.FHIRHosts {
 		if strings.EqualFold(h, u.Host) || strings.EqualFold(h, u.Hostname()) && u.Port() == "" {
 			return true

@@ -47,14 +47,13 @@
 //   - CDS Hooks 2.0 prefetch tokens cannot express a date, so the
 //     Observation template has no lower date bound; the mapping ignores
 //     results older than the lab lookback, exactly as when the app fetches.
-//   - jti replay is checked against a per-instance memory
-//     ([MemoryReplayCache]). With several instances a token replayed to
-//     another instance within its lifetime is not caught; a Firestore-backed
-//     [ReplayCache] would catch it at the cost of one RPC per hook call.
-//     Tokens are short-lived (their lifetime is capped by
-//     Service.MaxTokenLifetime) and every call also needs TLS and a
-//     registered issuer's signature, so the per-instance check is the
-//     default.
+//   - jti replay is checked once across every instance when the service's
+//     Replay is Firestore (store.ReplayCache, one Create per hook call, as
+//     deployed): of any number of uses of one JWT, exactly one is accepted.
+//     Without it ([MemoryReplayCache], local runs) the check is per
+//     instance. A replay store that does not answer refuses the call (fail
+//     closed). Tokens live at most 5 minutes (Service.MaxTokenLifetime caps
+//     exp − iat and exp − now), which bounds how long an id is kept.
 //   - CORS allows any origin: the services are authenticated by the JWT in
 //     the Authorization header, never by cookies, so a browser-based CDS
 //     client on any origin may call them.

@@ -117,7 +117,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	log := logging.New(e.logs, slog.LevelDebug)
 	e.svc = &Service{
 		Assess:            &assess.Service{Engine: engine, Scoring: engine.Config()},
-		Clients:           []Client{{ID: "sandbox", Issuer: e.cli.Issuer(), JWKSURL: e.cli.JWKSURL()}},
+		Clients:           []Client{{ID: "sandbox", Issuer: e.cli.Issuer(), JWKSURL: e.cli.JWKSURL(), FHIRHosts: []string{strings.TrimPrefix(e.ts.URL, "http://")}}},
 		BaseURL:           e.ts.URL + "/calculate",
 		AppLaunchURL:      e.ts.URL + "/launch",
 		AllowLoopbackHTTP: true,

@@ -18,7 +18,7 @@ import (
 const (
 	DefaultBudget           = 2 * time.Second
 	DefaultClockSkew        = time.Minute
-	DefaultMaxTokenLifetime = time.Hour
+	DefaultMaxTokenLifetime = 5 * time.Minute
 	DefaultMaxRequestBytes  = 8 << 20
 )
 
@@ -58,8 +58,9 @@ type Service struct {
 	Log *slog.Logger
 	// ClockSkew is the leeway for exp, iat and nbf; default 1 min.
 	ClockSkew time.Duration
-	// MaxTokenLifetime refuses JWTs whose exp is further ahead, which also
-	// bounds how long a jti must be remembered; default 1 h.
+	// MaxTokenLifetime refuses JWTs whose exp is further ahead of now or of
+	// their iat, which also bounds how long a jti must be remembered;
+	// default and upper bound 5 min (a longer value is capped).
 	MaxTokenLifetime time.Duration
 	// KeyTTL is how long a fetched JWK Set is used; default 1 h.
 	KeyTTL time.Duration
@@ -137,7 +138,7 @@ func (s *Service) clockSkew() time.Duration {
 }
 
 func (s *Service) maxTokenLifetime() time.Duration {
-	if s.MaxTokenLifetime > 0 {
+	if s.MaxTokenLifetime > 0 && s.MaxTokenLifetime < DefaultMaxTokenLifetime {
 		return s.MaxTokenLifetime
 	}
 	return DefaultMaxTokenLifetime

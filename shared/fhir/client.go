@@ -28,6 +28,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,12 +40,40 @@ const (
 	DefaultMaxPages         = 10
 	DefaultMaxRetries       = 2
 	DefaultMaxRetryAfter    = 5 * time.Second
-	DefaultMaxResponseBytes = 16 << 20
+	DefaultMaxResponseBytes = 4 << 20
+	// DefaultMaxRecordBytes is the byte budget of one FetchRecord, across
+	// every search and page.
+	DefaultMaxRecordBytes = 16 << 20
+	// DefaultMaxEntries bounds the entries one search keeps, across pages.
+	DefaultMaxEntries = 1000
 )
 
 // defaultHTTPClient bounds a request when the caller gives no client and no
 // context deadline.
-var defaultHTTPClient = &http.Client{Timeout: 30 * time.Second}
+var defaultHTTPClient = NewHTTPClient(30 * time.Second)
+
+// ConnectTimeout is how long NewHTTPClient's dialer waits for an EHR to
+// accept a connection. A connection dropped by a full accept queue fails
+// after this and is retried, instead of costing the whole request timeout.
+const ConnectTimeout = 2 * time.Second
+
+// NewHTTPClient returns a client for FHIR and token requests: a short
+// connect timeout (ConnectTimeout), timeout for the whole request.
+func NewHTTPClient(timeout time.Duration) *http.Client {
+	return &http.Client{
+		Timeout: timeout,
+		Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConns:          100,
+			MaxIdleConnsPerHost:   16,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   5 * time.Second,
+			ExpectContinueTimeout: time.Second,
+		},
+	}
+}
 
 // Client is a FHIR R4 REST client for one server and one session. Set the
 // fields, then use it from any number of goroutines; build one per session
@@ -82,6 +111,20 @@ type Client struct {
 	// MaxResponseBytes bounds one response body; 0 means
 	// DefaultMaxResponseBytes.
 	MaxResponseBytes int64
+	// MaxRecordBytes is FetchRecord's byte budget across all its searches
+	// and pages; 0 means DefaultMaxRecordBytes. A search that runs out keeps
+	// the pages it read and is marked Truncated; one that could read
+	// nothing fails with an *Error whose TooLarge is set.
+	MaxRecordBytes int64
+	// MaxEntries bounds the entries one search keeps, across its pages; 0
+	// means DefaultMaxEntries. A search cut short is marked Truncated.
+	MaxEntries int
+	// Limit, when not nil, is a semaphore shared by every Client that talks
+	// to the same EHR on this instance: each request (each attempt) holds a
+	// slot while it is open, so a burst of assessments queues here instead
+	// of overflowing a small EHR's accept queue. Waiting for a slot counts
+	// against the request's context.
+	Limit chan struct{}
 
 	// sleep waits between retries; tests replace it to observe the waits.
 	sleep func(ctx context.Context, d time.Duration) error
@@ -190,10 +233,20 @@ func (c *Client) Search(ctx context.Context, typ string, params url.Values) (*Se
 	if maxPages <= 0 {
 		maxPages = DefaultMaxPages
 	}
+	maxEntries := c.MaxEntries
+	if maxEntries <= 0 {
+		maxEntries = DefaultMaxEntries
+	}
 	var res *SearchResult
 	for page := 1; ; page++ {
 		body, err := c.get(ctx, op, typ, u)
 		if err != nil {
+			var e *Error
+			if page > 1 && errors.As(err, &e) && e.TooLarge {
+				// The budget ran out after some pages: keep them.
+				res.Truncated = true
+				break
+			}
 			return res, err
 		}
 		if res == nil {
@@ -208,10 +261,15 @@ func (c *Client) Search(ctx context.Context, typ string, params url.Values) (*Se
 			}
 			return res, &Error{Op: op, Type: typ, Status: http.StatusOK, Kind: ErrBadResponse, Err: err}
 		}
+		if len(res.Entries) > maxEntries {
+			res.Entries = slices.Clip(res.Entries[:maxEntries])
+			res.Truncated = true
+			break
+		}
 		if next == "" {
 			break
 		}
-		if page >= maxPages {
+		if page >= maxPages || len(res.Entries) == maxEntries {
 			res.Truncated = true
 			break
 		}
@@ -454,7 +512,7 @@ func (c *Client) get(ctx context.Context, op, typ, u string) ([]byte, error) {
 			}
 			return nil, &Error{Op: op, Type: typ, Kind: ErrUnavailable, Err: err}
 		}
-		body, rerr := c.readBody(resp)
+		body, rerr := c.readBody(ctx, resp)
 		status := resp.StatusCode
 		switch {
 		case status == http.StatusUnauthorized && !refreshed && c.OnUnauthorized != nil:
@@ -485,7 +543,7 @@ func (c *Client) get(ctx context.Context, op, typ, u string) ([]byte, error) {
 		}
 		if status >= 200 && status < 300 {
 			if rerr != nil {
-				return nil, &Error{Op: op, Type: typ, Status: status, Kind: ErrBadResponse, Err: rerr}
+				return nil, &Error{Op: op, Type: typ, Status: status, Kind: ErrBadResponse, Err: rerr, TooLarge: errors.Is(rerr, errTooLarge)}
 			}
 			return body, nil
 		}
@@ -504,44 +562,143 @@ func (c *Client) send(ctx context.Context, u, tok string) (*http.Response, error
 	if tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
+	if c.Limit != nil {
+		select {
+		case c.Limit <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
+		if c.Limit != nil {
+			<-c.Limit
+		}
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
 		return nil, err
 	}
+	if c.Limit != nil {
+		resp.Body = &releaseBody{ReadCloser: resp.Body, release: func() { <-c.Limit }}
+	}
 	return resp, nil
 }
 
-// readBody reads at most MaxResponseBytes and closes the body.
-func (c *Client) readBody(resp *http.Response) ([]byte, error) {
+// releaseBody frees a Limit slot when the response body is closed.
+type releaseBody struct {
+	io.ReadCloser
+	once    sync.Once
+	release func()
+}
+
+func (b *releaseBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(b.release)
+	return err
+}
+
+// errTooLarge marks a response over the per-response cap or the record
+// budget.
+var errTooLarge = errors.New("response too large")
+
+// budget is one FetchRecord's byte budget, shared by its concurrent
+// requests through the context.
+type budget struct {
+	mu   sync.Mutex
+	left int64
+}
+
+type budgetKey struct{}
+
+// take charges n bytes to the budget and reports whether it held them.
+func (b *budget) take(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.left -= n
+	return b.left >= 0
+}
+
+// give returns n bytes to the budget (a response that was dropped).
+func (b *budget) give(n int64) {
+	b.mu.Lock()
+	b.left += n
+	b.mu.Unlock()
+}
+
+// budgetReader charges every byte read to the record budget as it
+// arrives, so concurrent responses share the budget exactly.
+type budgetReader struct {
+	r    io.Reader
+	b    *budget
+	read int64
+	over bool
+}
+
+func (br *budgetReader) Read(p []byte) (int, error) {
+	n, err := br.r.Read(p)
+	br.read += int64(n)
+	if n > 0 && !br.b.take(int64(n)) {
+		br.over = true
+		return n, errTooLarge
+	}
+	return n, err
+}
+
+// readBody reads at most MaxResponseBytes, charging them to the record
+// budget in ctx (if any), and closes the body. A body over either limit is
+// not read further, and what was read of it is given back.
+func (c *Client) readBody(ctx context.Context, resp *http.Response) ([]byte, error) {
 	defer resp.Body.Close()
 	limit := c.MaxResponseBytes
 	if limit <= 0 {
 		limit = DefaultMaxResponseBytes
 	}
 	if resp.ContentLength > limit {
-		return nil, fmt.Errorf("response of %d bytes exceeds the %d-byte limit", resp.ContentLength, limit)
+		return nil, fmt.Errorf("%w: response of %d bytes exceeds the %d-byte limit", errTooLarge, resp.ContentLength, limit)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, errors.New("reading the response failed")
+	var r io.Reader = io.LimitReader(resp.Body, limit+1)
+	b, _ := ctx.Value(budgetKey{}).(*budget)
+	var br *budgetReader
+	if b != nil {
+		br = &budgetReader{r: r, b: b}
+		r = br
 	}
-	if int64(len(body)) > limit {
-		return nil, fmt.Errorf("response exceeds the %d-byte limit", limit)
+	body, err := io.ReadAll(r)
+	fail := func(e error) ([]byte, error) {
+		if br != nil {
+			b.give(br.read)
+		}
+		return nil, e
+	}
+	switch {
+	case br != nil && br.over:
+		return fail(fmt.Errorf("%w: the record's %d-byte budget is spent", errTooLarge, c.maxRecordBytes()))
+	case err != nil:
+		return fail(errors.New("reading the response failed"))
+	case int64(len(body)) > limit:
+		return fail(fmt.Errorf("%w: response exceeds the %d-byte limit", errTooLarge, limit))
 	}
 	return body, nil
 }
 
-// retryableNetError reports whether a transport error is worth retrying:
-// connection refused or reset, but not a timeout (it would only double the
-// wait) nor a TLS or URL problem.
+func (c *Client) maxRecordBytes() int64 {
+	if c.MaxRecordBytes > 0 {
+		return c.MaxRecordBytes
+	}
+	return DefaultMaxRecordBytes
+}
+
+// retryableNetError reports whether a transport error is worth retrying on
+// an idempotent read: a connection the EHR did not accept within the
+// dialer's connect timeout (a full accept queue drops it silently), refused
+// or reset, or a response that timed out; not a TLS or URL problem. The
+// caller's context bounds all the attempts together.
 func retryableNetError(err error) bool {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		return false
+		return true
 	}
 	var oe *net.OpError
 	return errors.As(err, &oe) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)

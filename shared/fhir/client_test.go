@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -464,7 +465,8 @@ func TestTimeoutIsUnavailable(t *testing.T) {
 	if n := len(rc.requests()); n != 1 {
 		t.Errorf("requests = %d, want 1 (no retry after the deadline)", n)
 	}
-	// An http.Client timeout (no context deadline) is not retried either.
+	// An http.Client timeout with time left in the context is retried,
+	// MaxRetries times at most.
 	c2 := newClient(srv)
 	hc := *srv.Client()
 	hc.Timeout = 50 * time.Millisecond
@@ -474,8 +476,106 @@ func TestTimeoutIsUnavailable(t *testing.T) {
 	if !errors.Is(err, ErrUnavailable) {
 		t.Errorf("client timeout err = %v", err)
 	}
-	if n := len(rc.requests()) - before; n != 1 {
-		t.Errorf("client timeout: requests = %d, want 1", n)
+	if n := len(rc.requests()) - before; n != 1+DefaultMaxRetries {
+		t.Errorf("client timeout: requests = %d, want %d", n, 1+DefaultMaxRetries)
+	}
+}
+
+// timeoutErr is a net.Error that timed out, as a dialer's connect timeout.
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
+
+// TestConnectTimeoutRetried: a connection the EHR does not accept within the
+// connect timeout is retried at once (with backoff), and the read succeeds
+// on the next connection.
+func TestConnectTimeoutRetried(t *testing.T) {
+	srv, rc := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, `{"resourceType":"Patient","id":"1"}`)
+	})
+	for _, tt := range []struct {
+		name     string
+		failing  int // dials that time out first
+		wantErr  bool
+		wantReqs int
+	}{
+		{"one dropped connection", 1, false, 1},
+		{"two dropped connections", 2, false, 1},
+		{"every connection dropped", 1 + DefaultMaxRetries, true, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(rc.requests())
+			var dials atomic.Int32
+			tr := srv.Client().Transport.(*http.Transport).Clone()
+			tr.DisableKeepAlives = true
+			d := &net.Dialer{}
+			tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+				if dials.Add(1) <= int32(tt.failing) {
+					return nil, &net.OpError{Op: "dial", Net: network, Err: timeoutErr{}}
+				}
+				return d.DialContext(ctx, network, addr)
+			}
+			c := newClient(srv)
+			c.HTTPClient = &http.Client{Transport: tr}
+			err := c.Read(context.Background(), "Patient", "1", new(Patient))
+			if (err != nil) != tt.wantErr || tt.wantErr && !errors.Is(err, ErrUnavailable) {
+				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
+			}
+			if got := int(dials.Load()); got != min(tt.failing+1, 1+DefaultMaxRetries) {
+				t.Errorf("dials = %d", got)
+			}
+			if n := len(rc.requests()) - before; n != tt.wantReqs {
+				t.Errorf("requests reaching the EHR = %d, want %d", n, tt.wantReqs)
+			}
+		})
+	}
+}
+
+// TestLimitBoundsConcurrentRequests: clients sharing one Limit never have
+// more requests open at once than its size, and every read completes.
+func TestLimitBoundsConcurrentRequests(t *testing.T) {
+	var open, peak atomic.Int32
+	srv, _ := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		n := open.Add(1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+		open.Add(-1)
+		writeJSON(w, 200, `{"resourceType":"Patient","id":"1"}`)
+	})
+	for _, size := range []int{1, 3} {
+		peak.Store(0)
+		limit := make(chan struct{}, size)
+		var wg sync.WaitGroup
+		errs := make(chan error, 20)
+		for range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c := newClient(srv)
+				c.Limit = limit
+				errs <- c.Read(context.Background(), "Patient", "1", new(Patient))
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Errorf("limit %d: %v", size, err)
+			}
+		}
+		if p := peak.Load(); p > int32(size) || p == 0 {
+			t.Errorf("limit %d: peak of %d concurrent requests", size, p)
+		}
+		if len(limit) != 0 {
+			t.Errorf("limit %d: %d slots still held", size, len(limit))
+		}
 	}
 }
 

@@ -52,6 +52,10 @@ type Error struct {
 	Outcome *OperationOutcome
 	// BreakTheGlass is set when Outcome asks for break-the-glass access.
 	BreakTheGlass bool
+	// TooLarge is set (with Kind ErrBadResponse) when a response exceeded
+	// the per-response cap or the record fetch's byte budget and was not
+	// read.
+	TooLarge bool
 	// Kind is one of the sentinel errors, or nil for other 4xx answers (400
 	// and the like), which callers can examine through Status.
 	Kind error
@@ -133,6 +137,8 @@ func (e *Error) Message() string {
 		s = fmt.Sprintf("The EHR has no such %s.", e.Type)
 	case errors.Is(e, ErrUnavailable):
 		s = fmt.Sprintf("The EHR did not answer the request for %s records. Try again later.", e.Type)
+	case e.TooLarge:
+		s = fmt.Sprintf("The EHR's answer for %s records was larger than SMART Calc reads, so those records were not read. Check them in the EHR and enter the values by hand.", e.Type)
 	default:
 		s = fmt.Sprintf("The EHR's answer for %s records could not be used.", e.Type)
 	}

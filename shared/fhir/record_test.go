@@ -423,3 +423,71 @@ func BenchmarkFetchRecord(b *testing.B) {
 		}
 	}
 }
+
+// TestFetchRecordBounds: one byte budget across every search and page, a
+// per-response cap and an entries-per-search cap; what was not read is
+// marked (Truncated, or an error whose message says so), and the rest of
+// the record is kept.
+func TestFetchRecordBounds(t *testing.T) {
+	obsPage := func(n, page int, next bool) string {
+		rs := make([]string, n)
+		for i := range rs {
+			rs[i] = labObs(fmt.Sprintf("o%d-%d", page, i), "718-7", 12, "2025-03-01")
+		}
+		nx := ""
+		if next {
+			nx = fmt.Sprintf("/fhir/Observation?page=%d", page+1)
+		}
+		return bundle(nx, rs...)
+	}
+	pageBytes := int64(len(obsPage(50, 1, true)))
+	paged := func(w http.ResponseWriter, r *http.Request) {
+		page := 1
+		fmt.Sscan(r.URL.Query().Get("page"), &page)
+		writeJSON(w, 200, obsPage(50, page, page < 10))
+	}
+	for _, tt := range []struct {
+		name          string
+		edit          func(c *Client)
+		wantObs       int
+		wantTruncated bool
+		wantErr       string // in the Observation error's Message
+		wantPages     int
+	}{
+		{"no caps reached", func(c *Client) {}, 500, false, "", 10},
+		{"entries per search", func(c *Client) { c.MaxEntries = 120 }, 120, true, "", 3},
+		{"record budget spent after two pages", func(c *Client) { c.MaxRecordBytes = 2*pageBytes + pageBytes/2 + 8<<10 }, 100, true, "", 3},
+		{"first page over the per-response cap", func(c *Client) { c.MaxResponseBytes = pageBytes - 1 }, 0, false, "larger than SMART Calc reads", 1},
+		{"budget too small for the first page", func(c *Client) { c.MaxRecordBytes = 8 << 10 }, 0, false, "larger than SMART Calc reads", 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, rc := newServer(t, ehrHandler(map[string]http.HandlerFunc{"/fhir/Observation": paged}))
+			c := newClient(srv)
+			tt.edit(c)
+			rec := c.FetchRecord(context.Background(), fullQuery())
+			if len(rec.Observations) != tt.wantObs || rec.Truncated["Observation"] != tt.wantTruncated {
+				t.Errorf("observations %d truncated %v, want %d %v", len(rec.Observations), rec.Truncated["Observation"], tt.wantObs, tt.wantTruncated)
+			}
+			var e *Error
+			err := rec.Err("Observation")
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("Observation error %v", err)
+			case tt.wantErr != "" && (!errors.As(err, &e) || !e.TooLarge || !errors.Is(err, ErrBadResponse) || !strings.Contains(e.Message(), tt.wantErr)):
+				t.Errorf("Observation error %v, want TooLarge saying %q", err, tt.wantErr)
+			}
+			pages := 0
+			for _, r := range rc.requests() {
+				if r.Path == "/fhir/Observation" {
+					pages++
+				}
+			}
+			if pages != tt.wantPages {
+				t.Errorf("Observation pages fetched = %d, want %d", pages, tt.wantPages)
+			}
+			if rec.Patient == nil || len(rec.Conditions) != 1 {
+				t.Errorf("the rest of the record was lost: patient %v conditions %d errors %v", rec.Patient, len(rec.Conditions), rec.Errors)
+			}
+		})
+	}
+}

@@ -619,8 +619,8 @@ func (m *mapper) age(p *fhir.Patient, ref string) {
 		m.gap("age", GapNotRecorded, msg)
 		return
 	}
-	if start.After(m.now) {
-		m.gap("age", GapConfirm, fmt.Sprintf("Age: the birth date %s is after the assessment date.", p.BirthDate))
+	if msg := BirthDateProblem(p.BirthDate, start, end, m.now); msg != "" {
+		m.gap("age", GapConfirm, "Age: "+msg)
 		return
 	}
 	oldest := WholeYears(start, m.now)
@@ -630,6 +630,34 @@ func (m *mapper) age(p *fhir.Patient, ref string) {
 	}
 	m.set("age", calc.Input{Value: float64(oldest), Source: &calc.Source{Reference: ref, Date: p.BirthDate, Display: "birth date"}})
 }
+
+// MaxAge is the oldest age SMART Calc accepts from a birth date: an older
+// one is a data-entry error, never a patient.
+const MaxAge = 130
+
+// BirthDateProblem says why a birth date cannot be right at now, or returns
+// "": it is after now, or more than MaxAge years before it. start and end
+// bound the instants a (possibly partial) date covers. The banner and the
+// scores use it, so both refuse the same dates with the same words.
+func BirthDateProblem(raw string, start, end, now time.Time) string {
+	switch {
+	case start.After(now):
+		return fmt.Sprintf("the birth date %s is after the assessment date, so it cannot be right. Correct it in the EHR or enter the age.", raw)
+	case end.Add(-time.Nanosecond).UTC().Before(dateOf(now).AddDate(-MaxAge, 0, 0)):
+		return fmt.Sprintf("the birth date %s is more than %d years ago, so it cannot be right. Correct it in the EHR or enter the age.", raw, MaxAge)
+	}
+	return ""
+}
+
+// dateOf is the start of now's calendar day in UTC.
+func dateOf(now time.Time) time.Time {
+	y, m, d := now.UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// BirthSpan returns the first and the last-plus-one instants a FHIR date
+// (YYYY, YYYY-MM or YYYY-MM-DD) covers.
+func BirthSpan(raw string) (start, end time.Time, ok bool) { return span(raw) }
 
 // WholeYears is the age in completed years at now of someone born at b,
 // comparing calendar dates in UTC: the one age rule of the assessment and

@@ -371,20 +371,25 @@ func TestMapDemographics(t *testing.T) {
 		sex     string  // "": gap
 		sexCode string
 		warned  string
+		gapMsg  string // the age gap's message contains it
 	}{
-		{"female", patient("female", "1960-03-15"), 66, calc.Female, systemGender + "|female", ""},
-		{"day before the birthday", patient("male", "1950-03-16"), 75, calc.Male, systemGender + "|male", ""},
-		{"on the birthday", patient("male", "1950-03-15"), 76, calc.Male, systemGender + "|male", ""},
-		{"birth sex when gender is unknown", birthsex(patient("unknown", "1960-01-01"), "M"), 66, calc.Male, fhir.ExtBirthSex + "|M", ""},
-		{"birth sex when gender is absent", birthsex(patient("", "1960-01-01"), "F"), 66, calc.Female, fhir.ExtBirthSex + "|F", ""},
-		{"gender wins, disagreement warned", birthsex(patient("male", "1960-01-01"), "F"), 66, calc.Male, systemGender + "|male", "birth sex is F"},
-		{"other without birth sex", patient("other", "1960-01-01"), 66, "", "", ""},
-		{"birth sex UNK", birthsex(patient("unknown", "1960-01-01"), "UNK"), 66, "", "", ""},
-		{"year only: the oldest age, warned", patient("male", "1950"), 76, calc.Male, systemGender + "|male", "partial"},
-		{"year and month, unambiguous", patient("male", "1950-01"), 76, calc.Male, systemGender + "|male", ""},
-		{"birth month straddles", patient("male", "1950-03"), 76, calc.Male, systemGender + "|male", "may be 75"},
-		{"no birth date", patient("male", ""), 0, calc.Male, systemGender + "|male", ""},
-		{"birth date in the future", patient("male", "2027-01-01"), 0, calc.Male, systemGender + "|male", ""},
+		{"female", patient("female", "1960-03-15"), 66, calc.Female, systemGender + "|female", "", ""},
+		{"day before the birthday", patient("male", "1950-03-16"), 75, calc.Male, systemGender + "|male", "", ""},
+		{"on the birthday", patient("male", "1950-03-15"), 76, calc.Male, systemGender + "|male", "", ""},
+		{"birth sex when gender is unknown", birthsex(patient("unknown", "1960-01-01"), "M"), 66, calc.Male, fhir.ExtBirthSex + "|M", "", ""},
+		{"birth sex when gender is absent", birthsex(patient("", "1960-01-01"), "F"), 66, calc.Female, fhir.ExtBirthSex + "|F", "", ""},
+		{"gender wins, disagreement warned", birthsex(patient("male", "1960-01-01"), "F"), 66, calc.Male, systemGender + "|male", "birth sex is F", ""},
+		{"other without birth sex", patient("other", "1960-01-01"), 66, "", "", "", ""},
+		{"birth sex UNK", birthsex(patient("unknown", "1960-01-01"), "UNK"), 66, "", "", "", ""},
+		{"year only: the oldest age, warned", patient("male", "1950"), 76, calc.Male, systemGender + "|male", "partial", ""},
+		{"year and month, unambiguous", patient("male", "1950-01"), 76, calc.Male, systemGender + "|male", "", ""},
+		{"birth month straddles", patient("male", "1950-03"), 76, calc.Male, systemGender + "|male", "may be 75", ""},
+		{"no birth date", patient("male", ""), 0, calc.Male, systemGender + "|male", "", ""},
+		{"birth date in the future", patient("male", "2027-01-01"), 0, calc.Male, systemGender + "|male", "", "after the assessment date, so it cannot be right"},
+		{"birth date in 2100", patient("male", "2100-01-01"), 0, calc.Male, systemGender + "|male", "", "2100-01-01 is after the assessment date"},
+		{"exactly 130 years", patient("male", "1896-03-15"), 130, calc.Male, systemGender + "|male", "", ""},
+		{"more than 130 years ago", patient("male", "1896-03-14"), 0, calc.Male, systemGender + "|male", "", "1896-03-14 is more than 130 years ago"},
+		{"year only, more than 130 years ago", patient("male", "1890"), 0, calc.Male, systemGender + "|male", "", "more than 130 years ago"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -393,8 +398,12 @@ func TestMapDemographics(t *testing.T) {
 				t.Errorf("no warning %q: %q", tt.warned, mp.Warnings)
 			}
 			if tt.age == 0 {
-				if _, ok := mp.Gap("age"); !ok {
+				g, ok := mp.Gap("age")
+				if !ok {
 					t.Error("want an age gap")
+				}
+				if tt.gapMsg != "" && (!strings.Contains(g.Message, tt.gapMsg) || g.Reason != GapConfirm) {
+					t.Errorf("age gap %+v, want %s with %q", g, GapConfirm, tt.gapMsg)
 				}
 			} else if in := mp.Inputs["age"]; in.Value != tt.age || in.Source == nil || in.Source.Reference != "Patient/p1" || in.Source.Date != tt.p.BirthDate {
 				t.Errorf("age %+v", in)

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"golang.org/x/oauth2"
+
+	"github.com/smartcalc-app/smartcalc/shared/store"
 )
 
 // Kind classifies a launch, callback or refresh failure. Handlers choose the
@@ -243,6 +245,9 @@ func (e *Error) Title() string {
 	case Misconfigured:
 		return "SMART Calc is not configured correctly"
 	case StoreFailure:
+		if e.StoreUnavailable() {
+			return "SMART Calc's storage is briefly unavailable"
+		}
 		return "SMART Calc could not save or read the launch"
 	}
 	return "The SMART launch failed"
@@ -277,7 +282,12 @@ func (e *Error) Advice() string {
 		return relaunch
 	case InvalidGrant, InvalidClient, BadTokenResponse, IDTokenInvalid, MissingCode:
 		return relaunch + " If this keeps happening, give your EHR administrator the details below."
-	case Misconfigured, StoreFailure:
+	case StoreFailure:
+		if e.StoreUnavailable() {
+			return "Try again in a moment: relaunch SMART Calc from the EHR. If this keeps happening, contact the SMART Calc administrator."
+		}
+		return "Try again in a minute. If this keeps happening, contact the SMART Calc administrator."
+	case Misconfigured:
 		return "Try again in a minute. If this keeps happening, contact the SMART Calc administrator."
 	}
 	return relaunch
@@ -310,11 +320,22 @@ func (e *Error) HTTPStatus() int {
 		return http.StatusBadGateway
 	case TokenEndpointUnreachable:
 		return http.StatusGatewayTimeout
+	case StoreFailure:
+		if e.StoreUnavailable() {
+			return http.StatusServiceUnavailable
+		}
 	case EndpointNotAllowed, NoS256, InvalidGrant, InvalidClient, TokenEndpointError,
 		BadTokenResponse, IDTokenInvalid, NoPatientContext:
 		return http.StatusBadGateway
 	}
 	return http.StatusInternalServerError
+}
+
+// StoreUnavailable reports whether the store did not answer in time or
+// could not be reached (store.ErrUnavailable): a transient failure, answered
+// with 503 and Retry-After.
+func (e *Error) StoreUnavailable() bool {
+	return e.Kind == StoreFailure && errors.Is(e.Err, store.ErrUnavailable)
 }
 
 // isTimeout reports whether err is a deadline or network timeout.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/smartcalc-app/smartcalc/shared/store"
 	"github.com/smartcalc-app/smartcalc/shared/web"
 )
 
@@ -27,6 +28,9 @@ func Problem(err error) web.Problem {
 		Causes:      e.Causes,
 		Sent:        e.Sent,
 		Correlation: e.Correlation,
+	}
+	if e.StoreUnavailable() {
+		p.RetryAfter = store.RetryAfterSeconds
 	}
 	switch {
 	case e.Unmatched:

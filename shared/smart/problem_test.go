@@ -17,6 +17,7 @@ import (
 	"github.com/smartcalc-app/smartcalc/shared/logging"
 	"github.com/smartcalc-app/smartcalc/shared/smart"
 	"github.com/smartcalc-app/smartcalc/shared/smarttest"
+	"github.com/smartcalc-app/smartcalc/shared/store"
 	"github.com/smartcalc-app/smartcalc/shared/web"
 )
 
@@ -301,4 +302,30 @@ func TestProblemAndLogHoldNoSecret(t *testing.T) {
 func jsonEscape(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b[1 : len(b)-1])
+}
+
+func TestStoreUnavailableProblem(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		err        error
+		status     int
+		retryAfter int
+	}{
+		{"unavailable", fmt.Errorf("create launch: %w", fmt.Errorf("store: create launch: %w: %w", store.ErrUnavailable, context.DeadlineExceeded)), http.StatusServiceUnavailable, store.RetryAfterSeconds},
+		{"other store failure", errors.New("create launch: store: decode"), http.StatusInternalServerError, 0},
+	} {
+		e := &smart.Error{Kind: smart.StoreFailure, Err: tt.err}
+		p := smart.Problem(e)
+		if p.Status != tt.status || p.RetryAfter != tt.retryAfter {
+			t.Errorf("%s: status %d retry-after %d, want %d %d", tt.name, p.Status, p.RetryAfter, tt.status, tt.retryAfter)
+		}
+		rec := httptest.NewRecorder()
+		web.ErrorPage(rec, nil, p)
+		if got, want := rec.Header().Get("Retry-After"), map[bool]string{true: "2", false: ""}[tt.retryAfter > 0]; got != want {
+			t.Errorf("%s: Retry-After %q, want %q", tt.name, got, want)
+		}
+		if tt.retryAfter > 0 && !strings.Contains(rec.Body.String(), "Try again in a moment") {
+			t.Errorf("%s: page lacks the try-again advice: %s", tt.name, rec.Body.String())
+		}
+	}
 }

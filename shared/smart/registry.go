@@ -76,6 +76,9 @@ type Registration struct {
 	IDTokenIssuer string `json:"id_token_issuer,omitempty"`
 	// PKCE is "" (require S256 to be advertised) or "force".
 	PKCE string `json:"pkce,omitempty"`
+	// MaxConcurrentFHIR bounds the FHIR requests one instance has open at
+	// once to this EHR, shared by every assessment; 0 means the default (4).
+	MaxConcurrentFHIR int `json:"max_concurrent_fhir,omitempty"`
 
 	pattern *regexp.Regexp
 	origin  string // the scheme and host iss_pattern pins
@@ -221,6 +224,9 @@ func (r *Registration) validate(allowLoopback bool) error {
 		if _, err := checkIssuer(r.IDTokenIssuer, allowLoopback); err != nil {
 			return fieldErr("id_token_issuer", "%v", err)
 		}
+	}
+	if r.MaxConcurrentFHIR < 0 || r.MaxConcurrentFHIR > 64 {
+		return fieldErr("max_concurrent_fhir", "must be between 1 and 64 (0 for the default)")
 	}
 	if r.PKCE != "" && r.PKCE != PKCEForce {
 		return fieldErr("pkce", `must be empty or "force"`)

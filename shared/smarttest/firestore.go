@@ -78,6 +78,80 @@ func RunWithFirestore(m *testing.M) int {
 	return m.Run()
 }
 
+// FirestoreEmulator is an emulator of a test's own, for fault tests that
+// kill Firestore and bring it back. The shared emulator RunWithFirestore
+// starts is never killed.
+type FirestoreEmulator struct {
+	host string
+	mu   sync.Mutex
+	emu  *firestoreEmulator
+}
+
+// StartFirestoreEmulator starts an emulator on a free loopback port, for this
+// test alone, and stops it when the test ends. It fails the test if the
+// emulator cannot start.
+func StartFirestoreEmulator(tb testing.TB) *FirestoreEmulator {
+	tb.Helper()
+	emu, err := startFirestoreEmulator()
+	if err != nil {
+		tb.Fatalf("smarttest: %v", err)
+	}
+	e := &FirestoreEmulator{host: emu.host, emu: emu}
+	if err := warmUpFirestoreAt(emu.host); err != nil {
+		emu.stop()
+		tb.Fatalf("smarttest: firestore emulator at %s: %v", emu.host, err)
+	}
+	tb.Cleanup(func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if e.emu != nil {
+			e.emu.stop()
+			e.emu = nil
+		}
+	})
+	return e
+}
+
+// Host is the emulator's host:port, the same across Kill and Restart.
+func (e *FirestoreEmulator) Host() string { return e.host }
+
+// Project returns a project id of its own, to isolate a test's documents.
+func (e *FirestoreEmulator) Project() string { return uniqueFirestoreProjectID() }
+
+// Kill stops the emulator at once (SIGKILL to its whole process group), as
+// an outage would, and waits until it is gone. Its data is lost.
+func (e *FirestoreEmulator) Kill(tb testing.TB) {
+	tb.Helper()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.emu == nil {
+		return
+	}
+	pgid := e.emu.cmd.Process.Pid
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	if !waitProcessGroupGone(pgid, e.emu.exited, firestoreStopTimeout) {
+		tb.Fatalf("smarttest: firestore emulator (process group %d) survived SIGKILL", pgid)
+	}
+	e.emu.stop() // releases the watchdog and the log
+	e.emu = nil
+}
+
+// Restart starts the emulator again on the same host after Kill, and
+// waits until it answers. It starts empty.
+func (e *FirestoreEmulator) Restart(tb testing.TB) {
+	tb.Helper()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.emu != nil {
+		tb.Fatalf("smarttest: Restart without Kill")
+	}
+	emu, err := startFirestoreEmulatorAt(e.host)
+	if err != nil {
+		tb.Fatalf("smarttest: restart: %v", err)
+	}
+	e.emu = emu
+}
+
 // firestoreEmulator is a running `gcloud emulators firestore start`.
 type firestoreEmulator struct {
 	host     string
@@ -102,13 +176,17 @@ done
 kill -KILL "-$1" 2>/dev/null`
 
 func startFirestoreEmulator() (*firestoreEmulator, error) {
-	gcloud, err := exec.LookPath("gcloud")
-	if err != nil {
-		return nil, fmt.Errorf("cannot start the Firestore emulator: gcloud not found in PATH (install the Google Cloud SDK with the cloud-firestore-emulator component, or set %s): %w", EmulatorHostEnv, err)
-	}
 	port, err := firestoreEmulatorPort()
 	if err != nil {
 		return nil, fmt.Errorf("cannot start the Firestore emulator: no free port: %w", err)
+	}
+	return startFirestoreEmulatorAt(fmt.Sprintf("127.0.0.1:%d", port))
+}
+
+func startFirestoreEmulatorAt(host string) (*firestoreEmulator, error) {
+	gcloud, err := exec.LookPath("gcloud")
+	if err != nil {
+		return nil, fmt.Errorf("cannot start the Firestore emulator: gcloud not found in PATH (install the Google Cloud SDK with the cloud-firestore-emulator component, or set %s): %w", EmulatorHostEnv, err)
 	}
 	logFile, err := os.CreateTemp("", "firestore-emulator-*.log")
 	if err != nil {
@@ -116,7 +194,6 @@ func startFirestoreEmulator() (*firestoreEmulator, error) {
 	}
 	defer logFile.Close()
 
-	host := fmt.Sprintf("127.0.0.1:%d", port)
 	cmd := exec.Command(gcloud, "emulators", "firestore", "start", "--host-port="+host, "--quiet")
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
@@ -256,10 +333,25 @@ func firestoreEmulatorPort() (int, error) {
 
 // warmUpFirestore runs a few operations so that the emulator's first, slow RPCs (JVM
 // warm-up, ~1–2 s) do not land in a test's timeout or a benchmark.
-func warmUpFirestore() error {
+func warmUpFirestore() error { return warmUpFirestoreAt("") }
+
+// warmUpFirestoreAt warms up the emulator at host ("" for the one
+// FIRESTORE_EMULATOR_HOST names).
+func warmUpFirestoreAt(host string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), firestoreWarmUpTimeout)
 	defer cancel()
-	c, err := firestore.NewClient(ctx, "smarttest-warmup-"+firestoreRandomHex(4))
+	var opts []option.ClientOption
+	if host != "" {
+		conn, err := grpc.NewClient("passthrough:///"+host,
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithPerRPCCredentials(firestoreEmulatorOwner{}))
+		if err != nil {
+			return fmt.Errorf("warm-up: dial: %w", err)
+		}
+		defer conn.Close()
+		opts = append(opts, option.WithGRPCConn(conn))
+	}
+	c, err := firestore.NewClient(ctx, "smarttest-warmup-"+firestoreRandomHex(4), opts...)
 	if err != nil {
 		return fmt.Errorf("warm-up: %w", err)
 	}

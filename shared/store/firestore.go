@@ -38,6 +38,11 @@ type Firestore struct {
 	Sealer *Sealer
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// OpTimeout is the deadline of each operation, all its RPCs and
+	// retries included; zero means DefaultOpTimeout. When it passes, or
+	// Firestore answers Unavailable, the operation fails with an error
+	// that wraps ErrUnavailable.
+	OpTimeout time.Duration
 
 	mu   sync.Mutex
 	lazy *firestore.Client
@@ -131,6 +136,8 @@ func (f *Firestore) doc(ctx context.Context, coll, id string) (*firestore.Docume
 
 // CreateLaunch implements Launches. A zero l.CreatedAt is set to now.
 func (f *Firestore) CreateLaunch(ctx context.Context, l *Launch) error {
+	ctx, cancel := f.opContext(ctx)
+	defer cancel()
 	if err := prepareLaunch(l, f.now()); err != nil {
 		return err
 	}
@@ -162,13 +169,15 @@ func (f *Firestore) CreateLaunch(ctx context.Context, l *Launch) error {
 	case codes.AlreadyExists:
 		return ErrExists
 	}
-	return fmt.Errorf("store: create launch: %w", err)
+	return wrapErr("create launch", err)
 }
 
 // ConsumeLaunch implements Launches with a Get and an Update that carries a
 // LastUpdateTime precondition, so that of concurrent callers only the first
 // write lands; the others see FailedPrecondition and get ErrConsumed.
 func (f *Firestore) ConsumeLaunch(ctx context.Context, state string) (*Launch, error) {
+	ctx, cancel := f.opContext(ctx)
+	defer cancel()
 	if !validID(state) {
 		return nil, ErrNotFound
 	}
@@ -181,7 +190,7 @@ func (f *Firestore) ConsumeLaunch(ctx context.Context, state string) (*Launch, e
 		return nil, ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("store: consume launch: %w", err)
+		return nil, wrapErr("consume launch", err)
 	}
 	var d launchDoc
 	if err := snap.DataTo(&d); err != nil {
@@ -203,7 +212,7 @@ func (f *Firestore) ConsumeLaunch(ctx context.Context, state string) (*Launch, e
 	case codes.FailedPrecondition, codes.NotFound:
 		return nil, ErrConsumed
 	default:
-		return nil, fmt.Errorf("store: consume launch: %w", err)
+		return nil, wrapErr("consume launch", err)
 	}
 	return &Launch{
 		State:          state,
@@ -227,6 +236,8 @@ func (f *Firestore) ConsumeLaunch(ctx context.Context, state string) (*Launch, e
 
 // CreateSession implements Sessions. A zero s.CreatedAt is set to now.
 func (f *Firestore) CreateSession(ctx context.Context, s *Session) error {
+	ctx, cancel := f.opContext(ctx)
+	defer cancel()
 	if err := prepareSession(s, f.now()); err != nil {
 		return err
 	}
@@ -263,11 +274,13 @@ func (f *Firestore) CreateSession(ctx context.Context, s *Session) error {
 	case codes.AlreadyExists:
 		return ErrExists
 	}
-	return fmt.Errorf("store: create session: %w", err)
+	return wrapErr("create session", err)
 }
 
 // GetSession implements Sessions.
 func (f *Firestore) GetSession(ctx context.Context, id string) (*Session, error) {
+	ctx, cancel := f.opContext(ctx)
+	defer cancel()
 	if !validID(id) {
 		return nil, ErrNotFound
 	}
@@ -280,7 +293,7 @@ func (f *Firestore) GetSession(ctx context.Context, id string) (*Session, error)
 		return nil, ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("store: get session: %w", err)
+		return nil, wrapErr("get session", err)
 	}
 	var d sessionDoc
 	if err := snap.DataTo(&d); err != nil {
@@ -318,6 +331,8 @@ func (f *Firestore) GetSession(ctx context.Context, id string) (*Session, error)
 // and TokenExpiry with an Update whose LastUpdateTime precondition is
 // s.Version, so of two refreshes that read the same revision only one lands.
 func (f *Firestore) UpdateTokens(ctx context.Context, s *Session) error {
+	ctx, cancel := f.opContext(ctx)
+	defer cancel()
 	if s == nil {
 		return fmt.Errorf("store: update tokens: nil session")
 	}
@@ -356,11 +371,13 @@ func (f *Firestore) UpdateTokens(ctx context.Context, s *Session) error {
 		// reloads and finds out which.
 		return ErrConflict
 	}
-	return fmt.Errorf("store: update tokens: %w", err)
+	return wrapErr("update tokens", err)
 }
 
 // DeleteSession implements Sessions.
 func (f *Firestore) DeleteSession(ctx context.Context, id string) error {
+	ctx, cancel := f.opContext(ctx)
+	defer cancel()
 	if !validID(id) {
 		return nil
 	}
@@ -369,7 +386,7 @@ func (f *Firestore) DeleteSession(ctx context.Context, id string) error {
 		return err
 	}
 	if _, err := ref.Delete(ctx); err != nil && status.Code(err) != codes.NotFound {
-		return fmt.Errorf("store: delete session: %w", err)
+		return wrapErr("delete session", err)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"html/template"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -25,6 +26,7 @@ type Problem struct {
 	Sent        []string // what the app sent (never a secret value)
 	EHRError    string   // the EHR's error code and description, if any
 	Correlation string   // the launch's correlation id, for support
+	RetryAfter  int      // seconds; > 0 sends Retry-After (a transient failure)
 }
 
 // Headers sets the security headers for a SMART Calc page or API response.
@@ -95,6 +97,9 @@ func ErrorPage(w http.ResponseWriter, frameAncestors []string, p Problem) {
 	Headers(h, frameAncestors, styleHash)
 	NoStore(h)
 	h.Set("Content-Type", "text/html; charset=utf-8")
+	if p.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(p.RetryAfter))
+	}
 	w.WriteHeader(p.Status)
 	_ = page.Execute(w, p)
 }
