@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -68,6 +69,8 @@ type authorized struct {
 	url         string
 	code, state string
 	cookie      *http.Cookie
+	// storage is the tab's sessionStorage after the embedded launch page.
+	storage map[string]string
 }
 
 func (fx *fixture) authorize(t *testing.T) authorized {
@@ -84,12 +87,47 @@ func (fx *fixture) authorize(t *testing.T) authorized {
 		t.Fatal(err)
 	}
 	return authorized{
-		url:    "/callback?" + url.Values{"code": {code}, "state": {state}}.Encode(),
-		code:   code,
-		state:  state,
-		cookie: web.BindingCookie(res.Correlation, res.BindingNonce, 0),
+		url:     "/callback?" + url.Values{"code": {code}, "state": {state}}.Encode(),
+		code:    code,
+		state:   state,
+		cookie:  web.BindingCookie(res.Correlation, res.BindingNonce, 0),
+		storage: map[string]string{web.BindingStorageKey(res.Correlation): res.BindingNonce},
 	}
 }
+
+// browse is a browser that runs the callback's fallback page: when the GET
+// answers with it, the page's POST follows, from origin, with the nonce
+// found in storage.
+func (fx *fixture) browse(target string, cookie *http.Cookie, storage map[string]string, origin string) *httptest.ResponseRecorder {
+	rec := fx.serve(http.MethodGet, target, cookie)
+	body := rec.Body.String()
+	_, data, ok := strings.Cut(body, `<script type="application/json" id="d">`)
+	if rec.Code != http.StatusOK || !ok {
+		return rec
+	}
+	data, _, _ = strings.Cut(data, "</script>")
+	var d struct {
+		Key, Action string
+		Fields      map[string]string
+	}
+	if err := json.Unmarshal([]byte(data), &d); err != nil {
+		panic(err)
+	}
+	form := url.Values{"binding": {storage[d.Key]}}
+	for k, v := range d.Fields {
+		form.Set(k, v)
+	}
+	req := httptest.NewRequest(http.MethodPost, d.Action, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
+	rec = httptest.NewRecorder()
+	fx.h.ServeHTTP(rec, req)
+	return rec
+}
+
+const appOrigin = "https://app.example"
 
 func (fx *fixture) serve(method, target string, cookie *http.Cookie) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, target, nil)
@@ -102,15 +140,16 @@ func (fx *fixture) serve(method, target string, cookie *http.Cookie) *httptest.R
 }
 
 func TestCallbackCreatesSession(t *testing.T) {
-	for _, bound := range []bool{true, false} {
-		t.Run(map[bool]string{true: "bound", false: "no cookie"}[bound], func(t *testing.T) {
+	for _, viaCookie := range []bool{true, false} {
+		t.Run(map[bool]string{true: "cookie", false: "sessionStorage fallback"}[viaCookie], func(t *testing.T) {
+			bound := true
 			fx := newFixture(t)
 			a := fx.authorize(t)
 			var cookie *http.Cookie
-			if bound {
+			if viaCookie {
 				cookie = a.cookie
 			}
-			rec := fx.serve(http.MethodGet, a.url, cookie)
+			rec := fx.browse(a.url, cookie, a.storage, appOrigin)
 			if rec.Code != http.StatusSeeOther {
 				t.Fatalf("status %d: %s", rec.Code, rec.Body)
 			}
@@ -151,7 +190,7 @@ func TestCallbackHEADSpendsNothing(t *testing.T) {
 	fx := newFixture(t)
 	a := fx.authorize(t)
 	rec := fx.serve(http.MethodHead, a.url, a.cookie)
-	if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") != "GET" {
+	if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") != "GET, POST" {
 		t.Errorf("HEAD: status %d Allow %q", rec.Code, rec.Header().Get("Allow"))
 	}
 	if n := len(fx.srv.Requests("/token")); n != 0 {
@@ -199,7 +238,7 @@ func TestCallbackRefusals(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			fx := newFixture(t)
 			a := fx.authorize(t)
-			rec := fx.serve(http.MethodGet, tc.target(a), a.cookie)
+			rec := fx.browse(tc.target(a), a.cookie, a.storage, appOrigin)
 			body := rec.Body.String()
 			if rec.Code != tc.status || !strings.Contains(body, tc.page) || (tc.absent != "" && strings.Contains(body, tc.absent)) {
 				t.Errorf("status %d, want %d; page:\n%.2000s", rec.Code, tc.status, body)
@@ -209,6 +248,50 @@ func TestCallbackRefusals(t *testing.T) {
 			}
 			if n := len(fx.srv.Requests("/token")); n != 0 {
 				t.Errorf("%d token requests, want none", n)
+			}
+		})
+	}
+}
+
+// TestCallbackLoginCSRF is the login-CSRF attack: the attacker launches,
+// approves their own patient and sends the victim the callback URL. The
+// victim's browser has neither the launch's cookie nor its sessionStorage
+// nonce; a cross-site page may also replay the attacker's own nonce in a
+// POST. None of this creates a session or spends the code.
+func TestCallbackLoginCSRF(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		storage func(a authorized) map[string]string
+		origin  string
+		status  int
+		cause   string
+	}{
+		{"victim opens the link", func(authorized) map[string]string { return nil }, appOrigin, http.StatusForbidden, "binding_mismatch"},
+		{"another launch's nonce", func(a authorized) map[string]string {
+			m := map[string]string{}
+			for k := range a.storage {
+				m[k] = "bm90LXRoaXMtbGF1bmNo"
+			}
+			return m
+		}, appOrigin, http.StatusForbidden, "binding_mismatch"},
+		{"cross-site POST with the attacker's nonce", func(a authorized) map[string]string { return a.storage }, "https://evil.example", http.StatusForbidden, "cross_origin_post"},
+		{"POST without Origin", func(a authorized) map[string]string { return a.storage }, "", http.StatusForbidden, "cross_origin_post"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fx := newFixture(t)
+			a := fx.authorize(t)
+			rec := fx.browse(a.url, nil, tc.storage(a), tc.origin)
+			if rec.Code != tc.status || !strings.Contains(rec.Body.String(), "Open SMART Calc from the EHR again") {
+				t.Errorf("status %d, want %d:\n%.1500s", rec.Code, tc.status, rec.Body)
+			}
+			if loc := rec.Header().Get("Location"); loc != "" {
+				t.Errorf("Location %q", loc)
+			}
+			if n := len(fx.srv.Requests("/token")); n != 0 {
+				t.Errorf("%d token requests, want none", n)
+			}
+			if !strings.Contains(fx.logs.String(), `"cause":"`+tc.cause+`"`) {
+				t.Errorf("log lacks cause %s:\n%s", tc.cause, fx.logs)
 			}
 		})
 	}

@@ -612,10 +612,15 @@ func TestBrowserEmbeddedLaunch(t *testing.T) {
 	b.noConsoleErrors("/favicon.ico")
 	b.screenshot("embedded", "the sandbox EHR page (its header and patient banner for hbr-anticoag) with SMART Calc in an iframe from 127.0.0.1, hemoglobin entered as 9: PRECISE-HBR 41, Very HBR")
 
-	if strings.Contains(e.logs.String(), "no binding cookie came back") {
-		t.Log("the callback got no browser-binding cookie and went on (state and PKCE protect the exchange)")
-	} else {
+	// The callback is bound to this frame: by the partitioned (CHIPS)
+	// cookie, or else by the nonce the launch page kept in sessionStorage.
+	switch logs := e.logs.String(); {
+	case strings.Contains(logs, `"binding_from":"cookie"`):
 		t.Log("the callback got its partitioned (CHIPS) browser-binding cookie")
+	case strings.Contains(logs, `"binding_from":"session_storage"`):
+		t.Log("the callback got no cookie and was bound through sessionStorage")
+	default:
+		t.Errorf("the session was not bound to the browser:\n%s", lastLines(logs, 20))
 	}
 }
 

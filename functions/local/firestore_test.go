@@ -22,7 +22,8 @@ func TestFirestoreRPCBudget(t *testing.T) {
 	}
 	fs := &store.Firestore{Client: client, Sealer: sealer}
 	e := start(t, memoryStore, nil, &Tune{Env: func(en *entrypoints.Env) { en.Store = fs }}, nil)
-	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	// The launching browser's jar carries the binding cookie.
+	noFollow := &http.Client{Jar: e.client.Jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	step := func(name, u string, want int, budget int) *http.Response {
 		t.Helper()
 		rpcs.Reset()

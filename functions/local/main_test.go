@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -316,7 +317,9 @@ func TestConcurrentCallbacksOneSession(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+					// The launching browser's cookies: without its binding
+					// cookie a callback is refused before the launch is used.
+					c := &http.Client{Jar: e.client.Jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 					<-startGun
 					resp, err := c.Get(cb.String())
 					if err != nil {
@@ -360,7 +363,7 @@ func TestBadStateRefused(t *testing.T) {
 			var offset atomic.Int64
 			now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 			e := start(t, kind, nil, nil, now)
-			noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			noRedirect := &http.Client{Jar: e.client.Jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 			get := func(u string) (int, string) {
 				resp, err := noRedirect.Get(u)
 				if err != nil {
@@ -368,6 +371,19 @@ func TestBadStateRefused(t *testing.T) {
 				}
 				b, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
+				// Without a binding cookie the callback answers with its
+				// sessionStorage page: a browser runs it, with nothing
+				// stored for this state.
+				if form, action, ok := fallbackForm(string(b)); ok && resp.StatusCode == http.StatusOK {
+					req, _ := http.NewRequest(http.MethodPost, e.URL+action, strings.NewReader(form.Encode()))
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					req.Header.Set("Origin", e.URL)
+					if resp, err = noRedirect.Do(req); err != nil {
+						t.Fatal(err)
+					}
+					b, _ = io.ReadAll(resp.Body)
+					resp.Body.Close()
+				}
 				return resp.StatusCode, string(b)
 			}
 
@@ -483,4 +499,26 @@ func TestStandaloneLaunch(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fallbackForm reads the callback's sessionStorage fallback page: the form
+// its script POSTs, with no nonce stored, and where.
+func fallbackForm(page string) (url.Values, string, bool) {
+	_, data, ok := strings.Cut(page, `<script type="application/json" id="d">`)
+	if !ok {
+		return nil, "", false
+	}
+	data, _, _ = strings.Cut(data, "</script>")
+	var d struct {
+		Action string
+		Fields map[string]string
+	}
+	if err := json.Unmarshal([]byte(data), &d); err != nil || d.Action == "" {
+		return nil, "", false
+	}
+	form := url.Values{"binding": {""}}
+	for k, v := range d.Fields {
+		form.Set(k, v)
+	}
+	return form, d.Action, true
 }

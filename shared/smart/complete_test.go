@@ -198,18 +198,6 @@ func checkAssertion(t *testing.T, fx *fixture, assertion string) {
 	}
 }
 
-func TestCompleteWithoutBinding(t *testing.T) {
-	fx := newFixture(t, smart.AuthPublic)
-	l := fx.launch(t, defaultContext)
-	res, err := fx.flow.Complete(context.Background(), smart.CompleteRequest{State: l.state, Code: l.code})
-	if err != nil {
-		t.Fatalf("Complete without nonce: %v", err)
-	}
-	if res.Bound {
-		t.Error("Bound = true without a nonce")
-	}
-}
-
 func TestCompleteContextVariants(t *testing.T) {
 	no := false
 	fx := newFixture(t, smart.AuthPublic)
@@ -797,5 +785,57 @@ func TestErrorUnwrap(t *testing.T) {
 	}
 	if got := smart.InvalidGrant.String(); got != "invalid_grant" {
 		t.Errorf("Kind.String = %q", got)
+	}
+}
+
+// TestCompleteFailsClosed is the login-CSRF attack: a victim opens the
+// attacker's callback URL and carries no binding nonce (or another one). No
+// code is exchanged and no session is created, unless the registration
+// turned the binding off explicitly.
+func TestCompleteFailsClosed(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		binding string // Registration.BrowserBinding
+		nonce   func(l, other launched) string
+		wantErr bool
+	}{
+		{"no nonce (victim without the cookie)", "", func(l, o launched) string { return "" }, true},
+		{"another launch's nonce", "", func(l, o launched) string { return o.begin.BindingNonce }, true},
+		{"forged nonce", "", func(l, o launched) string { return "AAAA" }, true},
+		{"own nonce", "", func(l, o launched) string { return l.begin.BindingNonce }, false},
+		{"binding off, no nonce", smart.BindingOff, func(l, o launched) string { return "" }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fx := newFixture(t, smart.AuthPublic, func(r *smart.Registration) { r.BrowserBinding = tc.binding })
+			l := fx.launch(t, defaultContext)
+			other := fx.launch(t, defaultContext)
+			res, err := fx.flow.Complete(context.Background(), smart.CompleteRequest{State: l.state, Code: l.code, BindingNonce: tc.nonce(l, other)})
+			if !tc.wantErr {
+				if err != nil {
+					t.Fatalf("Complete: %v", err)
+				}
+				if res.Bound != (tc.binding == "") {
+					t.Errorf("Bound = %v", res.Bound)
+				}
+				return
+			}
+			e := expectKind(t, err, smart.BindingMismatch, http.StatusForbidden)
+			if !strings.Contains(e.Title(), "Open SMART Calc from the EHR again") {
+				t.Errorf("Title = %q", e.Title())
+			}
+			if got := len(fx.srv.Requests("/token")); got != 0 {
+				t.Errorf("token requests = %d, want 0", got)
+			}
+		})
+	}
+}
+
+func TestRegistrationBrowserBinding(t *testing.T) {
+	for _, v := range []string{"on", "OFF", "false"} {
+		reg := smart.Registration{ID: "x", Issuer: "https://ehr.example/fhir", ClientID: "c", ClientAuth: smart.ClientAuth{Type: smart.AuthPublic},
+			Scope: "launch patient/Patient.rs", Launch: []string{"ehr"}, AllowedHosts: []string{"ehr.example"}, BrowserBinding: v}
+		if _, err := smart.NewRegistry([]smart.Registration{reg}, false); err == nil || !strings.Contains(err.Error(), "browser_binding") {
+			t.Errorf("browser_binding %q: err = %v", v, err)
+		}
 	}
 }

@@ -49,8 +49,8 @@ const (
 	// ReplayedState: the launch was already used (reload, back button, or a
 	// second tab).
 	ReplayedState
-	// BindingMismatch: the callback came from a different browser than the
-	// launch (login CSRF).
+	// BindingMismatch: the callback did not prove it came from the browser
+	// that began the launch (login CSRF): a wrong nonce or none at all.
 	BindingMismatch
 	// EHRDenied: the EHR redirected back with an OAuth error instead of a
 	// code.
@@ -219,7 +219,7 @@ func (e *Error) Title() string {
 	case ReplayedState:
 		return "This launch was already used"
 	case BindingMismatch:
-		return "This sign-in was started in a different browser"
+		return "Open SMART Calc from the EHR again: this sign-in was not started in this browser"
 	case EHRDenied:
 		return "The EHR did not authorize SMART Calc"
 	case MissingCode:
@@ -265,7 +265,7 @@ func (e *Error) Advice() string {
 	case ReplayedState:
 		return relaunch + " Reloading the page or using the back button repeats a launch that can only be used once."
 	case BindingMismatch:
-		return "For your safety SMART Calc did not continue. " + relaunch
+		return "For your safety SMART Calc did not continue: open SMART Calc from the EHR again, in this browser. A link to a sign-in page cannot start SMART Calc."
 	case EHRDenied:
 		if e.EHRError == "access_denied" {
 			return "Access was declined. " + relaunch + " If you meant to allow access, approve SMART Calc when the EHR asks."

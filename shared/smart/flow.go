@@ -275,8 +275,8 @@ type CompleteResult struct {
 	Session     *store.Session
 	Correlation string
 	// Bound reports whether the callback proved it came from the browser
-	// that began the launch. false means no binding was possible (no
-	// nonce came back); the handler logs it.
+	// that began the launch. It is false only for a registration with
+	// "browser_binding": "off"; the handler logs it.
 	Bound bool
 	// Launch is the consumed launch, with Verifier cleared.
 	Launch *store.Launch
@@ -336,12 +336,15 @@ func (f *Flow) Complete(ctx context.Context, req CompleteRequest) (*CompleteResu
 	if !ok {
 		return nil, fail(Misconfigured, errors.New("the launch's registration is no longer configured"))
 	}
-	bound := false
-	if req.BindingNonce != "" && l.BindingHash != "" {
-		if subtle.ConstantTimeCompare([]byte(bindingHash(req.BindingNonce)), []byte(l.BindingHash)) != 1 {
-			return nil, fail(BindingMismatch, errors.New("browser binding nonce does not match the launch"))
+	// Fail closed: without a matching nonce no session is created, unless
+	// the registration turned the binding off explicitly.
+	bound := req.BindingNonce != "" && l.BindingHash != "" &&
+		subtle.ConstantTimeCompare([]byte(bindingHash(req.BindingNonce)), []byte(l.BindingHash)) == 1
+	if !bound && reg.BindingRequired() {
+		if req.BindingNonce == "" {
+			return nil, fail(BindingMismatch, errors.New("no browser binding nonce came back (cookie or sessionStorage)"))
 		}
-		bound = true
+		return nil, fail(BindingMismatch, errors.New("browser binding nonce does not match the launch"))
 	}
 	if req.Code == "" {
 		return nil, fail(MissingCode, errors.New("callback without code or error"))

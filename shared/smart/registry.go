@@ -76,6 +76,10 @@ type Registration struct {
 	IDTokenIssuer string `json:"id_token_issuer,omitempty"`
 	// PKCE is "" (require S256 to be advertised) or "force".
 	PKCE string `json:"pkce,omitempty"`
+	// BrowserBinding is "" (required: a callback must come from the
+	// browser that began the launch) or "off". Only an explicit "off"
+	// turns the login-CSRF defence off, and the functions log it at start.
+	BrowserBinding string `json:"browser_binding,omitempty"`
 
 	pattern *regexp.Regexp
 	origin  string // the scheme and host iss_pattern pins
@@ -225,8 +229,18 @@ func (r *Registration) validate(allowLoopback bool) error {
 	if r.PKCE != "" && r.PKCE != PKCEForce {
 		return fieldErr("pkce", `must be empty or "force"`)
 	}
+	if r.BrowserBinding != "" && r.BrowserBinding != BindingOff {
+		return fieldErr("browser_binding", `must be empty (required) or "off"`)
+	}
 	return nil
 }
+
+// BindingOff in Registration.BrowserBinding turns the browser binding off.
+const BindingOff = "off"
+
+// BindingRequired reports whether callbacks of r must prove they come from
+// the browser that began the launch.
+func (r *Registration) BindingRequired() bool { return r.BrowserBinding != BindingOff }
 
 func (a *ClientAuth) validate() error {
 	switch a.Type {
