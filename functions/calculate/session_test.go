@@ -1,6 +1,7 @@
 package calculate
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,10 +9,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/smartcalc-app/smartcalc/shared/assess"
 	"github.com/smartcalc-app/smartcalc/shared/calc"
+	"github.com/smartcalc-app/smartcalc/shared/smart"
+	"github.com/smartcalc-app/smartcalc/shared/web"
 )
 
 // failingAssessor answers every call with err.
@@ -62,5 +66,72 @@ func TestSessionErrorsMapToStatus(t *testing.T) {
 				t.Errorf("%s: 401 without WWW-Authenticate", path)
 			}
 		}
+	}
+}
+
+// fakeHandoffs accepts one code with one nonce.
+type fakeHandoffs struct{ code, nonce, handle string }
+
+func (f fakeHandoffs) ExchangeHandoff(_ context.Context, code, nonce string) (string, error) {
+	switch {
+	case code == "store-down":
+		return "", errors.New("store down")
+	case code != f.code || nonce != f.nonce:
+		return "", smart.ErrHandoff
+	}
+	return f.handle, nil
+}
+
+// TestSessionExchange is POST /api/session: the nonce comes from the
+// hand-off cookie, else from the body; a wrong one, or none, is 401.
+func TestSessionExchange(t *testing.T) {
+	cfg, err := calc.LoadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine, err := calc.NewEngine(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := strings.Repeat("c", 43)
+	fake := fakeHandoffs{code: code, nonce: "n1", handle: "the-handle"}
+	cookie := web.HandoffCookie(smart.Correlation(code), "n1", 0)
+	for _, tc := range []struct {
+		name   string
+		body   string
+		cookie *http.Cookie
+		status int
+		code   string
+	}{
+		{"cookie", `{"handoff":"` + code + `"}`, cookie, 200, ""},
+		{"sessionStorage nonce", `{"handoff":"` + code + `","binding":"n1"}`, nil, 200, ""},
+		{"another browser", `{"handoff":"` + code + `"}`, nil, 401, "handoff_refused"},
+		{"wrong nonce", `{"handoff":"` + code + `","binding":"n2"}`, nil, 401, "handoff_refused"},
+		{"not JSON", `handoff=` + code, nil, 400, "malformed_body"},
+		{"unknown field", `{"handoff":"` + code + `","session":"x"}`, nil, 400, "malformed_body"},
+		{"empty", `{}`, nil, 400, "malformed_body"},
+		{"store failure", `{"handoff":"store-down"}`, nil, 500, "internal"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			h := New(&Handler{Engine: engine, Scoring: cfg, Handoff: fake, Log: slog.New(slog.NewJSONHandler(&logs, nil))})
+			req := httptest.NewRequest("POST", "/api/session", strings.NewReader(tc.body))
+			if tc.cookie != nil {
+				req.AddCookie(tc.cookie)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			var body struct{ Error, Message, Session string }
+			json.Unmarshal(rec.Body.Bytes(), &body)
+			if rec.Code != tc.status || body.Error != tc.code {
+				t.Fatalf("%d %+v, want %d %s", rec.Code, body, tc.status, tc.code)
+			}
+			if tc.status == 200 && body.Session != "the-handle" {
+				t.Errorf("session %q", body.Session)
+			}
+			if strings.Contains(logs.String(), code) || strings.Contains(logs.String(), "the-handle") {
+				t.Errorf("log holds the code or the handle:\n%s", logs.String())
+			}
+		})
 	}
 }

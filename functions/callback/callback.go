@@ -1,8 +1,9 @@
 // Package callback is the callback function: the Redirect URI the EHR sends
 // the browser back to with code and state. It consumes the launch exactly
 // once, exchanges the code with that launch's verifier, creates the app
-// session and sends the browser to the app with the session handle in the
-// URL fragment, which never reaches a server or a Referer header.
+// session and sends the browser to the app with a one-time hand-off code in
+// the URL fragment (#handoff=…), which the app page exchanges for the
+// session handle: the handle never rides in a URL.
 package callback
 
 import (
@@ -105,9 +106,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		"scope_granted", res.Session.Scope,
 		"token_expires", res.Session.TokenExpiry,
 		"refresh_token", res.Session.RefreshToken != "")
+	// The handle itself never rides in a URL: the app page exchanges a
+	// one-time code, bound to this browser, for it.
+	ho, err := h.Flow.NewHandoff(r.Context(), res)
+	if err != nil {
+		log.Error("callback failed", logging.CorrelationKey, res.Correlation, "cause", "handoff", "err", err.Error())
+		web.ErrorPage(w, h.FrameAncestors, web.Problem{Status: http.StatusInternalServerError,
+			Title: "SMART Calc could not save the sign-in", Advice: "Try again in a minute: open SMART Calc from the EHR again."})
+		return
+	}
+	next := h.AppURL + "#handoff=" + ho.Code
+	if ho.Nonce != "" {
+		http.SetCookie(w, web.HandoffCookie(ho.Correlation, ho.Nonce, smart.HandoffTTL))
+	}
+	if r.Method == http.MethodPost && ho.Nonce != "" {
+		// The fallback page's browser refused the cookie: the nonce
+		// waits for the app page in this tab's sessionStorage.
+		web.StoreAndGo(w, h.FrameAncestors, web.HandoffStorageKey, ho.Nonce, next)
+		return
+	}
 	web.NoStore(w.Header())
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	web.Redirect(w, h.AppURL+"#session="+res.Handle, http.StatusSeeOther)
+	web.Redirect(w, next, http.StatusSeeOther)
 }
 
 // postBack answers a GET without a binding cookie with the fallback page.

@@ -150,26 +150,55 @@ func TestCallbackCreatesSession(t *testing.T) {
 				cookie = a.cookie
 			}
 			rec := fx.browse(a.url, cookie, a.storage, appOrigin)
-			if rec.Code != http.StatusSeeOther {
-				t.Fatalf("status %d: %s", rec.Code, rec.Body)
+			// The cookie path redirects; the fallback path answers with a
+			// page that keeps the hand-off nonce in sessionStorage.
+			next, nonce := rec.Header().Get("Location"), ""
+			if viaCookie {
+				if rec.Code != http.StatusSeeOther {
+					t.Fatalf("status %d: %s", rec.Code, rec.Body)
+				}
+			} else {
+				d := pageData(t, rec)
+				if d["key"] != web.HandoffStorageKey || d["nonce"] == "" || next != "" {
+					t.Fatalf("status %d Location %q data %v", rec.Code, next, d)
+				}
+				next, nonce = d["next"], d["nonce"]
 			}
-			handle, ok := strings.CutPrefix(rec.Header().Get("Location"), appURL+"#session=")
-			if !ok || len(handle) != 43 {
-				t.Fatalf("Location %q, want the app with the handle in the fragment", rec.Header().Get("Location"))
+			code, ok := strings.CutPrefix(next, appURL+"#handoff=")
+			if !ok || len(code) != 43 {
+				t.Fatalf("next %q, want the app with a hand-off code in the fragment", next)
+			}
+			var cleared, handoffCookie []*http.Cookie
+			for _, c := range rec.Result().Cookies() {
+				if c.MaxAge == -1 {
+					cleared = append(cleared, c)
+				} else {
+					handoffCookie = append(handoffCookie, c)
+				}
+			}
+			if len(cleared) != 1 || cleared[0].Name != a.cookie.Name {
+				t.Errorf("cleared cookies = %+v, want the binding cookie cleared", cleared)
+			}
+			if len(handoffCookie) != 1 || handoffCookie[0].Name != web.HandoffCookieName(smart.Correlation(code)) ||
+				!handoffCookie[0].HttpOnly || !handoffCookie[0].Partitioned || handoffCookie[0].MaxAge > 60 {
+				t.Fatalf("hand-off cookie = %+v", handoffCookie)
+			}
+			if viaCookie {
+				nonce = handoffCookie[0].Value
+			}
+			handle, err := fx.h.Flow.ExchangeHandoff(context.Background(), code, nonce)
+			if err != nil || len(handle) != 43 || strings.Contains(next, handle) {
+				t.Fatalf("ExchangeHandoff: %q, %v", handle, err)
 			}
 			s, err := fx.store.GetSession(context.Background(), smart.SessionID(handle))
 			if err != nil || s.Patient != "p1" || s.FHIRUser != "Practitioner/dr-1" {
 				t.Fatalf("session = %+v, %v", s, err)
 			}
-			cleared := rec.Result().Cookies()
-			if len(cleared) != 1 || cleared[0].Name != a.cookie.Name || cleared[0].MaxAge != -1 {
-				t.Errorf("Set-Cookie = %+v, want the binding cookie cleared", cleared)
-			}
 			if rec.Header().Get("Cache-Control") != "no-store" || rec.Header().Get("Referrer-Policy") != "no-referrer" {
 				t.Errorf("headers = %v", rec.Header())
 			}
 			log := fx.logs.String()
-			for _, secret := range []string{a.code, a.state, a.cookie.Value, handle, s.AccessToken, s.RefreshToken} {
+			for _, secret := range []string{a.code, a.state, a.cookie.Value, handle, code, nonce, s.AccessToken, s.RefreshToken} {
 				if strings.Contains(log, secret) {
 					t.Errorf("log holds a secret (%.8s…):\n%s", secret, log)
 				}
@@ -295,4 +324,19 @@ func TestCallbackLoginCSRF(t *testing.T) {
 			}
 		})
 	}
+}
+
+// pageData reads the JSON data block of a script page.
+func pageData(t *testing.T, rec *httptest.ResponseRecorder) map[string]string {
+	t.Helper()
+	_, data, ok := strings.Cut(rec.Body.String(), `<script type="application/json" id="d">`)
+	if rec.Code != http.StatusOK || !ok {
+		t.Fatalf("status %d, not a script page:\n%.1000s", rec.Code, rec.Body)
+	}
+	data, _, _ = strings.Cut(data, "</script>")
+	var d map[string]string
+	if err := json.Unmarshal([]byte(data), &d); err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

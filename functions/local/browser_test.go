@@ -11,8 +11,10 @@ package main
 // os.TempDir()/smartcalc-screenshots, and their paths are logged.
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -373,8 +375,8 @@ func (b *tab) noSecretsInPage(e *env, handle string) {
 	e.store.mu.Unlock()
 	for where, s := range places {
 		if strings.Contains(where, "address") || where == "history entry" {
-			if strings.Contains(s, "session=") {
-				b.t.Errorf("%s still has session=: %q", where, s)
+			if strings.Contains(s, "session=") || strings.Contains(s, "handoff=") {
+				b.t.Errorf("%s still has session= or handoff=: %q", where, s)
 			}
 		}
 		for _, secret := range secrets {
@@ -755,9 +757,9 @@ func TestBrowserRelaunch(t *testing.T) {
 	b.noConsoleErrors()
 	b.screenshot("missing", "the page opened without a session: 'Your SMART Calc session has ended or is missing', relaunch advice and a link to the standalone calculator")
 
-	b.navigate(e.URL + "/calculate/#session=not*a*handle")
+	b.navigate(e.URL + "/calculate/#handoff=not*a*handle")
 	relaunch("The session link was damaged.")
-	if got := eval[string](b, `location.href`); strings.Contains(got, "session") {
+	if got := eval[string](b, `location.href`); strings.Contains(got, "handoff") {
 		t.Errorf("the damaged link stays in the address bar: %q", got)
 	}
 
@@ -941,4 +943,64 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TestBrowserHistoryHoldsNoBearer reads Chromium's own History database
+// (the file that kept /calculate/#session=<handle> before hand-off codes)
+// after two launches: it holds no session handle, and every hand-off code
+// it holds is spent: exchanging it again, from this browser's cookies or
+// another's, gets 401. A link to the app with someone's code (fixation)
+// opens no session.
+func TestBrowserHistoryHoldsNoBearer(t *testing.T) {
+	e := start(t, memoryStore, nil, nil, nil)
+	dir := t.TempDir()
+	b := newBrowser(t, map[string]any{"user-data-dir": dir})
+	var handles []string
+	for _, p := range []string{"low-risk", "hbr-anticoag"} {
+		b.launchInto(e, p)
+		handles = append(handles, b.handle())
+	}
+	// A graceful close writes the History database out.
+	if err := chromedp.Cancel(b.ctx); err != nil {
+		t.Fatalf("close chromium: %v", err)
+	}
+	var history []byte
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		history = nil
+		files, _ := filepath.Glob(filepath.Join(dir, "Default", "History*"))
+		for _, f := range files {
+			if raw, err := os.ReadFile(f); err == nil {
+				history = append(history, raw...)
+			}
+		}
+		if bytes.Contains(history, []byte("/calculate/")) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !bytes.Contains(history, []byte("/calculate/")) {
+		t.Fatalf("the History database (%d bytes) lists no visit to the app: this test would prove nothing", len(history))
+	}
+	for _, h := range handles {
+		if h == "" || bytes.Contains(history, []byte(h)) {
+			t.Errorf("the History database holds a session handle (%.8s…)", h)
+		}
+	}
+	codes := regexp.MustCompile(`#handoff=([A-Za-z0-9_-]{43})`).FindAllSubmatch(history, -1)
+	if len(codes) == 0 {
+		t.Fatal("the History database holds no #handoff= URL: the replay below would prove nothing")
+	}
+	for _, c := range codes {
+		for name, client := range map[string]*http.Client{"this browser's cookies": e.client, "another browser": {}} {
+			resp, err := client.Post(e.URL+"/calculate/api/session", "application/json", strings.NewReader(`{"handoff":"`+string(c[1])+`"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("hand-off code from history, %s: status %d, want 401", name, resp.StatusCode)
+			}
+		}
+	}
 }

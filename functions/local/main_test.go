@@ -226,15 +226,31 @@ func (e *env) stopAt(t testing.TB, u, stop string) *url.URL {
 	return found
 }
 
-func handleFrom(t testing.TB, seen []string) string {
+func (e *env) handleFrom(t testing.TB, seen []string) string {
 	t.Helper()
 	for _, s := range seen {
-		if _, frag, ok := strings.Cut(s, "#session="); ok {
-			return frag
+		if _, frag, ok := strings.Cut(s, "#handoff="); ok {
+			return e.exchange(t, frag)
 		}
 	}
-	t.Fatalf("no #session= in redirects %q", seen)
+	t.Fatalf("no #handoff= in redirects %q", seen)
 	return ""
+}
+
+// exchange is the app page's POST /calculate/api/session: the launching
+// browser (e.client's cookie jar) trades the hand-off code for the handle.
+func (e *env) exchange(t testing.TB, code string) string {
+	t.Helper()
+	resp, err := e.client.Post(e.URL+"/calculate/api/session", "application/json", strings.NewReader(`{"handoff":"`+code+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct{ Session string }
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK || out.Session == "" {
+		t.Fatalf("POST /calculate/api/session: status %d, %v", resp.StatusCode, err)
+	}
+	return out.Session
 }
 
 var kinds = []storeKind{memoryStore, firestoreStore}
@@ -248,10 +264,10 @@ func TestEHRLaunchReachesSession(t *testing.T) {
 				t.Fatalf("final status %d", resp.StatusCode)
 			}
 			last := seen[len(seen)-1]
-			if !strings.HasPrefix(last, e.URL+"/calculate/#session=") {
-				t.Fatalf("chain ended at %q, want %s/calculate/#session=…", last, e.URL)
+			if !strings.HasPrefix(last, e.URL+"/calculate/#handoff=") {
+				t.Fatalf("chain ended at %q, want %s/calculate/#handoff=…", last, e.URL)
 			}
-			handle := handleFrom(t, seen)
+			handle := e.handleFrom(t, seen)
 			if raw, err := base64.RawURLEncoding.DecodeString(handle); err != nil || len(raw) < 32 {
 				t.Errorf("handle %q is not ≥256 random bits in base64url", handle)
 			}
@@ -490,7 +506,7 @@ func TestStandaloneLaunch(t *testing.T) {
 			if resp.StatusCode != 200 {
 				t.Fatalf("status %d", resp.StatusCode)
 			}
-			sess, err := e.store.GetSession(context.Background(), smart.SessionID(handleFrom(t, seen)))
+			sess, err := e.store.GetSession(context.Background(), smart.SessionID(e.handleFrom(t, seen)))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"encoding/base64"
+	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -48,10 +51,20 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 		if u, err := url.Parse(loc); err == nil {
 			lq := u.Query()
 			r.add(lq.Get("code"), lq.Get("state"), lq.Get("code_challenge"))
-			if _, h, ok := strings.Cut(u.Fragment, "session="); ok {
+			if _, h, ok := strings.Cut(u.Fragment, "handoff="); ok {
 				r.add(h)
 			}
 		}
+	}
+	// The hand-off exchange answers with the handle.
+	if req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/api/session") && resp.Body != nil {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var out struct{ Session string }
+		if json.Unmarshal(body, &out) == nil {
+			r.add(out.Session)
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(body))
 	}
 	return resp, err
 }
@@ -97,9 +110,23 @@ func TestLogsHoldNoSecret(t *testing.T) {
 				e.URL + "/ehr/launch?patient=hbr-anticoag",
 				e.URL + "/launch?iss=" + url.QueryEscape(e.Sandbox.FHIRBase()),
 			} {
-				if _, resp, _ := e.redirects(t, u); resp.StatusCode != 200 {
+				seen, resp, _ := e.redirects(t, u)
+				if resp.StatusCode != 200 {
 					t.Fatalf("%s: status %d", u, resp.StatusCode)
 				}
+				// The page's exchange: the hand-off code, its nonce and
+				// the handle all pass through the recorder.
+				e.handleFrom(t, seen)
+			}
+			// A replayed hand-off code is refused (and logged) without
+			// the code reaching the log.
+			seen, _, _ := e.redirects(t, e.URL+"/ehr/launch?patient=low-risk")
+			_, code, _ := strings.Cut(seen[len(seen)-1], "#handoff=")
+			e.exchange(t, code)
+			if resp, err := e.client.Post(e.URL+"/calculate/api/session", "application/json", strings.NewReader(`{"handoff":"`+code+`"}`)); err != nil || resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("replayed hand-off: %v %v", resp, err)
+			} else {
+				resp.Body.Close()
 			}
 			// Failures: the EHR refuses the client or the grant, a
 			// verifier mismatch, a replayed callback.
