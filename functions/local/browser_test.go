@@ -763,6 +763,21 @@ func TestBrowserRelaunch(t *testing.T) {
 		t.Errorf("the damaged link stays in the address bar: %q", got)
 	}
 
+	// Fixation through a link: an attacker's own valid handle, or a hand-off
+	// code issued to the attacker's browser, opens no session here.
+	attacker := e.launch(t, "cirrhosis")
+	b.navigate("about:blank") // a fresh page load, not a fragment change
+	b.navigate(e.URL + "/calculate/#session=" + attacker)
+	relaunch("This page was opened without a SMART Calc session.")
+	seen, _, _ := e.redirects(t, e.URL+"/ehr/launch?patient=cirrhosis")
+	_, code, _ := strings.Cut(seen[len(seen)-1], "#handoff=")
+	b.navigate("about:blank")
+	b.navigate(e.URL + "/calculate/#handoff=" + code)
+	relaunch("This sign-in link was already used, has expired or was opened in another browser. Links to SMART Calc cannot be reused or shared.")
+	if b.handle() != "" {
+		t.Error("the tab holds a session from the attacker's link")
+	}
+
 	b.launchInto(e, "low-risk")
 	offset.Store(int64(9 * time.Hour)) // past the 8 h session TTL
 	b.do(
