@@ -535,7 +535,7 @@ func TestEHRsVariable(t *testing.T) {
 		t.Fatalf("%d registrations, want %d", len(regs), len(ex))
 	}
 	fields := map[string]bool{"id": true, "iss": true, "iss_pattern": true, "client_id": true, "client_auth": true,
-		"scope": true, "launch": true, "allowed_hosts": true, "id_token_issuer": true, "pkce": true, "browser_binding": true}
+		"scope": true, "launch": true, "allowed_hosts": true, "id_token_issuer": true, "pkce": true, "browser_binding": true, "redirect_per_registration": true}
 	authFields := map[string]bool{"type": true, "secret": true, "key": true, "kid": true, "alg": true}
 	for i, r := range regs {
 		for k, v := range r {

@@ -58,12 +58,13 @@ variable "ehrs" {
       kid    = optional(string)
       alg    = optional(string)
     })
-    scope           = string
-    launch          = optional(list(string), ["ehr"])
-    allowed_hosts   = list(string)
-    id_token_issuer = optional(string)
-    pkce            = optional(string)
-    browser_binding = optional(string)
+    scope                     = string
+    launch                    = optional(list(string), ["ehr"])
+    allowed_hosts             = list(string)
+    id_token_issuer           = optional(string)
+    pkce                      = optional(string)
+    browser_binding           = optional(string)
+    redirect_per_registration = optional(bool)
   }))
 
   validation {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/smartcalc-app/smartcalc/shared/logging"
 	"github.com/smartcalc-app/smartcalc/shared/smart"
@@ -83,6 +84,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ErrorDescription: q.Get("error_description"),
 		ErrorURI:         q.Get("error_uri"),
 		BindingNonce:     nonce,
+		// RFC 9207, and the registration of a …/callback/<id> URI: the
+		// mix-up defence.
+		ResponseIssuer:    q.Get("iss"),
+		RouteRegistration: routeRegistration(r.URL.Path),
 	}
 	if req.State != "" {
 		http.SetCookie(w, web.ClearBindingCookie(smart.Correlation(req.State)))
@@ -142,6 +147,22 @@ func (h *Handler) postBack(w http.ResponseWriter, r *http.Request, q url.Values)
 	logging.ForRequest(h.Log, r, h.Project, "callback").Info("callback without binding cookie: sessionStorage fallback page",
 		logging.CorrelationKey, smart.Correlation(q.Get("state")))
 	web.PostBack(w, h.FrameAncestors, web.BindingStorageKey(smart.Correlation(q.Get("state"))), r.URL.Path, fields)
+}
+
+// routeRegistration is <id> for a …/callback/<id> path, "" for the shared
+// …/callback (or the function's root, where Cloud Functions strips the
+// name).
+func routeRegistration(p string) string {
+	p = strings.TrimSuffix(p, "/")
+	i := strings.LastIndexByte(p, '/')
+	last := p[i+1:]
+	if last == "" || last == "callback" {
+		return ""
+	}
+	if id, err := url.PathUnescape(last); err == nil {
+		return id
+	}
+	return last
 }
 
 // origin is the scheme and host of the app, which the callback shares.

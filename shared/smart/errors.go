@@ -81,6 +81,10 @@ const (
 	Misconfigured
 	// StoreFailure: the launch or session store failed.
 	StoreFailure
+	// MixUp: the authorization response did not come from the EHR the
+	// launch began with (RFC 9207 iss mismatch or missing where required,
+	// or the response arrived at another registration's Redirect URI).
+	MixUp
 )
 
 var kindNames = [...]string{
@@ -109,6 +113,7 @@ var kindNames = [...]string{
 	RefreshUnavailable:       "refresh_unavailable",
 	Misconfigured:            "misconfigured",
 	StoreFailure:             "store_failure",
+	MixUp:                    "mix_up",
 }
 
 // String returns a stable snake_case name, suitable as a log field or an
@@ -220,6 +225,8 @@ func (e *Error) Title() string {
 		return "This launch was already used"
 	case BindingMismatch:
 		return "Open SMART Calc from the EHR again: this sign-in was not started in this browser"
+	case MixUp:
+		return "The sign-in came back from a different EHR than the one SMART Calc was launched from"
 	case EHRDenied:
 		return "The EHR did not authorize SMART Calc"
 	case MissingCode:
@@ -266,6 +273,8 @@ func (e *Error) Advice() string {
 		return relaunch + " Reloading the page or using the back button repeats a launch that can only be used once."
 	case BindingMismatch:
 		return "For your safety SMART Calc did not continue: open SMART Calc from the EHR again, in this browser. A link to a sign-in page cannot start SMART Calc."
+	case MixUp:
+		return "For your safety SMART Calc did not use this sign-in. " + relaunch + " If this keeps happening, give your EHR administrator the details below: another registered EHR may be forwarding sign-ins."
 	case EHRDenied:
 		if e.EHRError == "access_denied" {
 			return "Access was declined. " + relaunch + " If you meant to allow access, approve SMART Calc when the EHR asks."
@@ -291,7 +300,7 @@ func (e *Error) HTTPStatus() int {
 	switch e.Kind {
 	case MalformedIssuer, MalformedLaunch, MissingState, UnknownState, ExpiredState, MissingCode:
 		return http.StatusBadRequest
-	case UnknownIssuer, LaunchModeNotAllowed, BindingMismatch:
+	case UnknownIssuer, LaunchModeNotAllowed, BindingMismatch, MixUp:
 		return http.StatusForbidden
 	case ReplayedState:
 		return http.StatusConflict

@@ -193,7 +193,7 @@ func (f *Flow) Begin(ctx context.Context, req BeginRequest) (*BeginResult, error
 		Audience:       req.Issuer,
 		AuthorizeURL:   cfg.AuthorizationEndpoint,
 		TokenURL:       cfg.TokenEndpoint,
-		RedirectURI:    f.RedirectURI,
+		RedirectURI:    f.redirectURI(reg),
 		LaunchToken:    req.Launch,
 		Scope:          scope,
 		Verifier:       verifier,
@@ -203,8 +203,9 @@ func (f *Flow) Begin(ctx context.Context, req BeginRequest) (*BeginResult, error
 
 		// The callback checks an id_token against these, without a
 		// discovery fetch of its own.
-		JWKSURI:         cfg.JWKSURI,
-		DiscoveryIssuer: cfg.Issuer,
+		JWKSURI:            cfg.JWKSURI,
+		DiscoveryIssuer:    cfg.Issuer,
+		RequireResponseIss: cfg.AuthorizationResponseIssParameterSupported,
 	}
 
 	launchParam := ""
@@ -265,6 +266,12 @@ type CompleteRequest struct {
 	// BindingNonce is the nonce from Begin, from the browser's cookie or
 	// sessionStorage; "" if the browser kept none.
 	BindingNonce string
+	// ResponseIssuer is the authorization response's iss (RFC 9207); ""
+	// when the EHR sent none.
+	ResponseIssuer string
+	// RouteRegistration is <id> when the response arrived at
+	// …/callback/<id>; "" at the shared …/callback.
+	RouteRegistration string
 }
 
 // CompleteResult is a new app session.
@@ -346,6 +353,9 @@ func (f *Flow) Complete(ctx context.Context, req CompleteRequest) (*CompleteResu
 		}
 		return nil, fail(BindingMismatch, errors.New("browser binding nonce does not match the launch"))
 	}
+	if err := f.checkResponseOrigin(req, l); err != nil {
+		return nil, fail(MixUp, err)
+	}
 	if req.Code == "" {
 		return nil, fail(MissingCode, errors.New("callback without code or error"))
 	}
@@ -413,6 +423,43 @@ func (f *Flow) Complete(ctx context.Context, req CompleteRequest) (*CompleteResu
 	consumed := *l
 	consumed.Verifier = ""
 	return &CompleteResult{Handle: handle, Session: s, Correlation: corr, Bound: bound, Launch: &consumed}, nil
+}
+
+// redirectURI is the Redirect URI a registration's launches send.
+func (f *Flow) redirectURI(reg *Registration) string {
+	if reg.RedirectPerRegistration {
+		return strings.TrimSuffix(f.RedirectURI, "/") + "/" + url.PathEscape(reg.ID)
+	}
+	return f.RedirectURI
+}
+
+// checkResponseOrigin is the mix-up defence: the response must arrive at
+// the Redirect URI its launch sent, and its RFC 9207 iss, when present (and
+// it must be when discovery advertised it), must be the issuer discovered
+// at launch.
+func (f *Flow) checkResponseOrigin(req CompleteRequest, l *store.Launch) error {
+	want := f.RedirectURI
+	if req.RouteRegistration != "" {
+		want = strings.TrimSuffix(f.RedirectURI, "/") + "/" + url.PathEscape(req.RouteRegistration)
+	}
+	if l.RedirectURI != want {
+		return fmt.Errorf("the response arrived at %q, but the launch (registration %q) sent redirect_uri %q", clip(want), l.RegistrationID, l.RedirectURI)
+	}
+	iss := req.ResponseIssuer
+	if iss == "" {
+		if l.RequireResponseIss {
+			return errors.New("the EHR advertises authorization_response_iss_parameter_supported, but the response has no iss")
+		}
+		return nil
+	}
+	expected := l.DiscoveryIssuer
+	if expected == "" {
+		expected = l.Issuer
+	}
+	if iss != expected {
+		return fmt.Errorf("response iss %q is not the issuer discovered at launch %q", clip(iss), expected)
+	}
+	return nil
 }
 
 func ehrDenied(req CompleteRequest, corr string) *Error {

@@ -80,6 +80,11 @@ type Registration struct {
 	// browser that began the launch) or "off". Only an explicit "off"
 	// turns the login-CSRF defence off, and the functions log it at start.
 	BrowserBinding string `json:"browser_binding,omitempty"`
+	// RedirectPerRegistration sends …/callback/<id> as this
+	// registration's Redirect URI instead of the shared …/callback, so an
+	// authorization response is bound to the registration that began it
+	// (mix-up defence). Register that URI with the EHR before setting it.
+	RedirectPerRegistration bool `json:"redirect_per_registration,omitempty"`
 
 	pattern *regexp.Regexp
 	origin  string // the scheme and host iss_pattern pins

@@ -647,3 +647,21 @@ func signJWT(key crypto.Signer, alg jose.SignatureAlgorithm, kid string, claims 
 	}
 	return jwt.Signed(signer).Claims(claims).Serialize()
 }
+
+// ForwardAuthorize plays a hostile registered EHR's authorize endpoint in a
+// mix-up attack: it forwards the app's authorization request (its state and
+// code_challenge untouched) to honest's authorize endpoint as honest's
+// client clientID with redirectURI, the way a browser redirected there
+// would, and returns what honest redirects back with.
+func ForwardAuthorize(authorizeURL string, honest *AuthServer, clientID, redirectURI string) (code, state string, err error) {
+	u, err := url.Parse(authorizeURL)
+	if err != nil {
+		return "", "", err
+	}
+	q := u.Query()
+	q.Set("client_id", clientID)
+	q.Set("redirect_uri", redirectURI)
+	q.Set("aud", honest.FHIRBase)
+	q.Del("launch")
+	return honest.Authorize(honest.URL + "/authorize?" + q.Encode())
+}

@@ -62,6 +62,10 @@ type Launch struct {
 	// discovery fetch of its own on a cold instance.
 	JWKSURI         string
 	DiscoveryIssuer string
+	// RequireResponseIss is set when the EHR's discovery advertised
+	// authorization_response_iss_parameter_supported: the callback then
+	// refuses an authorization response without iss (RFC 9207).
+	RequireResponseIss bool
 }
 
 // Session is an app session created by the callback. It is keyed by the
