@@ -234,6 +234,7 @@ func TestCallbackRefusals(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		target func(a authorized) string
+		cookie func(a authorized) *http.Cookie // default: the launch's
 		status int
 		cause  string
 		page   string // on the page
@@ -257,6 +258,16 @@ func TestCallbackRefusals(t *testing.T) {
 			status: http.StatusForbidden, cause: "ehr_denied", page: "access_denied: User said no",
 		},
 		{
+			// Phishing text: the attacker mints a state with /launch and
+			// sends the clinician an error redirect for it.
+			name: "error redirect for a launch of another browser",
+			target: func(a authorized) string {
+				return "/callback?" + url.Values{"state": {a.state}, "error": {"access_denied"}, "error_description": {"Call 555-0100 now"}, "error_uri": {"https://evil.example/help"}}.Encode()
+			},
+			cookie: func(authorized) *http.Cookie { return nil },
+			status: http.StatusForbidden, cause: "ehr_denied", absent: "555-0100", page: "did not come back to the browser",
+		},
+		{
 			name: "crafted error redirect",
 			target: func(authorized) string {
 				return "/callback?" + url.Values{"error": {"access_denied"}, "error_description": {"Call 555-0100 now"}}.Encode()
@@ -267,7 +278,11 @@ func TestCallbackRefusals(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			fx := newFixture(t)
 			a := fx.authorize(t)
-			rec := fx.browse(tc.target(a), a.cookie, a.storage, appOrigin)
+			cookie, storage := a.cookie, a.storage
+			if tc.cookie != nil {
+				cookie, storage = tc.cookie(a), nil
+			}
+			rec := fx.browse(tc.target(a), cookie, storage, appOrigin)
 			body := rec.Body.String()
 			if rec.Code != tc.status || !strings.Contains(body, tc.page) || (tc.absent != "" && strings.Contains(body, tc.absent)) {
 				t.Errorf("status %d, want %d; page:\n%.2000s", rec.Code, tc.status, body)

@@ -294,6 +294,7 @@ func TestCompleteEHRError(t *testing.T) {
 		Error:            "access_denied",
 		ErrorDescription: "The user denied the request",
 		ErrorURI:         "urn:cerner:error:authorization-server:oauth2:access-denied?correlation=abc-123",
+		BindingNonce:     l.begin.BindingNonce, // a bound callback: the EHR's text is shown
 	})
 	e := expectKind(t, err, smart.EHRDenied, http.StatusForbidden)
 	if e.EHRError != "access_denied" || e.EHRDescription != "The user denied the request" ||
@@ -303,7 +304,7 @@ func TestCompleteEHRError(t *testing.T) {
 	if !strings.Contains(e.Error(), "access_denied") || !strings.Contains(e.Error(), "correlation=abc-123") {
 		t.Errorf("Error() = %q, want the EHR's error and error_uri", e.Error())
 	}
-	if e.Unmatched || !strings.Contains(smart.Problem(e).EHRError, "The user denied the request") {
+	if e.Unmatched || e.Unbound || !strings.Contains(smart.Problem(e).EHRError, "The user denied the request") {
 		t.Errorf("an error redirect for a known launch: Unmatched %v, page EHRError %q", e.Unmatched, smart.Problem(e).EHRError)
 	}
 	// The launch was consumed: the code that might follow cannot use it.
@@ -836,6 +837,27 @@ func TestRegistrationBrowserBinding(t *testing.T) {
 			Scope: "launch patient/Patient.rs", Launch: []string{"ehr"}, AllowedHosts: []string{"ehr.example"}, BrowserBinding: v}
 		if _, err := smart.NewRegistry([]smart.Registration{reg}, false); err == nil || !strings.Contains(err.Error(), "browser_binding") {
 			t.Errorf("browser_binding %q: err = %v", v, err)
+		}
+	}
+}
+
+// TestCompleteEHRErrorUnbound is the phishing-text attack: anyone can mint
+// a state with /launch and send an error redirect for it. Without the
+// launch's binding the EHR's text stays off the page; the log keeps it.
+func TestCompleteEHRErrorUnbound(t *testing.T) {
+	for _, nonce := range []string{"", "forged"} {
+		fx := newFixture(t, smart.AuthPublic)
+		l := fx.launch(t, defaultContext)
+		_, err := fx.flow.Complete(context.Background(), smart.CompleteRequest{
+			State: l.state, Error: "access_denied", ErrorDescription: "Call 555-0100", ErrorURI: "https://evil.example/", BindingNonce: nonce,
+		})
+		e := expectKind(t, err, smart.EHRDenied, http.StatusForbidden)
+		p := smart.Problem(e)
+		if !e.Unbound || p.EHRError != "" || strings.Contains(strings.Join(p.Causes, " "), "555-0100") {
+			t.Errorf("nonce %q: Unbound %v, page %+v", nonce, e.Unbound, p)
+		}
+		if e.EHRDescription != "Call 555-0100" {
+			t.Errorf("the log loses the EHR's text: %+v", e)
 		}
 	}
 }

@@ -146,6 +146,10 @@ type Error struct {
 	// or already used. Anyone can craft such a URL, so Problem leaves its
 	// EHR text off the page (LogFailure still logs it).
 	Unmatched bool
+	// Unbound marks an EHR error redirect for a launch whose browser
+	// binding did not come back: it too may be an attacker's link, so
+	// Problem leaves the EHR text off the page (LogFailure logs it).
+	Unbound bool
 	// Status is the HTTP status of the EHR's response (token endpoint or
 	// discovery), if there was one.
 	Status int

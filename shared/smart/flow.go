@@ -316,6 +316,10 @@ func (f *Flow) Complete(ctx context.Context, req CompleteRequest) (*CompleteResu
 		e := ehrDenied(req, corr)
 		if err == nil {
 			e.RegistrationID, e.Issuer = l.RegistrationID, l.Issuer
+			// Anyone can mint a state with one /launch call: the EHR's
+			// text is shown only to the browser that began the launch.
+			e.Unbound = !(req.BindingNonce != "" && l.BindingHash != "" &&
+				subtle.ConstantTimeCompare([]byte(bindingHash(req.BindingNonce)), []byte(l.BindingHash)) == 1)
 		} else {
 			e.Unmatched = true
 		}
