@@ -103,6 +103,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			logging.CorrelationKey, res.Correlation,
 			"detail", `the registration sets "browser_binding": "off"`)
 	}
+	for _, d := range res.Dropped {
+		log.Warn("context value dropped", logging.CorrelationKey, res.Correlation, "detail", d)
+	}
 	log.Info("session created",
 		logging.CorrelationKey, res.Correlation,
 		"registration", res.Session.RegistrationID,

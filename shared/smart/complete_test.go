@@ -861,3 +861,25 @@ func TestCompleteEHRErrorUnbound(t *testing.T) {
 		}
 	}
 }
+
+// smart_style_url must be an https URL on an allowed host; otherwise the
+// session goes on without it and the result says what was dropped.
+func TestCompleteDropsBadStyleURL(t *testing.T) {
+	for _, tc := range []struct{ url, want string }{
+		{"javascript:alert(1)", ""},
+		{"https://attacker.example/style.json", ""},
+		{"http://ehr.example/style.json", ""},
+		{"https://ehr.example/style.json", "https://ehr.example/style.json"},
+	} {
+		fx := newFixture(t, smart.AuthPublic)
+		ctx := defaultContext
+		ctx.SmartStyleURL = tc.url
+		res, err := fx.complete(fx.launch(t, ctx))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.url, err)
+		}
+		if res.Session.SmartStyleURL != tc.want || (tc.want == "") != (len(res.Dropped) == 1) {
+			t.Errorf("%s: session smart_style_url %q, dropped %q", tc.url, res.Session.SmartStyleURL, res.Dropped)
+		}
+	}
+}

@@ -164,6 +164,11 @@ func (f *Flow) Begin(ctx context.Context, req BeginRequest) (*BeginResult, error
 	if err := f.endpointAllowed(reg, "token_endpoint", cfg.TokenEndpoint); err != nil {
 		return nil, fail(EndpointNotAllowed, err)
 	}
+	if cfg.JWKSURI != "" {
+		if err := f.endpointAllowed(reg, "jwks_uri", cfg.JWKSURI); err != nil {
+			return nil, fail(EndpointNotAllowed, err)
+		}
+	}
 	if reg.PKCE != PKCEForce && !slices.Contains(cfg.CodeChallengeMethodsSupported, "S256") {
 		return nil, fail(NoS256, fmt.Errorf("code_challenge_methods_supported %q lacks S256 (set \"pkce\": \"force\" if the EHR supports it anyway)", cfg.CodeChallengeMethodsSupported))
 	}
@@ -287,6 +292,9 @@ type CompleteResult struct {
 	Bound bool
 	// Launch is the consumed launch, with Verifier cleared.
 	Launch *store.Launch
+	// Dropped says which context values failed validation and were left
+	// out of the session (no secret values); the handler logs them.
+	Dropped []string
 }
 
 // Complete finishes a launch: it consumes the launch for req.State exactly
@@ -394,6 +402,15 @@ func (f *Flow) Complete(ctx context.Context, req CompleteRequest) (*CompleteResu
 		}
 	}
 
+	// Context values the UI may use as links: an https URL on an allowed
+	// host, or nothing (the handler logs the drop).
+	var dropped []string
+	if resp.smartStyleURL != "" {
+		if err := f.endpointAllowed(reg, "smart_style_url", resp.smartStyleURL); err != nil {
+			dropped = append(dropped, err.Error())
+			resp.smartStyleURL = ""
+		}
+	}
 	handle, err := randomString(f.Rand)
 	if err != nil {
 		return nil, fail(Misconfigured, err)
@@ -426,7 +443,7 @@ func (f *Flow) Complete(ctx context.Context, req CompleteRequest) (*CompleteResu
 	}
 	consumed := *l
 	consumed.Verifier = ""
-	return &CompleteResult{Handle: handle, Session: s, Correlation: corr, Bound: bound, Launch: &consumed}, nil
+	return &CompleteResult{Handle: handle, Session: s, Correlation: corr, Bound: bound, Launch: &consumed, Dropped: dropped}, nil
 }
 
 // redirectURI is the Redirect URI a registration's launches send.

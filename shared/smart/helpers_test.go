@@ -141,7 +141,7 @@ func newFixture(t testing.TB, auth string, edit ...func(*smart.Registration)) *f
 		ClientAuth:   smart.ClientAuth{Type: auth},
 		Scope:        clientScope,
 		Launch:       []string{"ehr", "standalone"},
-		AllowedHosts: []string{"127.0.0.1"},
+		AllowedHosts: []string{"127.0.0.1", "ehr.example"}, // ehr.example: smart_style_url
 	}
 	client := smarttest.Client{ID: reg.ClientID, Auth: auth, RedirectURIs: []string{redirectURI}}
 	switch auth {

@@ -1,6 +1,7 @@
 package smart_test
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -175,6 +176,13 @@ func TestIDTokenVerification(t *testing.T) {
 			name: "fhirUser not a user reference",
 			token: func(t *testing.T, fx *fixture) string {
 				return fx.srv.IDToken(t, fx.srv.IDTokenClaims(clientID, "javascript:alert(1)"))
+			},
+			wantErr: "fhirUser",
+		},
+		{
+			name: "fhirUser javascript: with a user path",
+			token: func(t *testing.T, fx *fixture) string {
+				return fx.srv.IDToken(t, fx.srv.IDTokenClaims(clientID, "javascript:alert(1)//Practitioner/x"))
 			},
 			wantErr: "fhirUser",
 		},
@@ -359,10 +367,47 @@ func TestIDTokenOpenIDConfigurationIssuerChecked(t *testing.T) {
 	fetched.Store(0)
 	_, err := fx.complete(l)
 	e := expectKind(t, err, smart.IDTokenInvalid, http.StatusBadGateway)
-	if !strings.Contains(e.Error(), `issuer "http://ehr.example/oidc": must use https`) {
+	if !strings.Contains(e.Error(), `"http://ehr.example/oidc": must use https`) {
 		t.Errorf("error = %v", e)
 	}
 	if n := fetched.Load(); n != 0 {
 		t.Errorf("%d key or configuration requests, want none", n)
 	}
+}
+
+// jwks_uri to an unregistered host: the discovered jwks_uri, and the issuer
+// whose openid-configuration would name one, must be on allowed_hosts,
+// checked at launch and again before any fetch.
+func TestJWKSHostChecked(t *testing.T) {
+	t.Run("discovered jwks_uri", func(t *testing.T) {
+		fx := newFixture(t, smart.AuthPublic)
+		fx.srv.EditDiscovery(func(doc map[string]any) { doc["jwks_uri"] = "https://attacker.example/jwks" })
+		_, err := fx.flow.Begin(context.Background(), smart.BeginRequest{Issuer: fx.srv.FHIRBase, Launch: fx.srv.NewLaunch(defaultContext)})
+		e := expectKind(t, err, smart.EndpointNotAllowed, http.StatusBadGateway)
+		if !strings.Contains(e.Error(), "jwks_uri") {
+			t.Errorf("error = %v", e)
+		}
+	})
+	t.Run("openid-configuration issuer", func(t *testing.T) {
+		fx := newFixture(t, smart.AuthPublic)
+		var fetched atomic.Int32
+		fx.flow.Discovery = &smart.Discoverer{HTTPClient: &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			fetched.Add(1)
+			return http.DefaultTransport.RoundTrip(r)
+		})}}
+		fx.srv.EditDiscovery(func(doc map[string]any) {
+			delete(doc, "jwks_uri")
+			doc["issuer"] = "https://attacker.example/oidc"
+		})
+		l := fx.launch(t, defaultContext)
+		fetched.Store(0)
+		_, err := fx.complete(l)
+		e := expectKind(t, err, smart.IDTokenInvalid, http.StatusBadGateway)
+		if !strings.Contains(e.Error(), "allowed_hosts") {
+			t.Errorf("error = %v", e)
+		}
+		if n := fetched.Load(); n != 0 {
+			t.Errorf("%d requests to the unregistered host, want none", n)
+		}
+	})
 }
