@@ -50,7 +50,8 @@ func (b *syncBuffer) String() string {
 }
 
 // spyStore records every secret that passes through the store, so the log
-// test can look for them, and can tamper with a launch's verifier.
+// test can look for them, and can tamper with a launch's sealed verifier
+// (which then does not open).
 type spyStore struct {
 	store.Store
 	mu        sync.Mutex
@@ -324,6 +325,7 @@ func TestConcurrentCallbacksOneSession(t *testing.T) {
 		t.Run(string(kind), func(t *testing.T) {
 			e := start(t, kind, nil, nil, nil)
 			cb := e.stopAt(t, e.URL+"/ehr/launch?patient=low-risk", "/callback")
+			cookies := e.client.Jar.Cookies(cb)
 			const n = 20
 			var wg sync.WaitGroup
 			statuses := make([]int, n)
@@ -333,11 +335,15 @@ func TestConcurrentCallbacksOneSession(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					// The launching browser's cookies: without its binding
-					// cookie a callback is refused before the launch is used.
-					c := &http.Client{Jar: e.client.Jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+					// The launching browser's binding cookie, sent by each
+					// (a shared jar would lose it to the first answer).
+					c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+					req, _ := http.NewRequest(http.MethodGet, cb.String(), nil)
+					for _, ck := range cookies {
+						req.AddCookie(ck)
+					}
 					<-startGun
-					resp, err := c.Get(cb.String())
+					resp, err := c.Do(req)
 					if err != nil {
 						t.Error(err)
 						return
@@ -462,8 +468,10 @@ func TestUnknownIssuerMakesNoRequest(t *testing.T) {
 
 func TestWrongVerifierExplained(t *testing.T) {
 	e := start(t, memoryStore, nil, nil, nil)
-	e.store.tamper.Store(true)
-	_, resp, body := e.redirects(t, e.URL+"/ehr/launch?patient=low-risk")
+	// The stored verifier is sealed under the state, which the store never
+	// holds, so it cannot be swapped there any more: the sandbox refuses
+	// the grant as it would a wrong verifier.
+	_, resp, body := e.redirects(t, e.URL+"/ehr/launch?patient=low-risk&fault=invalid_grant")
 	if resp.StatusCode != http.StatusBadGateway {
 		t.Errorf("status %d, want 502", resp.StatusCode)
 	}

@@ -687,7 +687,7 @@ func TestCompleteConsumesOnFailure(t *testing.T) {
 	if _, err := fx.complete(l); err == nil {
 		t.Fatal("want an error")
 	}
-	if _, err := fx.store.Store.ConsumeLaunch(context.Background(), l.state); !errors.Is(err, store.ErrConsumed) {
+	if _, err := fx.store.Store.ConsumeLaunch(context.Background(), smart.LaunchID(l.state)); !errors.Is(err, store.ErrConsumed) {
 		t.Errorf("ConsumeLaunch after a failed exchange = %v, want ErrConsumed", err)
 	}
 }

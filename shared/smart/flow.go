@@ -190,9 +190,15 @@ func (f *Flow) Begin(ctx context.Context, req BeginRequest) (*BeginResult, error
 	if ttl <= 0 {
 		ttl = DefaultLaunchTTL
 	}
+	sealedVerifier, err := sealWithSecret("verifier", state, verifier, f.Rand)
+	if err != nil {
+		return nil, fail(Misconfigured, err)
+	}
 	now := f.now()
 	l := &store.Launch{
-		State:          state,
+		// Named by sha256(state), the verifier sealed under a key
+		// derived from the state: a store dump yields neither.
+		State:          LaunchID(state),
 		RegistrationID: reg.ID,
 		Issuer:         req.Issuer,
 		Audience:       req.Issuer,
@@ -201,7 +207,7 @@ func (f *Flow) Begin(ctx context.Context, req BeginRequest) (*BeginResult, error
 		RedirectURI:    f.redirectURI(reg),
 		LaunchToken:    req.Launch,
 		Scope:          scope,
-		Verifier:       verifier,
+		Verifier:       sealedVerifier,
 		BindingHash:    bindingHash(nonce),
 		CreatedAt:      now,
 		ExpiresAt:      now.Add(ttl),
@@ -317,7 +323,7 @@ func (f *Flow) Complete(ctx context.Context, req CompleteRequest) (*CompleteResu
 		return nil, &Error{Kind: MissingState, Err: errors.New("callback without state")}
 	}
 	corr := Correlation(req.State)
-	l, err := f.Store.ConsumeLaunch(ctx, req.State)
+	l, err := f.Store.ConsumeLaunch(ctx, LaunchID(req.State))
 	if req.Error != "" {
 		// The launch is consumed whatever the outcome, so that it cannot
 		// be reused after the EHR's refusal.
@@ -350,6 +356,10 @@ func (f *Flow) Complete(ctx context.Context, req CompleteRequest) (*CompleteResu
 	}
 	fail := func(k Kind, err error) *Error {
 		return &Error{Kind: k, Correlation: corr, RegistrationID: l.RegistrationID, Issuer: l.Issuer, Err: err}
+	}
+	l.State = req.State
+	if l.Verifier, err = OpenLaunchVerifier(req.State, l.Verifier); err != nil {
+		return nil, fail(StoreFailure, fmt.Errorf("launch verifier: %w", err))
 	}
 	reg, ok := f.Registry.Get(l.RegistrationID)
 	if !ok {

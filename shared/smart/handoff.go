@@ -109,8 +109,10 @@ func handoffID(code string) string {
 	return handoffDocPrefix + hex.EncodeToString(sum[:])
 }
 
-func handoffAEAD(code string) (cipher.AEAD, error) {
-	key := sha256.Sum256([]byte("handoff-key\x00" + code))
+// secretAEAD is AES-256-GCM under a key derived from a bearer secret that
+// the store never holds (a state, a hand-off code), for label.
+func secretAEAD(label, secret string) (cipher.AEAD, error) {
+	key := sha256.Sum256([]byte(label + "-key\x00" + secret))
 	block, err := aes.NewCipher(key[:])
 	if err != nil {
 		return nil, err
@@ -119,10 +121,19 @@ func handoffAEAD(code string) (cipher.AEAD, error) {
 }
 
 func sealHandle(code, handle string, r io.Reader) (string, error) {
+	return sealWithSecret("handoff", code, handle, r)
+}
+
+func openHandle(code, sealed string) (string, error) {
+	return openWithSecret("handoff", code, sealed)
+}
+
+// sealWithSecret seals plaintext under secretAEAD(label, secret).
+func sealWithSecret(label, secret, plaintext string, r io.Reader) (string, error) {
 	if r == nil {
 		r = rand.Reader
 	}
-	aead, err := handoffAEAD(code)
+	aead, err := secretAEAD(label, secret)
 	if err != nil {
 		return "", fmt.Errorf("smart: hand-off: %w", err)
 	}
@@ -130,24 +141,38 @@ func sealHandle(code, handle string, r io.Reader) (string, error) {
 	if _, err := io.ReadFull(r, nonce); err != nil {
 		return "", fmt.Errorf("smart: hand-off: %w", err)
 	}
-	return base64.RawURLEncoding.EncodeToString(aead.Seal(nonce, nonce, []byte(handle), nil)), nil
+	return base64.RawURLEncoding.EncodeToString(aead.Seal(nonce, nonce, []byte(plaintext), nil)), nil
 }
 
-func openHandle(code, sealed string) (string, error) {
+// openWithSecret opens what sealWithSecret sealed.
+func openWithSecret(label, secret, sealed string) (string, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(sealed)
 	if err != nil {
-		return "", errors.New("sealed handle: not base64url")
+		return "", errors.New("sealed " + label + ": not base64url")
 	}
-	aead, err := handoffAEAD(code)
+	aead, err := secretAEAD(label, secret)
 	if err != nil {
 		return "", err
 	}
 	if len(raw) < aead.NonceSize() {
-		return "", errors.New("sealed handle: too short")
+		return "", errors.New("sealed " + label + ": too short")
 	}
 	out, err := aead.Open(nil, raw[:aead.NonceSize()], raw[aead.NonceSize():], nil)
 	if err != nil {
-		return "", errors.New("sealed handle: does not open")
+		return "", errors.New("sealed " + label + ": does not open")
 	}
 	return string(out), nil
+}
+
+// LaunchID is the id of the launch document for state: sha256(state), so
+// that a store dump holds no usable state.
+func LaunchID(state string) string {
+	sum := sha256.Sum256([]byte(state))
+	return hex.EncodeToString(sum[:])
+}
+
+// OpenLaunchVerifier opens the PKCE verifier a launch document holds,
+// sealed under a key derived from its state (which the store never holds).
+func OpenLaunchVerifier(state, sealed string) (string, error) {
+	return openWithSecret("verifier", state, sealed)
 }
