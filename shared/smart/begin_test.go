@@ -41,7 +41,8 @@ func TestBeginEHRLaunch(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	wantKeys := []string{"aud", "client_id", "code_challenge", "code_challenge_method", "launch", "redirect_uri", "response_type", "scope", "state"}
+	// nonce: the scope has openid.
+	wantKeys := []string{"aud", "client_id", "code_challenge", "code_challenge_method", "launch", "nonce", "redirect_uri", "response_type", "scope", "state"}
 	if !slices.Equal(keys, wantKeys) {
 		t.Errorf("authorize parameters = %q, want %q", keys, wantKeys)
 	}

@@ -190,6 +190,13 @@ func (f *Flow) Begin(ctx context.Context, req BeginRequest) (*BeginResult, error
 	if ttl <= 0 {
 		ttl = DefaultLaunchTTL
 	}
+	oidcNonce, nonceHash := "", ""
+	if hasScope(scope, "openid") {
+		if oidcNonce, err = randomString(f.Rand); err != nil {
+			return nil, fail(Misconfigured, err)
+		}
+		nonceHash = bindingHash(oidcNonce)
+	}
 	sealedVerifier, err := sealWithSecret("verifier", state, verifier, f.Rand)
 	if err != nil {
 		return nil, fail(Misconfigured, err)
@@ -217,6 +224,7 @@ func (f *Flow) Begin(ctx context.Context, req BeginRequest) (*BeginResult, error
 		JWKSURI:            cfg.JWKSURI,
 		DiscoveryIssuer:    cfg.Issuer,
 		RequireResponseIss: cfg.AuthorizationResponseIssParameterSupported,
+		NonceHash:          nonceHash,
 	}
 
 	launchParam := ""
@@ -224,7 +232,7 @@ func (f *Flow) Begin(ctx context.Context, req BeginRequest) (*BeginResult, error
 		launchParam = req.Launch
 	}
 	authURL := authorizeURL(l.AuthorizeURL, reg.ClientID, l.RedirectURI, scope, state,
-		oauth2.S256ChallengeFromVerifier(verifier), l.Audience, launchParam)
+		oauth2.S256ChallengeFromVerifier(verifier), l.Audience, launchParam, oidcNonce)
 
 	if err := f.Store.CreateLaunch(ctx, l); err != nil {
 		e := fail(StoreFailure, fmt.Errorf("create launch: %w", err)).(*Error)
@@ -699,9 +707,9 @@ func clip(s string) string {
 // sorted order, appended with & when the endpoint already has a query. It is
 // written out because it runs on every launch: AuthCodeURL's url.Values
 // building was half of the launch handler's allocations.
-func authorizeURL(endpoint, clientID, redirectURI, scope, state, challenge, aud, launch string) string {
+func authorizeURL(endpoint, clientID, redirectURI, scope, state, challenge, aud, launch, nonce string) string {
 	var b strings.Builder
-	b.Grow(len(endpoint) + len(clientID) + 3*(len(redirectURI)+len(scope)+len(aud)) + len(state) + len(challenge) + len(launch) + 160)
+	b.Grow(len(endpoint) + len(clientID) + 3*(len(redirectURI)+len(scope)+len(aud)) + len(state) + len(challenge) + len(launch) + len(nonce) + 170)
 	b.WriteString(endpoint)
 	if strings.Contains(endpoint, "?") {
 		b.WriteByte('&')
@@ -722,6 +730,9 @@ func authorizeURL(endpoint, clientID, redirectURI, scope, state, challenge, aud,
 	param("code_challenge_method", "S256", false)
 	if launch != "" {
 		param("launch", launch, false)
+	}
+	if nonce != "" {
+		param("nonce", nonce, false)
 	}
 	param("redirect_uri", redirectURI, false)
 	param("response_type", "code", false)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/rsa"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"regexp"
@@ -102,6 +103,12 @@ func (f *Flow) verifyIDToken(ctx context.Context, reg *Registration, l *store.La
 	if len(claims.Audience) > 1 {
 		if azp, _ := extra["azp"].(string); azp != reg.ClientID {
 			return "", fmt.Errorf("id_token: several audiences and azp %q is not client_id %q", clip(azp), reg.ClientID)
+		}
+	}
+	if l.NonceHash != "" {
+		n, _ := extra["nonce"].(string)
+		if n == "" || subtle.ConstantTimeCompare([]byte(bindingHash(n)), []byte(l.NonceHash)) != 1 {
+			return "", errors.New("id_token: nonce missing or not the one sent at authorize")
 		}
 	}
 	fhirUser, _ := extra["fhirUser"].(string)

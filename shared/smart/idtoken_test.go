@@ -180,6 +180,24 @@ func TestIDTokenVerification(t *testing.T) {
 			wantErr: "fhirUser",
 		},
 		{
+			name: "no nonce (OIDC replay)",
+			token: func(t *testing.T, fx *fixture) string {
+				c := fx.srv.IDTokenClaims(clientID, "Practitioner/prac-1")
+				delete(c, "nonce")
+				return fx.srv.IDToken(t, c)
+			},
+			wantErr: "nonce",
+		},
+		{
+			name: "another authorization's nonce",
+			token: func(t *testing.T, fx *fixture) string {
+				c := fx.srv.IDTokenClaims(clientID, "Practitioner/prac-1")
+				c["nonce"] = "bm90LXRoZS1ub25jZS1zZW50LWF0LWF1dGhvcml6ZQ"
+				return fx.srv.IDToken(t, c)
+			},
+			wantErr: "nonce",
+		},
+		{
 			name: "fhirUser javascript: with a user path",
 			token: func(t *testing.T, fx *fixture) string {
 				return fx.srv.IDToken(t, fx.srv.IDTokenClaims(clientID, "javascript:alert(1)//Practitioner/x"))
@@ -190,8 +208,9 @@ func TestIDTokenVerification(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			fx := newFixture(t, smart.AuthPublic)
 			if tc.token != nil {
-				tok := tc.token(t, fx)
-				fx.srv.EditTokenResponse(func(_ smarttest.Request, r map[string]any) { r["id_token"] = tok })
+				// Made at token time, after authorize: IDTokenClaims then
+				// carries that request's nonce.
+				fx.srv.EditTokenResponse(func(_ smarttest.Request, r map[string]any) { r["id_token"] = tc.token(t, fx) })
 			}
 			l := fx.launch(t, defaultContext)
 			res, err := fx.complete(l)

@@ -73,6 +73,7 @@ type launchDoc struct {
 	JWKSURI            string `firestore:"jwksUri,omitempty"`
 	DiscoveryIssuer    string `firestore:"discoveryIssuer,omitempty"`
 	RequireResponseIss bool   `firestore:"requireResponseIss,omitempty"`
+	NonceHash          string `firestore:"nonceHash,omitempty"`
 }
 
 // sessionDoc is the shape of sessions/{sha256(handle)}. The token fields
@@ -157,6 +158,7 @@ func (f *Firestore) CreateLaunch(ctx context.Context, l *Launch) error {
 		JWKSURI:            n.JWKSURI,
 		DiscoveryIssuer:    n.DiscoveryIssuer,
 		RequireResponseIss: n.RequireResponseIss,
+		NonceHash:          n.NonceHash,
 	})
 	switch status.Code(err) {
 	case codes.OK:
@@ -225,6 +227,7 @@ func (f *Firestore) ConsumeLaunch(ctx context.Context, state string) (*Launch, e
 		JWKSURI:            d.JWKSURI,
 		DiscoveryIssuer:    d.DiscoveryIssuer,
 		RequireResponseIss: d.RequireResponseIss,
+		NonceHash:          d.NonceHash,
 	}, nil
 }
 
