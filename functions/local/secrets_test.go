@@ -25,6 +25,22 @@ type recorder struct {
 	mu      sync.Mutex
 	secrets []string
 	next    http.RoundTripper
+	// kinds counts what was seen, so that the test proves something:
+	// "handoff" codes, OIDC "nonce"s.
+	kinds map[string]int
+}
+
+func (r *recorder) saw(kind, v string) {
+	if v == "" {
+		return
+	}
+	r.mu.Lock()
+	if r.kinds == nil {
+		r.kinds = map[string]int{}
+	}
+	r.kinds[kind]++
+	r.mu.Unlock()
+	r.add(v)
 }
 
 func (r *recorder) add(v ...string) {
@@ -40,6 +56,7 @@ func (r *recorder) add(v ...string) {
 func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	q := req.URL.Query()
 	r.add(q.Get("code"), q.Get("state"), q.Get("launch"))
+	r.saw("nonce", q.Get("nonce"))
 	resp, err := r.next.RoundTrip(req)
 	if err != nil {
 		return resp, err
@@ -51,8 +68,9 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 		if u, err := url.Parse(loc); err == nil {
 			lq := u.Query()
 			r.add(lq.Get("code"), lq.Get("state"), lq.Get("code_challenge"))
+			r.saw("nonce", lq.Get("nonce"))
 			if _, h, ok := strings.Cut(u.Fragment, "handoff="); ok {
-				r.add(h)
+				r.saw("handoff", h)
 			}
 		}
 	}
@@ -148,8 +166,8 @@ func TestLogsHoldNoSecret(t *testing.T) {
 			}
 			secrets := append([]string{secret, pem, base64.StdEncoding.EncodeToString([]byte(SandboxClientID + ":" + secret))}, rec.secrets...)
 			secrets = append(secrets, e.store.secrets...)
-			if len(rec.secrets) < 10 || len(e.store.secrets) < 6 {
-				t.Fatalf("saw too few secrets to test: %d browser-side, %d stored", len(rec.secrets), len(e.store.secrets))
+			if len(rec.secrets) < 10 || len(e.store.secrets) < 6 || rec.kinds["handoff"] < 3 || rec.kinds["nonce"] < 3 {
+				t.Fatalf("saw too few secrets to test: %d browser-side (%v), %d stored", len(rec.secrets), rec.kinds, len(e.store.secrets))
 			}
 			for _, s := range secrets {
 				if s != "" && strings.Contains(logs, s) {
