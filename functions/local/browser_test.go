@@ -1019,3 +1019,69 @@ func TestBrowserHistoryHoldsNoBearer(t *testing.T) {
 		}
 	}
 }
+
+// TestBrowserSessionStorageFallback runs the callback's cookie-less path in
+// a real browser: the tab holds the launch's binding nonce only in
+// sessionStorage (as the launch page leaves it in an EHR iframe that
+// refuses even partitioned cookies) and no cookie. The fallback page POSTs
+// the nonce back, the hand-off nonce waits in sessionStorage for the app
+// page, and the assessment loads. The same callback URL in a tab without
+// the nonce (login CSRF) ends on the 403 page.
+func TestBrowserSessionStorageFallback(t *testing.T) {
+	e := start(t, memoryStore, nil, nil, nil)
+	for _, withNonce := range []bool{true, false} {
+		// A scripted browser launches and stops at the callback; its
+		// binding cookie is the nonce the launch page would have stored.
+		cb := e.stopAt(t, e.URL+"/ehr/launch?patient=low-risk", "/callback")
+		var name, nonce string
+		for _, c := range e.client.Jar.Cookies(cb) {
+			if strings.HasPrefix(c.Name, "__Host-smartcalc-") && !strings.HasPrefix(c.Name, "__Host-smartcalc-h-") {
+				name, nonce = c.Name, c.Value
+			}
+		}
+		if nonce == "" {
+			t.Fatal("no binding cookie after the launch")
+		}
+		b := newBrowser(t, nil)
+		b.navigate(e.URL + "/calculate/evaluate.html")
+		if withNonce {
+			key := "smartcalc.binding." + strings.TrimPrefix(name, "__Host-smartcalc-")
+			eval[chromedp.Void](b, `sessionStorage.setItem('`+key+`', '`+nonce+`')`)
+		}
+		b.navigate(cb.String())
+		if !withNonce {
+			for deadline := time.Now().Add(waitTimeout); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+				if title, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.title`)); err == nil && strings.Contains(title, "Open SMART Calc") {
+					break
+				}
+			}
+			b.waitFor("the refusal", `document.title.includes('Open SMART Calc from the EHR again') ? 'ok' : ''`)
+			if b.handle() != "" {
+				t.Error("login CSRF: the tab holds a session")
+			}
+			continue
+		}
+		// The pages navigate by script: wait until the app page stands.
+		for deadline := time.Now().Add(waitTimeout); ; {
+			ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`location.pathname === '/calculate/' && document.readyState === 'complete'`))
+			if err == nil && ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the app page never loaded: %v", err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		b.waitStatus("Assessment loaded.")
+		if b.handle() == "" {
+			t.Error("the tab holds no session handle")
+		}
+		if got := eval[string](b, `JSON.stringify(Object.keys(sessionStorage))`); strings.Contains(got, "binding") {
+			t.Errorf("binding nonces left in sessionStorage: %s", got)
+		}
+		logs := e.logs.String()
+		if !strings.Contains(logs, `"binding_from":"session_storage"`) || !strings.Contains(logs, `"message":"session handed off"`) {
+			t.Errorf("the fallback was not used:\n%s", lastLines(logs, 12))
+		}
+	}
+}

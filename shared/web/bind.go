@@ -96,9 +96,10 @@ func PostBack(w http.ResponseWriter, frameAncestors []string, key, action string
 
 // SameOrigin reports whether a state-changing request r comes from a page
 // of origin (scheme://host): its Origin header, or where a browser sends
-// none, Sec-Fetch-Site. A request with neither is refused.
+// none or "null" (as Chromium does for a form POST from a no-referrer
+// page), Sec-Fetch-Site. A request with neither is refused.
 func SameOrigin(r *http.Request, origin string) bool {
-	if o := r.Header.Get("Origin"); o != "" {
+	if o := r.Header.Get("Origin"); o != "" && o != "null" {
 		return o == origin
 	}
 	return r.Header.Get("Sec-Fetch-Site") == "same-origin"
