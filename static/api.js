@@ -21,10 +21,11 @@ export class ApiError extends Error {
 
 /**
  * call sends one request and returns the decoded JSON body. With handle it
- * sends Authorization: Bearer. Cookies are never sent (credentials: omit),
- * so third-party cookie blocking in an EHR iframe changes nothing.
+ * sends Authorization: Bearer. Cookies are not sent (credentials: omit),
+ * so third-party cookie blocking in an EHR iframe changes nothing; only the
+ * hand-off exchange sends its same-origin binding cookie.
  */
-export async function call(path, { method = 'GET', body, handle, signal } = {}) {
+export async function call(path, { method = 'GET', body, handle, signal, credentials = 'omit' } = {}) {
   const headers = { Accept: 'application/json' };
   if (handle) headers.Authorization = 'Bearer ' + handle;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
@@ -34,7 +35,7 @@ export async function call(path, { method = 'GET', body, handle, signal } = {}) 
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
-      credentials: 'omit',
+      credentials,
       cache: 'no-store',
       referrerPolicy: 'no-referrer',
       signal,

@@ -1,9 +1,12 @@
 // app.js runs the page an interventional cardiologist sees inside the EHR.
 //
-// Flow: the callback redirects to this page with #session=<handle>. The
-// handle moves at once into sessionStorage (one per tab, so two launches in
-// two tabs stay separate; in memory only when storage is blocked) and out of
-// the address bar (history.replaceState). Every API call sends it as
+// Flow: the callback redirects to this page with #handoff=<code>, a
+// one-time code bound to this browser. The page takes it out of the address
+// bar (history.replaceState) and exchanges it at once with POST
+// api/session for the session handle, which never rides in a URL. The
+// handle lives only in sessionStorage (one per tab, so two launches in two
+// tabs stay separate; in memory only when storage is blocked). Every API
+// call sends it as
 // Authorization: Bearer, with cookies omitted, so the page works in an EHR
 // iframe with third-party cookies blocked. The handle is never written into
 // the DOM, a URL or the console.
@@ -65,28 +68,53 @@ const sessionStore = (() => {
 })();
 
 /**
- * takeSession moves a #session= handle from the address bar into the
- * session store and returns the handle to use: the new one, else the one
- * this tab already holds. A malformed handle clears the tab's session.
+ * takeSession takes a #handoff= code out of the address bar and returns
+ * what to do: exchange the new code, else use the handle this tab already
+ * holds. A malformed code clears the tab's session.
  */
 function takeSession() {
   const frag = location.hash.replace(/^#/, '');
   if (frag) {
     const params = new URLSearchParams(frag);
-    if (params.has('session')) {
-      const h = params.get('session') || '';
-      params.delete('session');
+    if (params.has('handoff')) {
+      const code = params.get('handoff') || '';
+      params.delete('handoff');
       const rest = params.toString();
       history.replaceState(history.state, '', location.pathname + location.search + (rest ? '#' + rest : ''));
-      if (HANDLE_RE.test(h)) {
-        sessionStore.set(h);
-        return { handle: h, fresh: true };
-      }
       sessionStore.clear();
+      if (HANDLE_RE.test(code)) return { handle: null, handoff: code, fresh: true };
       return { handle: null, fresh: true, malformed: true };
     }
   }
   return { handle: sessionStore.get(), fresh: false };
+}
+
+const HANDOFF_BINDING_KEY = 'smartcalc.handoff-binding';
+
+/**
+ * redeem exchanges a hand-off code for the session handle. The callback's
+ * binding cookie goes with it (credentials: same-origin), or where the
+ * browser refused that cookie, the nonce it left in sessionStorage.
+ */
+async function redeem(l) {
+  if (!l.handoff) return l;
+  let binding = '';
+  try {
+    binding = window.sessionStorage.getItem(HANDOFF_BINDING_KEY) || '';
+    window.sessionStorage.removeItem(HANDOFF_BINDING_KEY);
+  } catch (e) {
+    // Storage refused: the cookie must carry the binding.
+  }
+  try {
+    const body = { handoff: l.handoff };
+    if (binding) body.binding = binding;
+    const res = await call('api/session', { method: 'POST', body, credentials: 'same-origin' });
+    if (!res || !HANDLE_RE.test(res.session || '')) return { handle: null, fresh: true, reason: 'handoff' };
+    sessionStore.set(res.session);
+    return { handle: res.session, fresh: true };
+  } catch (e) {
+    return { handle: null, fresh: true, reason: e instanceof ApiError && e.status === 401 ? 'handoff' : 'missing' };
+  }
 }
 
 // Take the handle before anything else runs (module scripts run once the
@@ -750,14 +778,15 @@ function bind() {
     if (btn) setOverride(btn.dataset.input, undefined);
   });
   // A relaunch into this tab while the page is open changes only the fragment.
-  window.addEventListener('hashchange', () => {
-    const next = takeSession();
+  window.addEventListener('hashchange', async () => {
+    let next = takeSession();
     if (!next.fresh) return;
+    next = await redeem(next);
     launch = next;
     state.overrides = {};
     state.loaded = false;
     if (launch.handle) loadAll();
-    else showRelaunch(next.malformed ? 'malformed' : 'missing');
+    else showRelaunch(relaunchReasonOf(next));
   });
 }
 
@@ -765,11 +794,17 @@ async function main() {
   const err = await loadI18n();
   bind();
   if (err) showError('The page text (i18n.json) could not be loaded: ' + err.message + '. The page is shown in English.');
+  launch = await redeem(launch);
   if (!launch.handle) {
-    showRelaunch(launch.malformed ? 'malformed' : 'missing');
+    showRelaunch(relaunchReasonOf(launch));
     return;
   }
   await loadAll();
+}
+
+function relaunchReasonOf(l) {
+  if (l.malformed) return 'malformed';
+  return l.reason || 'missing';
 }
 
 main();

@@ -293,6 +293,7 @@ func TestValidationRejects(t *testing.T) {
 		{"no allowed hosts", map[string]cty.Value{"ehrs": ehr(func(e map[string]cty.Value) { e["allowed_hosts"] = cty.EmptyTupleVal })}, "allowed_hosts must list"},
 		{"allowed hosts missing", map[string]cty.Value{"ehrs": ehr(func(e map[string]cty.Value) { delete(e, "allowed_hosts") })}, "allowed_hosts"},
 		{"bad pkce", map[string]cty.Value{"ehrs": ehr(func(e map[string]cty.Value) { e["pkce"] = cty.StringVal("plain") })}, "pkce"},
+		{"bad browser_binding", map[string]cty.Value{"ehrs": ehr(func(e map[string]cty.Value) { e["browser_binding"] = cty.StringVal("no") })}, "browser_binding"},
 		{"host with scheme", map[string]cty.Value{"ehrs": ehr(func(e map[string]cty.Value) {
 			e["allowed_hosts"] = cty.TupleVal([]cty.Value{cty.StringVal("https://authorization.cerner.com")})
 		})}, "allowed_hosts"},
@@ -534,7 +535,7 @@ func TestEHRsVariable(t *testing.T) {
 		t.Fatalf("%d registrations, want %d", len(regs), len(ex))
 	}
 	fields := map[string]bool{"id": true, "iss": true, "iss_pattern": true, "client_id": true, "client_auth": true,
-		"scope": true, "launch": true, "allowed_hosts": true, "id_token_issuer": true, "pkce": true}
+		"scope": true, "launch": true, "allowed_hosts": true, "id_token_issuer": true, "pkce": true, "browser_binding": true, "redirect_per_registration": true}
 	authFields := map[string]bool{"type": true, "secret": true, "key": true, "kid": true, "alg": true}
 	for i, r := range regs {
 		for k, v := range r {

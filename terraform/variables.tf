@@ -58,12 +58,14 @@ variable "ehrs" {
       kid    = optional(string)
       alg    = optional(string)
     })
-    scope               = string
-    launch              = optional(list(string), ["ehr"])
-    allowed_hosts       = list(string)
-    id_token_issuer     = optional(string)
-    pkce                = optional(string)
-    max_concurrent_fhir = optional(number)
+    scope                     = string
+    launch                    = optional(list(string), ["ehr"])
+    allowed_hosts             = list(string)
+    id_token_issuer           = optional(string)
+    pkce                      = optional(string)
+    browser_binding           = optional(string)
+    redirect_per_registration = optional(bool)
+    max_concurrent_fhir       = optional(number)
   }))
 
   validation {
@@ -130,6 +132,10 @@ variable "ehrs" {
   validation {
     condition     = alltrue([for e in var.ehrs : length(e.allowed_hosts) > 0 && alltrue([for h in e.allowed_hosts : can(regex("^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]+)?$", h))])])
     error_message = "allowed_hosts must list the hosts of the EHR's authorize and token endpoints (host names, optionally with :port, without a scheme or path)."
+  }
+  validation {
+    condition     = alltrue([for e in var.ehrs : e.browser_binding == null || e.browser_binding == "off"])
+    error_message = "browser_binding is either unset (every callback must come from the browser that began the launch) or \"off\" (turn that login-CSRF defence off for this EHR, logged at start)."
   }
   validation {
     condition     = alltrue([for e in var.ehrs : e.pkce == null || e.pkce == "force"])

@@ -9,6 +9,7 @@
 //	GET  /api/context          patient banner and session context (session)
 //	GET  /api/assessment       every calculator on the patient's record (session)
 //	POST /api/assessment       the same with clinician-entered values (session)
+//	POST /api/session          {"handoff": code} → {"session": handle}, once, same browser
 //	DELETE /api/session        sign out: the session ends on every instance
 //	POST /api/evaluate         one calculator from given inputs (no session)
 //	GET  /api/scoring-config   the versioned scoring configuration
@@ -37,6 +38,7 @@ type Handler struct {
 	Engine         *calc.Engine
 	Scoring        *calc.Config
 	Assess         Assessor     // nil: the session API answers 503
+	Handoff        Handoffs     // nil: POST /api/session answers 503
 	CDS            *cds.Service // nil: the CDS Hooks services answer 503
 	Log            *slog.Logger
 	Project        string
@@ -60,6 +62,7 @@ func New(h *Handler) *Handler {
 	mux.HandleFunc("GET /api/context", h.context)
 	mux.HandleFunc("GET /api/assessment", h.assessment)
 	mux.HandleFunc("POST /api/assessment", h.assessment)
+	mux.HandleFunc("POST /api/session", h.exchange)
 	mux.HandleFunc("DELETE /api/session", h.signOut)
 	mux.HandleFunc("GET /healthz", h.health)
 	mux.HandleFunc("GET /readyz", h.ready)

@@ -13,6 +13,7 @@ import (
 	"github.com/smartcalc-app/smartcalc/shared/assess"
 	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/logging"
+	"github.com/smartcalc-app/smartcalc/shared/smart"
 	"github.com/smartcalc-app/smartcalc/shared/store"
 	"github.com/smartcalc-app/smartcalc/shared/web"
 )
@@ -23,6 +24,68 @@ type Assessor interface {
 	Context(ctx context.Context, ss *assess.Session) (*assess.Context, error)
 	Assess(ctx context.Context, ss *assess.Session, overrides calc.Inputs) (*assess.Assessment, error)
 	End(ctx context.Context, ss *assess.Session) error
+}
+
+// Handoffs exchanges the callback's one-time hand-off codes: shared/smart's
+// Flow.
+type Handoffs interface {
+	ExchangeHandoff(ctx context.Context, code, nonce string) (string, error)
+}
+
+// MaxHandoffBody bounds POST /api/session.
+const MaxHandoffBody = 4 << 10
+
+// exchange serves POST /api/session {"handoff": code}: the code, spent once,
+// becomes {"session": handle}. Only the browser the callback sent it to
+// can exchange it: it shows the hand-off's binding nonce in the cookie the
+// callback set, or where that cookie was refused, in "binding" from this
+// tab's sessionStorage.
+func (h *Handler) exchange(w http.ResponseWriter, r *http.Request) {
+	log := logging.FromContext(r.Context(), slog.Default())
+	if h.Handoff == nil {
+		web.JSONError(w, http.StatusServiceUnavailable, "not_configured", "Sign-in hand-off is not available on this server.")
+		return
+	}
+	var body struct {
+		Handoff string `json:"handoff"`
+		Binding string `json:"binding,omitempty"`
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, MaxHandoffBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil || body.Handoff == "" {
+		log.Warn("session refused", "status", 400, "cause", "malformed_body")
+		web.JSONError(w, http.StatusBadRequest, "malformed_body", `The body must be JSON: {"handoff": "<code>"}.`)
+		return
+	}
+	corr := smart.Correlation(body.Handoff)
+	nonce := body.Binding
+	if c, err := r.Cookie(web.HandoffCookieName(corr)); err == nil && c.Value != "" {
+		nonce = c.Value
+	}
+	handle, err := h.Handoff.ExchangeHandoff(r.Context(), body.Handoff, nonce)
+	if errors.Is(err, store.ErrUnavailable) {
+		// The code is not spent: keep its cookie, so that the page's
+		// retry can still exchange it.
+		log.Error("session store unavailable", "status", 503, "cause", "store_unavailable", "handoff", corr, "err", err.Error())
+		w.Header().Set("Retry-After", strconv.Itoa(store.RetryAfterSeconds))
+		web.JSONError(w, http.StatusServiceUnavailable, "store_unavailable", storeUnavailable)
+		return
+	}
+	http.SetCookie(w, web.ClearHandoffCookie(corr))
+	switch {
+	case errors.Is(err, smart.ErrHandoff):
+		log.Warn("session refused", "status", 401, "cause", "handoff_refused", "handoff", corr, "err", err.Error())
+		w.Header().Set("WWW-Authenticate", `Bearer realm="smartcalc"`)
+		web.JSONError(w, http.StatusUnauthorized, "handoff_refused",
+			"This sign-in link was already used, has expired or belongs to another browser. Open SMART Calc from the EHR again.")
+		return
+	case err != nil:
+		log.Error("session hand-off failed", "status", 500, "handoff", corr, "err", err.Error())
+		web.JSONError(w, http.StatusInternalServerError, "internal", "SMART Calc could not finish the sign-in. Open SMART Calc from the EHR again.")
+		return
+	}
+	log.Info("session handed off", "handoff", corr)
+	web.JSON(w, http.StatusOK, map[string]string{"session": handle})
 }
 
 // signOut serves DELETE /api/session: the session ends on every instance.

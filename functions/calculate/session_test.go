@@ -1,6 +1,7 @@
 package calculate
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,7 +14,9 @@ import (
 
 	"github.com/smartcalc-app/smartcalc/shared/assess"
 	"github.com/smartcalc-app/smartcalc/shared/calc"
+	"github.com/smartcalc-app/smartcalc/shared/smart"
 	"github.com/smartcalc-app/smartcalc/shared/store"
+	"github.com/smartcalc-app/smartcalc/shared/web"
 )
 
 // failingAssessor answers every call with err.
@@ -47,8 +50,6 @@ func TestSessionErrorsMapToStatus(t *testing.T) {
 		{fmt.Errorf("%w: token endpoint 503", assess.ErrEHRUnavailable), http.StatusBadGateway, "ehr_unavailable"},
 		{context.DeadlineExceeded, http.StatusGatewayTimeout, "timeout"},
 		{errors.New("store down"), http.StatusInternalServerError, "internal"},
-		{fmt.Errorf("assess: load session: %w", fmt.Errorf("store: get session: %w: %w", store.ErrUnavailable, context.DeadlineExceeded)), http.StatusServiceUnavailable, "store_unavailable"},
-		{fmt.Errorf("%w: %w", assess.ErrEHRUnavailable, store.ErrUnavailable), http.StatusServiceUnavailable, "store_unavailable"},
 	}
 	for _, tt := range tests {
 		h := New(&Handler{Engine: engine, Scoring: cfg, Assess: failingAssessor{tt.err}, Log: slog.New(slog.DiscardHandler)})
@@ -62,13 +63,80 @@ func TestSessionErrorsMapToStatus(t *testing.T) {
 			if rec.Code != tt.status || body.Error != tt.code || body.Message == "" {
 				t.Errorf("%s with %v: %d %+v, want %d %s", path, tt.err, rec.Code, body, tt.status, tt.code)
 			}
-			if got := rec.Header().Get("Retry-After"); (tt.status == http.StatusServiceUnavailable) != (got != "") {
-				t.Errorf("%s with %v: Retry-After %q", path, tt.err, got)
-			}
 			if tt.status == http.StatusUnauthorized && rec.Header().Get("WWW-Authenticate") == "" {
 				t.Errorf("%s: 401 without WWW-Authenticate", path)
 			}
 		}
+	}
+}
+
+// fakeHandoffs accepts one code with one nonce.
+type fakeHandoffs struct{ code, nonce, handle string }
+
+func (f fakeHandoffs) ExchangeHandoff(_ context.Context, code, nonce string) (string, error) {
+	switch {
+	case code == "store-down":
+		return "", errors.New("store down")
+	case code == "store-unavailable":
+		return "", fmt.Errorf("store: get: %w", store.ErrUnavailable)
+	case code != f.code || nonce != f.nonce:
+		return "", smart.ErrHandoff
+	}
+	return f.handle, nil
+}
+
+// TestSessionExchange is POST /api/session: the nonce comes from the
+// hand-off cookie, else from the body; a wrong one, or none, is 401.
+func TestSessionExchange(t *testing.T) {
+	cfg, err := calc.LoadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine, err := calc.NewEngine(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := strings.Repeat("c", 43)
+	fake := fakeHandoffs{code: code, nonce: "n1", handle: "the-handle"}
+	cookie := web.HandoffCookie(smart.Correlation(code), "n1", 0)
+	for _, tc := range []struct {
+		name   string
+		body   string
+		cookie *http.Cookie
+		status int
+		code   string
+	}{
+		{"cookie", `{"handoff":"` + code + `"}`, cookie, 200, ""},
+		{"sessionStorage nonce", `{"handoff":"` + code + `","binding":"n1"}`, nil, 200, ""},
+		{"another browser", `{"handoff":"` + code + `"}`, nil, 401, "handoff_refused"},
+		{"wrong nonce", `{"handoff":"` + code + `","binding":"n2"}`, nil, 401, "handoff_refused"},
+		{"not JSON", `handoff=` + code, nil, 400, "malformed_body"},
+		{"unknown field", `{"handoff":"` + code + `","session":"x"}`, nil, 400, "malformed_body"},
+		{"empty", `{}`, nil, 400, "malformed_body"},
+		{"store failure", `{"handoff":"store-down"}`, nil, 500, "internal"},
+		{"store unavailable", `{"handoff":"store-unavailable"}`, nil, 503, "store_unavailable"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			h := New(&Handler{Engine: engine, Scoring: cfg, Handoff: fake, Log: slog.New(slog.NewJSONHandler(&logs, nil))})
+			req := httptest.NewRequest("POST", "/api/session", strings.NewReader(tc.body))
+			if tc.cookie != nil {
+				req.AddCookie(tc.cookie)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			var body struct{ Error, Message, Session string }
+			json.Unmarshal(rec.Body.Bytes(), &body)
+			if rec.Code != tc.status || body.Error != tc.code {
+				t.Fatalf("%d %+v, want %d %s", rec.Code, body, tc.status, tc.code)
+			}
+			if tc.status == 200 && body.Session != "the-handle" {
+				t.Errorf("session %q", body.Session)
+			}
+			if strings.Contains(logs.String(), code) || strings.Contains(logs.String(), "the-handle") {
+				t.Errorf("log holds the code or the handle:\n%s", logs.String())
+			}
+		})
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -68,6 +69,8 @@ type authorized struct {
 	url         string
 	code, state string
 	cookie      *http.Cookie
+	// storage is the tab's sessionStorage after the embedded launch page.
+	storage map[string]string
 }
 
 func (fx *fixture) authorize(t *testing.T) authorized {
@@ -84,12 +87,47 @@ func (fx *fixture) authorize(t *testing.T) authorized {
 		t.Fatal(err)
 	}
 	return authorized{
-		url:    "/callback?" + url.Values{"code": {code}, "state": {state}}.Encode(),
-		code:   code,
-		state:  state,
-		cookie: web.BindingCookie(res.Correlation, res.BindingNonce, 0),
+		url:     "/callback?" + url.Values{"code": {code}, "state": {state}}.Encode(),
+		code:    code,
+		state:   state,
+		cookie:  web.BindingCookie(res.Correlation, res.BindingNonce, 0),
+		storage: map[string]string{web.BindingStorageKey(res.Correlation): res.BindingNonce},
 	}
 }
+
+// browse is a browser that runs the callback's fallback page: when the GET
+// answers with it, the page's POST follows, from origin, with the nonce
+// found in storage.
+func (fx *fixture) browse(target string, cookie *http.Cookie, storage map[string]string, origin string) *httptest.ResponseRecorder {
+	rec := fx.serve(http.MethodGet, target, cookie)
+	body := rec.Body.String()
+	_, data, ok := strings.Cut(body, `<script type="application/json" id="d">`)
+	if rec.Code != http.StatusOK || !ok {
+		return rec
+	}
+	data, _, _ = strings.Cut(data, "</script>")
+	var d struct {
+		Key, Action string
+		Fields      map[string]string
+	}
+	if err := json.Unmarshal([]byte(data), &d); err != nil {
+		panic(err)
+	}
+	form := url.Values{"binding": {storage[d.Key]}}
+	for k, v := range d.Fields {
+		form.Set(k, v)
+	}
+	req := httptest.NewRequest(http.MethodPost, d.Action, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
+	rec = httptest.NewRecorder()
+	fx.h.ServeHTTP(rec, req)
+	return rec
+}
+
+const appOrigin = "https://app.example"
 
 func (fx *fixture) serve(method, target string, cookie *http.Cookie) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, target, nil)
@@ -102,35 +140,65 @@ func (fx *fixture) serve(method, target string, cookie *http.Cookie) *httptest.R
 }
 
 func TestCallbackCreatesSession(t *testing.T) {
-	for _, bound := range []bool{true, false} {
-		t.Run(map[bool]string{true: "bound", false: "no cookie"}[bound], func(t *testing.T) {
+	for _, viaCookie := range []bool{true, false} {
+		t.Run(map[bool]string{true: "cookie", false: "sessionStorage fallback"}[viaCookie], func(t *testing.T) {
+			bound := true
 			fx := newFixture(t)
 			a := fx.authorize(t)
 			var cookie *http.Cookie
-			if bound {
+			if viaCookie {
 				cookie = a.cookie
 			}
-			rec := fx.serve(http.MethodGet, a.url, cookie)
-			if rec.Code != http.StatusSeeOther {
-				t.Fatalf("status %d: %s", rec.Code, rec.Body)
+			rec := fx.browse(a.url, cookie, a.storage, appOrigin)
+			// The cookie path redirects; the fallback path answers with a
+			// page that keeps the hand-off nonce in sessionStorage.
+			next, nonce := rec.Header().Get("Location"), ""
+			if viaCookie {
+				if rec.Code != http.StatusSeeOther {
+					t.Fatalf("status %d: %s", rec.Code, rec.Body)
+				}
+			} else {
+				d := pageData(t, rec)
+				if d["key"] != web.HandoffStorageKey || d["nonce"] == "" || next != "" {
+					t.Fatalf("status %d Location %q data %v", rec.Code, next, d)
+				}
+				next, nonce = d["next"], d["nonce"]
 			}
-			handle, ok := strings.CutPrefix(rec.Header().Get("Location"), appURL+"#session=")
-			if !ok || len(handle) != 43 {
-				t.Fatalf("Location %q, want the app with the handle in the fragment", rec.Header().Get("Location"))
+			code, ok := strings.CutPrefix(next, appURL+"#handoff=")
+			if !ok || len(code) != 43 {
+				t.Fatalf("next %q, want the app with a hand-off code in the fragment", next)
+			}
+			var cleared, handoffCookie []*http.Cookie
+			for _, c := range rec.Result().Cookies() {
+				if c.MaxAge == -1 {
+					cleared = append(cleared, c)
+				} else {
+					handoffCookie = append(handoffCookie, c)
+				}
+			}
+			if len(cleared) != 1 || cleared[0].Name != a.cookie.Name {
+				t.Errorf("cleared cookies = %+v, want the binding cookie cleared", cleared)
+			}
+			if len(handoffCookie) != 1 || handoffCookie[0].Name != web.HandoffCookieName(smart.Correlation(code)) ||
+				!handoffCookie[0].HttpOnly || !handoffCookie[0].Partitioned || handoffCookie[0].MaxAge > 60 {
+				t.Fatalf("hand-off cookie = %+v", handoffCookie)
+			}
+			if viaCookie {
+				nonce = handoffCookie[0].Value
+			}
+			handle, err := fx.h.Flow.ExchangeHandoff(context.Background(), code, nonce)
+			if err != nil || len(handle) != 43 || strings.Contains(next, handle) {
+				t.Fatalf("ExchangeHandoff: %q, %v", handle, err)
 			}
 			s, err := fx.store.GetSession(context.Background(), smart.SessionID(handle))
 			if err != nil || s.Patient != "p1" || s.FHIRUser != "Practitioner/dr-1" {
 				t.Fatalf("session = %+v, %v", s, err)
 			}
-			cleared := rec.Result().Cookies()
-			if len(cleared) != 1 || cleared[0].Name != a.cookie.Name || cleared[0].MaxAge != -1 {
-				t.Errorf("Set-Cookie = %+v, want the binding cookie cleared", cleared)
-			}
 			if rec.Header().Get("Cache-Control") != "no-store" || rec.Header().Get("Referrer-Policy") != "no-referrer" {
 				t.Errorf("headers = %v", rec.Header())
 			}
 			log := fx.logs.String()
-			for _, secret := range []string{a.code, a.state, a.cookie.Value, handle, s.AccessToken, s.RefreshToken} {
+			for _, secret := range []string{a.code, a.state, a.cookie.Value, handle, code, nonce, s.AccessToken, s.RefreshToken} {
 				if strings.Contains(log, secret) {
 					t.Errorf("log holds a secret (%.8s…):\n%s", secret, log)
 				}
@@ -151,7 +219,7 @@ func TestCallbackHEADSpendsNothing(t *testing.T) {
 	fx := newFixture(t)
 	a := fx.authorize(t)
 	rec := fx.serve(http.MethodHead, a.url, a.cookie)
-	if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") != "GET" {
+	if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") != "GET, POST" {
 		t.Errorf("HEAD: status %d Allow %q", rec.Code, rec.Header().Get("Allow"))
 	}
 	if n := len(fx.srv.Requests("/token")); n != 0 {
@@ -166,6 +234,7 @@ func TestCallbackRefusals(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		target func(a authorized) string
+		cookie func(a authorized) *http.Cookie // default: the launch's
 		status int
 		cause  string
 		page   string // on the page
@@ -189,6 +258,16 @@ func TestCallbackRefusals(t *testing.T) {
 			status: http.StatusForbidden, cause: "ehr_denied", page: "access_denied: User said no",
 		},
 		{
+			// Phishing text: the attacker mints a state with /launch and
+			// sends the clinician an error redirect for it.
+			name: "error redirect for a launch of another browser",
+			target: func(a authorized) string {
+				return "/callback?" + url.Values{"state": {a.state}, "error": {"access_denied"}, "error_description": {"Call 555-0100 now"}, "error_uri": {"https://evil.example/help"}}.Encode()
+			},
+			cookie: func(authorized) *http.Cookie { return nil },
+			status: http.StatusForbidden, cause: "ehr_denied", absent: "555-0100", page: "did not come back to the browser",
+		},
+		{
 			name: "crafted error redirect",
 			target: func(authorized) string {
 				return "/callback?" + url.Values{"error": {"access_denied"}, "error_description": {"Call 555-0100 now"}}.Encode()
@@ -199,7 +278,11 @@ func TestCallbackRefusals(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			fx := newFixture(t)
 			a := fx.authorize(t)
-			rec := fx.serve(http.MethodGet, tc.target(a), a.cookie)
+			cookie, storage := a.cookie, a.storage
+			if tc.cookie != nil {
+				cookie, storage = tc.cookie(a), nil
+			}
+			rec := fx.browse(tc.target(a), cookie, storage, appOrigin)
 			body := rec.Body.String()
 			if rec.Code != tc.status || !strings.Contains(body, tc.page) || (tc.absent != "" && strings.Contains(body, tc.absent)) {
 				t.Errorf("status %d, want %d; page:\n%.2000s", rec.Code, tc.status, body)
@@ -212,4 +295,63 @@ func TestCallbackRefusals(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCallbackLoginCSRF is the login-CSRF attack: the attacker launches,
+// approves their own patient and sends the victim the callback URL. The
+// victim's browser has neither the launch's cookie nor its sessionStorage
+// nonce; a cross-site page may also replay the attacker's own nonce in a
+// POST. None of this creates a session or spends the code.
+func TestCallbackLoginCSRF(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		storage func(a authorized) map[string]string
+		origin  string
+		status  int
+		cause   string
+	}{
+		{"victim opens the link", func(authorized) map[string]string { return nil }, appOrigin, http.StatusForbidden, "binding_mismatch"},
+		{"another launch's nonce", func(a authorized) map[string]string {
+			m := map[string]string{}
+			for k := range a.storage {
+				m[k] = "bm90LXRoaXMtbGF1bmNo"
+			}
+			return m
+		}, appOrigin, http.StatusForbidden, "binding_mismatch"},
+		{"cross-site POST with the attacker's nonce", func(a authorized) map[string]string { return a.storage }, "https://evil.example", http.StatusForbidden, "cross_origin_post"},
+		{"POST without Origin", func(a authorized) map[string]string { return a.storage }, "", http.StatusForbidden, "cross_origin_post"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fx := newFixture(t)
+			a := fx.authorize(t)
+			rec := fx.browse(a.url, nil, tc.storage(a), tc.origin)
+			if rec.Code != tc.status || !strings.Contains(rec.Body.String(), "Open SMART Calc from the EHR again") {
+				t.Errorf("status %d, want %d:\n%.1500s", rec.Code, tc.status, rec.Body)
+			}
+			if loc := rec.Header().Get("Location"); loc != "" {
+				t.Errorf("Location %q", loc)
+			}
+			if n := len(fx.srv.Requests("/token")); n != 0 {
+				t.Errorf("%d token requests, want none", n)
+			}
+			if !strings.Contains(fx.logs.String(), `"cause":"`+tc.cause+`"`) {
+				t.Errorf("log lacks cause %s:\n%s", tc.cause, fx.logs)
+			}
+		})
+	}
+}
+
+// pageData reads the JSON data block of a script page.
+func pageData(t *testing.T, rec *httptest.ResponseRecorder) map[string]string {
+	t.Helper()
+	_, data, ok := strings.Cut(rec.Body.String(), `<script type="application/json" id="d">`)
+	if rec.Code != http.StatusOK || !ok {
+		t.Fatalf("status %d, not a script page:\n%.1000s", rec.Code, rec.Body)
+	}
+	data, _, _ = strings.Cut(data, "</script>")
+	var d map[string]string
+	if err := json.Unmarshal([]byte(data), &d); err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

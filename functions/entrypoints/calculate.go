@@ -83,6 +83,7 @@ func (e *Env) Calculate() (http.Handler, error) {
 		Engine:         engine,
 		Scoring:        scoring,
 		Assess:         as,
+		Handoff:        flow,
 		CDS:            hooks,
 		Log:            e.Log,
 		Project:        e.Config.FirestoreProject,

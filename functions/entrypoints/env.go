@@ -150,6 +150,14 @@ func (e *Env) registryLocked() (*smart.Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("entrypoints: %w", err)
 	}
+	if e.Log != nil {
+		for _, reg := range r.Registrations() {
+			if !reg.BindingRequired() {
+				e.Log.Warn("browser binding off: callbacks for this registration are not bound to the browser that launched (login CSRF is possible)",
+					"registration", reg.ID)
+			}
+		}
+	}
 	e.registry = r
 	e.ancestors = FrameAncestors(regs, e.Config.FrameAncestors)
 	return r, nil

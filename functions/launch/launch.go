@@ -52,9 +52,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		"registration", res.Registration.ID,
 		"iss", req.Issuer,
 		"mode", mode(req))
+	if embedded(r) {
+		// An EHR's iframe may refuse even the partitioned cookie: the
+		// page also keeps the nonce in the frame's sessionStorage, where
+		// the callback's fallback page finds it.
+		web.StoreAndGo(w, h.FrameAncestors, web.BindingStorageKey(res.Correlation), res.BindingNonce, res.AuthorizeURL)
+		return
+	}
 	web.NoStore(w.Header())
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	web.Redirect(w, res.AuthorizeURL, http.StatusFound)
+}
+
+// embedded reports whether the browser loads the launch into a frame.
+func embedded(r *http.Request) bool {
+	d := r.Header.Get("Sec-Fetch-Dest")
+	return d == "iframe" || d == "frame"
 }
 
 func mode(req smart.BeginRequest) string {

@@ -147,3 +147,41 @@ func TestLaunchMethod(t *testing.T) {
 		t.Errorf("%d requests to the EHR, want none", n)
 	}
 }
+
+// In an EHR's iframe the launch also keeps the binding nonce in the frame's
+// sessionStorage (the fallback for browsers that refuse even a partitioned
+// cookie): a no-store page stores it and replaces itself with the
+// authorize URL; no secret rides in a URL.
+func TestLaunchEmbeddedStoresNonce(t *testing.T) {
+	for _, dest := range []string{"iframe", "document", ""} {
+		t.Run(dest, func(t *testing.T) {
+			h, srv, _ := newHandler(t)
+			req := httptest.NewRequest(http.MethodGet, "/launch?launch=abc&iss="+url.QueryEscape(srv.FHIRBase), nil)
+			if dest != "" {
+				req.Header.Set("Sec-Fetch-Dest", dest)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			cookies := rec.Result().Cookies()
+			if len(cookies) != 1 || !cookies[0].Partitioned {
+				t.Fatalf("cookies = %+v, want the partitioned binding cookie", cookies)
+			}
+			if dest != "iframe" {
+				if rec.Code != http.StatusFound {
+					t.Errorf("status %d, want 302", rec.Code)
+				}
+				return
+			}
+			body := rec.Body.String()
+			key := "smartcalc.binding." + strings.TrimPrefix(cookies[0].Name, "__Host-smartcalc-")
+			if rec.Code != http.StatusOK || rec.Header().Get("Location") != "" ||
+				!strings.Contains(body, `"key":"`+key+`"`) || !strings.Contains(body, `"nonce":"`+cookies[0].Value+`"`) ||
+				!strings.Contains(body, `"next":"`+srv.URL) {
+				t.Errorf("status %d Location %q:\n%s", rec.Code, rec.Header().Get("Location"), body)
+			}
+			if csp := rec.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'sha256-") || rec.Header().Get("Cache-Control") != "no-store" {
+				t.Errorf("headers %v", rec.Header())
+			}
+		})
+	}
+}

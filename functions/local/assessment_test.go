@@ -24,7 +24,7 @@ func (e *env) launch(t testing.TB, patient string, faults ...string) string {
 	if resp.StatusCode != 200 {
 		t.Fatalf("launch into %s: status %d: %.300s", patient, resp.StatusCode, body)
 	}
-	return handleFrom(t, seen)
+	return e.handleFrom(t, seen)
 }
 
 // api calls the calculate API with the session handle.

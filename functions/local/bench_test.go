@@ -118,6 +118,9 @@ func benchCallback(b *testing.B, kind storeKind) {
 			b.Fatalf("authorize answered %d to %q", resp.StatusCode, resp.Header.Get("Location"))
 		}
 		req := httptest.NewRequest("GET", cb.String(), nil)
+		for _, c := range rec.Result().Cookies() { // the launching browser's binding cookie
+			req.AddCookie(c)
+		}
 		b.StartTimer()
 		rec = httptest.NewRecorder()
 		e.Handler.ServeHTTP(rec, req)

@@ -12,8 +12,10 @@ package main
 // the test removes. Their paths are logged.
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -374,8 +376,8 @@ func (b *tab) noSecretsInPage(e *env, handle string) {
 	e.store.mu.Unlock()
 	for where, s := range places {
 		if strings.Contains(where, "address") || where == "history entry" {
-			if strings.Contains(s, "session=") {
-				b.t.Errorf("%s still has session=: %q", where, s)
+			if strings.Contains(s, "session=") || strings.Contains(s, "handoff=") {
+				b.t.Errorf("%s still has session= or handoff=: %q", where, s)
 			}
 		}
 		for _, secret := range secrets {
@@ -657,10 +659,15 @@ func TestBrowserEmbeddedLaunch(t *testing.T) {
 	b.noConsoleErrors("/favicon.ico")
 	b.screenshot("embedded", "the sandbox EHR page (its header and patient banner for hbr-anticoag) with SMART Calc in an iframe from 127.0.0.1, hemoglobin entered as 9: PRECISE-HBR 41, Very HBR")
 
-	if strings.Contains(e.logs.String(), "no binding cookie came back") {
-		t.Log("the callback got no browser-binding cookie and went on (state and PKCE protect the exchange)")
-	} else {
+	// The callback is bound to this frame: by the partitioned (CHIPS)
+	// cookie, or else by the nonce the launch page kept in sessionStorage.
+	switch logs := e.logs.String(); {
+	case strings.Contains(logs, `"binding_from":"cookie"`):
 		t.Log("the callback got its partitioned (CHIPS) browser-binding cookie")
+	case strings.Contains(logs, `"binding_from":"session_storage"`):
+		t.Log("the callback got no cookie and was bound through sessionStorage")
+	default:
+		t.Errorf("the session was not bound to the browser:\n%s", lastLines(logs, 20))
 	}
 }
 
@@ -795,10 +802,25 @@ func TestBrowserRelaunch(t *testing.T) {
 	b.noConsoleErrors()
 	b.screenshot("missing", "the page opened without a session: 'Your SMART Calc session has ended or is missing', relaunch advice and a link to the standalone calculator")
 
-	b.navigate(e.URL + "/calculate/#session=not*a*handle")
+	b.navigate(e.URL + "/calculate/#handoff=not*a*handle")
 	relaunch("The session link was damaged.")
-	if got := eval[string](b, `location.href`); strings.Contains(got, "session") {
+	if got := eval[string](b, `location.href`); strings.Contains(got, "handoff") {
 		t.Errorf("the damaged link stays in the address bar: %q", got)
+	}
+
+	// Fixation through a link: an attacker's own valid handle, or a hand-off
+	// code issued to the attacker's browser, opens no session here.
+	attacker := e.launch(t, "cirrhosis")
+	b.navigate("about:blank") // a fresh page load, not a fragment change
+	b.navigate(e.URL + "/calculate/#session=" + attacker)
+	relaunch("This page was opened without a SMART Calc session.")
+	seen, _, _ := e.redirects(t, e.URL+"/ehr/launch?patient=cirrhosis")
+	_, code, _ := strings.Cut(seen[len(seen)-1], "#handoff=")
+	b.navigate("about:blank")
+	b.navigate(e.URL + "/calculate/#handoff=" + code)
+	relaunch("This sign-in link was already used, has expired or was opened in another browser. Links to SMART Calc cannot be reused or shared.")
+	if b.handle() != "" {
+		t.Error("the tab holds a session from the attacker's link")
 	}
 
 	b.launchInto(e, "low-risk")
@@ -1012,4 +1034,130 @@ func TestBrowserTradeoffChart(t *testing.T) {
 		t.Errorf("numbers %q after every factor is answered", got)
 	}
 	b.screenshot("point", "low-risk with every unknown factor answered no: the point")
+}
+
+// TestBrowserHistoryHoldsNoBearer reads Chromium's own History database
+// (the file that kept /calculate/#session=<handle> before hand-off codes)
+// after two launches: it holds no session handle, and every hand-off code
+// it holds is spent: exchanging it again, from this browser's cookies or
+// another's, gets 401. A link to the app with someone's code (fixation)
+// opens no session.
+func TestBrowserHistoryHoldsNoBearer(t *testing.T) {
+	e := start(t, memoryStore, nil, nil, nil)
+	dir := t.TempDir()
+	b := newBrowser(t, map[string]any{"user-data-dir": dir})
+	var handles []string
+	for _, p := range []string{"low-risk", "hbr-anticoag"} {
+		b.launchInto(e, p)
+		handles = append(handles, b.handle())
+	}
+	// A graceful close writes the History database out.
+	if err := chromedp.Cancel(b.ctx); err != nil {
+		t.Fatalf("close chromium: %v", err)
+	}
+	var history []byte
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		history = nil
+		files, _ := filepath.Glob(filepath.Join(dir, "Default", "History*"))
+		for _, f := range files {
+			if raw, err := os.ReadFile(f); err == nil {
+				history = append(history, raw...)
+			}
+		}
+		if bytes.Contains(history, []byte("/calculate/")) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !bytes.Contains(history, []byte("/calculate/")) {
+		t.Fatalf("the History database (%d bytes) lists no visit to the app: this test would prove nothing", len(history))
+	}
+	for _, h := range handles {
+		if h == "" || bytes.Contains(history, []byte(h)) {
+			t.Errorf("the History database holds a session handle (%.8s…)", h)
+		}
+	}
+	codes := regexp.MustCompile(`#handoff=([A-Za-z0-9_-]{43})`).FindAllSubmatch(history, -1)
+	if len(codes) == 0 {
+		t.Fatal("the History database holds no #handoff= URL: the replay below would prove nothing")
+	}
+	for _, c := range codes {
+		for name, client := range map[string]*http.Client{"this browser's cookies": e.client, "another browser": {}} {
+			resp, err := client.Post(e.URL+"/calculate/api/session", "application/json", strings.NewReader(`{"handoff":"`+string(c[1])+`"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("hand-off code from history, %s: status %d, want 401", name, resp.StatusCode)
+			}
+		}
+	}
+}
+
+// TestBrowserSessionStorageFallback runs the callback's cookie-less path in
+// a real browser: the tab holds the launch's binding nonce only in
+// sessionStorage (as the launch page leaves it in an EHR iframe that
+// refuses even partitioned cookies) and no cookie. The fallback page POSTs
+// the nonce back, the hand-off nonce waits in sessionStorage for the app
+// page, and the assessment loads. The same callback URL in a tab without
+// the nonce (login CSRF) ends on the 403 page.
+func TestBrowserSessionStorageFallback(t *testing.T) {
+	e := start(t, memoryStore, nil, nil, nil)
+	for _, withNonce := range []bool{true, false} {
+		// A scripted browser launches and stops at the callback; its
+		// binding cookie is the nonce the launch page would have stored.
+		cb := e.stopAt(t, e.URL+"/ehr/launch?patient=low-risk", "/callback")
+		var name, nonce string
+		for _, c := range e.client.Jar.Cookies(cb) {
+			if strings.HasPrefix(c.Name, "__Host-smartcalc-") && !strings.HasPrefix(c.Name, "__Host-smartcalc-h-") {
+				name, nonce = c.Name, c.Value
+			}
+		}
+		if nonce == "" {
+			t.Fatal("no binding cookie after the launch")
+		}
+		b := newBrowser(t, nil)
+		b.navigate(e.URL + "/calculate/evaluate.html")
+		if withNonce {
+			key := "smartcalc.binding." + strings.TrimPrefix(name, "__Host-smartcalc-")
+			eval[chromedp.Void](b, `sessionStorage.setItem('`+key+`', '`+nonce+`')`)
+		}
+		b.navigate(cb.String())
+		if !withNonce {
+			for deadline := time.Now().Add(waitTimeout); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+				if title, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.title`)); err == nil && strings.Contains(title, "Open SMART Calc") {
+					break
+				}
+			}
+			b.waitFor("the refusal", `document.title.includes('Open SMART Calc from the EHR again') ? 'ok' : ''`)
+			if b.handle() != "" {
+				t.Error("login CSRF: the tab holds a session")
+			}
+			continue
+		}
+		// The pages navigate by script: wait until the app page stands.
+		for deadline := time.Now().Add(waitTimeout); ; {
+			ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`location.pathname === '/calculate/' && document.readyState === 'complete'`))
+			if err == nil && ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the app page never loaded: %v", err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		b.waitStatus("Assessment loaded.")
+		if b.handle() == "" {
+			t.Error("the tab holds no session handle")
+		}
+		if got := eval[string](b, `JSON.stringify(Object.keys(sessionStorage))`); strings.Contains(got, "binding") {
+			t.Errorf("binding nonces left in sessionStorage: %s", got)
+		}
+		logs := e.logs.String()
+		if !strings.Contains(logs, `"binding_from":"session_storage"`) || !strings.Contains(logs, `"message":"session handed off"`) {
+			t.Errorf("the fallback was not used:\n%s", lastLines(logs, 12))
+		}
+	}
 }

@@ -12,8 +12,9 @@ import (
 )
 
 // TestFirestoreRPCBudget holds each step to its Firestore budget, counted
-// at the gRPC layer against the emulator: 1 RPC in launch, at most 3 in
-// callback, 1 per API call.
+// at the gRPC layer against the emulator: 1 RPC in launch, at most 4 in
+// callback (consume the launch: Get and Update; create the session and the
+// hand-off), 2 for the hand-off exchange (Get and Update), 1 per API call.
 func TestFirestoreRPCBudget(t *testing.T) {
 	client, rpcs := smarttest.NewCountingFirestoreClient(t)
 	sealer, err := store.NewSealer(bytes.Repeat([]byte{9}, 32))
@@ -22,7 +23,8 @@ func TestFirestoreRPCBudget(t *testing.T) {
 	}
 	fs := &store.Firestore{Client: client, Sealer: sealer}
 	e := start(t, memoryStore, nil, &Tune{Env: func(en *entrypoints.Env) { en.Store = fs }}, nil)
-	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	// The launching browser's jar carries the binding cookie.
+	noFollow := &http.Client{Jar: e.client.Jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	step := func(name, u string, want int, budget int) *http.Response {
 		t.Helper()
 		rpcs.Reset()
@@ -47,8 +49,12 @@ func TestFirestoreRPCBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	authz.Body.Close()
-	resp = step("callback", authz.Header.Get("Location"), http.StatusSeeOther, 3)
-	handle := handleFrom(t, []string{resp.Header.Get("Location")})
+	resp = step("callback", authz.Header.Get("Location"), http.StatusSeeOther, 4)
+	rpcs.Reset()
+	handle := e.handleFrom(t, []string{resp.Header.Get("Location")})
+	if got := rpcs.Total(); got > 2 {
+		t.Errorf("POST /api/session: %d Firestore RPCs (%v), budget 2", got, rpcs.Counts())
+	}
 	for _, path := range []string{"context", "assessment"} {
 		rpcs.Reset()
 		if status, body := e.api(t, "GET", path, handle, ""); status != 200 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"sort"
 	"strconv"
@@ -22,12 +23,20 @@ const LoadLaunchesEnv = "SMARTCALC_LOAD_LAUNCHES"
 // patientLaunch runs one full launch into patient (launch, authorize,
 // callback, context) and returns the patient id the app's context names.
 func patientLaunch(e *env, c *http.Client, patient string) (string, error) {
+	c = ownBrowser(c)
 	step := "/ehr/launch"
 	resp, err := c.Get(e.URL + step + "?patient=" + patient)
 	for hop := 0; err == nil && hop < 4 && resp.StatusCode/100 == 3; hop++ {
 		resp.Body.Close()
 		loc := resp.Header.Get("Location")
-		if _, handle, ok := strings.Cut(loc, "#session="); ok {
+		if _, code, ok := strings.Cut(loc, "#handoff="); ok {
+			handle, status, retryAfter, err := handoff(e, c, code)
+			if err != nil {
+				return "", err
+			}
+			if handle == "" {
+				return "", &launchRefused{step: "/calculate/api/session", status: status, retryAfter: retryAfter}
+			}
 			req, _ := http.NewRequest("GET", e.URL+"/calculate/api/context", nil)
 			req.Header.Set("Authorization", "Bearer "+handle)
 			resp, err = c.Do(req)
@@ -141,4 +150,30 @@ func TestConcurrentFullLaunches(t *testing.T) {
 	if crossed > 0 {
 		t.Errorf("%d launches opened another patient", crossed)
 	}
+}
+
+// ownBrowser is c with a cookie jar of its own: one browser per launch,
+// which the fail-closed binding and the hand-off require.
+func ownBrowser(c *http.Client) *http.Client {
+	cc := *c
+	cc.Jar, _ = cookiejar.New(nil)
+	return &cc
+}
+
+// handoff is the app page's POST /calculate/api/session: it trades the
+// callback's one-time code for the session handle, with the launching
+// browser's cookies. A refusal returns no handle and the status.
+func handoff(e *env, c *http.Client, code string) (handle string, status int, retryAfter string, err error) {
+	resp, err := c.Post(e.URL+"/calculate/api/session", "application/json", strings.NewReader(`{"handoff":"`+code+`"}`))
+	if err != nil {
+		return "", 0, "", err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Session string `json:"session"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&body) != nil {
+		return "", resp.StatusCode, resp.Header.Get("Retry-After"), nil
+	}
+	return body.Session, resp.StatusCode, "", nil
 }

@@ -141,6 +141,9 @@ func newServer(base string, getenv func(string) string, log *slog.Logger, tune *
 			continue
 		}
 		mux.Handle("/"+name, h)
+		if name == "callback" { // per-registration Redirect URIs: /callback/<id>
+			mux.Handle("/callback/{id}", h)
+		}
 	}
 	mux.Handle("/ehr/cds", hooks)
 	mux.Handle("/ehr/cds-jwks", hooks)

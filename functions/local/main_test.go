@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -49,7 +50,8 @@ func (b *syncBuffer) String() string {
 }
 
 // spyStore records every secret that passes through the store, so the log
-// test can look for them, and can tamper with a launch's verifier.
+// test can look for them, and can tamper with a launch's sealed verifier
+// (which then does not open).
 type spyStore struct {
 	store.Store
 	mu        sync.Mutex
@@ -225,15 +227,31 @@ func (e *env) stopAt(t testing.TB, u, stop string) *url.URL {
 	return found
 }
 
-func handleFrom(t testing.TB, seen []string) string {
+func (e *env) handleFrom(t testing.TB, seen []string) string {
 	t.Helper()
 	for _, s := range seen {
-		if _, frag, ok := strings.Cut(s, "#session="); ok {
-			return frag
+		if _, frag, ok := strings.Cut(s, "#handoff="); ok {
+			return e.exchange(t, frag)
 		}
 	}
-	t.Fatalf("no #session= in redirects %q", seen)
+	t.Fatalf("no #handoff= in redirects %q", seen)
 	return ""
+}
+
+// exchange is the app page's POST /calculate/api/session: the launching
+// browser (e.client's cookie jar) trades the hand-off code for the handle.
+func (e *env) exchange(t testing.TB, code string) string {
+	t.Helper()
+	resp, err := e.client.Post(e.URL+"/calculate/api/session", "application/json", strings.NewReader(`{"handoff":"`+code+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct{ Session string }
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK || out.Session == "" {
+		t.Fatalf("POST /calculate/api/session: status %d, %v", resp.StatusCode, err)
+	}
+	return out.Session
 }
 
 var kinds = []storeKind{memoryStore, firestoreStore}
@@ -247,10 +265,10 @@ func TestEHRLaunchReachesSession(t *testing.T) {
 				t.Fatalf("final status %d", resp.StatusCode)
 			}
 			last := seen[len(seen)-1]
-			if !strings.HasPrefix(last, e.URL+"/calculate/#session=") {
-				t.Fatalf("chain ended at %q, want %s/calculate/#session=…", last, e.URL)
+			if !strings.HasPrefix(last, e.URL+"/calculate/#handoff=") {
+				t.Fatalf("chain ended at %q, want %s/calculate/#handoff=…", last, e.URL)
 			}
-			handle := handleFrom(t, seen)
+			handle := e.handleFrom(t, seen)
 			if raw, err := base64.RawURLEncoding.DecodeString(handle); err != nil || len(raw) < 32 {
 				t.Errorf("handle %q is not ≥256 random bits in base64url", handle)
 			}
@@ -307,6 +325,7 @@ func TestConcurrentCallbacksOneSession(t *testing.T) {
 		t.Run(string(kind), func(t *testing.T) {
 			e := start(t, kind, nil, nil, nil)
 			cb := e.stopAt(t, e.URL+"/ehr/launch?patient=low-risk", "/callback")
+			cookies := e.client.Jar.Cookies(cb)
 			const n = 20
 			var wg sync.WaitGroup
 			statuses := make([]int, n)
@@ -316,9 +335,15 @@ func TestConcurrentCallbacksOneSession(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
+					// The launching browser's binding cookie, sent by each
+					// (a shared jar would lose it to the first answer).
 					c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+					req, _ := http.NewRequest(http.MethodGet, cb.String(), nil)
+					for _, ck := range cookies {
+						req.AddCookie(ck)
+					}
 					<-startGun
-					resp, err := c.Get(cb.String())
+					resp, err := c.Do(req)
 					if err != nil {
 						t.Error(err)
 						return
@@ -360,7 +385,7 @@ func TestBadStateRefused(t *testing.T) {
 			var offset atomic.Int64
 			now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 			e := start(t, kind, nil, nil, now)
-			noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			noRedirect := &http.Client{Jar: e.client.Jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 			get := func(u string) (int, string) {
 				resp, err := noRedirect.Get(u)
 				if err != nil {
@@ -368,6 +393,19 @@ func TestBadStateRefused(t *testing.T) {
 				}
 				b, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
+				// Without a binding cookie the callback answers with its
+				// sessionStorage page: a browser runs it, with nothing
+				// stored for this state.
+				if form, action, ok := fallbackForm(string(b)); ok && resp.StatusCode == http.StatusOK {
+					req, _ := http.NewRequest(http.MethodPost, e.URL+action, strings.NewReader(form.Encode()))
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					req.Header.Set("Origin", e.URL)
+					if resp, err = noRedirect.Do(req); err != nil {
+						t.Fatal(err)
+					}
+					b, _ = io.ReadAll(resp.Body)
+					resp.Body.Close()
+				}
 				return resp.StatusCode, string(b)
 			}
 
@@ -430,8 +468,10 @@ func TestUnknownIssuerMakesNoRequest(t *testing.T) {
 
 func TestWrongVerifierExplained(t *testing.T) {
 	e := start(t, memoryStore, nil, nil, nil)
-	e.store.tamper.Store(true)
-	_, resp, body := e.redirects(t, e.URL+"/ehr/launch?patient=low-risk")
+	// The stored verifier is sealed under the state, which the store never
+	// holds, so it cannot be swapped there any more: the sandbox refuses
+	// the grant as it would a wrong verifier.
+	_, resp, body := e.redirects(t, e.URL+"/ehr/launch?patient=low-risk&fault=invalid_grant")
 	if resp.StatusCode != http.StatusBadGateway {
 		t.Errorf("status %d, want 502", resp.StatusCode)
 	}
@@ -474,7 +514,7 @@ func TestStandaloneLaunch(t *testing.T) {
 			if resp.StatusCode != 200 {
 				t.Fatalf("status %d", resp.StatusCode)
 			}
-			sess, err := e.store.GetSession(context.Background(), smart.SessionID(handleFrom(t, seen)))
+			sess, err := e.store.GetSession(context.Background(), smart.SessionID(e.handleFrom(t, seen)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -483,4 +523,26 @@ func TestStandaloneLaunch(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fallbackForm reads the callback's sessionStorage fallback page: the form
+// its script POSTs, with no nonce stored, and where.
+func fallbackForm(page string) (url.Values, string, bool) {
+	_, data, ok := strings.Cut(page, `<script type="application/json" id="d">`)
+	if !ok {
+		return nil, "", false
+	}
+	data, _, _ = strings.Cut(data, "</script>")
+	var d struct {
+		Action string
+		Fields map[string]string
+	}
+	if err := json.Unmarshal([]byte(data), &d); err != nil || d.Action == "" {
+		return nil, "", false
+	}
+	form := url.Values{"binding": {""}}
+	for k, v := range d.Fields {
+		form.Set(k, v)
+	}
+	return form, d.Action, true
 }

@@ -32,6 +32,7 @@ type flowStep struct {
 // client that gives up after outageAnswerWithin, and stops at the first
 // answer that is not the step's success.
 func fullLaunch(e *env, c *http.Client) []flowStep {
+	c = ownBrowser(c)
 	var steps []flowStep
 	do := func(name, method, u, handle string, want int) (*http.Response, bool) {
 		req, err := http.NewRequest(method, u, nil)
@@ -69,9 +70,14 @@ func fullLaunch(e *env, c *http.Client) []flowStep {
 			return steps
 		}
 	}
-	_, handle, ok := strings.Cut(resp.Header.Get("Location"), "#session=")
+	_, code, ok := strings.Cut(resp.Header.Get("Location"), "#handoff=")
 	if !ok {
-		steps = append(steps, flowStep{name: "callback", err: fmt.Errorf("no session handle in %q", resp.Header.Get("Location"))})
+		steps = append(steps, flowStep{name: "callback", err: fmt.Errorf("no hand-off code in %q", resp.Header.Get("Location"))})
+		return steps
+	}
+	handle, status, retryAfter, err := handoff(e, c, code)
+	steps = append(steps, flowStep{name: "session", status: status, retryAfter: retryAfter, err: err})
+	if handle == "" {
 		return steps
 	}
 	for _, path := range []string{"context", "assessment"} {
@@ -83,7 +89,7 @@ func fullLaunch(e *env, c *http.Client) []flowStep {
 }
 
 func flowComplete(steps []flowStep) bool {
-	return len(steps) == 6 && steps[5].err == nil && steps[5].status == http.StatusOK
+	return len(steps) == 7 && steps[6].err == nil && steps[6].status == http.StatusOK
 }
 
 // TestFirestoreOutage kills the Firestore emulator during a stream of full

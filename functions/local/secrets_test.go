@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"encoding/base64"
+	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -22,6 +25,22 @@ type recorder struct {
 	mu      sync.Mutex
 	secrets []string
 	next    http.RoundTripper
+	// kinds counts what was seen, so that the test proves something:
+	// "handoff" codes, OIDC "nonce"s.
+	kinds map[string]int
+}
+
+func (r *recorder) saw(kind, v string) {
+	if v == "" {
+		return
+	}
+	r.mu.Lock()
+	if r.kinds == nil {
+		r.kinds = map[string]int{}
+	}
+	r.kinds[kind]++
+	r.mu.Unlock()
+	r.add(v)
 }
 
 func (r *recorder) add(v ...string) {
@@ -37,6 +56,7 @@ func (r *recorder) add(v ...string) {
 func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	q := req.URL.Query()
 	r.add(q.Get("code"), q.Get("state"), q.Get("launch"))
+	r.saw("nonce", q.Get("nonce"))
 	resp, err := r.next.RoundTrip(req)
 	if err != nil {
 		return resp, err
@@ -48,10 +68,21 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 		if u, err := url.Parse(loc); err == nil {
 			lq := u.Query()
 			r.add(lq.Get("code"), lq.Get("state"), lq.Get("code_challenge"))
-			if _, h, ok := strings.Cut(u.Fragment, "session="); ok {
-				r.add(h)
+			r.saw("nonce", lq.Get("nonce"))
+			if _, h, ok := strings.Cut(u.Fragment, "handoff="); ok {
+				r.saw("handoff", h)
 			}
 		}
+	}
+	// The hand-off exchange answers with the handle.
+	if req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/api/session") && resp.Body != nil {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var out struct{ Session string }
+		if json.Unmarshal(body, &out) == nil {
+			r.add(out.Session)
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(body))
 	}
 	return resp, err
 }
@@ -97,9 +128,23 @@ func TestLogsHoldNoSecret(t *testing.T) {
 				e.URL + "/ehr/launch?patient=hbr-anticoag",
 				e.URL + "/launch?iss=" + url.QueryEscape(e.Sandbox.FHIRBase()),
 			} {
-				if _, resp, _ := e.redirects(t, u); resp.StatusCode != 200 {
+				seen, resp, _ := e.redirects(t, u)
+				if resp.StatusCode != 200 {
 					t.Fatalf("%s: status %d", u, resp.StatusCode)
 				}
+				// The page's exchange: the hand-off code, its nonce and
+				// the handle all pass through the recorder.
+				e.handleFrom(t, seen)
+			}
+			// A replayed hand-off code is refused (and logged) without
+			// the code reaching the log.
+			seen, _, _ := e.redirects(t, e.URL+"/ehr/launch?patient=low-risk")
+			_, code, _ := strings.Cut(seen[len(seen)-1], "#handoff=")
+			e.exchange(t, code)
+			if resp, err := e.client.Post(e.URL+"/calculate/api/session", "application/json", strings.NewReader(`{"handoff":"`+code+`"}`)); err != nil || resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("replayed hand-off: %v %v", resp, err)
+			} else {
+				resp.Body.Close()
 			}
 			// Failures: the EHR refuses the client or the grant, a
 			// verifier mismatch, a replayed callback.
@@ -121,8 +166,8 @@ func TestLogsHoldNoSecret(t *testing.T) {
 			}
 			secrets := append([]string{secret, pem, base64.StdEncoding.EncodeToString([]byte(SandboxClientID + ":" + secret))}, rec.secrets...)
 			secrets = append(secrets, e.store.secrets...)
-			if len(rec.secrets) < 10 || len(e.store.secrets) < 6 {
-				t.Fatalf("saw too few secrets to test: %d browser-side, %d stored", len(rec.secrets), len(e.store.secrets))
+			if len(rec.secrets) < 10 || len(e.store.secrets) < 6 || rec.kinds["handoff"] < 3 || rec.kinds["nonce"] < 3 {
+				t.Fatalf("saw too few secrets to test: %d browser-side (%v), %d stored", len(rec.secrets), rec.kinds, len(e.store.secrets))
 			}
 			for _, s := range secrets {
 				if s != "" && strings.Contains(logs, s) {

@@ -434,8 +434,28 @@ func resolveSameOrigin(base *url.URL, current, next string) (string, error) {
 	if !sameOrigin(base, nu) || nu.User != nil {
 		return "", errors.New("next link to another origin refused")
 	}
+	// The token goes with the link: on a multi-tenant host it must stay
+	// under this FHIR base's path, not reach another tenant's.
+	if !underPath(base.EscapedPath(), nu.EscapedPath()) {
+		return "", errors.New("next link outside the FHIR base path (another origin or tenant) refused")
+	}
 	nu.Fragment = ""
 	return nu.String(), nil
+}
+
+// underPath reports whether the escaped path p is base itself or below it,
+// with no dot segment (encoded or not) that could climb out.
+func underPath(base, p string) bool {
+	base = strings.TrimRight(base, "/")
+	if p != base && !strings.HasPrefix(p, base+"/") {
+		return false
+	}
+	for _, seg := range strings.Split(strings.ToLower(p), "/") {
+		if seg == "." || seg == ".." || strings.Contains(seg, "%2e%2e") || strings.Contains(seg, "%2f") {
+			return false
+		}
+	}
+	return true
 }
 
 // sameOrigin compares scheme, host and port (default ports made explicit).

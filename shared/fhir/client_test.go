@@ -223,6 +223,10 @@ func TestSearchPaging(t *testing.T) {
 			writeJSON(w, 200, bundle("", obs("o5")))
 		case "evil":
 			writeJSON(w, 200, bundle(foreign.URL+"/fhir/Observation?page=2", obs("o1")))
+		case "tenant": // same origin, another tenant's FHIR base
+			writeJSON(w, 200, bundle(srvURL+"/other-tenant/fhir/Observation?page=2", obs("o1")))
+		case "climb":
+			writeJSON(w, 200, bundle(srvURL+"/fhir/%2E%2E/other-tenant/Observation?page=2", obs("o1")))
 		case "scheme":
 			writeJSON(w, 200, bundle(strings.Replace(srvURL, "http:", "https:", 1)+"/fhir/Observation?page=2", obs("o1")))
 		}
@@ -251,6 +255,8 @@ func TestSearchPaging(t *testing.T) {
 		{name: "one page", maxPages: 1, wantIDs: "o1,o2", wantReqs: 1, truncated: true},
 		{name: "foreign origin refused", first: "evil", wantIDs: "o1", wantReqs: 1, wantErr: true},
 		{name: "other scheme refused", first: "scheme", wantIDs: "o1", wantReqs: 1, wantErr: true},
+		{name: "another tenant's path refused", first: "tenant", wantIDs: "o1", wantReqs: 1, wantErr: true},
+		{name: "encoded dot segments refused", first: "climb", wantIDs: "o1", wantReqs: 1, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -266,7 +266,7 @@ func (rec *Record) add(typ, patient string, entries []Entry) error {
 	}
 	if foreign > 0 && err == nil {
 		err = &Error{Op: string(InteractionSearch), Type: typ, Status: http.StatusOK, Kind: ErrBadResponse,
-			Err: fmt.Errorf("%d resources about another patient were dropped", foreign)}
+			Err: fmt.Errorf("%d resources about another patient, or naming no patient, were dropped", foreign)}
 	}
 	// Included Medications may come with either medication search.
 	for _, e := range entries {
@@ -294,17 +294,22 @@ func (rec *Record) add(typ, patient string, entries []Entry) error {
 	return err
 }
 
-// keep drops resources whose subject names a patient other than patient.
-// References it cannot parse (contained, logical, urn:) are kept.
+// keep keeps the resources whose subject is Patient/<patient>. A resource
+// of these patient-compartment types with no subject, or one that cannot be
+// parsed (contained, logical, urn:), is not provably the session patient's,
+// so it is dropped like one about another patient.
 func keep[T any](v []T, patient string, subject func(*T) *Reference) ([]T, int) {
 	out := v[:0]
 	dropped := 0
 	for i := range v {
-		if s := subject(&v[i]); s != nil {
-			if typ, id, ok := s.Target(); ok && (typ != "Patient" || id != patient) {
-				dropped++
-				continue
-			}
+		s := subject(&v[i])
+		if s == nil {
+			dropped++
+			continue
+		}
+		if typ, id, ok := s.Target(); !ok || typ != "Patient" || id != patient {
+			dropped++
+			continue
 		}
 		out = append(out, v[i])
 	}

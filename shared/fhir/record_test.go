@@ -272,17 +272,19 @@ func TestFetchRecordDropsOtherPatients(t *testing.T) {
 	other := strings.Replace(labObs("x", "718-7", 7, "2025-03-02"), "Patient/p-1", "https://ehr.example/fhir/Patient/p-2", 1)
 	group := strings.Replace(labObs("g", "718-7", 7, "2025-03-02"), "Patient/p-1", "Group/p-1", 1)
 	contained := strings.Replace(labObs("k", "718-7", 9, "2025-03-02"), "Patient/p-1", "#p", 1)
+	logical := strings.Replace(labObs("l", "718-7", 9, "2025-03-02"), `"reference":"Patient/p-1"`, `"identifier":{"value":"p-1"}`, 1)
+	absolute := strings.Replace(labObs("a", "718-7", 11, "2025-03-02"), "Patient/p-1", "https://ehr.example/fhir/Patient/p-1", 1)
 	srv, _ := newServer(t, ehrHandler(map[string]http.HandlerFunc{
 		"/fhir/Observation": func(w http.ResponseWriter, r *http.Request) {
-			writeJSON(w, 200, bundle("", labObs("hb1", "718-7", 12, "2025-03-01"), other, group, contained))
+			writeJSON(w, 200, bundle("", labObs("hb1", "718-7", 12, "2025-03-01"), other, group, contained, logical, absolute))
 		},
 	}))
 	rec := newClient(srv).FetchRecord(context.Background(), fullQuery())
-	if len(rec.Observations) != 2 || rec.Observations[0].ID != "hb1" || rec.Observations[1].ID != "k" {
+	if len(rec.Observations) != 2 || rec.Observations[0].ID != "hb1" || rec.Observations[1].ID != "a" {
 		t.Errorf("observations = %+v", rec.Observations)
 	}
 	err := rec.Err("Observation")
-	if !errors.Is(err, ErrBadResponse) || !strings.Contains(err.Error(), "2 resources about another patient") {
+	if !errors.Is(err, ErrBadResponse) || !strings.Contains(err.Error(), "4 resources about another patient, or naming no patient") {
 		t.Errorf("err = %v", err)
 	}
 }

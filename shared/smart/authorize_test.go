@@ -28,7 +28,7 @@ func TestAuthorizeURLMatchesOAuth2(t *testing.T) {
 			}
 			want := conf.AuthCodeURL("st/ate+", opts...)
 			got := authorizeURL(tt.endpoint, "client id+1", "https://app.example/callback?x=1", tt.scope, "st/ate+",
-				oauth2.S256ChallengeFromVerifier(verifier), "https://ehr.example/fhir/r4", tt.launch)
+				oauth2.S256ChallengeFromVerifier(verifier), "https://ehr.example/fhir/r4", tt.launch, "")
 			if got != want {
 				t.Errorf("authorizeURL\n got  %s\n want %s", got, want)
 			}

@@ -41,7 +41,8 @@ func TestBeginEHRLaunch(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	wantKeys := []string{"aud", "client_id", "code_challenge", "code_challenge_method", "launch", "redirect_uri", "response_type", "scope", "state"}
+	// nonce: the scope has openid.
+	wantKeys := []string{"aud", "client_id", "code_challenge", "code_challenge_method", "launch", "nonce", "redirect_uri", "response_type", "scope", "state"}
 	if !slices.Equal(keys, wantKeys) {
 		t.Errorf("authorize parameters = %q, want %q", keys, wantKeys)
 	}
@@ -71,15 +72,27 @@ func TestBeginEHRLaunch(t *testing.T) {
 	}
 
 	// The stored launch holds everything the callback needs.
-	l, err := fx.store.Store.ConsumeLaunch(context.Background(), res.State)
+	l, err := fx.store.Store.ConsumeLaunch(context.Background(), smart.LaunchID(res.State))
 	if err != nil {
 		t.Fatalf("ConsumeLaunch: %v", err)
 	}
-	if got, want := q.Get("code_challenge"), oauth2.S256ChallengeFromVerifier(l.Verifier); got != want {
+	// Keyed by sha256(state), the verifier sealed under a key from the
+	// state: the document alone yields neither.
+	if l.State == res.State || l.State != smart.LaunchID(res.State) {
+		t.Errorf("launch id %q, want sha256(state)", l.State)
+	}
+	verifier, err := smart.OpenLaunchVerifier(res.State, l.Verifier)
+	if err != nil || verifier == l.Verifier {
+		t.Fatalf("stored verifier is not sealed under the state: %v", err)
+	}
+	if _, err := smart.OpenLaunchVerifier("another-state", l.Verifier); err == nil {
+		t.Error("the sealed verifier opens without the state")
+	}
+	if got, want := q.Get("code_challenge"), oauth2.S256ChallengeFromVerifier(verifier); got != want {
 		t.Errorf("code_challenge = %q, want S256(stored verifier) = %q", got, want)
 	}
-	if len(l.Verifier) != 43 {
-		t.Errorf("verifier length = %d, want 43", len(l.Verifier))
+	if len(verifier) != 43 {
+		t.Errorf("verifier length = %d, want 43", len(verifier))
 	}
 	sum := sha256.Sum256([]byte(res.BindingNonce))
 	if l.BindingHash != hex.EncodeToString(sum[:]) || strings.Contains(l.BindingHash, res.BindingNonce) {

@@ -198,18 +198,6 @@ func checkAssertion(t *testing.T, fx *fixture, assertion string) {
 	}
 }
 
-func TestCompleteWithoutBinding(t *testing.T) {
-	fx := newFixture(t, smart.AuthPublic)
-	l := fx.launch(t, defaultContext)
-	res, err := fx.flow.Complete(context.Background(), smart.CompleteRequest{State: l.state, Code: l.code})
-	if err != nil {
-		t.Fatalf("Complete without nonce: %v", err)
-	}
-	if res.Bound {
-		t.Error("Bound = true without a nonce")
-	}
-}
-
 func TestCompleteContextVariants(t *testing.T) {
 	no := false
 	fx := newFixture(t, smart.AuthPublic)
@@ -306,6 +294,7 @@ func TestCompleteEHRError(t *testing.T) {
 		Error:            "access_denied",
 		ErrorDescription: "The user denied the request",
 		ErrorURI:         "urn:cerner:error:authorization-server:oauth2:access-denied?correlation=abc-123",
+		BindingNonce:     l.begin.BindingNonce, // a bound callback: the EHR's text is shown
 	})
 	e := expectKind(t, err, smart.EHRDenied, http.StatusForbidden)
 	if e.EHRError != "access_denied" || e.EHRDescription != "The user denied the request" ||
@@ -315,7 +304,7 @@ func TestCompleteEHRError(t *testing.T) {
 	if !strings.Contains(e.Error(), "access_denied") || !strings.Contains(e.Error(), "correlation=abc-123") {
 		t.Errorf("Error() = %q, want the EHR's error and error_uri", e.Error())
 	}
-	if e.Unmatched || !strings.Contains(smart.Problem(e).EHRError, "The user denied the request") {
+	if e.Unmatched || e.Unbound || !strings.Contains(smart.Problem(e).EHRError, "The user denied the request") {
 		t.Errorf("an error redirect for a known launch: Unmatched %v, page EHRError %q", e.Unmatched, smart.Problem(e).EHRError)
 	}
 	// The launch was consumed: the code that might follow cannot use it.
@@ -698,7 +687,7 @@ func TestCompleteConsumesOnFailure(t *testing.T) {
 	if _, err := fx.complete(l); err == nil {
 		t.Fatal("want an error")
 	}
-	if _, err := fx.store.Store.ConsumeLaunch(context.Background(), l.state); !errors.Is(err, store.ErrConsumed) {
+	if _, err := fx.store.Store.ConsumeLaunch(context.Background(), smart.LaunchID(l.state)); !errors.Is(err, store.ErrConsumed) {
 		t.Errorf("ConsumeLaunch after a failed exchange = %v, want ErrConsumed", err)
 	}
 }
@@ -797,5 +786,100 @@ func TestErrorUnwrap(t *testing.T) {
 	}
 	if got := smart.InvalidGrant.String(); got != "invalid_grant" {
 		t.Errorf("Kind.String = %q", got)
+	}
+}
+
+// TestCompleteFailsClosed is the login-CSRF attack: a victim opens the
+// attacker's callback URL and carries no binding nonce (or another one). No
+// code is exchanged and no session is created, unless the registration
+// turned the binding off explicitly.
+func TestCompleteFailsClosed(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		binding string // Registration.BrowserBinding
+		nonce   func(l, other launched) string
+		wantErr bool
+	}{
+		{"no nonce (victim without the cookie)", "", func(l, o launched) string { return "" }, true},
+		{"another launch's nonce", "", func(l, o launched) string { return o.begin.BindingNonce }, true},
+		{"forged nonce", "", func(l, o launched) string { return "AAAA" }, true},
+		{"own nonce", "", func(l, o launched) string { return l.begin.BindingNonce }, false},
+		{"binding off, no nonce", smart.BindingOff, func(l, o launched) string { return "" }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fx := newFixture(t, smart.AuthPublic, func(r *smart.Registration) { r.BrowserBinding = tc.binding })
+			l := fx.launch(t, defaultContext)
+			other := fx.launch(t, defaultContext)
+			res, err := fx.flow.Complete(context.Background(), smart.CompleteRequest{State: l.state, Code: l.code, BindingNonce: tc.nonce(l, other)})
+			if !tc.wantErr {
+				if err != nil {
+					t.Fatalf("Complete: %v", err)
+				}
+				if res.Bound != (tc.binding == "") {
+					t.Errorf("Bound = %v", res.Bound)
+				}
+				return
+			}
+			e := expectKind(t, err, smart.BindingMismatch, http.StatusForbidden)
+			if !strings.Contains(e.Title(), "Open SMART Calc from the EHR again") {
+				t.Errorf("Title = %q", e.Title())
+			}
+			if got := len(fx.srv.Requests("/token")); got != 0 {
+				t.Errorf("token requests = %d, want 0", got)
+			}
+		})
+	}
+}
+
+func TestRegistrationBrowserBinding(t *testing.T) {
+	for _, v := range []string{"on", "OFF", "false"} {
+		reg := smart.Registration{ID: "x", Issuer: "https://ehr.example/fhir", ClientID: "c", ClientAuth: smart.ClientAuth{Type: smart.AuthPublic},
+			Scope: "launch patient/Patient.rs", Launch: []string{"ehr"}, AllowedHosts: []string{"ehr.example"}, BrowserBinding: v}
+		if _, err := smart.NewRegistry([]smart.Registration{reg}, false); err == nil || !strings.Contains(err.Error(), "browser_binding") {
+			t.Errorf("browser_binding %q: err = %v", v, err)
+		}
+	}
+}
+
+// TestCompleteEHRErrorUnbound is the phishing-text attack: anyone can mint
+// a state with /launch and send an error redirect for it. Without the
+// launch's binding the EHR's text stays off the page; the log keeps it.
+func TestCompleteEHRErrorUnbound(t *testing.T) {
+	for _, nonce := range []string{"", "forged"} {
+		fx := newFixture(t, smart.AuthPublic)
+		l := fx.launch(t, defaultContext)
+		_, err := fx.flow.Complete(context.Background(), smart.CompleteRequest{
+			State: l.state, Error: "access_denied", ErrorDescription: "Call 555-0100", ErrorURI: "https://evil.example/", BindingNonce: nonce,
+		})
+		e := expectKind(t, err, smart.EHRDenied, http.StatusForbidden)
+		p := smart.Problem(e)
+		if !e.Unbound || p.EHRError != "" || strings.Contains(strings.Join(p.Causes, " "), "555-0100") {
+			t.Errorf("nonce %q: Unbound %v, page %+v", nonce, e.Unbound, p)
+		}
+		if e.EHRDescription != "Call 555-0100" {
+			t.Errorf("the log loses the EHR's text: %+v", e)
+		}
+	}
+}
+
+// smart_style_url must be an https URL on an allowed host; otherwise the
+// session goes on without it and the result says what was dropped.
+func TestCompleteDropsBadStyleURL(t *testing.T) {
+	for _, tc := range []struct{ url, want string }{
+		{"javascript:alert(1)", ""},
+		{"https://attacker.example/style.json", ""},
+		{"http://ehr.example/style.json", ""},
+		{"https://ehr.example/style.json", "https://ehr.example/style.json"},
+	} {
+		fx := newFixture(t, smart.AuthPublic)
+		ctx := defaultContext
+		ctx.SmartStyleURL = tc.url
+		res, err := fx.complete(fx.launch(t, ctx))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.url, err)
+		}
+		if res.Session.SmartStyleURL != tc.want || (tc.want == "") != (len(res.Dropped) == 1) {
+			t.Errorf("%s: session smart_style_url %q, dropped %q", tc.url, res.Session.SmartStyleURL, res.Dropped)
+		}
 	}
 }

@@ -46,6 +46,10 @@ type Configuration struct {
 	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported,omitempty"`
 	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported,omitempty"`
 	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported,omitempty"`
+	// AuthorizationResponseIssParameterSupported (RFC 9207): the EHR
+	// sends iss with every authorization response, so the callback
+	// requires it.
+	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported,omitempty"`
 }
 
 // Discoverer fetches SMART configurations (and, for id_token checks, OpenID

@@ -51,8 +51,8 @@ const (
 	// ReplayedState: the launch was already used (reload, back button, or a
 	// second tab).
 	ReplayedState
-	// BindingMismatch: the callback came from a different browser than the
-	// launch (login CSRF).
+	// BindingMismatch: the callback did not prove it came from the browser
+	// that began the launch (login CSRF): a wrong nonce or none at all.
 	BindingMismatch
 	// EHRDenied: the EHR redirected back with an OAuth error instead of a
 	// code.
@@ -83,6 +83,10 @@ const (
 	Misconfigured
 	// StoreFailure: the launch or session store failed.
 	StoreFailure
+	// MixUp: the authorization response did not come from the EHR the
+	// launch began with (RFC 9207 iss mismatch or missing where required,
+	// or the response arrived at another registration's Redirect URI).
+	MixUp
 )
 
 var kindNames = [...]string{
@@ -111,6 +115,7 @@ var kindNames = [...]string{
 	RefreshUnavailable:       "refresh_unavailable",
 	Misconfigured:            "misconfigured",
 	StoreFailure:             "store_failure",
+	MixUp:                    "mix_up",
 }
 
 // String returns a stable snake_case name, suitable as a log field or an
@@ -143,6 +148,10 @@ type Error struct {
 	// or already used. Anyone can craft such a URL, so Problem leaves its
 	// EHR text off the page (LogFailure still logs it).
 	Unmatched bool
+	// Unbound marks an EHR error redirect for a launch whose browser
+	// binding did not come back: it too may be an attacker's link, so
+	// Problem leaves the EHR text off the page (LogFailure logs it).
+	Unbound bool
 	// Status is the HTTP status of the EHR's response (token endpoint or
 	// discovery), if there was one.
 	Status int
@@ -221,7 +230,9 @@ func (e *Error) Title() string {
 	case ReplayedState:
 		return "This launch was already used"
 	case BindingMismatch:
-		return "This sign-in was started in a different browser"
+		return "Open SMART Calc from the EHR again: this sign-in was not started in this browser"
+	case MixUp:
+		return "The sign-in came back from a different EHR than the one SMART Calc was launched from"
 	case EHRDenied:
 		return "The EHR did not authorize SMART Calc"
 	case MissingCode:
@@ -270,7 +281,9 @@ func (e *Error) Advice() string {
 	case ReplayedState:
 		return relaunch + " Reloading the page or using the back button repeats a launch that can only be used once."
 	case BindingMismatch:
-		return "For your safety SMART Calc did not continue. " + relaunch
+		return "For your safety SMART Calc did not continue: open SMART Calc from the EHR again, in this browser. A link to a sign-in page cannot start SMART Calc."
+	case MixUp:
+		return "For your safety SMART Calc did not use this sign-in. " + relaunch + " If this keeps happening, give your EHR administrator the details below: another registered EHR may be forwarding sign-ins."
 	case EHRDenied:
 		if e.EHRError == "access_denied" {
 			return "Access was declined. " + relaunch + " If you meant to allow access, approve SMART Calc when the EHR asks."
@@ -301,7 +314,7 @@ func (e *Error) HTTPStatus() int {
 	switch e.Kind {
 	case MalformedIssuer, MalformedLaunch, MissingState, UnknownState, ExpiredState, MissingCode:
 		return http.StatusBadRequest
-	case UnknownIssuer, LaunchModeNotAllowed, BindingMismatch:
+	case UnknownIssuer, LaunchModeNotAllowed, BindingMismatch, MixUp:
 		return http.StatusForbidden
 	case ReplayedState:
 		return http.StatusConflict

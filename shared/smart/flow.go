@@ -164,6 +164,11 @@ func (f *Flow) Begin(ctx context.Context, req BeginRequest) (*BeginResult, error
 	if err := f.endpointAllowed(reg, "token_endpoint", cfg.TokenEndpoint); err != nil {
 		return nil, fail(EndpointNotAllowed, err)
 	}
+	if cfg.JWKSURI != "" {
+		if err := f.endpointAllowed(reg, "jwks_uri", cfg.JWKSURI); err != nil {
+			return nil, fail(EndpointNotAllowed, err)
+		}
+	}
 	if reg.PKCE != PKCEForce && !slices.Contains(cfg.CodeChallengeMethodsSupported, "S256") {
 		return nil, fail(NoS256, fmt.Errorf("code_challenge_methods_supported %q lacks S256 (set \"pkce\": \"force\" if the EHR supports it anyway)", cfg.CodeChallengeMethodsSupported))
 	}
@@ -185,26 +190,41 @@ func (f *Flow) Begin(ctx context.Context, req BeginRequest) (*BeginResult, error
 	if ttl <= 0 {
 		ttl = DefaultLaunchTTL
 	}
+	oidcNonce, nonceHash := "", ""
+	if hasScope(scope, "openid") {
+		if oidcNonce, err = randomString(f.Rand); err != nil {
+			return nil, fail(Misconfigured, err)
+		}
+		nonceHash = bindingHash(oidcNonce)
+	}
+	sealedVerifier, err := sealWithSecret("verifier", state, verifier, f.Rand)
+	if err != nil {
+		return nil, fail(Misconfigured, err)
+	}
 	now := f.now()
 	l := &store.Launch{
-		State:          state,
+		// Named by sha256(state), the verifier sealed under a key
+		// derived from the state: a store dump yields neither.
+		State:          LaunchID(state),
 		RegistrationID: reg.ID,
 		Issuer:         req.Issuer,
 		Audience:       req.Issuer,
 		AuthorizeURL:   cfg.AuthorizationEndpoint,
 		TokenURL:       cfg.TokenEndpoint,
-		RedirectURI:    f.RedirectURI,
+		RedirectURI:    f.redirectURI(reg),
 		LaunchToken:    req.Launch,
 		Scope:          scope,
-		Verifier:       verifier,
+		Verifier:       sealedVerifier,
 		BindingHash:    bindingHash(nonce),
 		CreatedAt:      now,
 		ExpiresAt:      now.Add(ttl),
 
 		// The callback checks an id_token against these, without a
 		// discovery fetch of its own.
-		JWKSURI:         cfg.JWKSURI,
-		DiscoveryIssuer: cfg.Issuer,
+		JWKSURI:            cfg.JWKSURI,
+		DiscoveryIssuer:    cfg.Issuer,
+		RequireResponseIss: cfg.AuthorizationResponseIssParameterSupported,
+		NonceHash:          nonceHash,
 	}
 
 	launchParam := ""
@@ -212,7 +232,7 @@ func (f *Flow) Begin(ctx context.Context, req BeginRequest) (*BeginResult, error
 		launchParam = req.Launch
 	}
 	authURL := authorizeURL(l.AuthorizeURL, reg.ClientID, l.RedirectURI, scope, state,
-		oauth2.S256ChallengeFromVerifier(verifier), l.Audience, launchParam)
+		oauth2.S256ChallengeFromVerifier(verifier), l.Audience, launchParam, oidcNonce)
 
 	if err := f.Store.CreateLaunch(ctx, l); err != nil {
 		e := fail(StoreFailure, fmt.Errorf("create launch: %w", err)).(*Error)
@@ -265,6 +285,12 @@ type CompleteRequest struct {
 	// BindingNonce is the nonce from Begin, from the browser's cookie or
 	// sessionStorage; "" if the browser kept none.
 	BindingNonce string
+	// ResponseIssuer is the authorization response's iss (RFC 9207); ""
+	// when the EHR sent none.
+	ResponseIssuer string
+	// RouteRegistration is <id> when the response arrived at
+	// …/callback/<id>; "" at the shared …/callback.
+	RouteRegistration string
 }
 
 // CompleteResult is a new app session.
@@ -275,11 +301,14 @@ type CompleteResult struct {
 	Session     *store.Session
 	Correlation string
 	// Bound reports whether the callback proved it came from the browser
-	// that began the launch. false means no binding was possible (no
-	// nonce came back); the handler logs it.
+	// that began the launch. It is false only for a registration with
+	// "browser_binding": "off"; the handler logs it.
 	Bound bool
 	// Launch is the consumed launch, with Verifier cleared.
 	Launch *store.Launch
+	// Dropped says which context values failed validation and were left
+	// out of the session (no secret values); the handler logs them.
+	Dropped []string
 }
 
 // Complete finishes a launch: it consumes the launch for req.State exactly
@@ -302,13 +331,17 @@ func (f *Flow) Complete(ctx context.Context, req CompleteRequest) (*CompleteResu
 		return nil, &Error{Kind: MissingState, Err: errors.New("callback without state")}
 	}
 	corr := Correlation(req.State)
-	l, err := f.Store.ConsumeLaunch(ctx, req.State)
+	l, err := f.Store.ConsumeLaunch(ctx, LaunchID(req.State))
 	if req.Error != "" {
 		// The launch is consumed whatever the outcome, so that it cannot
 		// be reused after the EHR's refusal.
 		e := ehrDenied(req, corr)
 		if err == nil {
 			e.RegistrationID, e.Issuer = l.RegistrationID, l.Issuer
+			// Anyone can mint a state with one /launch call: the EHR's
+			// text is shown only to the browser that began the launch.
+			e.Unbound = !(req.BindingNonce != "" && l.BindingHash != "" &&
+				subtle.ConstantTimeCompare([]byte(bindingHash(req.BindingNonce)), []byte(l.BindingHash)) == 1)
 		} else {
 			e.Unmatched = true
 		}
@@ -332,16 +365,26 @@ func (f *Flow) Complete(ctx context.Context, req CompleteRequest) (*CompleteResu
 	fail := func(k Kind, err error) *Error {
 		return &Error{Kind: k, Correlation: corr, RegistrationID: l.RegistrationID, Issuer: l.Issuer, Err: err}
 	}
+	l.State = req.State
+	if l.Verifier, err = OpenLaunchVerifier(req.State, l.Verifier); err != nil {
+		return nil, fail(StoreFailure, fmt.Errorf("launch verifier: %w", err))
+	}
 	reg, ok := f.Registry.Get(l.RegistrationID)
 	if !ok {
 		return nil, fail(Misconfigured, errors.New("the launch's registration is no longer configured"))
 	}
-	bound := false
-	if req.BindingNonce != "" && l.BindingHash != "" {
-		if subtle.ConstantTimeCompare([]byte(bindingHash(req.BindingNonce)), []byte(l.BindingHash)) != 1 {
-			return nil, fail(BindingMismatch, errors.New("browser binding nonce does not match the launch"))
+	// Fail closed: without a matching nonce no session is created, unless
+	// the registration turned the binding off explicitly.
+	bound := req.BindingNonce != "" && l.BindingHash != "" &&
+		subtle.ConstantTimeCompare([]byte(bindingHash(req.BindingNonce)), []byte(l.BindingHash)) == 1
+	if !bound && reg.BindingRequired() {
+		if req.BindingNonce == "" {
+			return nil, fail(BindingMismatch, errors.New("no browser binding nonce came back (cookie or sessionStorage)"))
 		}
-		bound = true
+		return nil, fail(BindingMismatch, errors.New("browser binding nonce does not match the launch"))
+	}
+	if err := f.checkResponseOrigin(req, l); err != nil {
+		return nil, fail(MixUp, err)
 	}
 	if req.Code == "" {
 		return nil, fail(MissingCode, errors.New("callback without code or error"))
@@ -377,6 +420,15 @@ func (f *Flow) Complete(ctx context.Context, req CompleteRequest) (*CompleteResu
 		}
 	}
 
+	// Context values the UI may use as links: an https URL on an allowed
+	// host, or nothing (the handler logs the drop).
+	var dropped []string
+	if resp.smartStyleURL != "" {
+		if err := f.endpointAllowed(reg, "smart_style_url", resp.smartStyleURL); err != nil {
+			dropped = append(dropped, err.Error())
+			resp.smartStyleURL = ""
+		}
+	}
 	handle, err := randomString(f.Rand)
 	if err != nil {
 		return nil, fail(Misconfigured, err)
@@ -409,7 +461,44 @@ func (f *Flow) Complete(ctx context.Context, req CompleteRequest) (*CompleteResu
 	}
 	consumed := *l
 	consumed.Verifier = ""
-	return &CompleteResult{Handle: handle, Session: s, Correlation: corr, Bound: bound, Launch: &consumed}, nil
+	return &CompleteResult{Handle: handle, Session: s, Correlation: corr, Bound: bound, Launch: &consumed, Dropped: dropped}, nil
+}
+
+// redirectURI is the Redirect URI a registration's launches send.
+func (f *Flow) redirectURI(reg *Registration) string {
+	if reg.RedirectPerRegistration {
+		return strings.TrimSuffix(f.RedirectURI, "/") + "/" + url.PathEscape(reg.ID)
+	}
+	return f.RedirectURI
+}
+
+// checkResponseOrigin is the mix-up defence: the response must arrive at
+// the Redirect URI its launch sent, and its RFC 9207 iss, when present (and
+// it must be when discovery advertised it), must be the issuer discovered
+// at launch.
+func (f *Flow) checkResponseOrigin(req CompleteRequest, l *store.Launch) error {
+	want := f.RedirectURI
+	if req.RouteRegistration != "" {
+		want = strings.TrimSuffix(f.RedirectURI, "/") + "/" + url.PathEscape(req.RouteRegistration)
+	}
+	if l.RedirectURI != want {
+		return fmt.Errorf("the response arrived at %q, but the launch (registration %q) sent redirect_uri %q", clip(want), l.RegistrationID, l.RedirectURI)
+	}
+	iss := req.ResponseIssuer
+	if iss == "" {
+		if l.RequireResponseIss {
+			return errors.New("the EHR advertises authorization_response_iss_parameter_supported, but the response has no iss")
+		}
+		return nil
+	}
+	expected := l.DiscoveryIssuer
+	if expected == "" {
+		expected = l.Issuer
+	}
+	if iss != expected {
+		return fmt.Errorf("response iss %q is not the issuer discovered at launch %q", clip(iss), expected)
+	}
+	return nil
 }
 
 func ehrDenied(req CompleteRequest, corr string) *Error {
@@ -618,9 +707,9 @@ func clip(s string) string {
 // sorted order, appended with & when the endpoint already has a query. It is
 // written out because it runs on every launch: AuthCodeURL's url.Values
 // building was half of the launch handler's allocations.
-func authorizeURL(endpoint, clientID, redirectURI, scope, state, challenge, aud, launch string) string {
+func authorizeURL(endpoint, clientID, redirectURI, scope, state, challenge, aud, launch, nonce string) string {
 	var b strings.Builder
-	b.Grow(len(endpoint) + len(clientID) + 3*(len(redirectURI)+len(scope)+len(aud)) + len(state) + len(challenge) + len(launch) + 160)
+	b.Grow(len(endpoint) + len(clientID) + 3*(len(redirectURI)+len(scope)+len(aud)) + len(state) + len(challenge) + len(launch) + len(nonce) + 170)
 	b.WriteString(endpoint)
 	if strings.Contains(endpoint, "?") {
 		b.WriteByte('&')
@@ -641,6 +730,9 @@ func authorizeURL(endpoint, clientID, redirectURI, scope, state, challenge, aud,
 	param("code_challenge_method", "S256", false)
 	if launch != "" {
 		param("launch", launch, false)
+	}
+	if nonce != "" {
+		param("nonce", nonce, false)
 	}
 	param("redirect_uri", redirectURI, false)
 	param("response_type", "code", false)

@@ -29,6 +29,8 @@ type countingStore struct {
 	mu    sync.Mutex
 	calls []string
 	fail  map[string]error
+	// created maps launch ids to the (sealed) verifier stored.
+	created map[string]string
 }
 
 func (c *countingStore) record(name string) error {
@@ -51,6 +53,12 @@ func (c *countingStore) Reset() {
 }
 
 func (c *countingStore) CreateLaunch(ctx context.Context, l *store.Launch) error {
+	c.mu.Lock()
+	if c.created == nil {
+		c.created = map[string]string{}
+	}
+	c.created[l.State] = l.Verifier
+	c.mu.Unlock()
 	if err := c.record("CreateLaunch"); err != nil {
 		return err
 	}
@@ -141,7 +149,7 @@ func newFixture(t testing.TB, auth string, edit ...func(*smart.Registration)) *f
 		ClientAuth:   smart.ClientAuth{Type: auth},
 		Scope:        clientScope,
 		Launch:       []string{"ehr", "standalone"},
-		AllowedHosts: []string{"127.0.0.1"},
+		AllowedHosts: []string{"127.0.0.1", "ehr.example"}, // ehr.example: smart_style_url
 	}
 	client := smarttest.Client{ID: reg.ClientID, Auth: auth, RedirectURIs: []string{redirectURI}}
 	switch auth {
@@ -239,4 +247,10 @@ func mustParse(t testing.TB, raw string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// sealedVerifier returns the sealed verifier the store holds for state,
+// read without consuming the launch ("" if none): what a store dump shows.
+func (fx *fixture) sealedVerifier(state string) string {
+	return fx.store.created[smart.LaunchID(state)]
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/rsa"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"regexp"
@@ -57,15 +58,17 @@ func (f *Flow) verifyIDToken(ctx context.Context, reg *Registration, l *store.La
 		// The openid-configuration URL derives from an issuer that may
 		// come from the EHR's discovery document: the same rules as any
 		// endpoint apply before it is fetched.
-		if _, err := checkURL(issuers[0], f.Registry.allowLoopback); err != nil {
-			return "", fmt.Errorf("id_token: issuer %q: %v", clip(issuers[0]), err)
+		if err := f.endpointAllowed(reg, "issuer (openid-configuration)", issuers[0]); err != nil {
+			return "", fmt.Errorf("id_token: %v", err)
 		}
 		if jwksURI, err = f.Discovery.openIDJWKSURI(ctx, issuers[0]); err != nil {
 			return "", fmt.Errorf("id_token: no keys: %w", err)
 		}
 	}
-	if _, err := checkURL(jwksURI, f.Registry.allowLoopback); err != nil {
-		return "", fmt.Errorf("id_token: jwks_uri %q: %v", clip(jwksURI), err)
+	// Checked again before the fetch: registrations may have changed
+	// since the launch, and an openid-configuration may name any host.
+	if err := f.endpointAllowed(reg, "jwks_uri", jwksURI); err != nil {
+		return "", fmt.Errorf("id_token: %v", err)
 	}
 
 	var claims jwt.Claims
@@ -102,14 +105,34 @@ func (f *Flow) verifyIDToken(ctx context.Context, reg *Registration, l *store.La
 			return "", fmt.Errorf("id_token: several audiences and azp %q is not client_id %q", clip(azp), reg.ClientID)
 		}
 	}
+	if l.NonceHash != "" {
+		n, _ := extra["nonce"].(string)
+		if n == "" || subtle.ConstantTimeCompare([]byte(bindingHash(n)), []byte(l.NonceHash)) != 1 {
+			return "", errors.New("id_token: nonce missing or not the one sent at authorize")
+		}
+	}
 	fhirUser, _ := extra["fhirUser"].(string)
 	if fhirUser == "" {
 		fhirUser, _ = extra["profile"].(string) // the SMART v1 claim
 	}
-	if fhirUser != "" && (len(fhirUser) > maxURLLen || !fhirUserRef.MatchString(fhirUser)) {
-		return "", fmt.Errorf("id_token: fhirUser %q is not a Patient, Practitioner, PractitionerRole, RelatedPerson or Person reference", clip(fhirUser))
+	if fhirUser != "" && !f.fhirUserOK(fhirUser) {
+		return "", fmt.Errorf("id_token: fhirUser %q is not a Patient, Practitioner, PractitionerRole, RelatedPerson or Person reference, relative or an https URL", clip(fhirUser))
 	}
 	return fhirUser, nil
+}
+
+// fhirUserOK reports whether s is a FHIR user reference: relative
+// (Practitioner/123) or absolute with https (http only for allowed
+// loopback), never another scheme such as javascript:.
+func (f *Flow) fhirUserOK(s string) bool {
+	if len(s) > maxURLLen || !fhirUserRef.MatchString(s) {
+		return false
+	}
+	if !strings.Contains(s, ":") {
+		return true
+	}
+	_, err := checkURL(s, f.Registry.allowLoopback)
+	return err == nil
 }
 
 // verifyWith checks tok's signature against the matching keys of ks and

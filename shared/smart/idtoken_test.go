@@ -1,6 +1,7 @@
 package smart_test
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -178,12 +179,38 @@ func TestIDTokenVerification(t *testing.T) {
 			},
 			wantErr: "fhirUser",
 		},
+		{
+			name: "no nonce (OIDC replay)",
+			token: func(t *testing.T, fx *fixture) string {
+				c := fx.srv.IDTokenClaims(clientID, "Practitioner/prac-1")
+				delete(c, "nonce")
+				return fx.srv.IDToken(t, c)
+			},
+			wantErr: "nonce",
+		},
+		{
+			name: "another authorization's nonce",
+			token: func(t *testing.T, fx *fixture) string {
+				c := fx.srv.IDTokenClaims(clientID, "Practitioner/prac-1")
+				c["nonce"] = "bm90LXRoZS1ub25jZS1zZW50LWF0LWF1dGhvcml6ZQ"
+				return fx.srv.IDToken(t, c)
+			},
+			wantErr: "nonce",
+		},
+		{
+			name: "fhirUser javascript: with a user path",
+			token: func(t *testing.T, fx *fixture) string {
+				return fx.srv.IDToken(t, fx.srv.IDTokenClaims(clientID, "javascript:alert(1)//Practitioner/x"))
+			},
+			wantErr: "fhirUser",
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fx := newFixture(t, smart.AuthPublic)
 			if tc.token != nil {
-				tok := tc.token(t, fx)
-				fx.srv.EditTokenResponse(func(_ smarttest.Request, r map[string]any) { r["id_token"] = tok })
+				// Made at token time, after authorize: IDTokenClaims then
+				// carries that request's nonce.
+				fx.srv.EditTokenResponse(func(_ smarttest.Request, r map[string]any) { r["id_token"] = tc.token(t, fx) })
 			}
 			l := fx.launch(t, defaultContext)
 			res, err := fx.complete(l)
@@ -359,10 +386,47 @@ func TestIDTokenOpenIDConfigurationIssuerChecked(t *testing.T) {
 	fetched.Store(0)
 	_, err := fx.complete(l)
 	e := expectKind(t, err, smart.IDTokenInvalid, http.StatusBadGateway)
-	if !strings.Contains(e.Error(), `issuer "http://ehr.example/oidc": must use https`) {
+	if !strings.Contains(e.Error(), `"http://ehr.example/oidc": must use https`) {
 		t.Errorf("error = %v", e)
 	}
 	if n := fetched.Load(); n != 0 {
 		t.Errorf("%d key or configuration requests, want none", n)
 	}
+}
+
+// jwks_uri to an unregistered host: the discovered jwks_uri, and the issuer
+// whose openid-configuration would name one, must be on allowed_hosts,
+// checked at launch and again before any fetch.
+func TestJWKSHostChecked(t *testing.T) {
+	t.Run("discovered jwks_uri", func(t *testing.T) {
+		fx := newFixture(t, smart.AuthPublic)
+		fx.srv.EditDiscovery(func(doc map[string]any) { doc["jwks_uri"] = "https://attacker.example/jwks" })
+		_, err := fx.flow.Begin(context.Background(), smart.BeginRequest{Issuer: fx.srv.FHIRBase, Launch: fx.srv.NewLaunch(defaultContext)})
+		e := expectKind(t, err, smart.EndpointNotAllowed, http.StatusBadGateway)
+		if !strings.Contains(e.Error(), "jwks_uri") {
+			t.Errorf("error = %v", e)
+		}
+	})
+	t.Run("openid-configuration issuer", func(t *testing.T) {
+		fx := newFixture(t, smart.AuthPublic)
+		var fetched atomic.Int32
+		fx.flow.Discovery = &smart.Discoverer{HTTPClient: &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			fetched.Add(1)
+			return http.DefaultTransport.RoundTrip(r)
+		})}}
+		fx.srv.EditDiscovery(func(doc map[string]any) {
+			delete(doc, "jwks_uri")
+			doc["issuer"] = "https://attacker.example/oidc"
+		})
+		l := fx.launch(t, defaultContext)
+		fetched.Store(0)
+		_, err := fx.complete(l)
+		e := expectKind(t, err, smart.IDTokenInvalid, http.StatusBadGateway)
+		if !strings.Contains(e.Error(), "allowed_hosts") {
+			t.Errorf("error = %v", e)
+		}
+		if n := fetched.Load(); n != 0 {
+			t.Errorf("%d requests to the unregistered host, want none", n)
+		}
+	})
 }

@@ -37,6 +37,8 @@ func Problem(err error) web.Problem {
 		// The text came with a forged or stale URL as easily as from the
 		// EHR: showing it would let anyone put words on SMART Calc's page.
 		p.Causes = append(slices.Clip(p.Causes), unmatchedCause)
+	case e.Unbound:
+		p.Causes = append(slices.Clip(p.Causes), unboundCause)
 	case e.EHRError != "":
 		p.EHRError = e.EHRError
 		if e.EHRDescription != "" {
@@ -51,6 +53,9 @@ func Problem(err error) web.Problem {
 
 // unmatchedCause explains why an unmatched EHR error shows no EHR text.
 const unmatchedCause = "this error response did not match a launch SMART Calc started (its state was missing, unknown, expired or already used), so the EHR's message is not shown here; SMART Calc's log has it"
+
+// unboundCause explains why an unbound EHR error shows no EHR text.
+const unboundCause = "this error response did not come back to the browser that started the launch, so the EHR's message is not shown here; SMART Calc's log has it"
 
 // LogFailure writes the one log line for the deployer that names the cause
 // of a failed launch, callback or refresh: WARNING for problems with the
@@ -80,6 +85,9 @@ func LogFailure(log *slog.Logger, msg string, err error, attrs ...any) {
 	}
 	if e.Unmatched {
 		attrs = append(attrs, "launch_matched", false)
+	}
+	if e.Unbound {
+		attrs = append(attrs, "browser_bound", false)
 	}
 	if e.Status != 0 {
 		attrs = append(attrs, "ehr_status", e.Status)

@@ -79,6 +79,15 @@ type Registration struct {
 	// MaxConcurrentFHIR bounds the FHIR requests one instance has open at
 	// once to this EHR, shared by every assessment; 0 means the default (4).
 	MaxConcurrentFHIR int `json:"max_concurrent_fhir,omitempty"`
+	// BrowserBinding is "" (required: a callback must come from the
+	// browser that began the launch) or "off". Only an explicit "off"
+	// turns the login-CSRF defence off, and the functions log it at start.
+	BrowserBinding string `json:"browser_binding,omitempty"`
+	// RedirectPerRegistration sends …/callback/<id> as this
+	// registration's Redirect URI instead of the shared …/callback, so an
+	// authorization response is bound to the registration that began it
+	// (mix-up defence). Register that URI with the EHR before setting it.
+	RedirectPerRegistration bool `json:"redirect_per_registration,omitempty"`
 
 	pattern *regexp.Regexp
 	origin  string // the scheme and host iss_pattern pins
@@ -231,8 +240,18 @@ func (r *Registration) validate(allowLoopback bool) error {
 	if r.PKCE != "" && r.PKCE != PKCEForce {
 		return fieldErr("pkce", `must be empty or "force"`)
 	}
+	if r.BrowserBinding != "" && r.BrowserBinding != BindingOff {
+		return fieldErr("browser_binding", `must be empty (required) or "off"`)
+	}
 	return nil
 }
+
+// BindingOff in Registration.BrowserBinding turns the browser binding off.
+const BindingOff = "off"
+
+// BindingRequired reports whether callbacks of r must prove they come from
+// the browser that began the launch.
+func (r *Registration) BindingRequired() bool { return r.BrowserBinding != BindingOff }
 
 func (a *ClientAuth) validate() error {
 	switch a.Type {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -66,6 +67,11 @@ func TestErrorsCarryNoSecrets(t *testing.T) {
 		return func(t *testing.T, fx *fixture, secrets *secretSet) error {
 			l := fx.launch(t, defaultContext)
 			secrets.add(l.code, l.state, l.begin.State, l.begin.BindingNonce)
+			// The OIDC nonce, and the launch document's sealed verifier.
+			if u, err := url.Parse(l.begin.AuthorizeURL); err == nil {
+				secrets.add(u.Query().Get("nonce"))
+			}
+			secrets.add(fx.sealedVerifier(l.state))
 			if setup != nil {
 				setup(fx, secrets)
 			}

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -69,6 +70,7 @@ type AuthServer struct {
 	clients   map[string]Client
 	launches  map[string]LaunchContext
 	codes     map[string]*grant
+	lastNonce atomic.Value // string: the OIDC nonce of the latest authorization request
 	refresh   map[string]*grant
 	jtis      map[string]bool
 	requests  []Request
@@ -113,11 +115,11 @@ type Request struct {
 }
 
 type grant struct {
-	clientID, redirectURI, challenge, scope string
-	ctx                                     LaunchContext
-	issued                                  time.Time
-	used                                    bool
-	refreshToken                            string
+	clientID, redirectURI, challenge, scope, nonce string
+	ctx                                            LaunchContext
+	issued                                         time.Time
+	used                                           bool
+	refreshToken                                   string
 }
 
 // NewAuthServer starts an AuthServer on a loopback http address, closed
@@ -228,10 +230,11 @@ func (s *AuthServer) IDToken(t testing.TB, claims map[string]any) string {
 }
 
 // IDTokenClaims returns the claims the server puts in an id_token for
-// client and fhirUser, issued now.
+// client and fhirUser, issued now, with the latest authorization request's
+// nonce.
 func (s *AuthServer) IDTokenClaims(clientID, fhirUser string) map[string]any {
 	now := s.now()
-	return map[string]any{
+	c := map[string]any{
 		"iss":      s.idTokenIssuer(),
 		"sub":      "user-" + fhirUser,
 		"aud":      clientID,
@@ -239,6 +242,12 @@ func (s *AuthServer) IDTokenClaims(clientID, fhirUser string) map[string]any {
 		"exp":      now.Add(time.Hour).Unix(),
 		"fhirUser": fhirUser,
 	}
+	// The nonce of the latest authorization request, so that a test's
+	// forged or edited id_token fails for what it means to test.
+	if n, _ := s.lastNonce.Load().(string); n != "" {
+		c["nonce"] = n
+	}
+	return c
 }
 
 func (s *AuthServer) now() time.Time {
@@ -404,8 +413,9 @@ func (s *AuthServer) authorize(q url.Values) (string, *AuthorizeError) {
 	code := random()
 	s.codes[code] = &grant{
 		clientID: c.ID, redirectURI: q.Get("redirect_uri"), challenge: q.Get("code_challenge"),
-		scope: granted, ctx: ctx, issued: s.now(),
+		scope: granted, ctx: ctx, issued: s.now(), nonce: q.Get("nonce"),
 	}
+	s.lastNonce.Store(q.Get("nonce"))
 	return code, nil
 }
 
@@ -519,7 +529,12 @@ func (s *AuthServer) serveToken(w http.ResponseWriter, r *http.Request, req Requ
 	if g.ctx.FHIRUser != "" && slices.Contains(granted, "openid") &&
 		(slices.Contains(granted, "fhirUser") || slices.Contains(granted, "profile")) &&
 		req.Form.Get("grant_type") == "authorization_code" {
-		tok, err := signJWT(s.Key, jose.RS256, s.KeyID, s.IDTokenClaims(c.ID, g.ctx.FHIRUser))
+		claims := s.IDTokenClaims(c.ID, g.ctx.FHIRUser)
+		delete(claims, "nonce")
+		if g.nonce != "" {
+			claims["nonce"] = g.nonce // OIDC: the nonce of this authorization request
+		}
+		tok, err := signJWT(s.Key, jose.RS256, s.KeyID, claims)
 		if err != nil {
 			oauthError(w, http.StatusInternalServerError, "server_error", err.Error())
 			return
@@ -646,4 +661,22 @@ func signJWT(key crypto.Signer, alg jose.SignatureAlgorithm, kid string, claims 
 		return "", err
 	}
 	return jwt.Signed(signer).Claims(claims).Serialize()
+}
+
+// ForwardAuthorize plays a hostile registered EHR's authorize endpoint in a
+// mix-up attack: it forwards the app's authorization request (its state and
+// code_challenge untouched) to honest's authorize endpoint as honest's
+// client clientID with redirectURI, the way a browser redirected there
+// would, and returns what honest redirects back with.
+func ForwardAuthorize(authorizeURL string, honest *AuthServer, clientID, redirectURI string) (code, state string, err error) {
+	u, err := url.Parse(authorizeURL)
+	if err != nil {
+		return "", "", err
+	}
+	q := u.Query()
+	q.Set("client_id", clientID)
+	q.Set("redirect_uri", redirectURI)
+	q.Set("aud", honest.FHIRBase)
+	q.Del("launch")
+	return honest.Authorize(honest.URL + "/authorize?" + q.Encode())
 }

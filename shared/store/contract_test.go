@@ -171,8 +171,9 @@ func newLaunch(now time.Time) *store.Launch {
 		CreatedAt:      now.Add(-789 * time.Nanosecond),
 		ExpiresAt:      now.Add(10 * time.Minute),
 
-		JWKSURI:         "https://auth.example/jwks",
-		DiscoveryIssuer: "https://auth.example/tenants/tenant-1/",
+		JWKSURI:            "https://auth.example/jwks",
+		DiscoveryIssuer:    "https://auth.example/tenants/tenant-1/",
+		RequireResponseIss: true,
 	}
 }
 

@@ -75,8 +75,10 @@ type launchDoc struct {
 	ExpiresAt      time.Time `firestore:"expiresAt"`
 	ConsumedAt     time.Time `firestore:"consumedAt,omitempty"`
 
-	JWKSURI         string `firestore:"jwksUri,omitempty"`
-	DiscoveryIssuer string `firestore:"discoveryIssuer,omitempty"`
+	JWKSURI            string `firestore:"jwksUri,omitempty"`
+	DiscoveryIssuer    string `firestore:"discoveryIssuer,omitempty"`
+	RequireResponseIss bool   `firestore:"requireResponseIss,omitempty"`
+	NonceHash          string `firestore:"nonceHash,omitempty"`
 }
 
 // sessionDoc is the shape of sessions/{sha256(handle)}. The token fields
@@ -160,8 +162,10 @@ func (f *Firestore) CreateLaunch(ctx context.Context, l *Launch) error {
 		CreatedAt:      n.CreatedAt,
 		ExpiresAt:      n.ExpiresAt,
 
-		JWKSURI:         n.JWKSURI,
-		DiscoveryIssuer: n.DiscoveryIssuer,
+		JWKSURI:            n.JWKSURI,
+		DiscoveryIssuer:    n.DiscoveryIssuer,
+		RequireResponseIss: n.RequireResponseIss,
+		NonceHash:          n.NonceHash,
 	})
 	switch status.Code(err) {
 	case codes.OK:
@@ -229,8 +233,10 @@ func (f *Firestore) ConsumeLaunch(ctx context.Context, state string) (*Launch, e
 		CreatedAt:      d.CreatedAt,
 		ExpiresAt:      d.ExpiresAt,
 
-		JWKSURI:         d.JWKSURI,
-		DiscoveryIssuer: d.DiscoveryIssuer,
+		JWKSURI:            d.JWKSURI,
+		DiscoveryIssuer:    d.DiscoveryIssuer,
+		RequireResponseIss: d.RequireResponseIss,
+		NonceHash:          d.NonceHash,
 	}, nil
 }
 

@@ -62,6 +62,13 @@ type Launch struct {
 	// discovery fetch of its own on a cold instance.
 	JWKSURI         string
 	DiscoveryIssuer string
+	// RequireResponseIss is set when the EHR's discovery advertised
+	// authorization_response_iss_parameter_supported: the callback then
+	// refuses an authorization response without iss (RFC 9207).
+	RequireResponseIss bool
+	// NonceHash is the sha256 of the OIDC nonce sent with openid ("" when
+	// openid was not requested); the id_token must carry the nonce.
+	NonceHash string
 }
 
 // Session is an app session created by the callback. It is keyed by the

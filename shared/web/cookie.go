@@ -36,3 +36,20 @@ func ClearBindingCookie(correlation string) *http.Cookie {
 	c.MaxAge = -1
 	return c
 }
+
+// HandoffCookieName is the cookie that binds the hand-off with that
+// correlation id (Correlation of the code) to the browser.
+func HandoffCookieName(correlation string) string { return bindingPrefix + "h-" + correlation }
+
+// HandoffCookie carries a hand-off's binding nonce for ttl.
+func HandoffCookie(correlation, nonce string, ttl time.Duration) *http.Cookie {
+	c := BindingCookie("h-"+correlation, nonce, ttl)
+	return c
+}
+
+// ClearHandoffCookie deletes a hand-off's binding cookie.
+func ClearHandoffCookie(correlation string) *http.Cookie {
+	c := HandoffCookie(correlation, "", 0)
+	c.MaxAge = -1
+	return c
+}
