@@ -288,7 +288,7 @@ func TestConfigTextsFilled(t *testing.T) {
 		{phbr.Points.Bands[1].Risk, "4% to <6% 1-year BARC 3/5 bleeding"},
 		{phbr.Points.Bands[2].Risk, "≥6% 1-year BARC 3/5 bleeding"},
 		{pdapt.Points.Bands[0].Risk, "derivation quartile 1"},
-		{cfg.Recommendations.Items[2].Text, "A PRECISE-DAPT score ≥25 favours short DAPT (3-6 months): in the trials, 12-24 months of DAPT increased bleeding without ischaemic benefit at these scores."},
+		{cfg.Recommendations.Items[0].Text, "A PRECISE-DAPT score ≥25 favours short DAPT (3-6 months): in the trials, 12-24 months of DAPT increased bleeding without ischaemic benefit at these scores."},
 		{cfg.Inputs["ischemic_stroke"].Description, "major: moderate or severe (NIHSS ≥5) within 6 months; minor: any other ischaemic stroke at any time; none otherwise."},
 		{name(arc, "bleeding-minor"), "First spontaneous bleeding needing hospitalisation or transfusion 6-12 months ago"},
 		{cfg.Inputs["nsaid_or_steroid"].Description, "Long-term oral NSAIDs (never aspirin) or systemic steroids planned on at least 4 days a week."},
@@ -333,7 +333,7 @@ func TestConfigTextsFilled(t *testing.T) {
 	for _, tt := range []struct{ got, want string }{
 		{name(arc, "age"), "Age ≥80 years"},
 		{name(arc, "stroke-major"), "Moderate or severe ischaemic stroke (NIHSS ≥6) within 3 months"},
-		{strings.SplitN(changed.Recommendations.Items[2].Text, " favours", 2)[0], "A PRECISE-DAPT score ≥26"},
+		{strings.SplitN(changed.Recommendations.Items[0].Text, " favours", 2)[0], "A PRECISE-DAPT score ≥26"},
 		{phbr.Points.Bands[1].Risk, "4% to <6.5% 1-year BARC 3/5 bleeding"},
 		{name(arc, "bleeding-major"), "Spontaneous bleeding needing hospitalisation or transfusion within 3 months, or recurrent"},
 		{name(arc, "bleeding-minor"), "First spontaneous bleeding needing hospitalisation or transfusion 3-12 months ago"},

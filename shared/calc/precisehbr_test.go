@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -208,8 +209,13 @@ func TestPreciseHBRBandsAndRisk(t *testing.T) {
 	if !hasWarning(r, "extrapolation") {
 		t.Errorf("no extrapolation warning above 54: %v", r.Warnings)
 	}
-	if r.Status != StatusOK || len(r.Recommendations) == 0 {
-		t.Errorf("status %s, recommendations %v", r.Status, r.Recommendations)
+	if r.Status != StatusOK || len(r.Recommendations) != 0 {
+		t.Errorf("status %s, recommendations %v: the HBR guidance is the summary's plan", r.Status, r.Recommendations)
+	}
+	// That plan, for an HBR patient without an OAC, is abbreviated DAPT.
+	plan := e.Config().Plan(ptr(true), ptr(false), "")
+	if len(plan) == 0 || !slices.ContainsFunc(plan, func(it PlanItem) bool { return it.Pathway == "dapt-abbreviated" }) {
+		t.Errorf("HBR, no OAC: plan %+v lacks dapt-abbreviated", plan)
 	}
 }
 
