@@ -244,11 +244,9 @@ func TestARCHBRAssumption(t *testing.T) {
 
 func criterionOf(t *testing.T, r *Result, id string) CriterionResult {
 	t.Helper()
-	for _, c := range r.Criteria {
-		if c.ID == id {
-			return c
-		}
+	c, ok := r.Criterion(id)
+	if !ok {
+		t.Fatalf("no criterion %s", id)
 	}
-	t.Fatalf("no criterion %s", id)
-	return CriterionResult{}
+	return c
 }

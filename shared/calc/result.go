@@ -70,6 +70,16 @@ func (r *Result) Value(name string) (Value, bool) {
 	return Value{}, false
 }
 
+// Criterion returns the criterion result with the given id.
+func (r *Result) Criterion(id string) (CriterionResult, bool) {
+	for _, c := range r.Criteria {
+		if c.ID == id {
+			return c, true
+		}
+	}
+	return CriterionResult{}, false
+}
+
 // Component is one term of a score: its points (points scores) or its hazard
 // ratios per outcome (hazard models), for the input it reads.
 type Component struct {

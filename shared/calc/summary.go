@@ -188,10 +188,8 @@ func (c *Config) notWeighed(arc *Result) []string {
 }
 
 func criterionName(r *Result, id string) string {
-	for _, c := range r.Criteria {
-		if c.ID == id {
-			return c.Name
-		}
+	if c, ok := r.Criterion(id); ok {
+		return c.Name
 	}
 	return id
 }

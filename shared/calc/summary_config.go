@@ -90,13 +90,3 @@ func (c *Config) hbrFrom() map[string]float64 {
 	}
 	return nil
 }
-
-// declares reports whether the calculator takes the input.
-func (cd *CalculatorDef) declares(input string) bool {
-	for _, in := range cd.Inputs {
-		if in.Name == input {
-			return true
-		}
-	}
-	return false
-}

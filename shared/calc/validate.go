@@ -368,15 +368,11 @@ func (c *Config) validateCalculators(v *validator) {
 				v.fail(p+".criteria_from", "no criteria calculator %q", t.CriteriaFrom)
 				continue
 			}
-			declared := map[string]bool{}
-			for _, in := range cd.Inputs {
-				declared[in.Name] = true
-			}
 			for _, id := range t.Criteria {
 				cr, ok := src.criterion(id)
 				if !ok {
 					v.fail(p+".criteria", "unknown criterion %q in %s", id, t.CriteriaFrom)
-				} else if !declared[cr.Rule.Input] {
+				} else if !cd.declares(cr.Rule.Input) {
 					v.fail(p+".criteria", "criterion %q reads input %q, which %s does not declare", id, cr.Rule.Input, cd.ID)
 				}
 			}
@@ -387,6 +383,16 @@ func (c *Config) validateCalculators(v *validator) {
 			v.fail("calculators", "%s derivation needs calculator %q", pair.calc, pair.needs)
 		}
 	}
+}
+
+// declares reports whether the calculator takes the input.
+func (cd *CalculatorDef) declares(input string) bool {
+	for _, in := range cd.Inputs {
+		if in.Name == input {
+			return true
+		}
+	}
+	return false
 }
 
 func (cd *CalculatorDef) criterion(id string) (*Criterion, bool) {

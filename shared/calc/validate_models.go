@@ -427,11 +427,7 @@ func (c *Config) validateRecommendations(v *validator) {
 // categories lists the result categories a calculator can produce.
 func (cd *CalculatorDef) categories() []string {
 	var out []string
-	bands := cd.Bands
-	if cd.Points != nil {
-		bands = cd.Points.Bands
-	}
-	for _, b := range bands {
+	for _, b := range cd.bandList() {
 		out = append(out, b.Category)
 	}
 	if cd.Criteria != nil {

@@ -44,12 +44,8 @@ func fullRecord() *fhir.Record {
 }
 
 func criterionByID(r *calc.Result, id string) calc.CriterionResult {
-	for _, c := range r.Criteria {
-		if c.ID == id {
-			return c
-		}
-	}
-	return calc.CriterionResult{}
+	c, _ := r.Criterion(id)
+	return c
 }
 
 func resultByID(t *testing.T, res []*calc.Result, id string) *calc.Result {
