@@ -793,7 +793,7 @@ function bind() {
 async function main() {
   const err = await loadI18n();
   bind();
-  if (err) showError('The page text (i18n.json) could not be loaded: ' + err.message + '. The page is shown in English.');
+  if (err) showError('The page text (messages.json) could not be loaded: ' + err.message + '. The page is shown in English.');
   launch = await redeem(launch);
   if (!launch.handle) {
     showRelaunch(relaunchReasonOf(launch));

@@ -6,6 +6,7 @@
 //
 //	GET  /                     the UI (static, embedded)
 //	GET  /evaluate.html        the standalone calculator (no EHR, no PHI)
+//	GET  /messages.json        the message catalogue the UI and the server share
 //	GET  /api/context          patient banner and session context (session)
 //	GET  /api/assessment       every calculator on the patient's record (session)
 //	POST /api/assessment       the same with clinician-entered values (session)
@@ -28,6 +29,7 @@ import (
 	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/cds"
 	"github.com/smartcalc-app/smartcalc/shared/logging"
+	"github.com/smartcalc-app/smartcalc/shared/message"
 	"github.com/smartcalc-app/smartcalc/shared/store"
 	"github.com/smartcalc-app/smartcalc/shared/web"
 	"github.com/smartcalc-app/smartcalc/static"
@@ -57,6 +59,7 @@ func New(h *Handler) *Handler {
 	fileServer := http.FileServerFS(files)
 	mux.Handle("GET /{$}", fileServer)
 	mux.Handle("GET /{file}", fileServer)
+	mux.Handle("GET /"+static.MessagesPath, MessagesHandler(message.Default()))
 	mux.Handle("/api/evaluate", EvaluateHandler(h.Engine))
 	mux.Handle("/api/scoring-config", ScoringConfigHandler(h.Scoring))
 	mux.HandleFunc("GET /api/context", h.context)

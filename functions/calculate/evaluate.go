@@ -13,6 +13,7 @@ import (
 
 	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/logging"
+	"github.com/smartcalc-app/smartcalc/shared/message"
 	"github.com/smartcalc-app/smartcalc/shared/web"
 )
 
@@ -165,4 +166,26 @@ func etagMatch(header, etag string) bool {
 		}
 	}
 	return false
+}
+
+// MessagesHandler serves GET /messages.json: the message catalogue the
+// server writes its sentences from, for the UI's own strings, with a
+// strong ETag like the scoring configuration.
+func MessagesHandler(c *message.Catalog) http.Handler {
+	raw, etag := c.JSON(), c.ETag()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("ETag", etag)
+		h.Set("Cache-Control", "no-cache")
+		if etagMatch(r.Header.Get("If-None-Match"), etag) {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		h.Set("Content-Type", "application/json; charset=utf-8")
+		h.Set("Content-Length", fmt.Sprint(len(raw)))
+		w.WriteHeader(http.StatusOK)
+		if r.Method == http.MethodGet {
+			_, _ = w.Write(raw)
+		}
+	})
 }

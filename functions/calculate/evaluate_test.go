@@ -2,12 +2,14 @@ package calculate
 
 import (
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/smartcalc-app/smartcalc/shared/calc"
+	"github.com/smartcalc-app/smartcalc/shared/message"
 )
 
 func testEngine(t *testing.T) *calc.Engine {
@@ -185,5 +187,23 @@ func TestScoringConfigHandler(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest("POST", "/api/scoring-config", strings.NewReader("{}")))
 	if rec.Code != 405 || rec.Header().Get("Allow") != "GET, HEAD" {
 		t.Errorf("POST: status %d allow %q", rec.Code, rec.Header().Get("Allow"))
+	}
+}
+
+// TestMessagesServed checks that the page gets the server's own catalogue
+// at messages.json, beside the embedded UI files, and revalidates it.
+func TestMessagesServed(t *testing.T) {
+	h := New(&Handler{Engine: testEngine(t), Scoring: testEngine(t).Config(), Log: slog.New(slog.DiscardHandler)})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/messages.json", nil))
+	if rec.Code != 200 || rec.Body.String() != string(message.Default().JSON()) {
+		t.Fatalf("GET /messages.json: status %d, %d bytes; want the catalogue", rec.Code, rec.Body.Len())
+	}
+	req := httptest.NewRequest("GET", "/messages.json", nil)
+	req.Header.Set("If-None-Match", rec.Header().Get("ETag"))
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusNotModified {
+		t.Errorf("revalidation: status %d, want 304", rec.Code)
 	}
 }

@@ -15,8 +15,8 @@ import (
 // but named as {placeholders}, filled from the parameters, so that a text
 // cannot state an old number after the parameter changes.
 type ConfigText struct {
-	// Key names the text in the UI's translations (config_text in
-	// static/i18n.json): "criterion.age", "band.precise-hbr.hbr",
+	// Key names the text in the translations (config_text in the message
+	// catalogue, shared/message): "criterion.age", "band.precise-hbr.hbr",
 	// "rec.short-dapt-precise-dapt.text", …
 	Key string
 	// Template is the English as the document writes it, placeholders
