@@ -52,6 +52,7 @@ locals {
   calculate_env = merge(local.callback_env, {
     SMARTCALC_CDS_CLIENTS  = jsonencode([for c in var.cds_clients : { for k, v in c : k => v if v != null }])
     SMARTCALC_CDS_BUDGET   = var.cds_budget
+    SMARTCALC_CDS_LANGUAGE = var.cds_language
     SMARTCALC_LAB_LOOKBACK = var.lab_lookback
   })
 

@@ -71,7 +71,7 @@ func New(h *Handler) *Handler {
 	mux.HandleFunc("GET /readyz", h.ready)
 	MountCDS(mux, h.CDS)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		web.JSONError(w, http.StatusNotFound, "not_found", "No such API: "+r.URL.Path)
+		web.JSONError(w, http.StatusNotFound, "not_found", say(r).Text("api.not-found", message.Args{"path": r.URL.Path}))
 	})
 	h.mux = mux
 	return h
@@ -83,6 +83,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	web.Headers(w.Header(), h.FrameAncestors)
 	log := logging.ForRequest(h.Log, r, h.Project, "calculate")
 	h.mux.ServeHTTP(w, r.WithContext(logging.WithContext(r.Context(), log)))
+}
+
+// say is the printer of the language the request asks for
+// (Accept-Language): every sentence of the answer is written in it.
+func say(r *http.Request) message.Printer {
+	return message.Default().Printer(message.Negotiate(r.Header.Get("Accept-Language")))
+}
+
+// localized writes v as JSON with every sentence in the request's
+// language, saying which (Content-Language) and that it depends on
+// Accept-Language (Vary).
+func localized(w http.ResponseWriter, r *http.Request, status int, v any) {
+	p := say(r)
+	p.Localize(v)
+	w.Header().Set("Content-Language", string(p.Lang()))
+	w.Header().Add("Vary", "Accept-Language")
+	web.JSON(w, status, v)
 }
 
 // ready answers 200 when the session store answers within its deadline and

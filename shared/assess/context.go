@@ -2,11 +2,11 @@ package assess
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/smartcalc-app/smartcalc/shared/fhir"
 	"github.com/smartcalc-app/smartcalc/shared/mapping"
+	"github.com/smartcalc-app/smartcalc/shared/message"
 )
 
 // Patient is the banner: who the assessment is about. It is always taken
@@ -19,9 +19,12 @@ type Patient struct {
 	Age       *int   `json:"age,omitempty"`
 	// BirthDateProblem says why no age is shown for a birth date that
 	// cannot be right (in the future, or more than 130 years ago).
-	BirthDateProblem string `json:"birth_date_problem,omitempty"`
-	Sex              string `json:"sex,omitempty"`
-	MRN              string `json:"mrn,omitempty"`
+	BirthDateProblem message.Msg `json:"birth_date_problem,omitzero"`
+	Sex              string      `json:"sex,omitempty"`
+	MRN              string      `json:"mrn,omitempty"`
+	// Unavailable, when the Patient could not be read, says why: the
+	// banner shows "Not available" with it, never "not recorded".
+	Unavailable message.Msg `json:"unavailable,omitzero"`
 }
 
 // Context is GET /api/context.
@@ -51,8 +54,9 @@ func (s *Service) Context(ctx context.Context, ss *Session) (*Context, error) {
 		DataErrors:        []DataError{},
 	}
 	if !Allows(st.Scope, "Patient", fhir.InteractionRead) {
-		c.Patient = &Patient{ID: st.Patient}
-		c.DataErrors = append(c.DataErrors, scopeError("Patient", fhir.InteractionRead))
+		de := scopeError("Patient", fhir.InteractionRead)
+		c.Patient = &Patient{ID: st.Patient, Unavailable: de.Message}
+		c.DataErrors = append(c.DataErrors, de)
 		return c, nil
 	}
 	var p fhir.Patient
@@ -61,7 +65,7 @@ func (s *Service) Context(ctx context.Context, ss *Session) (*Context, error) {
 			if de.Kind == KindUnauthorized {
 				return nil, de.sessionError()
 			}
-			c.Patient = &Patient{ID: st.Patient}
+			c.Patient = &Patient{ID: st.Patient, Unavailable: de.Message}
 			c.DataErrors = append(c.DataErrors, de)
 			return c, nil
 		}
@@ -90,8 +94,8 @@ func banner(p *fhir.Patient, now time.Time) *Patient {
 	if !ok {
 		return b
 	}
-	if msg := mapping.BirthDateProblem(p.BirthDate, start, end, now); msg != "" {
-		b.BirthDateProblem = strings.ToUpper(msg[:1]) + msg[1:]
+	if msg := mapping.BirthDateProblem(p.BirthDate, start, end, now); !msg.IsZero() {
+		b.BirthDateProblem = message.New("banner.birth-date-problem", message.Args{"problem": msg})
 		return b
 	}
 	if birth, ok := p.Birth(); ok && len(p.BirthDate) >= len("2006-01-02") {

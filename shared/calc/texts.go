@@ -132,6 +132,10 @@ func (c *Config) textRefs() []textRef {
 			}
 		}
 		if h := cd.Hazard; h != nil {
+			for j := range h.Outcomes {
+				o := &h.Outcomes[j]
+				field("outcome."+cd.ID+"."+o.Name, fmt.Sprintf("%s.hazard.outcomes[%d].label", p, j), &o.Label, nil)
+			}
 			for j := range h.Factors {
 				f := &h.Factors[j]
 				field("factor."+f.ID, fmt.Sprintf("%s.hazard.factors[%d].label", p, j), &f.Label, c.ruleParams(f.Rule))
@@ -329,8 +333,10 @@ func formatNumber(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64)
 func (c *Config) fillTexts() {
 	refs := c.textRefs()
 	c.texts = make([]ConfigText, len(refs))
+	c.textIdx = make(map[string]int, len(refs))
 	for i, r := range refs {
 		c.texts[i] = r.ConfigText
+		c.textIdx[r.Key] = i
 		r.set(fillText(r.Template, r.Params))
 	}
 	for i := range c.Calculators {

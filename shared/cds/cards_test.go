@@ -164,11 +164,11 @@ func TestPatientCardGivesTheSummary(t *testing.T) {
 	s := testService(t)
 	_, a := hbrView(t, s, mapping.DAPT{})
 	a.Summary = s.Assess.Scoring.Summarize(a.Results, nil)
-	if a.Summary.Text == "" || a.Summary.Risk == nil || len(a.Summary.Assumptions) == 0 {
+	if a.Summary.Text.IsZero() || a.Summary.Risk == nil || len(a.Summary.Assumptions) == 0 {
 		t.Fatalf("the fixture's summary is not complete: %+v", a.Summary)
 	}
 	c := s.patientCard(s.view(a, nil, 7))
-	for _, want := range []string{md(a.Summary.Text), md(a.Summary.Risk.Label), md(a.Summary.Assumptions[0].Statement)} {
+	for _, want := range []string{md(a.Summary.Text.String()), md(a.Summary.Risk.Label.String()), md(a.Summary.Assumptions[0].Statement.String())} {
 		if !strings.Contains(c.Detail, want) {
 			t.Errorf("card detail lacks %q:\n%s", want, c.Detail)
 		}
@@ -177,7 +177,7 @@ func TestPatientCardGivesTheSummary(t *testing.T) {
 		t.Fatal("the fixture's summary has no plan")
 	}
 	for _, it := range a.Summary.Plan {
-		if !strings.Contains(c.Detail, md(it.Text)) {
+		if !strings.Contains(c.Detail, md(it.Text.String())) {
 			t.Errorf("card detail lacks the plan item %s/%s", it.Pathway, it.Presentation)
 		}
 		for _, ct := range it.Citations {
@@ -190,7 +190,7 @@ func TestPatientCardGivesTheSummary(t *testing.T) {
 			}
 		}
 	}
-	if i, j := strings.Index(c.Detail, md(a.Summary.Text)), strings.Index(c.Detail, "PRECISE-HBR "); i < 0 || j >= 0 && j < i {
+	if i, j := strings.Index(c.Detail, md(a.Summary.Text.String())), strings.Index(c.Detail, "PRECISE-HBR "); i < 0 || j >= 0 && j < i {
 		t.Errorf("the summary is not the card's first statement:\n%s", c.Detail)
 	}
 }

@@ -157,7 +157,7 @@ func TestPatientView(t *testing.T) {
 		notDetail []string
 	}{
 		{name: "full prefetch, very HBR", patient: "ckd-severe", indicator: IndicatorCritical,
-			inDetail: []string{"Criteria met", "Severe or end-stage CKD", "Hemoglobin", "Long-term oral anticoagulation: yes"}, notDetail: []string{"Not checked"}},
+			inDetail: []string{"Criteria met", "Severe or end-stage CKD", "Hemoglobin", "Long-term oral anticoagulation: Yes"}, notDetail: []string{"Not checked"}},
 		{name: "full prefetch, not HBR", patient: "low-risk", indicator: IndicatorInfo, score: "10"},
 		{name: "full prefetch, no labs", patient: "no-labs", indicator: IndicatorInfo,
 			inDetail: []string{"Missing for PRECISE-HBR", "Hemoglobin", "could not be computed"}},
@@ -169,10 +169,10 @@ func TestPatientView(t *testing.T) {
 			fetched: []string{"Condition", "Encounter", "MedicationRequest", "MedicationStatement", "Observation", "Patient/ckd-severe", "Procedure"}},
 		{name: "partial prefetch, no FHIR access: says what was not checked", patient: "ckd-severe",
 			call:     ehrsim.CDSCall{PrefetchKeys: []string{"patient", "observations"}, NoFHIRAccess: true},
-			inDetail: []string{"Not checked", "Condition: not prefetched, and the EHR gave SMART Calc no FHIR access", "MedicationRequest: not prefetched"}},
+			inDetail: []string{"Not checked", "problem list: not prefetched, and the EHR gave SMART Calc no FHIR access", "medication orders: not prefetched"}},
 		{name: "no prefetch, no FHIR access: nothing assessed", patient: "ckd-severe", indicator: IndicatorInfo,
 			call:     ehrsim.CDSCall{NoPrefetch: true, NoFHIRAccess: true},
-			inDetail: []string{"Not checked", "Patient: not prefetched, and the EHR gave SMART Calc no FHIR access"}},
+			inDetail: []string{"Not checked", "demographics: not prefetched, and the EHR gave SMART Calc no FHIR access"}},
 	}
 	full := map[string]string{}
 	for _, tt := range tests {
@@ -273,7 +273,7 @@ func TestNumbersEqualApp(t *testing.T) {
 			ph := app.Results[calcPreciseHBR]
 			sc, _ := ph.Value("score")
 			if f, ok := sc.Value.(float64); ok {
-				label, _ := e.svc.band(sc.Category)
+				label, _ := e.svc.band(e.svc.printer(), sc.Category)
 				want := label + ": PRECISE-HBR " + strings.TrimSuffix(strings.TrimSuffix(jsonNum(f), ".0"), ".00")
 				if !strings.HasPrefix(card.Summary, want) {
 					t.Errorf("summary %q, want it to start with %q (the app's)", card.Summary, want)
@@ -296,7 +296,7 @@ func TestNumbersEqualApp(t *testing.T) {
 				}
 			}
 			for _, cr := range arc.Criteria {
-				if cr.Met != nil && *cr.Met && !strings.Contains(card.Detail, md(cr.Name)) {
+				if cr.Met != nil && *cr.Met && !strings.Contains(card.Detail, md(cr.Name.String())) {
 					t.Errorf("the app's ARC-HBR criterion %q is not in the card", cr.Name)
 				}
 			}
@@ -358,7 +358,7 @@ func TestOrderHooks(t *testing.T) {
 		{name: "very HBR, draft clopidogrel continues DAPT", hook: HookOrderSign, patient: "ckd-severe",
 			drafts:   []json.RawMessage{draft("d1", "ckd-severe", "32968", "clopidogrel 75 mg tablet")},
 			wantCard: true, indicator: IndicatorCritical, summary: "continue DAPT (aspirin + clopidogrel)",
-			inDetail: []string{"clopidogrel 75 mg tablet (draft order), MedicationRequest/d1", "aspirin 81 mg tablet, MedicationRequest/ckd-severe-med-8", "Why this card"}},
+			inDetail: []string{"clopidogrel 75 mg tablet (draft order)", "aspirin 81 mg tablet (", "Why this card"}},
 		{name: "HBR, draft apixaban adds an oral anticoagulant", hook: HookOrderSelect, patient: "recent-bleed",
 			drafts:   []json.RawMessage{draft("d2", "recent-bleed", "1364430", "apixaban 5 mg tablet")},
 			wantCard: true, summary: "add an oral anticoagulant (apixaban)", inDetail: []string{"Oral anticoagulant", "apixaban 5 mg tablet (draft order)"}},
@@ -410,7 +410,7 @@ func TestOrderHooks(t *testing.T) {
 				}
 			}
 			// "with the inputs and their dates": every lab input carries its date.
-			if !regexp.MustCompile(`- Hemoglobin: [0-9.]+ g/dL \(\d{4}-\d{2}-\d{2}, Observation/`).MatchString(c.Detail) {
+			if !regexp.MustCompile(`- Hemoglobin: [0-9.]+ g/dL \(\d{1,2} [A-Z][a-z]{2} \d{4}\)`).MatchString(c.Detail) {
 				t.Errorf("detail lacks the dated hemoglobin:\n%s", c.Detail)
 			}
 		})
@@ -472,7 +472,7 @@ func TestSlowFHIR(t *testing.T) {
 			t.Fatalf("status %d: %s", res.Status, res.Body)
 		}
 		c := res.Cards[0]
-		for _, s := range []string{"- Hemoglobin: 10.8 g/dL", "Condition: the EHR's FHIR server did not answer within", "MedicationRequest: the EHR's FHIR server did not answer"} {
+		for _, s := range []string{"- Hemoglobin: 10.8 g/dL", "problem list: the EHR's FHIR server did not answer within", "medication orders: the EHR's FHIR server did not answer"} {
 			if !strings.Contains(c.Detail, s) {
 				t.Errorf("detail lacks %q:\n%s", s, c.Detail)
 			}
@@ -517,10 +517,10 @@ func TestPrefetchValues(t *testing.T) {
 	var resp struct{ Cards []ehrsim.CDSCard }
 	json.Unmarshal(out, &resp)
 	d := resp.Cards[0].Detail
-	if !strings.Contains(d, "MedicationRequest: the EHR could not prefetch it (restricted record)") {
+	if !strings.Contains(d, "medication orders: the EHR could not prefetch it (restricted record)") {
 		t.Errorf("detail does not report the failed prefetch:\n%s", d)
 	}
-	if strings.Contains(d, "Condition:") {
+	if strings.Contains(d, "problem list:") {
 		t.Errorf("a null prefetch (no conditions) was reported as not checked:\n%s", d)
 	}
 }

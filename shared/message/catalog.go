@@ -180,12 +180,21 @@ var asciiPunctRE = regexp.MustCompile(`[,;:!?()]`)
 // Latin runs (a citation's "2021;6:410", "10*9/L", a clock time) are left.
 func ASCIIPunctuation(s string) string {
 	r := []rune(s)
+	// A placeholder stands for words of the text's language; other
+	// braces (a JSON example) do not.
+	inPlaceholder := make([]bool, len(r))
+	for _, m := range placeholderRE.FindAllStringIndex(s, -1) {
+		from, to := len([]rune(s[:m[0]])), len([]rune(s[:m[1]]))
+		for i := from; i < to; i++ {
+			inPlaceholder[i] = true
+		}
+	}
 	chinese := func(i, step int) bool {
 		for ; i >= 0 && i < len(r); i += step {
 			switch {
 			case r[i] == ' ':
 				continue
-			case r[i] == '{' || r[i] == '}':
+			case inPlaceholder[i]:
 				return true
 			}
 			return isHan(r[i]) || (r[i] >= 0x3000 && r[i] <= 0x303f) || (r[i] >= 0xff00 && r[i] <= 0xffef)
