@@ -439,10 +439,14 @@ func (c *evalCtx) hazard(m *HazardModel) {
 		return c.e.roundTo(math.Min(100*(1-math.Pow(1-p0, hr)), 100), *m.Decimals)
 	}
 	pct := func(x float64) message.Num { return message.Num{Value: x, Decimals: *m.Decimals} }
+	var note message.Msg
+	if m.PercentNote != "" {
+		note = c.cfg.Text("calc." + c.def.ID + ".percent-note")
+	}
 	for _, o := range m.Outcomes {
 		label := c.cfg.Text("outcome." + c.def.ID + "." + o.Name)
 		if !complete {
-			v := Value{Name: o.Name, Value: nil, Unit: "%", Display: message.New("value.incomplete", nil)}
+			v := Value{Name: o.Name, Value: nil, Unit: "%", Display: message.New("value.incomplete", nil), Note: note}
 			if len(c.res.OutOfRange) == 0 {
 				v.Range = &ValueRange{Min: risk(o, hr[o.Name]*lo[o.Name]), Max: risk(o, hr[o.Name]*hi[o.Name])}
 				v.Display = message.New("value.risk-range", message.Args{"min": pct(v.Range.Min), "max": pct(v.Range.Max), "outcome": label})
@@ -451,7 +455,7 @@ func (c *evalCtx) hazard(m *HazardModel) {
 			continue
 		}
 		p := risk(o, hr[o.Name])
-		c.res.Values = append(c.res.Values, Value{Name: o.Name, Value: p, Unit: "%", Display: message.New("value.risk", message.Args{"value": pct(p), "outcome": label})})
+		c.res.Values = append(c.res.Values, Value{Name: o.Name, Value: p, Unit: "%", Display: message.New("value.risk", message.Args{"value": pct(p), "outcome": label}), Note: note})
 	}
 }
 

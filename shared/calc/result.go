@@ -85,6 +85,9 @@ type Value struct {
 	// Range, on a value left undetermined by unknown inputs, is what those
 	// inputs could make it: the chart plots it on load instead of nothing.
 	Range *ValueRange `json:"range,omitempty"`
+	// Note labels the value wherever it is shown: the trade-off model's
+	// percentages carry its HazardModel.PercentNote.
+	Note message.Msg `json:"note,omitzero"`
 }
 
 // ValueRange is the interval an undetermined value lies in, whatever its

@@ -56,19 +56,21 @@ const (
 	categoryNotHBR  = "not-hbr"
 )
 
-// risk is what the record says about high bleeding risk.
+// risk is the assessment's one verdict (calc.Summary.HBR), the one the
+// app's page and print give.
 type risk int
 
 const (
-	riskUnknown risk = iota // not enough data to tell
-	riskNo                  // PRECISE-HBR ≤22 and ARC-HBR not met
-	riskYes                 // PRECISE-HBR ≥23 or ARC-HBR met
+	riskUnknown risk = iota // summary.hbr null: the record cannot decide
+	riskNo                  // summary.hbr false: neither ARC-HBR nor PRECISE-HBR says HBR, both decided
+	riskYes                 // summary.hbr true: ARC-HBR met or PRECISE-HBR in an HBR band
 )
 
 // view is an assessment as the cards tell it, in the cards' language.
 type view struct {
 	a        *assess.Assessment
 	p        message.Printer
+	conf     *calc.Config
 	ph, arc  *calc.Result
 	score    string // "31", or "≥ 25" when only a lower bound is known
 	category string // a PRECISE-HBR category, or ""
@@ -84,7 +86,7 @@ type view struct {
 }
 
 func (s *Service) view(a *assess.Assessment, notes []note, types int) *view {
-	v := &view{a: a, p: s.printer(), ph: a.Results[calcPreciseHBR], arc: a.Results[calcARCHBR], notes: notes, types: types}
+	v := &view{a: a, p: s.printer(), conf: s.Assess.Scoring, ph: a.Results[calcPreciseHBR], arc: a.Results[calcARCHBR], notes: notes, types: types}
 	if v.ph != nil {
 		if sc, ok := v.ph.Value("score"); ok && sc.Value != nil {
 			if f, ok := sc.Value.(float64); ok {
@@ -114,23 +116,35 @@ func (s *Service) view(a *assess.Assessment, notes []note, types int) *view {
 			v.minors = int(f)
 		}
 	}
-	arcYes := v.arcHBR != nil && *v.arcHBR
-	switch {
-	case v.category == categoryHBR || v.category == categoryVeryHBR || arcYes:
-		v.risk = riskYes
-	case v.category == categoryNotHBR:
+	// The verdict and the indicator are the summary's, never the cards' own
+	// reading of the scores: warning for high bleeding risk, info
+	// otherwise (not HBR, or undetermined, which the card says).
+	if h := a.Summary.HBR; h != nil {
 		v.risk = riskNo
+		if *h {
+			v.risk = riskYes
+		}
 	}
-	switch {
-	case v.category == categoryVeryHBR:
-		v.indic = IndicatorCritical
-	case v.risk == riskYes:
+	v.indic = IndicatorInfo
+	if v.risk == riskYes {
 		v.indic = IndicatorWarning
-	default:
-		v.indic = IndicatorInfo
 	}
 	return v
 }
+
+// verdict is the summary's verdict heading, as the app's page words it.
+func (v *view) verdict() string {
+	switch v.risk {
+	case riskYes:
+		return v.text("verdict.hbr", nil)
+	case riskNo:
+		return v.text("verdict.not-hbr", nil)
+	}
+	return v.text("verdict.undetermined", nil)
+}
+
+// cfg is the scoring configuration the cards are computed with.
+func (v *view) cfg() *calc.Config { return v.conf }
 
 // text writes a message of the catalogue in the cards' language.
 func (v *view) text(key string, args message.Args) string { return v.p.Text(key, args) }
@@ -167,8 +181,10 @@ func (s *Service) band(p message.Printer, category string) (label, risk string) 
 	return "", ""
 }
 
-// headline is "Very HBR: PRECISE-HBR 31; ARC-HBR HBR (2 major, 1 minor)",
-// or "PRECISE-HBR incomplete (needs Hemoglobin); ARC-HBR undetermined".
+// headline is the summary's verdict, then the scores behind it: "High
+// bleeding risk: PRECISE-HBR 31 (Very HBR); ARC-HBR HBR (2 major, 1
+// minor)", or "Bleeding risk undetermined: PRECISE-HBR incomplete (needs
+// Hemoglobin); ARC-HBR undetermined".
 func (s *Service) headline(v *view) string {
 	var ph string
 	switch {
@@ -179,7 +195,7 @@ func (s *Service) headline(v *view) string {
 	default:
 		ph = v.text("cds.headline.none", nil)
 	}
-	return v.text("cds.headline", message.Args{"precise": ph, "arc": v.arcText()})
+	return v.text("cds.headline", message.Args{"verdict": v.verdict(), "precise": ph, "arc": v.arcText()})
 }
 
 func (v *view) arcText() string {
@@ -274,18 +290,23 @@ func (s *Service) failureCard() Card {
 func (s *Service) writeAssessment(b *strings.Builder, v *view) {
 	// The one answer first, as the app's page and print give it.
 	if sm := v.a.Summary; !sm.Text.IsZero() {
-		fmt.Fprintf(b, "**%s**\n\n", md(sm.Text.String()))
+		fmt.Fprintf(b, "**%s** %s\n\n", md(v.text("cds.verdict", message.Args{"verdict": v.verdict()})), md(sm.Text.String()))
 		if sm.Risk != nil {
 			fmt.Fprintf(b, "%s\n\n", md(v.text("verdict.risk", message.Args{"label": sm.Risk.Label, "risk": message.Num{Value: sm.Risk.Value, Decimals: 1}})))
 		}
 		for _, a := range sm.Assumptions {
 			fmt.Fprintf(b, "_%s_\n\n", md(a.Statement.String()))
 		}
+		writePresentation(b, v, sm)
 		if rg := sm.Regimen; rg != nil {
 			var drugs message.Series
-			for _, group := range [][]calc.Source{rg.Aspirin, rg.P2Y12, rg.Anticoagulant, rg.Vascular} {
-				for _, src := range group {
-					drugs = append(drugs, src.Describe())
+			for _, group := range [][]calc.RegimenDrug{rg.Aspirin, rg.P2Y12, rg.Anticoagulant, rg.Vascular} {
+				for _, d := range group {
+					name := d.Describe()
+					if d.Ingredient != "" && !strings.HasPrefix(strings.ToLower(d.Display), strings.ToLower(d.Ingredient)) {
+						name = message.New("cds.drug.ingredient", message.Args{"ingredient": d.Ingredient, "what": name})
+					}
+					drugs = append(drugs, name)
 				}
 			}
 			if len(drugs) > 0 {
@@ -521,8 +542,36 @@ func newUUID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
+// writePresentation gives the index PCI's presentation, the records behind
+// it with their dates, and the PCI's date, as the app's page does.
+func writePresentation(b *strings.Builder, v *view, sm calc.Summary) {
+	if !sm.PresentationText.IsZero() {
+		b.WriteString(md(sm.PresentationText.String()))
+		switch {
+		case sm.PresentationOrigin == calc.OriginEntered:
+			b.WriteString(" " + md(v.text("cds.entered", nil)))
+		case len(sm.PresentationEvidence) > 0:
+			b.WriteString(" " + md(v.text("cds.parenthesis", message.Args{"text": sourcesMsg(sm.PresentationEvidence)})))
+		}
+		b.WriteString("\n\n")
+	}
+	if sm.PCI != nil && sm.PCI.Date != "" {
+		fmt.Fprintf(b, "%s\n\n", md(v.text("cds.pci", message.Args{"date": message.Date(sm.PCI.Date), "procedure": sm.PCI.Describe()})))
+	}
+}
+
+// sourcesMsg lists records for a person, each with its date.
+func sourcesMsg(srcs []calc.Source) message.Series {
+	out := make(message.Series, 0, len(srcs))
+	for _, s := range srcs {
+		out = append(out, calc.SourceMsg(s))
+	}
+	return out
+}
+
 // writePlan gives the guideline plan as the app shows it: each item with
-// the conditions it assumes, and its citations marked verified or not.
+// the conditions it assumes (named as the configuration names them), and
+// its citations marked verified or not.
 func writePlan(b *strings.Builder, v *view, plan []calc.PlanItem) {
 	if len(plan) == 0 {
 		return
@@ -533,7 +582,7 @@ func writePlan(b *strings.Builder, v *view, plan []calc.PlanItem) {
 		if len(it.If) > 0 {
 			var conds message.List
 			for _, c := range it.If {
-				conds = append(conds, message.New("plan.if."+c, nil))
+				conds = append(conds, v.cfg().Text("plan.condition."+c))
 			}
 			fmt.Fprintf(b, "_%s_ ", md(v.text("plan.if", message.Args{"conditions": conds})))
 		}

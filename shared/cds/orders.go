@@ -148,7 +148,7 @@ func draftSource(m *fhir.MedicationRequest, concepts []fhir.CodeableConcept) cal
 
 // orderCard is the order hooks' card: only when the drafts start or
 // continue DAPT or an oral anticoagulant, for a patient at high bleeding
-// risk, or whose risk could not be assessed.
+// risk, or whose risk is undetermined (the summary's verdict).
 func (s *Service) orderCard(v *view, f findings) (Card, bool) {
 	if f.dapt == daptNone && len(f.oac) == 0 || v.risk == riskNo {
 		return Card{}, false
@@ -156,14 +156,13 @@ func (s *Service) orderCard(v *view, f findings) (Card, bool) {
 	what := f.what(v)
 	c := s.card(v.p, v.indic)
 	if v.risk == riskYes {
-		name, why := v.text("verdict.hbr", nil), v.text("cds.why.arc", message.Args{"arc": v.arcText()})
+		why := v.text("cds.why.arc", message.Args{"arc": v.arcText()})
 		if v.category == categoryHBR || v.category == categoryVeryHBR {
-			name, why = v.label, v.text("cds.why.precise", message.Args{"score": v.score})
+			why = v.text("cds.why.precise", message.Args{"score": v.score, "label": v.label})
 		}
-		c.Summary = summary(v.text("cds.order.summary", message.Args{"name": name, "why": why, "what": what}))
+		c.Summary = summary(v.text("cds.order.summary", message.Args{"name": v.verdict(), "why": why, "what": what}))
 	} else {
-		c.Indicator = IndicatorInfo
-		c.Summary = summary(v.text("cds.order.summary.unknown", message.Args{"what": what, "needs": missingSuffix(s, v)}))
+		c.Summary = summary(v.text("cds.order.summary.unknown", message.Args{"verdict": v.verdict(), "what": what, "needs": missingSuffix(s, v)}))
 	}
 	var b strings.Builder
 	b.WriteString(md(v.text("cds.order.why", message.Args{"what": what})) + "\n\n")

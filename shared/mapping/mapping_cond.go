@@ -133,9 +133,9 @@ func windowText(set calc.CodeSet) message.Msg {
 	return message.Msg{}
 }
 
-// recorded names a record for a gap's question: what it says and its date
+// recordedAs names a record for a gap's question: what it says and its date
 // ("undated" when it has none).
-func recorded(s calc.Source) message.Msg {
+func recordedAs(s calc.Source) message.Msg {
 	if s.Date == "" {
 		return message.New("source.undated", message.Args{"what": s.Describe()})
 	}
@@ -185,9 +185,9 @@ func (m *mapper) conditionFlag(input string, specs ...condSpec) {
 		m.setFlag(input, true, sortSources(yes))
 	case len(ask) > 0:
 		ask = sortSources(ask)
-		m.gap(input, GapConfirm, message.New("gap.condition-ask", message.Args{"input": m.label(input), "what": recorded(ask[0])}), ask...)
+		m.gap(input, GapConfirm, message.New("gap.condition-ask", message.Args{"input": m.label(input), "what": recordedAs(ask[0])}), ask...)
 	case len(maybe) > 0:
-		m.gap(input, GapConfirm, message.New("gap.condition-undated", message.Args{"input": m.label(input), "what": recorded(maybe[0])}), sortSources(maybe)...)
+		m.gap(input, GapConfirm, message.New("gap.condition-undated", message.Args{"input": m.label(input), "what": recordedAs(maybe[0])}), sortSources(maybe)...)
 	case m.conclusive("Condition"):
 		m.absent(input, false, absentNote(input, nil))
 	default:
@@ -227,7 +227,7 @@ func (m *mapper) malignancy() {
 	case len(yes) > 0:
 		m.setFlag(input, true, sortSources(yes))
 	case len(ask) > 0:
-		m.gap(input, GapConfirm, message.New("gap.malignancy", message.Args{"what": recorded(ask[0]), "window": windowText(set)}), sortSources(ask)...)
+		m.gap(input, GapConfirm, message.New("gap.malignancy", message.Args{"what": recordedAs(ask[0]), "window": windowText(set)}), sortSources(ask)...)
 	case m.conclusive("Condition"):
 		m.absent(input, false, absentNote(input, nil))
 	default:
@@ -276,7 +276,7 @@ func (m *mapper) stroke() {
 	case len(major) > 0:
 		m.set(input, calc.Input{Value: "major", Origin: calc.OriginRecord, Source: &major[0], Evidence: sortSources(major)})
 	case len(pending) > 0:
-		m.gap(input, GapConfirm, message.New("gap.stroke", message.Args{"what": recorded(pending[0]), "window": windowText(set),
+		m.gap(input, GapConfirm, message.New("gap.stroke", message.Args{"what": recordedAs(pending[0]), "window": windowText(set),
 			"threshold": message.Num{Value: threshold}}), sortSources(pending)...)
 	default:
 		all = sortSources(all)
@@ -340,7 +340,7 @@ func (m *mapper) myocardialInfarction() {
 		case len(yes) > 0:
 			m.setFlag(input, true, sortSources(yes))
 		case len(maybe) > 0:
-			m.gap(input, GapConfirm, message.New("gap.mi-undated."+input, message.Args{"what": recorded(maybe[0]), "window": windowText(acuteSet)}), maybe...)
+			m.gap(input, GapConfirm, message.New("gap.mi-undated."+input, message.Args{"what": recordedAs(maybe[0]), "window": windowText(acuteSet)}), maybe...)
 		case m.conclusive("Condition"):
 			m.absent(input, false, absentNote(input, window))
 		default:
@@ -602,7 +602,7 @@ func (m *mapper) bleeding() {
 
 // askBleed is the question about an unsupported (or undated) bleed.
 func (m *mapper) askBleed(ep bleedEpisode) message.Msg {
-	what := recorded(ep.conds[0].source())
+	what := recordedAs(ep.conds[0].source())
 	if len(ep.support) == 0 {
 		var unread message.List
 		for _, t := range []string{"Procedure", "Encounter"} {
@@ -619,42 +619,51 @@ func (m *mapper) askBleed(ep bleedEpisode) message.Msg {
 }
 
 // procedures maps recent major surgery or trauma, complex PCI and
-// bare-metal stent.
+// bare-metal stent. Complex PCI has no code set (no terminology code means
+// it), so the clinician is always asked; a configuration without a set for
+// an input asks the same way.
 func (m *mapper) procedures() {
 	m.recentSurgery()
 	for _, p := range []struct{ input, set string }{
 		{"complex_pci", "complex-pci"},
 		{"bare_metal_stent", "bare-metal-stent"},
 	} {
-		set, ok := m.cfg.Codes.Procedures[p.set]
-		if !ok {
-			continue
-		}
+		set, hasSet := m.cfg.Codes.Procedures[p.set]
 		var ev []calc.Source
-		cut := m.now.AddDate(0, 0, -*m.cfg.FHIR.Windows.RecentDays)
-		for i := range m.rec.Procedures {
-			pr := &m.rec.Procedures[i]
-			if !usableProcedure(pr) {
-				continue
-			}
-			cd, ok := m.match(set, pr.Code)
-			if !ok {
-				continue
-			}
-			ps, pe, date, dated := procedureDate(pr)
-			if within(ps, pe, dated, cut) == triYes {
-				ev = append(ev, procedureSource(pr, cd, date))
-			}
+		if hasSet {
+			ev = m.recentProcedures(set)
 		}
 		switch {
 		case len(ev) > 0:
 			m.setFlag(p.input, true, sortSources(ev))
-		case m.rec.Errors["Procedure"] != nil:
+		case hasSet && m.rec.Errors["Procedure"] != nil:
 			m.unknown(p.input, "Procedure")
 		default:
 			m.gap(p.input, GapAsk, message.New("gap."+p.set, nil))
 		}
 	}
+}
+
+// recentProcedures returns the usable procedures of set performed within
+// the recent-days window.
+func (m *mapper) recentProcedures(set calc.CodeSet) []calc.Source {
+	var ev []calc.Source
+	cut := m.now.AddDate(0, 0, -*m.cfg.FHIR.Windows.RecentDays)
+	for i := range m.rec.Procedures {
+		pr := &m.rec.Procedures[i]
+		if !usableProcedure(pr) {
+			continue
+		}
+		cd, ok := m.match(set, pr.Code)
+		if !ok {
+			continue
+		}
+		ps, pe, date, dated := procedureDate(pr)
+		if within(ps, pe, dated, cut) == triYes {
+			ev = append(ev, procedureSource(pr, cd, date))
+		}
+	}
+	return ev
 }
 
 // recentSurgery: met by a procedure in the major-surgery set within 30
@@ -685,7 +694,7 @@ func (m *mapper) recentSurgery() {
 			continue
 		}
 		skip := false
-		for _, k := range []string{"not-surgery", "transfusion", "complex-pci", "bare-metal-stent"} {
+		for _, k := range []string{"not-surgery", "transfusion", "bare-metal-stent"} {
 			if _, ok := m.match(procs[k], p.Code); ok {
 				skip = true
 			}
@@ -730,7 +739,7 @@ func (m *mapper) recentSurgery() {
 		m.setFlag(input, true, sortSources(major))
 	case len(ask) > 0:
 		ask = sortSources(ask)
-		m.gap(input, GapAsk, message.New("gap.surgery-ask", message.Args{"what": recorded(ask[0]), "days": nDays}), ask...)
+		m.gap(input, GapAsk, message.New("gap.surgery-ask", message.Args{"what": recordedAs(ask[0]), "days": nDays}), ask...)
 	case m.opts.AskRecentSurgery:
 		m.gap(input, GapAsk, message.New("gap.surgery-confirm", message.Args{"days": nDays}))
 	case m.conclusive("Procedure", "Condition"):

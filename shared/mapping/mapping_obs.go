@@ -315,18 +315,16 @@ func (m *mapper) smoking() {
 			m.gap(oc.Input, GapConfirm, message.New("gap.smoking-text", message.Args{"date": message.Date(c.date), "text": v.Text}), src)
 			return
 		}
-		current := false
-		for _, cd := range v.Coding {
-			k := m.key(cd.System)
-			for _, want := range oc.CurrentValues {
-				if k == want.System && cd.Code == want.Code {
-					current = true
-					src.Display = display(cd, *v)
-				}
-			}
-		}
-		if !current {
+		cd, current := m.codingIn(v.Coding, oc.CurrentValues)
+		if current {
+			src.Display = display(cd, *v)
+		} else {
 			src.Display = display(v.Coding[0], *v)
+			if cd, ok := m.codingIn(v.Coding, oc.AskValues); ok {
+				src.Display = display(cd, *v)
+				m.gap(oc.Input, GapConfirm, message.New("gap.smoking-ask", message.Args{"date": message.Date(c.date), "text": src.Display}), src)
+				return
+			}
 		}
 		in := calc.Input{Value: current, Origin: calc.OriginRecord, Source: &src, Evidence: []calc.Source{src}}
 		if age := m.now.Sub(c.t); age > time.Duration(*m.cfg.FHIR.LookbackDays)*24*time.Hour {
@@ -345,6 +343,19 @@ func (m *mapper) smoking() {
 	default:
 		m.gap(oc.Input, GapNotRecorded, message.New("gap.smoking-none", nil))
 	}
+}
+
+// codingIn returns the first of codings that is one of list.
+func (m *mapper) codingIn(codings []fhir.Coding, list []calc.Coding) (fhir.Coding, bool) {
+	for _, cd := range codings {
+		k := m.key(cd.System)
+		for _, want := range list {
+			if k == want.System && cd.Code == want.Code {
+				return cd, true
+			}
+		}
+	}
+	return fhir.Coding{}, false
 }
 
 // nihss returns the NIHSS results dated within [from, to).
