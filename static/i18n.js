@@ -174,6 +174,29 @@ export function date(iso) {
 }
 
 /**
+ * longDate writes a FHIR date or date-time as the server writes dates in
+ * its sentences, in the page's language: "30 Nov 2026", 「2026年11月30日」.
+ */
+export function longDate(iso) {
+  const m = /^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?/.exec(String(iso || ''));
+  if (!m) return String(iso || '');
+  const p = { year: Number(m[1]) };
+  if (!m[2]) return t('date.year', p);
+  p.month = Number(m[2]);
+  p.month_name = t('date.month.' + p.month);
+  if (!m[3]) return t('date.month', p);
+  p.day = Number(m[3]);
+  return t('date.day', p);
+}
+
+/** list joins items as the page's language joins a list ("a, b and c"; 「a、b及c」). */
+export function list(items) {
+  const xs = (items || []).filter((x) => x !== '' && x !== null && x !== undefined).map(String);
+  if (xs.length < 2) return xs.join('');
+  return xs.slice(0, -1).join(t('list.separator')) + t('list.last') + xs[xs.length - 1];
+}
+
+/**
  * dateTime shows an ISO date-time in local time as YYYY-MM-DD HH:MM with
  * its UTC offset: unambiguous in every language.
  */

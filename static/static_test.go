@@ -376,13 +376,15 @@ func TestI18nKeysUsedExist(t *testing.T) {
 		})
 	}
 	families := map[string][]string{
-		"origin.":          {"record", "entered", "derived"},
-		"dataerror.":       {"forbidden", "unavailable", "scope", "unauthorized", "bad_response"},
-		"tradeoff.zone.":   {"thrombotic", "equivalent", "bleeding"},
-		"tradeoff.legend.": {"thrombotic", "equivalent", "bleeding"},
-		"relaunch.reason.": {"missing", "expired", "malformed"},
-		"error.phase.":     {"load", "whatif", "evaluate", "config"},
-		"enum.":            {"none", "minor", "major", "female", "male"},
+		"origin.":            {"record", "entered", "derived", "absent", "unavailable", "asked"},
+		"warnings.group.":    {"access", "values", "stale", "record", "model"},
+		"component.counted.": {"upper", "lower"},
+		"short.":             {"age", "hemoglobin", "creatinine", "egfr", "wbc", "platelets"},
+		"tradeoff.zone.":     {"thrombotic", "equivalent", "bleeding"},
+		"tradeoff.legend.":   {"thrombotic", "equivalent", "bleeding"},
+		"relaunch.reason.":   {"missing", "expired", "malformed"},
+		"error.phase.":       {"load", "whatif", "evaluate", "config"},
+		"enum.":              {"none", "minor", "major", "female", "male"},
 	}
 	for prefix, names := range families {
 		for _, n := range names {
