@@ -287,6 +287,14 @@ func (b *tab) screenshot(name, shows string) string {
 	if err != nil {
 		b.t.Fatalf("screenshot %s: %v", name, err)
 	}
+	return b.saveArtifact(name, png, shows)
+}
+
+// saveArtifact keeps a PNG as a test artifact (in $SMARTCALC_ARTIFACTS,
+// else the test's temporary directory) and logs its path and what it
+// should show.
+func (b *tab) saveArtifact(name string, png []byte, shows string) string {
+	b.t.Helper()
 	dir := os.Getenv("SMARTCALC_ARTIFACTS")
 	if dir == "" {
 		dir = b.t.TempDir()
@@ -725,6 +733,7 @@ func TestBrowserZhTW(t *testing.T) {
 		chromedp.Evaluate[chromedp.Void](`document.getElementById('lang-select').dispatchEvent(new Event('change', {bubbles: true}))`),
 	)
 	b.waitFor("zh-TW", `document.documentElement.lang === 'zh-TW' ? 'ok' : ''`)
+	b.waitStatus("評估已載入。")
 	checks := map[string]string{
 		".app-title":         "SMART Calc：PCI 後出血風險評估",
 		"#phbr-category":     "極高出血風險",

@@ -86,6 +86,9 @@ type view struct {
 }
 
 func (s *Service) view(a *assess.Assessment, notes []note, types int) *view {
+	// The cards are written in the deployment's language, every sentence
+	// of the assessment with them.
+	s.printer().Localize(a)
 	v := &view{a: a, p: s.printer(), conf: s.Assess.Scoring, ph: a.Results[calcPreciseHBR], arc: a.Results[calcARCHBR], notes: notes, types: types}
 	if v.ph != nil {
 		if sc, ok := v.ph.Value("score"); ok && sc.Value != nil {

@@ -2,6 +2,7 @@ package cds
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -9,6 +10,7 @@ import (
 	"github.com/smartcalc-app/smartcalc/shared/assess"
 	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/mapping"
+	"github.com/smartcalc-app/smartcalc/shared/message"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -237,5 +239,31 @@ func TestPatientCardGivesTheSummary(t *testing.T) {
 	}
 	if i, j := strings.Index(c.Detail, md(a.Summary.Text.String())), strings.Index(c.Detail, "PRECISE-HBR "); i < 0 || j >= 0 && j < i {
 		t.Errorf("the summary is not the card's first statement:\n%s", c.Detail)
+	}
+}
+
+// TestCardsInTheDeploymentLanguage: with SMARTCALC_CDS_LANGUAGE=zh-TW the
+// cards are written in Traditional Chinese, every sentence of the
+// assessment with them; only the guidelines' own section titles (in the
+// citations) and the equations' names stay as published.
+func TestCardsInTheDeploymentLanguage(t *testing.T) {
+	english := regexp.MustCompile(`\b[A-Za-z][A-Za-z'’-]*[A-Za-z](?:,? [A-Za-z][A-Za-z'’-]*[A-Za-z]){2,}\b`)
+	citation := regexp.MustCompile(`\[[^\]]*\]`)
+	for _, lang := range []message.Lang{message.TraditionalChinese, message.English} {
+		s := testService(t)
+		s.Language = lang
+		v, _ := hbrView(t, s, mapping.DAPT{})
+		c := s.patientCard(v)
+		text := citation.ReplaceAllString(c.Summary+"\n"+c.Detail+"\n"+c.Links[0].Label, "")
+		found := english.FindAllString(text, -1)
+		switch {
+		case lang == message.English && len(found) == 0:
+			t.Errorf("English card without English: the check is broken:\n%s", text)
+		case lang != message.English && len(found) > 0:
+			t.Errorf("%s card has English %q:\n%s", lang, found, text)
+		}
+		if lang != message.English && (!strings.Contains(c.Summary, "高出血風險") || !strings.Contains(c.Detail, "依指引的抗血栓治療計畫")) {
+			t.Errorf("%s card:\n%s\n%s", lang, c.Summary, c.Detail)
+		}
 	}
 }

@@ -54,9 +54,6 @@ func (s *Service) answer(ctx context.Context, k *call, start time.Time) (Respons
 		}
 		return Response{Cards: []Card{}}, st
 	}
-	// The cards are written in the deployment's language, every sentence
-	// of the assessment with them.
-	s.printer().Localize(a)
 	notes := s.notChecked(sources, rec, a, timed)
 	v := s.view(a, notes, len(sources))
 	switch k.req.Hook {
