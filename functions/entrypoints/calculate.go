@@ -88,5 +88,7 @@ func (e *Env) Calculate() (http.Handler, error) {
 		Log:            e.Log,
 		Project:        e.Config.FirestoreProject,
 		FrameAncestors: e.ancestors,
+		IdleTimeout:    e.Config.IdleTimeout,
+		SessionTTL:     e.Config.SessionTTL,
 	}), nil
 }

@@ -90,6 +90,13 @@ func (s *spyStore) CreateSession(ctx context.Context, sess *store.Session) error
 	return s.Store.CreateSession(ctx, sess)
 }
 
+// CreateSessionAndLaunch is how the callback stores a session and its
+// hand-off (whose sealed handle sits in Verifier).
+func (s *spyStore) CreateSessionAndLaunch(ctx context.Context, sess *store.Session, l *store.Launch) error {
+	s.note(sess.AccessToken, sess.RefreshToken, l.State, l.Verifier)
+	return s.Store.CreateSessionAndLaunch(ctx, sess, l)
+}
+
 type env struct {
 	*Server
 	logs   *syncBuffer
