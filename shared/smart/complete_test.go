@@ -585,10 +585,12 @@ func TestCompleteTokenEndpointErrors(t *testing.T) {
 			kind:  smart.Misconfigured, status: http.StatusInternalServerError, tokens: 0,
 		},
 		{
-			name:  "session store fails",
-			auth:  smart.AuthPublic,
-			setup: func(fx *fixture) { fx.store.fail = map[string]error{"CreateSessionAndLaunch": errors.New("unavailable")} },
-			kind:  smart.StoreFailure, status: http.StatusInternalServerError, tokens: 1,
+			name: "session store fails",
+			auth: smart.AuthPublic,
+			setup: func(fx *fixture) {
+				fx.store.fail = map[string]error{"CreateSessionAndLaunch": errors.New("unavailable")}
+			},
+			kind: smart.StoreFailure, status: http.StatusInternalServerError, tokens: 1,
 		},
 		{
 			// Launch and callback given different keys, or the key
