@@ -30,15 +30,54 @@ func verifierAEAD(launchKey []byte, state string) (cipher.AEAD, error) {
 	if len(launchKey) != LaunchKeySize {
 		return nil, fmt.Errorf("launch key must be %d bytes, got %d", LaunchKeySize, len(launchKey))
 	}
-	mac := hmac.New(sha256.New, launchKey)
-	mac.Write([]byte("smartcalc verifier\x00"))
-	mac.Write([]byte(state))
-	block, err := aes.NewCipher(mac.Sum(nil))
+	key := verifierKey(launchKey, state)
+	block, err := aes.NewCipher(key[:])
 	if err != nil {
 		return nil, err
 	}
 	return cipher.NewGCM(block)
 }
+
+// verifierLabel separates the verifier keys from any other use of the
+// launch key.
+const verifierLabel = "smartcalc verifier\x00"
+
+// verifierKey is HMAC-SHA256(launchKey, verifierLabel || state) (RFC 2104),
+// written out over stack buffers for a state of up to maxStackState bytes
+// (every state Begin makes), because it runs on every launch and
+// crypto/hmac allocates six times per key; longer input takes crypto/hmac.
+// TestVerifierKeyIsHMAC holds the two to the same result. launchKey is
+// LaunchKeySize bytes, shorter than SHA-256's block, so it is used as is.
+func verifierKey(launchKey []byte, state string) [sha256.Size]byte {
+	if len(state) > maxStackState {
+		mac := hmac.New(sha256.New, launchKey)
+		mac.Write([]byte(verifierLabel))
+		mac.Write([]byte(state))
+		var out [sha256.Size]byte
+		mac.Sum(out[:0])
+		return out
+	}
+	var inner [sha256.BlockSize + len(verifierLabel) + maxStackState]byte
+	var outer [sha256.BlockSize + sha256.Size]byte
+	for i := range sha256.BlockSize {
+		k := byte(0)
+		if i < len(launchKey) {
+			k = launchKey[i]
+		}
+		inner[i] = k ^ 0x36
+		outer[i] = k ^ 0x5c
+	}
+	n := sha256.BlockSize
+	n += copy(inner[n:], verifierLabel)
+	n += copy(inner[n:], state)
+	ih := sha256.Sum256(inner[:n])
+	copy(outer[sha256.BlockSize:], ih[:])
+	return sha256.Sum256(outer[:])
+}
+
+// maxStackState bounds the state verifierKey hashes without allocating;
+// Begin's states are 43 bytes.
+const maxStackState = 128
 
 // sealVerifier seals verifier for the launch with state, with a random
 // nonce from r (crypto/rand when nil).
