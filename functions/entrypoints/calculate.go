@@ -81,9 +81,7 @@ func (e *Env) Calculate() (http.Handler, error) {
 	}
 	var doctor *readiness.Doctor
 	if e.Config.AdminToken != "" {
-		if doctor, err = e.Doctor(); err != nil {
-			return nil, err
-		}
+		doctor = e.doctor(scoring)
 	}
 	return calculate.New(&calculate.Handler{
 		Ready:          ready,

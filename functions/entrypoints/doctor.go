@@ -3,7 +3,6 @@ package entrypoints
 import (
 	"fmt"
 
-	"github.com/smartcalc-app/smartcalc/shared/assess"
 	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/config"
 	"github.com/smartcalc-app/smartcalc/shared/readiness"
@@ -18,13 +17,18 @@ func (e *Env) Doctor() (*readiness.Doctor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("entrypoints: scoring configuration: %w", err)
 	}
+	return e.doctor(scoring), nil
+}
+
+// doctor is Doctor with the scoring configuration already loaded.
+func (e *Env) doctor(scoring *calc.Config) *readiness.Doctor {
 	d := &readiness.Doctor{
 		AllowLoopbackHTTP: !e.Config.Deployed,
 		HTTPClient:        e.httpClient(),
 		LaunchURI:         e.Config.LaunchURI(),
 		RedirectURI:       e.Config.RedirectURI(),
 		Secrets:           e.Config.Secret,
-		Needs:             assess.Needs(scoring),
+		Scoring:           scoring,
 	}
 	if len(e.Config.EHRs) > 0 {
 		regs, err := smart.ParseRegistrations(e.Config.EHRs)
@@ -34,5 +38,5 @@ func (e *Env) Doctor() (*readiness.Doctor, error) {
 		d.Registrations = regs
 	}
 	d.Registrations = append(d.Registrations, e.Registrations...)
-	return d, nil
+	return d
 }

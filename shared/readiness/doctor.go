@@ -7,13 +7,16 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/smartcalc-app/smartcalc/shared/assess"
+	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/smart"
 )
 
 // Doctor runs the readiness checks. Its fields are dependencies; set them
-// before first use. It is safe for concurrent use.
+// before first use and do not copy a Doctor after. It is safe for
+// concurrent use.
 type Doctor struct {
 	// Registrations are the configured registrations (SMARTCALC_EHRS and
 	// any the local runner adds), not yet validated: the check validates
@@ -32,8 +35,23 @@ type Doctor struct {
 	// Secrets resolves client secrets and keys for the client
 	// authentication check, inside shared/smart.
 	Secrets func(name string) (string, error)
-	// Needs are what the assessment reads (assess.Needs).
-	Needs []assess.Need
+	// Needs are what the assessment reads. When nil they are computed
+	// from Scoring (assess.Needs) on the first check, not at start-up.
+	Needs   []assess.Need
+	Scoring *calc.Config
+
+	needsOnce sync.Once
+	needs     []assess.Need
+}
+
+func (d *Doctor) needList() []assess.Need {
+	d.needsOnce.Do(func() {
+		d.needs = d.Needs
+		if d.needs == nil && d.Scoring != nil {
+			d.needs = assess.Needs(d.Scoring)
+		}
+	})
+	return d.needs
 }
 
 // checkTitles lists the checks in report order.
@@ -66,6 +84,7 @@ type run struct {
 	iss  string
 	// allowed records which discovered URLs passed the hosts check.
 	allowed map[string]bool
+	needs []assess.Need
 	// sharing is the number of valid registrations that use the shared
 	// Redirect URI (no redirect_per_registration).
 	sharing int
@@ -101,7 +120,7 @@ func field(reg *smart.Registration, name string) string {
 // Check runs every check for iss and returns the report. It never
 // returns nil; a check that cannot run is skipped, with the reason.
 func (d *Doctor) Check(ctx context.Context, iss string) *Report {
-	x := &run{d: d, r: &Report{Issuer: iss, Summary: map[Status]int{}}, iss: iss}
+	x := &run{d: d, r: &Report{Issuer: iss, Summary: map[Status]int{}}, iss: iss, needs: d.needList()}
 	if !x.registration() {
 		x.skipFrom("registration", "no registration matches this iss")
 		return x.r

@@ -68,7 +68,7 @@ func (x *run) fhir(ctx context.Context) {
 	}
 	var problems []string
 	fatal := false
-	for _, n := range x.d.Needs {
+	for _, n := range x.needs {
 		res, ok := have[n.Resource]
 		var what string
 		switch {
@@ -105,7 +105,7 @@ func (x *run) fhir(ctx context.Context) {
 			"Ask the EHR to enable the missing resources and search parameters for the app; until then the assessment asks the clinician for those inputs.")
 	default:
 		var types []string
-		for _, n := range x.d.Needs {
+		for _, n := range x.needs {
 			types = append(types, n.Resource)
 		}
 		x.set("fhir", Pass, fmt.Sprintf("FHIR %s, with %s and the search parameters the assessment sends.", cs.FHIRVersion, strings.Join(types, ", ")), "")

@@ -44,7 +44,7 @@ func (x *run) scopeSyntax() {
 		return
 	}
 	var missing []string
-	for _, n := range x.d.Needs {
+	for _, n := range x.needs {
 		if !coversType(scope, n.Resource) {
 			missing = append(missing, fmt.Sprintf("%s (%s; calculators %s)", n.Resource, n.Without, strings.Join(n.Calculators, ", ")))
 		}
