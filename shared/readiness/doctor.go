@@ -84,7 +84,7 @@ type run struct {
 	iss  string
 	// allowed records which discovered URLs passed the hosts check.
 	allowed map[string]bool
-	needs []assess.Need
+	needs   []assess.Need
 	// sharing is the number of valid registrations that use the shared
 	// Redirect URI (no redirect_per_registration).
 	sharing int
