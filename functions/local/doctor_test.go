@@ -143,6 +143,7 @@ func TestDoctorFindsEachBreakage(t *testing.T) {
 				iss = ep.FHIRBase
 			}
 			r := e.checkReport(t, iss)
+			t.Logf("report:\n%s", dump(r))
 			if got := failing(r); !slices.Equal(got, []string{tt.check}) {
 				t.Fatalf("failing checks %v, want exactly [%s]:\n%s", got, tt.check, dump(r))
 			}

@@ -290,8 +290,12 @@ func (x *run) hosts() {
 				}
 			}
 		})
+		verb := "belongs"
+		if len(hosts) > 1 {
+			verb = "belong"
+		}
 		x.set("hosts", Fail, strings.Join(bad, "\n")+"\nSMART Calc sends nothing to these endpoints: a launch fails with endpoint_not_allowed.",
-			fmt.Sprintf("After checking that %s belong(s) to the EHR, add %s to %s.", strings.Join(hosts, ", "), quoteAll(hosts), field(x.reg, "allowed_hosts")))
+			fmt.Sprintf("After checking that %s %s to the EHR, add %s to %s.", strings.Join(hosts, ", "), verb, quoteAll(hosts), field(x.reg, "allowed_hosts")))
 		return
 	}
 	x.set("hosts", Pass, fmt.Sprintf("%s on %v.", strings.Join(good, ", "), x.reg.AllowedHosts), "")
