@@ -47,7 +47,11 @@ func (h *Handler) doctor(w http.ResponseWriter, r *http.Request) {
 		if status == http.StatusUnauthorized {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="smartcalc-admin"`)
 		}
-		web.JSONError(w, status, "forbidden", "This path needs the admin token (Authorization: Bearer …).")
+		code := "forbidden"
+		if status == http.StatusUnauthorized {
+			code = "unauthorized"
+		}
+		web.JSONError(w, status, code, "This path needs the admin token (Authorization: Bearer …).")
 		return
 	}
 	iss := r.URL.Query().Get("iss")
