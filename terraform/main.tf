@@ -13,6 +13,10 @@ locals {
   # (with a key derived from it and the state) and callback opens it.
   launch_key_secret = "smartcalc-launch-key"
 
+  # Secret Manager id of the bearer token of calculate's admin path
+  # (/admin/doctor, the readiness check of an EHR registration).
+  admin_token_secret = "smartcalc-admin-token"
+
   # The names of the client secrets and private keys the registrations refer to.
   client_secret_names = distinct(concat(
     [for e in var.ehrs : e.client_auth.secret if e.client_auth.type == "client_secret_basic"],
@@ -25,8 +29,16 @@ locals {
   # names are restricted to [A-Za-z0-9_-], so replacing - is the whole mapping.
   token_secret_env  = { (local.token_key_secret) = "SMARTCALC_TOKEN_KEY" }
   launch_secret_env = { (local.launch_key_secret) = "SMARTCALC_LAUNCH_KEY" }
+  admin_secret_env  = { (local.admin_token_secret) = "SMARTCALC_ADMIN_TOKEN" }
   client_secret_env = { for n in local.client_secret_names : n => "SMARTCALC_SECRET_${upper(replace(n, "-", "_"))}" }
-  secret_env        = merge(local.token_secret_env, local.launch_secret_env, local.client_secret_env)
+  secret_env        = merge(local.token_secret_env, local.launch_secret_env, local.admin_secret_env, local.client_secret_env)
+
+  # The secrets each function reads (least privilege): launch the launch key
+  # alone; callback the launch key, the token key and the client secrets;
+  # calculate the token key, the client secrets and the admin token, which
+  # only its admin path uses.
+  callback_secret_env  = merge(local.token_secret_env, local.launch_secret_env, local.client_secret_env)
+  calculate_secret_env = merge(local.token_secret_env, local.admin_secret_env, local.client_secret_env)
 
   # The registrations as the Go loader reads them: unset optional fields are
   # left out rather than sent as null.
@@ -41,8 +53,8 @@ locals {
   # so its one secret is the launch key that seals verifiers; callback opens
   # verifiers, exchanges codes and seals tokens, so it reads the launch key,
   # the token key and every client secret; calculate refreshes tokens, so it
-  # reads the token key and every client secret, not the launch key. Only
-  # calculate checks the idle timeout.
+  # reads the token key and every client secret, not the launch key, and the
+  # admin token. Only calculate checks the idle timeout.
   launch_env = {
     SMARTCALC_BASE_URL           = local.base_url
     SMARTCALC_EHRS               = local.ehrs_json
@@ -89,14 +101,14 @@ locals {
       memory      = var.memory.callback
       timeout     = 30
       env         = local.callback_env
-      secrets     = local.secret_env
+      secrets     = local.callback_secret_env
     }
     calculate = {
       description = "SMART Calc: the app UI, its JSON API and the CDS Hooks services"
       memory      = var.memory.calculate
       timeout     = 60
       env         = local.calculate_env
-      secrets     = merge(local.token_secret_env, local.client_secret_env)
+      secrets     = local.calculate_secret_env
     }
   }
 

@@ -279,6 +279,9 @@ func TestValidationRejects(t *testing.T) {
 		{"reserved secret name", map[string]cty.Value{"ehrs": ehr(func(e map[string]cty.Value) {
 			e["client_auth"] = auth("type", "client_secret_basic", "secret", "smartcalc-token-key")
 		})}, "reserved"},
+		{"reserved admin token name", map[string]cty.Value{"ehrs": ehr(func(e map[string]cty.Value) {
+			e["client_auth"] = auth("type", "client_secret_basic", "secret", "smartcalc-admin-token")
+		})}, "reserved"},
 		{"colliding secret names", map[string]cty.Value{"ehrs": cty.TupleVal([]cty.Value{
 			ehr(func(e map[string]cty.Value) {
 				e["client_auth"] = auth("type", "client_secret_basic", "secret", "oracle-prod")
@@ -459,9 +462,10 @@ func TestEnvironmentMatchesConfigLoader(t *testing.T) {
 	// launch: exactly one secret, the key that seals verifiers; callback
 	// opens them; calculate never sees it.
 	want := map[string]struct{ env, secrets []string }{
-		"launch":    {launchEnv, []string{config.EnvLaunchKey}},
-		"callback":  {callbackEnv, append(slices.Clone(clientSecrets), config.EnvLaunchKey)},
-		"calculate": {calculateEnv, clientSecrets},
+		"launch":   {launchEnv, []string{config.EnvLaunchKey}},
+		"callback": {callbackEnv, append(slices.Clone(clientSecrets), config.EnvLaunchKey)},
+		// Only calculate serves the admin path, so only it reads its token.
+		"calculate": {calculateEnv, append(slices.Clone(clientSecrets), config.EnvAdminToken)},
 	}
 	for key, w := range want {
 		f, ok := fns[key]
@@ -491,6 +495,9 @@ func TestEnvironmentMatchesConfigLoader(t *testing.T) {
 			if _, ok := f.secretEnv[k]; ok {
 				env[k] = base64.StdEncoding.EncodeToString(make([]byte, 32))
 			}
+		}
+		if _, ok := f.secretEnv[config.EnvAdminToken]; ok {
+			env[config.EnvAdminToken] = strings.Repeat("a", 40)
 		}
 		cfg, err := config.Load(func(k string) string { return env[k] })
 		if err != nil {
@@ -788,8 +795,14 @@ func TestIAM(t *testing.T) {
 	for id := range secretIDs {
 		want = append(want, secretIDs[id])
 	}
-	if got := sorted(append(exampleSecretNames(t), "smartcalc-token-key", "smartcalc-launch-key")); !slices.Equal(sorted(want), got) {
-		t.Errorf("secrets %v, want the token key, the launch key and one per registration secret %v", sorted(want), got)
+	if granted["callback"] != nil && slices.Contains(granted["callback"], "smartcalc-admin-token") {
+		t.Errorf("callback may not read the admin token: %v", granted["callback"])
+	}
+	if !slices.Contains(granted["calculate"], "smartcalc-admin-token") {
+		t.Errorf("calculate cannot read the admin token: %v", granted["calculate"])
+	}
+	if got := sorted(append(exampleSecretNames(t), "smartcalc-token-key", "smartcalc-launch-key", "smartcalc-admin-token")); !slices.Equal(sorted(want), got) {
+		t.Errorf("secrets %v, want the token key, the launch key, the admin token and one per registration secret %v", sorted(want), got)
 	}
 
 	// The build account: a custom one, with the roles the Go buildpack needs.
@@ -992,7 +1005,7 @@ func TestOutputs(t *testing.T) {
 		_, v := it.Element()
 		names = append(names, v.AsString())
 	}
-	if want := sorted(append(exampleSecretNames(t), "smartcalc-token-key", "smartcalc-launch-key")); !slices.Equal(names, want) {
+	if want := sorted(append(exampleSecretNames(t), "smartcalc-token-key", "smartcalc-launch-key", "smartcalc-admin-token")); !slices.Equal(names, want) {
 		t.Errorf("output secrets = %v, want %v", names, want)
 	}
 }
