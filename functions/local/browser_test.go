@@ -167,15 +167,34 @@ func eval[T any](b *tab, js string) T {
 
 // waitFor waits until js (an expression) gives a non-empty string, and
 // returns it. The deadline is the test's; on failure it says what the
-// page showed.
+// page showed. A navigation while it polls (a redirect, a form POST, the
+// hand-off page replacing itself) destroys the JavaScript context the
+// poll runs in; Chromium then answers "Cannot find context with specified
+// id", which says nothing about the page's state, so the poll starts again
+// in the new document, within the same overall wait.
 func (b *tab) waitFor(what, js string) string {
 	b.t.Helper()
-	v, err := chromedp.Run(b.ctx, chromedp.Poll[string](js,
-		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(waitTimeout)))
-	if err != nil {
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		v, err := chromedp.Run(b.ctx, chromedp.Poll[string](js,
+			chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(time.Until(deadline))))
+		if err == nil {
+			return v
+		}
+		if contextLost(err) && time.Now().Before(deadline) && b.ctx.Err() == nil {
+			continue
+		}
 		b.t.Fatalf("waiting for %s: %v\npage: %s", what, err, b.describe())
 	}
-	return v
+}
+
+// contextLost reports whether err is Chromium saying that the JavaScript
+// context an evaluation ran in went away with a navigation.
+func contextLost(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "Cannot find context with specified id") ||
+		strings.Contains(msg, "Execution context was destroyed") ||
+		strings.Contains(msg, "Inspected target navigated or closed")
 }
 
 // stateJS reports the page's state: "ok" once #status reads want and #app
