@@ -17,6 +17,8 @@
 //	GET  /healthz              liveness: the handler is built (scoring configuration loaded)
 //	GET  /readyz               readiness: the session store answers (503 otherwise)
 //	GET  /cds-services         CDS Hooks discovery; POST /cds-services/{id} the hooks
+//	GET  /admin/doctor?iss=…   the readiness check of one EHR registration (admin
+//	                           token as bearer; absent when no token is configured)
 package calculate
 
 import (
@@ -25,11 +27,13 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/cds"
 	"github.com/smartcalc-app/smartcalc/shared/logging"
 	"github.com/smartcalc-app/smartcalc/shared/message"
+	"github.com/smartcalc-app/smartcalc/shared/readiness"
 	"github.com/smartcalc-app/smartcalc/shared/store"
 	"github.com/smartcalc-app/smartcalc/shared/web"
 	"github.com/smartcalc-app/smartcalc/static"
@@ -48,6 +52,13 @@ type Handler struct {
 	// Ready checks the session store for GET /readyz; nil means always
 	// ready.
 	Ready func(ctx context.Context) error
+	// IdleTimeout and SessionTTL are the session limits, named in the 401
+	// that says a session ended (0: not named).
+	IdleTimeout, SessionTTL time.Duration
+	// Doctor runs the readiness check at /admin/doctor, for requests
+	// with AdminToken; with either unset, the path does not exist.
+	Doctor     *readiness.Doctor
+	AdminToken string
 
 	mux *http.ServeMux
 }
@@ -70,6 +81,9 @@ func New(h *Handler) *Handler {
 	mux.HandleFunc("GET /healthz", h.health)
 	mux.HandleFunc("GET /readyz", h.ready)
 	MountCDS(mux, h.CDS)
+	if h.Doctor != nil && h.AdminToken != "" {
+		mux.HandleFunc("GET /admin/doctor", h.doctor)
+	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		web.JSONError(w, http.StatusNotFound, "not_found", say(r).Text("api.not-found", message.Args{"path": r.URL.Path}))
 	})

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/smartcalc-app/smartcalc/shared/assess"
 	"github.com/smartcalc-app/smartcalc/shared/calc"
@@ -200,6 +201,12 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, log *slog.Logger,
 		log.Error("session store unavailable", "status", 503, "cause", "store_unavailable", "err", err.Error())
 		w.Header().Set("Retry-After", strconv.Itoa(store.RetryAfterSeconds))
 		web.JSONError(w, http.StatusServiceUnavailable, "store_unavailable", p.Text("api.store-unavailable", nil))
+	case errors.Is(err, assess.ErrIdle):
+		log.Warn("session refused", "status", 401, "cause", "session_idle")
+		h.sessionEnded(w, p, "session_idle", h.IdleTimeout)
+	case errors.Is(err, assess.ErrLifetime):
+		log.Warn("session refused", "status", 401, "cause", "session_lifetime")
+		h.sessionEnded(w, p, "session_lifetime", h.SessionTTL)
 	case errors.Is(err, assess.ErrNoSession):
 		log.Warn("session refused", "status", 401, "cause", "no_session")
 		w.Header().Set("WWW-Authenticate", `Bearer realm="smartcalc"`)
@@ -218,4 +225,24 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, log *slog.Logger,
 		log.Error("assessment failed", "status", 500, "err", err.Error())
 		web.JSONError(w, http.StatusInternalServerError, "internal", p.Text("api.assess-failed", nil))
 	}
+}
+
+// sessionEnded answers 401 for a session that ended by a limit: code says
+// which, and limit_minutes (when known) how long the limit is, for the page
+// to say in the clinician's language.
+func (h *Handler) sessionEnded(w http.ResponseWriter, p message.Printer, code string, limit time.Duration) {
+	body := struct {
+		web.APIError
+		LimitMinutes int `json:"limit_minutes,omitempty"`
+	}{APIError: web.APIError{Error: code, Message: p.Text("api.relaunch", nil)}}
+	if m := int(limit / time.Minute); m > 0 {
+		body.LimitMinutes = m
+		if code == "session_idle" {
+			body.Message = p.Text("api.session-idle", message.Args{"minutes": m})
+		} else {
+			body.Message = p.Text("api.session-lifetime", message.Args{"hours": message.Num{Value: float64(m) / 60, Decimals: 1}})
+		}
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="smartcalc"`)
+	web.JSON(w, http.StatusUnauthorized, body)
 }

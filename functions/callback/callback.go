@@ -7,7 +7,6 @@
 package callback
 
 import (
-	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -16,7 +15,6 @@ import (
 	"github.com/smartcalc-app/smartcalc/shared/logging"
 	"github.com/smartcalc-app/smartcalc/shared/message"
 	"github.com/smartcalc-app/smartcalc/shared/smart"
-	"github.com/smartcalc-app/smartcalc/shared/store"
 	"github.com/smartcalc-app/smartcalc/shared/web"
 )
 
@@ -118,19 +116,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		"token_expires", res.Session.TokenExpiry,
 		"refresh_token", res.Session.RefreshToken != "")
 	// The handle itself never rides in a URL: the app page exchanges a
-	// one-time code, bound to this browser, for it.
-	ho, err := h.Flow.NewHandoff(r.Context(), res)
-	if err != nil {
-		p := web.Problem{Status: http.StatusInternalServerError,
-			Title: message.New("callback.handoff.title", nil), Advice: message.New("callback.handoff.advice", nil)}
-		if errors.Is(err, store.ErrUnavailable) {
-			// Transient: the launch is spent, so the retry is a relaunch.
-			p.Status, p.RetryAfter = http.StatusServiceUnavailable, store.RetryAfterSeconds
-		}
-		log.Error("callback failed", logging.CorrelationKey, res.Correlation, "cause", "handoff", "status", p.Status, "err", err.Error())
-		web.ErrorPage(w, r, h.FrameAncestors, p)
-		return
-	}
+	// one-time code, bound to this browser and stored with the session,
+	// for it.
+	ho := res.Handoff
 	next := h.AppURL + "#handoff=" + ho.Code
 	if ho.Nonce != "" {
 		http.SetCookie(w, web.HandoffCookie(ho.Correlation, ho.Nonce, smart.HandoffTTL))

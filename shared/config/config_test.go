@@ -30,10 +30,10 @@ func TestLoadDefaults(t *testing.T) {
 	if got := c.AppURL(); got != "http://127.0.0.1:8080/calculate/" {
 		t.Errorf("AppURL = %q", got)
 	}
-	if c.LaunchTTL != 10*time.Minute || c.SessionTTL != 8*time.Hour || c.CDSBudget != 2*time.Second || c.LabLookback != 365*24*time.Hour {
+	if c.LaunchTTL != 10*time.Minute || c.SessionTTL != 8*time.Hour || c.IdleTimeout != 30*time.Minute || c.CDSBudget != 2*time.Second || c.LabLookback != 365*24*time.Hour {
 		t.Errorf("defaults: %+v", c)
 	}
-	if c.Deployed || c.FirestoreProject != "" || c.TokenKey != nil || c.CDSLanguage != "en" {
+	if c.Deployed || c.FirestoreProject != "" || c.TokenKey != nil || c.LaunchKey != nil || c.CDSLanguage != "en" {
 		t.Errorf("unexpected: %+v", c)
 	}
 	c, err = Load(env(map[string]string{EnvCDSLanguage: "zh-TW"}))
@@ -55,12 +55,17 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"relative base", map[string]string{EnvBaseURL: "/x"}, EnvBaseURL},
 		{"short key", map[string]string{EnvTokenKey: base64.StdEncoding.EncodeToString([]byte("short"))}, EnvTokenKey},
 		{"key not base64", map[string]string{EnvTokenKey: "!!!"}, EnvTokenKey},
+		{"short launch key", map[string]string{EnvLaunchKey: base64.StdEncoding.EncodeToString([]byte("short launch key"))}, EnvLaunchKey},
+		{"launch key not base64", map[string]string{EnvLaunchKey: "%%%"}, EnvLaunchKey},
+		{"idle timeout too short", map[string]string{EnvIdleTimeout: "1m"}, EnvIdleTimeout},
+		{"idle timeout not a duration", map[string]string{EnvIdleTimeout: "30"}, EnvIdleTimeout},
 		{"bad duration", map[string]string{EnvLaunchTTL: "ten minutes"}, EnvLaunchTTL},
 		{"duration out of range", map[string]string{EnvCDSBudget: "1h"}, EnvCDSBudget},
 		{"both ehrs sources", map[string]string{EnvEHRs: "[]", EnvEHRsFile: "/x"}, EnvEHRs},
 		{"missing ehrs file", map[string]string{EnvEHRsFile: "/nonexistent/ehrs.json"}, EnvEHRsFile},
 		{"bad frame ancestor", map[string]string{EnvFrameAncestors: "http://evil.example"}, EnvFrameAncestors},
 		{"CDS language not offered", map[string]string{EnvCDSLanguage: "zh-CN"}, EnvCDSLanguage},
+		{"short admin token", map[string]string{EnvAdminToken: "admin-token-too-short"}, EnvAdminToken},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -68,8 +73,10 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Load error = %v, want one naming %s", err, tt.want)
 			}
-			if err != nil && tt.env[EnvTokenKey] != "" && strings.Contains(err.Error(), tt.env[EnvTokenKey]) {
-				t.Errorf("error %q repeats the key's value", err)
+			for _, k := range []string{EnvTokenKey, EnvLaunchKey, EnvAdminToken} {
+				if err != nil && tt.env[k] != "" && strings.Contains(err.Error(), tt.env[k]) {
+					t.Errorf("error %q repeats the value of %s", err, k)
+				}
 			}
 		})
 	}
@@ -83,13 +90,14 @@ func TestLoadDeployed(t *testing.T) {
 	}
 	c, err := Load(env(map[string]string{
 		EnvKService: "callback", EnvBaseURL: "https://europe-west1-p.cloudfunctions.net",
-		EnvEHRsFile: f, EnvFirestoreProject: "p", EnvTokenKey: key32, EnvSessionTTL: "1h",
-		EnvFrameAncestors: "https://ehr.example https://other.example",
+		EnvEHRsFile: f, EnvFirestoreProject: "p", EnvTokenKey: key32, EnvLaunchKey: key32, EnvSessionTTL: "1h",
+		EnvIdleTimeout: "15m", EnvFrameAncestors: "https://ehr.example https://other.example",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.Deployed || string(c.EHRs) != `[{"id":"x"}]` || len(c.TokenKey) != 32 || c.SessionTTL != time.Hour {
+	if !c.Deployed || string(c.EHRs) != `[{"id":"x"}]` || len(c.TokenKey) != 32 || len(c.LaunchKey) != 32 ||
+		c.SessionTTL != time.Hour || c.IdleTimeout != 15*time.Minute {
 		t.Errorf("got %+v", c)
 	}
 	if len(c.FrameAncestors) != 2 {
@@ -125,5 +133,17 @@ func TestVariablesAreUnique(t *testing.T) {
 		if v.Doc == "" {
 			t.Errorf("%s has no doc", v.Name)
 		}
+	}
+}
+
+func TestAdminToken(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil || c.AdminToken != "" {
+		t.Fatalf("unset: %q, %v", c.AdminToken, err)
+	}
+	tok := strings.Repeat("k", 40)
+	c, err = Load(env(map[string]string{EnvAdminToken: " " + tok + "\n"}))
+	if err != nil || c.AdminToken != tok {
+		t.Errorf("set: %q, %v", c.AdminToken, err)
 	}
 }

@@ -79,9 +79,9 @@ var page = template.Must(template.New("error").Parse(`<!doctype html>
 <h1>{{.Title}}</h1>
 <p class="advice">{{.Advice}}</p>
 {{if .EHRError}}<h2>{{.EHRSaid}}</h2><p><code>{{.EHRError}}</code></p>{{end}}
-{{if .Causes}}<h2>{{.CausesTitle}}</h2><ol lang="en">{{range .Causes}}<li>{{.}}</li>{{end}}</ol>{{end}}
-{{if .Sent}}<h2>{{.SentTitle}}</h2><ul lang="en">{{range .Sent}}<li>{{.}}</li>{{end}}</ul>{{end}}
-<p class="meta">{{.StatusText}}{{if .Correlation}} · {{.Reference}}: <code>{{.Correlation}}</code>{{end}}</p>
+{{if .Causes}}<h2>{{.CausesTitle}}</h2><div lang="en"><ol>{{range .Causes}}<li>{{.}}</li>{{end}}</ol></div>{{end}}
+{{if .Sent}}<h2>{{.SentTitle}}</h2><div lang="en"><ul>{{range .Sent}}<li>{{.}}</li>{{end}}</ul></div>{{end}}
+<p class="meta">{{.StatusText}}{{if .Correlation}} · {{.Reference}} <code>{{.Correlation}}</code>{{end}}</p>
 </main></body></html>
 `))
 

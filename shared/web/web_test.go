@@ -61,7 +61,7 @@ func TestErrorPageFollowsAcceptLanguage(t *testing.T) {
 	ErrorPage(rec, req, nil, Problem{Status: 409, Title: message.New("signin.replayed_state.title", nil),
 		Advice: message.New("signin.advice.replayed", nil), Causes: []string{"the page was reloaded"}, Correlation: "abc123"})
 	body := rec.Body.String()
-	for _, want := range []string{`<html lang="zh-TW">`, "此次啟動已被使用過", "請從電子病歷系統重新啟動 SMART Calc", "支援參考編號", `<ol lang="en">`} {
+	for _, want := range []string{`<html lang="zh-TW">`, "此次啟動已被使用過", "請從電子病歷系統重新啟動 SMART Calc", "支援參考編號", `<div lang="en"><ol>`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q:\n%s", want, body)
 		}
