@@ -853,11 +853,13 @@ function renderTradeoff(results) {
     const hr = f.hazard_ratios || {};
     if (typeof hr.bleeding_1y === 'number') tags.append(R.el('span', { class: 'tag tag-bleeding' }, t('tradeoff.tag.bleeding', { hr: number(hr.bleeding_1y, 2) })));
     if (typeof hr.thrombotic_1y === 'number') tags.append(R.el('span', { class: 'tag tag-thrombotic' }, t('tradeoff.tag.thrombotic', { hr: number(hr.thrombotic_1y, 2) })));
-    const li = R.el('li', { class: 'factor', dataset: { factor: f.id, present: v === true ? 'true' : v === false ? 'false' : 'unknown' } }, R.el('span', { id: id + '-label', class: 'factor-label' }, label), ' ', answers, ' ', tags);
-    if (!isFlag) li.append(R.el('span', { class: 'hint derived-note' }, t('tradeoff.derived', { name: R.inputLabel(s, rule.input) })));
+    // The factor, its hazard ratios and where its answer comes from on the
+    // left; the answers on the right, one row a factor.
+    const main = R.el('span', { class: 'factor-main' }, R.el('span', { id: id + '-label', class: 'factor-label' }, label), ' ', tags);
+    if (!isFlag) main.append(R.el('span', { class: 'hint derived-note' }, t('tradeoff.derived', { name: R.inputLabel(s, rule.input) })));
     const rec = r ? R.inputsOf(r).get(rule.input) : null;
-    if (isFlag && rec && rec.origin === 'entered') li.append(' ', R.originBadge(rec));
-    list.append(li);
+    if (isFlag && rec && rec.origin === 'entered') main.append(' ', R.originBadge(rec));
+    list.append(R.el('li', { class: 'factor', dataset: { factor: f.id, present: v === true ? 'true' : v === false ? 'false' : 'unknown' } }, main, answers));
   }
   R.clear($('tradeoff-refs'));
   const refBlock = R.referencesBlock(s, r);
