@@ -37,8 +37,13 @@ const UserID = "dr-chen"
 type Config struct {
 	// BaseURL is the absolute URL the sandbox is mounted at, for example
 	// "http://127.0.0.1:8080/ehr". The FHIR base, which is also the iss and
-	// the id_token issuer, is BaseURL+"/fhir".
+	// the id_token issuer, is BaseURL+"/fhir" unless FHIRBaseURL is set.
 	BaseURL string
+	// FHIRBaseURL, when set, is the FHIR base of a sandbox whose FHIR server
+	// is reached on another address (a listener of its own, such as a weak
+	// one in a test), serving the same Server: its path must be BaseURL's
+	// path + "/fhir". Authorization and the EHR pages stay at BaseURL.
+	FHIRBaseURL string
 	// AppLaunchURL is the app's launch URI that /launch redirects to, for
 	// example "http://127.0.0.1:8080/launch".
 	AppLaunchURL string
@@ -173,6 +178,14 @@ func New(cfg Config) (*Server, error) {
 		client:   cfg.HTTPClient,
 	}
 	s.fhirBase = s.baseURL + "/fhir"
+	if cfg.FHIRBaseURL != "" {
+		f, err := url.Parse(cfg.FHIRBaseURL)
+		if err != nil || (f.Scheme != "http" && f.Scheme != "https") || f.Host == "" || f.RawQuery != "" || f.Fragment != "" ||
+			strings.TrimSuffix(f.Path, "/") != s.prefix+"/fhir" {
+			return nil, fmt.Errorf("ehrsim: FHIRBaseURL %q must be an absolute http(s) URL whose path is %q", cfg.FHIRBaseURL, s.prefix+"/fhir")
+		}
+		s.fhirBase = strings.TrimSuffix(cfg.FHIRBaseURL, "/")
+	}
 	if s.client == nil {
 		s.client = &http.Client{Timeout: 10 * time.Second}
 	}
