@@ -710,15 +710,34 @@ func (m *mapper) age(p *fhir.Patient, ref string) {
 // one is a data-entry error, never a patient.
 const MaxAge = 130
 
-// BirthDateProblem says why a birth date cannot be right at now, or returns
-// "": it is after now, or more than MaxAge years before it. start and end
-// bound the instants a (possibly partial) date covers. The banner and the
-// scores use it, so both refuse the same dates with the same words.
-func BirthDateProblem(raw string, start, end, now time.Time) string {
+// Birth date problems, as BirthDateIssue names them for the UI.
+const (
+	BirthDateFuture = "future"  // after the assessment date
+	BirthDateTooOld = "too-old" // more than MaxAge years before it
+)
+
+// BirthDateIssue names what makes a birth date impossible at now
+// (BirthDateFuture or BirthDateTooOld), or returns "". start and end bound
+// the instants a (possibly partial) date covers.
+func BirthDateIssue(start, end, now time.Time) string {
 	switch {
 	case start.After(now):
-		return fmt.Sprintf("the birth date %s is after the assessment date, so it cannot be right. Correct it in the EHR or enter the age.", raw)
+		return BirthDateFuture
 	case end.Add(-time.Nanosecond).UTC().Before(dateOf(now).AddDate(-MaxAge, 0, 0)):
+		return BirthDateTooOld
+	}
+	return ""
+}
+
+// BirthDateProblem says why a birth date cannot be right at now, or returns
+// "": it is after now, or more than MaxAge years before it (BirthDateIssue).
+// The banner and the scores use it, so both refuse the same dates with the
+// same words.
+func BirthDateProblem(raw string, start, end, now time.Time) string {
+	switch BirthDateIssue(start, end, now) {
+	case BirthDateFuture:
+		return fmt.Sprintf("the birth date %s is after the assessment date, so it cannot be right. Correct it in the EHR or enter the age.", raw)
+	case BirthDateTooOld:
 		return fmt.Sprintf("the birth date %s is more than %d years ago, so it cannot be right. Correct it in the EHR or enter the age.", raw, MaxAge)
 	}
 	return ""
