@@ -341,6 +341,7 @@ function renderVerdict() {
   for (const a of sm.assumptions || []) {
     v.append(R.el('p', { class: 'assumption', 'data-testid': 'verdict-assumption' }, cfgText('criterion.' + a.criterion + '.assume', a.statement)));
   }
+  v.append(renderPresentation(sm));
   if (sm.regimen) v.append(renderRegimen(sm.regimen));
   if (sm.plan && sm.plan.length) v.append(renderPlan(sm));
   if (sm.entered && sm.entered.length) {
@@ -349,15 +350,48 @@ function renderVerdict() {
   }
 }
 
+// renderPresentation says what the index PCI was for, where that comes
+// from, and its date; it asks the clinician, whose answer replaces the
+// record's (an entered value like any other).
+function renderPresentation(sm) {
+  const box = R.el('div', { class: 'presentation', 'data-testid': 'presentation', dataset: { presentation: sm.presentation || 'unknown', origin: sm.presentation_origin || '' } });
+  const text = R.el('p', { class: 'verdict-presentation', 'data-testid': 'verdict-presentation' }, cfgText('summary.' + sm.presentation_key, state.scoring.summaryText(sm.presentation_key) || sm.presentation_text || ''));
+  const refs = (sm.presentation_evidence || []).map((e) => e.reference).filter((r) => r && !r.includes('?'));
+  if (sm.presentation_origin === 'entered') text.append(' ', R.originBadge({ origin: 'entered' }));
+  else if (refs.length) text.append(' ', R.el('span', { class: 'source' }, '(' + refs.join(', ') + ')'));
+  box.append(text);
+  if (sm.pci && sm.pci.date) {
+    box.append(R.el('p', { class: 'verdict-pci', 'data-testid': 'verdict-pci' }, t('verdict.pci', { date: date(sm.pci.date), procedure: sm.pci.display || sm.pci.code || '', reference: sm.pci.reference || '' })));
+  }
+  // One click per answer: ACS, CCS, or back to the record (or unknown).
+  const name = 'pci_presentation';
+  const current = state.overrides[name] !== undefined ? state.overrides[name] : '';
+  const group = R.el('fieldset', { class: 'presentation-question no-print', 'data-testid': 'presentation-question' });
+  group.append(R.el('legend', {}, cfgText('input.' + name, state.scoring.inputLabel(name))));
+  const answers = [['acs', R.enumLabel(name, 'acs')], ['ccs', R.enumLabel(name, 'ccs')], ['', sm.presentation_origin === 'record' ? t('presentation.record') : t('value.unknown')]];
+  for (const [value, label] of answers) {
+    const id = 'presentation-' + (value || 'none');
+    group.append(
+      R.el('input', { type: 'radio', id, name: 'presentation-answer', value, checked: current === value, 'data-input': name }),
+      R.el('label', { for: id, class: 'answer' }, label),
+      ' ',
+    );
+  }
+  box.append(group);
+  return box;
+}
+
 // renderRegimen lists the antithrombotic drugs the record shows now, each
-// with its source and date.
+// with the ingredient it resolves to, its source and date.
 function renderRegimen(rg) {
   const box = R.el('div', { class: 'regimen', 'data-testid': 'regimen' });
   box.append(R.el('h3', { class: 'plan-title' }, t('regimen.title')));
   const list = R.el('ul', {});
   for (const [key, srcs] of [['aspirin', rg.aspirin], ['p2y12', rg.p2y12], ['oac', rg.oral_anticoagulant], ['vascular', rg.vascular_dose]]) {
     for (const src of srcs || []) {
-      list.append(R.el('li', { 'data-testid': 'regimen-' + key }, t('regimen.' + key) + ': ' + (src.display || src.code || '') + ' (' + [src.reference, src.date ? date(src.date) : ''].filter(Boolean).join(', ') + ')'));
+      const shown = src.display || src.code || '';
+      const drug = src.ingredient && !shown.toLowerCase().startsWith(src.ingredient.toLowerCase()) ? src.ingredient + ' (' + shown + ')' : shown;
+      list.append(R.el('li', { 'data-testid': 'regimen-' + key, dataset: { ingredient: src.ingredient || '' } }, t('regimen.' + key) + ': ' + drug + ' (' + [src.reference, src.date ? date(src.date) : ''].filter(Boolean).join(', ') + ')'));
     }
   }
   if (!list.children.length) list.append(R.el('li', { 'data-testid': 'regimen-none' }, t('regimen.none')));
@@ -372,10 +406,10 @@ function renderPlan(sm) {
   const s = state.scoring;
   const box = R.el('div', { class: 'plan', 'data-testid': 'plan' });
   box.append(R.el('h3', { class: 'plan-title' }, t('plan.title')));
-  if (sm.presentation === null || sm.presentation === undefined) box.append(R.el('p', { class: 'hint', 'data-testid': 'plan-presentation-unknown' }, t('plan.presentation-unknown')));
+  const names = (s.json.plan || {}).conditions || {};
   const list = R.el('ul', { class: 'plan-items' });
   for (const it of sm.plan) {
-    const conds = (it.if || []).map((c) => t('plan.if.' + c)).join(', ');
+    const conds = (it.if || []).map((c) => cfgText('plan.condition.' + c, names[c] || c)).join(', ');
     const li = R.el('li', { class: 'plan-item', 'data-testid': 'plan-item', dataset: { pathway: it.pathway, presentation: it.presentation } });
     li.append(R.el('p', { class: 'plan-text' }, conds ? R.el('strong', {}, t('plan.if', { conditions: conds }) + ' ') : null, cfgText(it.key, it.text)));
     const cites = R.el('ul', { class: 'plan-citations' });
@@ -606,6 +640,12 @@ function renderRecommendations(results) {
   $('recommendations-disclaimer').textContent = cfgText('rec.disclaimer', s.disclaimer());
 }
 
+/** percentNote is the label every trade-off percentage carries: the value's note, in the page's language. */
+function percentNote(h, v) {
+  const en = (v && v.note) || (h && h.percent_note) || '';
+  return cfgText('calc.arc-hbr-tradeoff.percent-note', en) || t('tradeoff.unverified');
+}
+
 /** unverifiedModel reports whether any trade-off parameter is marked unverified in the configuration. */
 function unverifiedModel(h) {
   if (!h) return true;
@@ -633,6 +673,8 @@ function renderTradeoff(results) {
   const b = bleeding && typeof bleeding.value === 'number' ? bleeding.value : null;
   const th = thrombotic && typeof thrombotic.value === 'number' ? thrombotic.value : null;
   const zone = b !== null && th !== null ? zoneOf(b, th, zones) : null;
+  // Every percentage shown is labelled: a different model, unverified.
+  const modelNote = percentNote(h, bleeding || thrombotic);
   const chart = R.clear($('tradeoff-chart'));
   chart.append(
     tradeoffChart({
@@ -643,7 +685,7 @@ function renderTradeoff(results) {
       idPrefix: 'tradeoff',
       labels: {
         title: t('tradeoff.chart.title'),
-        desc: b !== null && th !== null ? t('tradeoff.values', { bleeding: number(b, 2), thrombotic: number(th, 2) }) + (zone ? ' ' + t('tradeoff.zone.' + zone) : '') : t('tradeoff.no-values'),
+        desc: b !== null && th !== null ? t('tradeoff.values', { bleeding: number(b, 2), thrombotic: number(th, 2) }) + ' ' + modelNote + (zone ? ' ' + t('tradeoff.zone.' + zone) : '') : t('tradeoff.no-values'),
         x: t('tradeoff.axis.x'),
         y: t('tradeoff.axis.y'),
         patient: t('tradeoff.patient'),
@@ -653,11 +695,13 @@ function renderTradeoff(results) {
   const values = R.clear($('tradeoff-values'));
   if (b !== null && th !== null) {
     values.append(R.el('span', { 'data-testid': 'tradeoff-numbers' }, t('tradeoff.values', { bleeding: number(b, 2), thrombotic: number(th, 2) })));
+    values.append(' ', R.el('strong', { class: 'model-note', 'data-testid': 'tradeoff-model-note' }, modelNote));
     if (zone) values.append(' ', R.el('strong', { 'data-testid': 'tradeoff-zone', dataset: { zone } }, t('tradeoff.zone.' + zone)));
   } else if (bleeding && bleeding.range && thrombotic && thrombotic.range) {
     values.append(R.el('span', { 'data-testid': 'tradeoff-range-text' }, t('tradeoff.range', {
       bmin: number(bleeding.range.min, 2), bmax: number(bleeding.range.max, 2), tmin: number(thrombotic.range.min, 2), tmax: number(thrombotic.range.max, 2),
     })));
+    values.append(' ', R.el('strong', { class: 'model-note', 'data-testid': 'tradeoff-model-note' }, modelNote));
   } else values.append(t('tradeoff.no-values'), ' ', R.statusText(s, r));
   const legend = R.clear($('tradeoff-legend'));
   for (const z of ['thrombotic', 'equivalent', 'bleeding']) {

@@ -160,7 +160,9 @@ function renderResult() {
     const tv = th && typeof th.value === 'number' ? th.value : null;
     const zones = zonesFrom(h);
     const zone = bv !== null && tv !== null ? zoneOf(bv, tv, zones) : null;
-    const text = bv !== null && tv !== null ? t('tradeoff.values', { bleeding: number(bv, 2), thrombotic: number(tv, 2) }) + (zone ? ' ' + t('tradeoff.zone.' + zone) : '') : t('tradeoff.no-values');
+    // Every percentage shown is labelled: a different model, unverified.
+    const note = cfgText('calc.' + r.calculator + '.percent-note', (b && b.note) || (h && h.percent_note) || '') || t('tradeoff.unverified');
+    const text = bv !== null && tv !== null ? t('tradeoff.values', { bleeding: number(bv, 2), thrombotic: number(tv, 2) }) + ' ' + note + (zone ? ' ' + t('tradeoff.zone.' + zone) : '') : t('tradeoff.no-values');
     const fig = R.el('figure', { class: 'tradeoff-figure' });
     fig.append(tradeoffChart({ bleeding: bv, thrombotic: tv, zones, idPrefix: 'ev-tradeoff', labels: { title: t('tradeoff.chart.title'), desc: text, x: t('tradeoff.axis.x'), y: t('tradeoff.axis.y'), patient: t('tradeoff.patient') } }));
     fig.append(R.el('figcaption', { 'data-testid': 'ev-tradeoff-values' }, text));

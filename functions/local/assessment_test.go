@@ -10,6 +10,7 @@ import (
 
 	"github.com/smartcalc-app/smartcalc/shared/assess"
 	"github.com/smartcalc-app/smartcalc/shared/calc"
+	"github.com/smartcalc-app/smartcalc/shared/mapping"
 )
 
 // launch runs an EHR launch into patient (with optional sandbox faults) and
@@ -117,6 +118,35 @@ func TestSamplePatients(t *testing.T) {
 		{"pulmonary-embolism", 12.0, "not-hbr", nil, false},
 		{"factor-v-leiden", 10.0, "not-hbr", nil, false},
 		{"never-smoker", 10.0, "not-hbr", nil, false},
+		// The clinical answer (issue 10): NSTEMI with PCI on DAPT (male,
+		// 59, Hb 14.6, eGFR 92, WBC 7.2: 2 + 0.25 × 29 + 2.5 × 0.4 +
+		// 0.055 × 8 + 0.8 × 4.2 = 14.05 → 14); elective PCI for stable
+		// angina (female, 66, Hb 13.2, eGFR 78, WBC 6.5: 2 + 9 + 4.5 + 1.21
+		// + 2.8 = 19.51 → 20); AF with a recent PCI on apixaban, aspirin
+		// and clopidogrel (male, 73, Hb 13.8, eGFR 68, WBC 7.9, OAC: 2 +
+		// 10.75 + 3 + 1.76 + 3.92 + 5 = 26.43 → 26).
+		{"nstemi-dapt", 14.0, "not-hbr", nil, false},
+		{"stable-angina-pci", 20.0, "not-hbr", nil, false},
+		{"af-pci-triple", 26.0, "hbr", []string{"oral-anticoagulation"}, true},
+	}
+	// What the summary gives each patient besides the verdict: the
+	// presentation of the index PCI (nil: the record cannot tell, the
+	// clinician is asked), long-term oral anticoagulation, and the plan's
+	// pathways (gastric protection aside, which every plan may carry).
+	answers := map[string]struct {
+		presentation any
+		oac          bool
+		pathways     []string
+	}{
+		"nstemi-dapt":       {"acs", false, []string{"dapt-standard"}},
+		"stable-angina-pci": {"ccs", false, []string{"dapt-standard"}},
+		"af-pci-triple":     {"acs", true, []string{"oac-antiplatelet"}},
+		"hbr-anticoag":      {"acs", true, []string{"oac-antiplatelet"}},
+		"ckd-severe":        {"acs", true, []string{"oac-antiplatelet"}},
+		"low-risk":          {"acs", false, []string{"dapt-standard"}},
+		"recent-bleed":      {"acs", false, []string{"dapt-abbreviated"}},
+		"stale-labs":        {nil, false, []string{"dapt-standard"}},
+		"no-labs":           {"acs", false, []string{"dapt-standard", "dapt-abbreviated"}},
 	}
 	e := start(t, memoryStore, nil, nil, nil)
 	if len(e.Sandbox.Patients()) < len(tests) {
@@ -183,6 +213,31 @@ func TestSamplePatients(t *testing.T) {
 				if len(it.Citations) == 0 || it.Text == "" {
 					t.Errorf("%s: plan item %+v without text or citations", tt.patient, it)
 				}
+			}
+			var pres any
+			if a.Summary.Presentation != nil {
+				pres = *a.Summary.Presentation
+			}
+			if want, ok := answers[tt.patient]; ok {
+				var got []string
+				for _, it := range a.Summary.Plan {
+					if it.Pathway != "gastric-protection" && !slices.Contains(got, it.Pathway) {
+						got = append(got, it.Pathway)
+					}
+				}
+				if pres != want.presentation || a.Summary.OAC == nil || *a.Summary.OAC != want.oac || !sameSet(got, want.pathways) {
+					t.Errorf("presentation %v, OAC %v, pathways %v; want %v, %v, %v", pres, a.Summary.OAC, got, want.presentation, want.oac, want.pathways)
+				}
+			}
+			// The presentation is the record's (with its evidence), or asked.
+			if pres != nil && (a.Summary.PresentationOrigin != calc.OriginRecord || len(a.Summary.PresentationEvidence) == 0) {
+				t.Errorf("presentation %v from %q with evidence %v: want the record's conditions and PCI", pres, a.Summary.PresentationOrigin, a.Summary.PresentationEvidence)
+			}
+			if q := asked(a, calc.InputPresentation); (pres == nil) != q || a.Summary.PresentationText == "" {
+				t.Errorf("presentation %v, asked %v, text %q: the clinician is asked exactly when the record cannot tell", pres, q, a.Summary.PresentationText)
+			}
+			if a.Summary.PCI != nil && (a.Summary.PCI.Date == "" || !strings.HasPrefix(a.Summary.PCI.Reference, "Procedure/")) {
+				t.Errorf("summary.pci %+v: want the Procedure and its date", a.Summary.PCI)
 			}
 			if a.Patient == nil || a.Patient.ID != tt.patient || a.Patient.MRN == "" || a.Patient.Name == "" {
 				t.Errorf("banner %+v", a.Patient)
@@ -285,10 +340,35 @@ func TestSamplePatients(t *testing.T) {
 		if got := pathways("recent-bleed"); !slices.Contains(got, "dapt-abbreviated") || slices.Contains(got, "dapt-standard") {
 			t.Errorf("recent-bleed plan pathways %v, want dapt-abbreviated", got)
 		}
+		// Products coded by their RxNorm clinical or branded drug resolve
+		// to their ingredient: ticagrelor 90 MG Oral Tablet (SCD 1116635)
+		// and apixaban 5 MG Oral Tablet [Eliquis] (SBD 1364447).
+		if r := assessments["nstemi-dapt"].Summary.Regimen; r == nil || len(r.P2Y12) != 1 || r.P2Y12[0].Ingredient != "ticagrelor" || len(r.Aspirin) != 1 {
+			t.Errorf("nstemi-dapt regimen %+v: want aspirin and ticagrelor (from SCD 1116635)", r)
+		}
+		if r := assessments["af-pci-triple"].Summary.Regimen; r == nil || len(r.Anticoagulant) != 1 || r.Anticoagulant[0].Ingredient != "apixaban" ||
+			len(r.P2Y12) != 1 || r.P2Y12[0].Ingredient != "clopidogrel" || len(r.Aspirin) != 1 {
+			t.Errorf("af-pci-triple regimen %+v: want apixaban (from SBD 1364447), aspirin and clopidogrel: triple therapy", r)
+		}
+		if pci := assessments["stable-angina-pci"].Summary.PCI; pci == nil || pci.Reference != "Procedure/stable-angina-pci-proc-4" {
+			t.Errorf("stable-angina-pci index PCI %+v", pci)
+		}
+		if ev := assessments["stable-angina-pci"].Summary.PresentationEvidence; !slices.ContainsFunc(ev, func(s calc.Source) bool { return s.Reference == "Condition/stable-angina-pci-cond-2" }) {
+			t.Errorf("stable-angina-pci presentation evidence %v: want the stable angina", ev)
+		}
 		if d := assessments["hbr-anticoag"].DAPT; d.Present == nil || !*d.Present {
 			t.Errorf("hbr-anticoag DAPT not detected: %+v", d)
 		}
 	})
+}
+
+// asked reports whether the assessment asks the clinician for an input.
+func asked(a *assess.Assessment, input string) bool {
+	return slices.ContainsFunc(a.Gaps, func(g mapping.Gap) bool { return g.Input == input })
+}
+
+func sameSet(a, b []string) bool {
+	return len(a) == len(b) && !slices.ContainsFunc(a, func(x string) bool { return !slices.Contains(b, x) })
 }
 
 func catOf(r *calc.Result, name string) string {

@@ -968,8 +968,28 @@ func TestBrowserStandaloneCalculator(t *testing.T) {
 	if got := b.attr("#ev-score", "data-category"); got != "not-hbr" {
 		t.Errorf("#ev-score data-category %q, want not-hbr", got)
 	}
-	b.noConsoleErrors()
 	b.screenshot("precise-hbr", "the standalone calculator with low-risk's values typed in: PRECISE-HBR 10, Not HBR, and its components table")
+
+	// The trade-off model's percentages are labelled here too: a different
+	// model than PRECISE-HBR, with unverified parameters.
+	b.do(
+		chromedp.SetValue(chromedp.CSS("#calculator-select"), "arc-hbr-tradeoff"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('calculator-select').dispatchEvent(new Event('change', {bubbles: true}))`),
+	)
+	b.waitFor("the trade-off inputs", `document.getElementById('ev-in-copd') ? 'ok' : ''`)
+	for name, v := range map[string]string{"age": "52", "hemoglobin": "15.1", "egfr": "103"} {
+		b.do(chromedp.SetValue(chromedp.CSS("#ev-in-"+name), v))
+	}
+	for _, name := range []string{"liver_cancer_surgery", "copd", "current_smoker", "complex_pci", "oral_anticoagulation", "diabetes", "prior_mi", "nstemi_stemi", "bare_metal_stent"} {
+		b.do(chromedp.SetValue(chromedp.CSS("#ev-in-"+name), "false"))
+	}
+	eval[chromedp.Void](b, `document.getElementById('status').textContent = ''`)
+	b.do(chromedp.Click(chromedp.CSS("#evaluate-btn")))
+	b.waitFor("the trade-off result", `document.getElementById('status').textContent === 'Result ready.' && document.querySelector('[data-testid="ev-tradeoff-values"]') ? 'ok' : ''`)
+	if got := b.text(`[data-testid="ev-tradeoff-values"]`); !strings.Contains(got, "%") || !strings.Contains(got, "not PRECISE-HBR") || !strings.Contains(got, "unverified") {
+		t.Errorf("standalone trade-off figures %q: want the percentages labelled as another, unverified model", got)
+	}
+	b.noConsoleErrors()
 }
 
 // patientNames maps the sandbox's patient ids to their names.

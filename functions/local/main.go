@@ -56,6 +56,9 @@ type Server struct {
 	URL     string // http://127.0.0.1:PORT
 	Env     *entrypoints.Env
 	Sandbox *ehrsim.Server
+	// Hooks is the sandbox's CDS Hooks client (/ehr/cds), which calls the
+	// calculate function's CDS services as an EHR would.
+	Hooks   *ehrsim.CDSClient
 	Handler http.Handler
 }
 
@@ -149,7 +152,7 @@ func newServer(base string, getenv func(string) string, log *slog.Logger, tune *
 	mux.Handle("/ehr/cds-jwks", hooks)
 	mux.Handle("/ehr/", sim)
 	mux.Handle("/{$}", http.RedirectHandler("/ehr/", http.StatusFound))
-	return &Server{URL: base, Env: env, Sandbox: sim, Handler: mux}, nil
+	return &Server{URL: base, Env: env, Sandbox: sim, Hooks: hooks, Handler: mux}, nil
 }
 
 func hostOf(base string) string {

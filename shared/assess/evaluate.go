@@ -74,13 +74,11 @@ func (s *Service) Evaluate(ctx context.Context, rec *fhir.Record, overrides calc
 			}
 		}
 	}
-	a.Summary = s.Scoring.Summarize(a.Results, slices.Sorted(maps.Keys(overrides)))
-	a.Summary.Regimen = &calc.Regimen{
-		Aspirin:       nonNil(m.DAPT.Aspirin),
-		P2Y12:         nonNil(m.DAPT.P2Y12),
-		Anticoagulant: nonNil(m.OralAnticoagulant.Sources),
-		Vascular:      nonNil(m.OralAnticoagulant.Excluded),
-	}
+	a.Summary = s.Scoring.Summarize(a.Results, inputs, slices.Sorted(maps.Keys(overrides)))
+	// What only the record shows: the drugs taken now and the index PCI.
+	rg := m.Regimen
+	a.Summary.Regimen = &calc.Regimen{Aspirin: nonNil(rg.Aspirin), P2Y12: nonNil(rg.P2Y12), Anticoagulant: nonNil(rg.Anticoagulant), Vascular: nonNil(rg.Vascular)}
+	a.Summary.PCI = m.IndexPCI
 	return a, nil
 }
 
@@ -127,9 +125,9 @@ func (s *Service) recommendation(id string) *Recommendation {
 	return nil
 }
 
-func nonNil(s []calc.Source) []calc.Source {
+func nonNil[T any](s []T) []T {
 	if s == nil {
-		return []calc.Source{}
+		return []T{}
 	}
 	return s
 }

@@ -352,7 +352,11 @@ type Rule struct {
 // HazardModel is a proportional-hazards model with a baseline risk per
 // outcome: p = 1 − (1 − p0)^HR, HR the product of the factors present.
 type HazardModel struct {
-	Caveat            string          `json:"caveat"`
+	Caveat string `json:"caveat"`
+	// PercentNote labels the model's percentages wherever they appear
+	// (Value.Note): they come from a different model than PRECISE-HBR,
+	// the summary's bleeding figure, and its parameters are unverified.
+	PercentNote       string          `json:"percent_note"`
 	Decimals          *int            `json:"decimals"`
 	Outcomes          []HazardOutcome `json:"outcomes"`
 	MortalityRatio    *ValueParam     `json:"mortality_ratio,omitempty"`

@@ -356,7 +356,7 @@ func (c *evalCtx) hazard(m *HazardModel) {
 	}
 	for _, o := range m.Outcomes {
 		if !complete {
-			v := Value{Name: o.Name, Value: nil, Unit: "%", Display: "incomplete"}
+			v := Value{Name: o.Name, Value: nil, Unit: "%", Display: "incomplete", Note: m.PercentNote}
 			if len(c.res.OutOfRange) == 0 {
 				v.Range = &ValueRange{Min: risk(o, hr[o.Name]*lo[o.Name]), Max: risk(o, hr[o.Name]*hi[o.Name])}
 				v.Display = "incomplete: " + FormatNumber(v.Range.Min, *m.Decimals) + "% to " + FormatNumber(v.Range.Max, *m.Decimals) + "% (" + o.Label + "), depending on the unknown inputs"
@@ -365,7 +365,7 @@ func (c *evalCtx) hazard(m *HazardModel) {
 			continue
 		}
 		p := risk(o, hr[o.Name])
-		c.res.Values = append(c.res.Values, Value{Name: o.Name, Value: p, Unit: "%", Display: FormatNumber(p, *m.Decimals) + "% (" + o.Label + ")"})
+		c.res.Values = append(c.res.Values, Value{Name: o.Name, Value: p, Unit: "%", Display: FormatNumber(p, *m.Decimals) + "% (" + o.Label + ")", Note: m.PercentNote})
 	}
 }
 

@@ -9,9 +9,23 @@ import (
 // (pathways) by presentation, each with the guideline recommendations it
 // rests on. Config.Plan selects the items that fit a patient.
 type PlanDef struct {
-	Disclaimer string        `json:"disclaimer"`
-	Items      []PlanItemDef `json:"items"`
+	Disclaimer string `json:"disclaimer"`
+	// Conditions name what a conditional item takes as given (PlanItem.If:
+	// "acs", "hbr", "no-oac", …) for a person, in the page and the cards.
+	Conditions map[string]string `json:"conditions"`
+	Items      []PlanItemDef     `json:"items"`
 }
+
+// ConditionName is how the plan names a condition of PlanItem.If.
+func (p PlanDef) ConditionName(id string) string {
+	if n := p.Conditions[id]; n != "" {
+		return n
+	}
+	return id
+}
+
+// planConditions are every value PlanItem.If can take.
+var planConditions = []string{IfHBR, IfNotHBR, IfOAC, IfNoOAC, IfACS, IfCCS}
 
 // PlanItemDef is one pathway's text for one presentation ("acs", "ccs", or
 // "any" for both). HBR, when set, narrows an item of a pathway that does not
@@ -210,6 +224,12 @@ func (c *Config) planTextRefs() []textRef {
 		out = append(out, textRef{ConfigText{Key: key, Template: *s, Params: map[string]float64{}}, path, func(x string) { *s = x }})
 	}
 	add("plan.disclaimer", "plan.disclaimer", &c.PlanDef.Disclaimer)
+	for _, id := range planConditions {
+		if s := c.PlanDef.Conditions[id]; s != "" {
+			out = append(out, textRef{ConfigText{Key: "plan.condition." + id, Template: s, Params: map[string]float64{}}, "plan.conditions." + id,
+				func(x string) { c.PlanDef.Conditions[id] = x }})
+		}
+	}
 	for i := range c.PlanDef.Items {
 		it := &c.PlanDef.Items[i]
 		add(planTextKey(*it), fmt.Sprintf("plan.items[%d].text", i), &it.Text)
@@ -224,6 +244,14 @@ func (c *Config) planTextRefs() []textRef {
 // reading of every verified citation.
 func (c *Config) validatePlan(v *validator) {
 	v.text("plan.disclaimer", c.PlanDef.Disclaimer)
+	for _, id := range planConditions {
+		v.text("plan.conditions."+id, c.PlanDef.Conditions[id])
+	}
+	for id := range c.PlanDef.Conditions {
+		if !contains(planConditions, id) {
+			v.fail("plan.conditions."+id, "not a plan condition (%s)", strings.Join(planConditions, ", "))
+		}
+	}
 	if len(c.PlanDef.Items) == 0 {
 		v.fail("plan.items", "missing or empty")
 	}

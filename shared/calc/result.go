@@ -51,6 +51,9 @@ type Value struct {
 	// Range, on a value left undetermined by unknown inputs, is what those
 	// inputs could make it: the chart plots it on load instead of nothing.
 	Range *ValueRange `json:"range,omitempty"`
+	// Note labels the value wherever it is shown: the trade-off model's
+	// percentages carry its HazardModel.PercentNote.
+	Note string `json:"note,omitempty"`
 }
 
 // ValueRange is the interval an undetermined value lies in, whatever its

@@ -10,8 +10,9 @@ import (
 // that ARC-HBR and PRECISE-HBR give together, the calculators behind it,
 // the sentence that says why (and why the two disagree when they do), the
 // one bleeding figure to quote, the assumptions it rests on and the values
-// the clinician entered. Summarize builds it from results alone, so that
-// the page, the print and the CDS cards give the same answer.
+// the clinician entered, and the plan for the index PCI's presentation.
+// Summarize builds it from the results and the inputs they were computed
+// from, so that the page, the print and the CDS cards give the same answer.
 type Summary struct {
 	// HBR is true when the ARC-HBR definition is met or PRECISE-HBR is in
 	// an HBR band, false when both could be decided and neither says HBR,
@@ -43,8 +44,22 @@ type Summary struct {
 	OAC *bool `json:"oac"`
 	// Presentation is the index PCI's presentation, "acs" or "ccs", or
 	// nil when the inputs cannot tell: then the plan gives what each
-	// presentation would mean.
+	// presentation would mean, and the clinician is asked.
 	Presentation *string `json:"presentation"`
+	// PresentationKey keys PresentationText in the configuration's summary
+	// texts (the UI translates it by "summary."+PresentationKey).
+	PresentationKey  string `json:"presentation_key"`
+	PresentationText string `json:"presentation_text"`
+	// PresentationOrigin says where the presentation came from: the
+	// record, or the clinician's answer (entered); empty when unknown.
+	PresentationOrigin Origin `json:"presentation_origin,omitempty"`
+	// PresentationEvidence are the records it was read from: the
+	// conditions around the index PCI and the PCI itself.
+	PresentationEvidence []Source `json:"presentation_evidence"`
+	// PCI is the index PCI as a Procedure in the record shows it: its
+	// date, reference and code. Nil when no procedure shows one (the PCI
+	// is planned, or not coded). The caller that read the record sets it.
+	PCI *Source `json:"pci"`
 	// Plan is the antithrombotic strategy the configuration's guidelines
 	// give for this verdict, OAC and presentation (Config.Plan).
 	Plan []PlanItem `json:"plan"`
@@ -58,10 +73,19 @@ type Summary struct {
 // rivaroxaban at its vascular-protection dose, which is not
 // anticoagulation.
 type Regimen struct {
-	Aspirin       []Source `json:"aspirin"`
-	P2Y12         []Source `json:"p2y12"`
-	Anticoagulant []Source `json:"oral_anticoagulant"`
-	Vascular      []Source `json:"vascular_dose"`
+	Aspirin       []RegimenDrug `json:"aspirin"`
+	P2Y12         []RegimenDrug `json:"p2y12"`
+	Anticoagulant []RegimenDrug `json:"oral_anticoagulant"`
+	Vascular      []RegimenDrug `json:"vascular_dose"`
+}
+
+// RegimenDrug is one active drug of the regimen: the order or statement it
+// was read from, and the ingredient it resolves to ("ticagrelor" for the
+// product ticagrelor 90 MG Oral Tablet), empty when the code names no
+// single ingredient the configuration knows.
+type RegimenDrug struct {
+	Source
+	Ingredient string `json:"ingredient"`
 }
 
 // SummaryRisk is the summary's bleeding figure and where it comes from.
@@ -72,10 +96,12 @@ type SummaryRisk struct {
 	Label      string  `json:"label"`
 }
 
-// Summarize combines results (by calculator id) into the Summary. entered
-// names the inputs the clinician entered.
-func (c *Config) Summarize(results map[string]*Result, entered []string) Summary {
-	s := Summary{Basis: []string{}, Assumptions: []AssumptionResult{}, Entered: []string{}}
+// Summarize combines results (by calculator id) into the Summary. in are
+// the inputs the results were computed from (record values overlaid with
+// entered ones), which give the index PCI's presentation; entered names
+// the inputs the clinician entered.
+func (c *Config) Summarize(results map[string]*Result, in Inputs, entered []string) Summary {
+	s := Summary{Basis: []string{}, Assumptions: []AssumptionResult{}, Entered: []string{}, PresentationEvidence: []Source{}}
 	says := map[string]*bool{}
 	for _, id := range summaryCalculators {
 		says[id] = c.verdictOf(id, results[id])
@@ -128,12 +154,7 @@ func (c *Config) Summarize(results map[string]*Result, entered []string) Summary
 	if v, ok := echoed(results, "arc-hbr", "oral_anticoagulation").(bool); ok {
 		s.OAC = &v
 	}
-	// An NSTEMI or STEMI is an ACS. Its absence does not make the PCI
-	// elective (unstable angina is an ACS too), so it leaves the
-	// presentation open.
-	if v, ok := echoed(results, "arc-hbr-tradeoff", "nstemi_stemi").(bool); ok && v {
-		s.Presentation = ptr(PresentationACS)
-	}
+	c.presentation(&s, results, in)
 	presentation := ""
 	if s.Presentation != nil {
 		presentation = *s.Presentation
@@ -151,6 +172,50 @@ func (c *Config) Summarize(results map[string]*Result, entered []string) Summary
 		s.EnteredText = c.Summary.Texts[ReasonEntered] + " " + strings.Join(labels, ", ") + "."
 	}
 	return s
+}
+
+// presentation sets the summary's presentation: the pci_presentation
+// input (from the record or entered), else ACS when the trade-off model's
+// NSTEMI-or-STEMI input is true. The absence of an NSTEMI or STEMI does
+// not make the PCI elective (unstable angina is an ACS too), so it leaves
+// the presentation open.
+func (c *Config) presentation(s *Summary, results map[string]*Result, in Inputs) {
+	if p, ok := in[InputPresentation]; ok {
+		if v, ok := p.Value.(string); ok && (v == PresentationACS || v == PresentationCCS) {
+			s.Presentation = ptr(v)
+			s.PresentationOrigin = originOf(p.Origin)
+			s.PresentationEvidence = evidenceOf(p.Source, p.Evidence)
+		}
+	}
+	if s.Presentation == nil {
+		if e := echo(results, "arc-hbr-tradeoff", "nstemi_stemi"); e != nil && e.Value == true {
+			s.Presentation = ptr(PresentationACS)
+			s.PresentationOrigin = originOf(e.Origin)
+			s.PresentationEvidence = evidenceOf(e.Source, e.Evidence)
+		}
+	}
+	s.PresentationKey = TextPresentationUnknown
+	if s.Presentation != nil {
+		s.PresentationKey = pick(*s.Presentation == PresentationACS, TextPresentationACS, TextPresentationCCS)
+	}
+	s.PresentationText = c.Summary.Texts[s.PresentationKey]
+}
+
+func originOf(o Origin) Origin {
+	if o == "" {
+		return OriginEntered
+	}
+	return o
+}
+
+func evidenceOf(src *Source, ev []Source) []Source {
+	switch {
+	case len(ev) > 0:
+		return append([]Source(nil), ev...)
+	case src != nil:
+		return []Source{*src}
+	}
+	return []Source{}
 }
 
 // verdictOf is what one calculator's result says: true (an HBR category),
@@ -197,13 +262,21 @@ func criterionName(r *Result, id string) string {
 // echoed is the value a calculator used for an input (nil when it had
 // none).
 func echoed(results map[string]*Result, calculator, input string) any {
+	if e := echo(results, calculator, input); e != nil {
+		return e.Value
+	}
+	return nil
+}
+
+// echo is the input as a calculator used it, nil when it had none.
+func echo(results map[string]*Result, calculator, input string) *InputEcho {
 	r := results[calculator]
 	if r == nil {
 		return nil
 	}
-	for _, in := range r.Inputs {
-		if in.Name == input {
-			return in.Value
+	for i := range r.Inputs {
+		if r.Inputs[i].Name == input {
+			return &r.Inputs[i]
 		}
 	}
 	return nil

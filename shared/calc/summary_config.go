@@ -17,7 +17,20 @@ const (
 	reasonNotWeighed   = "hbr-arc-criteria" // lead-in to the ARC-HBR criteria PRECISE-HBR does not weigh
 )
 
-var summaryReasons = []string{ReasonBoth, ReasonARCOnly, ReasonPreciseOnly, ReasonHBRPartial, ReasonNotHBR, ReasonUndetermined, ReasonEntered, reasonNotWeighed}
+// Presentation texts: the keys of SummaryDef.Texts that say what the
+// summary knows of the index PCI's presentation (Summary.PresentationKey).
+const (
+	TextPresentationACS     = "presentation-acs"
+	TextPresentationCCS     = "presentation-ccs"
+	TextPresentationUnknown = "presentation-unknown"
+)
+
+// InputPresentation is the input that holds the index PCI's presentation
+// ("acs" or "ccs"): no calculator weighs it, the plan follows it.
+const InputPresentation = "pci_presentation"
+
+var summaryReasons = []string{ReasonBoth, ReasonARCOnly, ReasonPreciseOnly, ReasonHBRPartial, ReasonNotHBR, ReasonUndetermined, ReasonEntered, reasonNotWeighed,
+	TextPresentationACS, TextPresentationCCS, TextPresentationUnknown}
 
 // summaryCalculators are the calculators whose verdicts the summary
 // combines, in the order it names them.
@@ -73,7 +86,22 @@ func (c *Config) validateSummary(v *validator) {
 			v.fail("summary.texts."+k, "not a summary reason (%v)", summaryReasons)
 		}
 	}
+	if in, ok := c.Inputs[InputPresentation]; !ok || in.Type != TypeEnum || !sameSet(in.Values, []string{PresentationACS, PresentationCCS}) {
+		v.fail("inputs."+InputPresentation, "missing, or not an enum of %s and %s", PresentationACS, PresentationCCS)
+	}
 	v.provenance("summary.provenance", s.Provenance)
+}
+
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
 }
 
 // hbrFrom is the lowest bound of the calculator's HBR bands: the number

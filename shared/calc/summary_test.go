@@ -35,7 +35,7 @@ func TestSummarize(t *testing.T) {
 			for _, id := range []string{"arc-hbr", "precise-hbr"} {
 				res[id] = mustEval(t, e, id, tt.in)
 			}
-			s := cfg.Summarize(res, nil)
+			s := cfg.Summarize(res, tt.in, nil)
 			var got any
 			if s.HBR != nil {
 				got = *s.HBR
@@ -70,14 +70,75 @@ func TestSummarizeAssumptionsAndEntered(t *testing.T) {
 	e := testEngine(t)
 	in := with(arcNone(), "nondeferrable_major_surgery", nil)
 	res := map[string]*Result{"arc-hbr": mustEval(t, e, "arc-hbr", in), "precise-hbr": mustEval(t, e, "precise-hbr", in)}
-	s := e.Config().Summarize(res, []string{"hemoglobin", "age"})
+	s := e.Config().Summarize(res, nil, []string{"hemoglobin", "age"})
 	if len(s.Assumptions) != 1 || s.Assumptions[0].Input != "nondeferrable_major_surgery" {
 		t.Errorf("assumptions %+v", s.Assumptions)
 	}
 	if strings.Join(s.Entered, ",") != "age,hemoglobin" || !strings.Contains(s.EnteredText, "Hemoglobin") || !strings.Contains(s.EnteredText, "Age") {
 		t.Errorf("entered %v %q", s.Entered, s.EnteredText)
 	}
-	if s := e.Config().Summarize(res, nil); s.EnteredText != "" || len(s.Entered) != 0 {
+	if s := e.Config().Summarize(res, nil, nil); s.EnteredText != "" || len(s.Entered) != 0 {
 		t.Errorf("nothing entered, yet %v %q", s.Entered, s.EnteredText)
+	}
+}
+
+// TestSummarizePresentation: the presentation comes from pci_presentation
+// (the record's, or the clinician's answer, which replaces it), else from
+// an NSTEMI or STEMI; unknown, the plan gives both presentations.
+func TestSummarizePresentation(t *testing.T) {
+	e := testEngine(t)
+	pciSrc := Source{Reference: "Procedure/pci", Date: "2026-11-20", Display: "PCI"}
+	mi := Source{Reference: "Condition/mi", Date: "2026-11-19", Display: "NSTEMI"}
+	fromRecord := Input{Value: PresentationACS, Origin: OriginRecord, Source: &mi, Evidence: []Source{mi, pciSrc}}
+	tests := []struct {
+		name     string
+		in       Inputs
+		want     any
+		key      string
+		origin   Origin
+		evidence []string
+	}{
+		{"from the record", with(fullInputs(), InputPresentation, fromRecord), PresentationACS, TextPresentationACS, OriginRecord, []string{"Condition/mi", "Procedure/pci"}},
+		{"the clinician's answer replaces the record's", with(fullInputs(), InputPresentation, Text(PresentationCCS)), PresentationCCS, TextPresentationCCS, OriginEntered, nil},
+		{"unknown", fullInputs(), nil, TextPresentationUnknown, "", nil},
+		{"an NSTEMI or STEMI entered for the trade-off model", with(fullInputs(), "nstemi_stemi", true), PresentationACS, TextPresentationACS, OriginEntered, nil},
+		{"the presentation answer wins over the trade-off input", with(fullInputs(), "nstemi_stemi", true, InputPresentation, Text(PresentationCCS)), PresentationCCS, TextPresentationCCS, OriginEntered, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			results, err := e.EvaluateAll(tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := map[string]*Result{}
+			for _, r := range results {
+				res[r.Calculator] = r
+			}
+			s := e.Config().Summarize(res, tt.in, nil)
+			var got any
+			if s.Presentation != nil {
+				got = *s.Presentation
+			}
+			if got != tt.want || s.PresentationKey != tt.key || s.PresentationText != e.Config().Summary.Texts[tt.key] || s.PresentationText == "" || s.PresentationOrigin != tt.origin {
+				t.Fatalf("presentation %v key %q text %q origin %q, want %v %q %q", got, s.PresentationKey, s.PresentationText, s.PresentationOrigin, tt.want, tt.key, tt.origin)
+			}
+			var refs []string
+			for _, src := range s.PresentationEvidence {
+				refs = append(refs, src.Reference)
+			}
+			if !sameStrings(refs, tt.evidence) {
+				t.Errorf("evidence %v, want %v", refs, tt.evidence)
+			}
+			presentations := map[string]bool{}
+			for _, it := range s.Plan {
+				if it.Presentation != PresentationAny {
+					presentations[it.Presentation] = true
+				}
+			}
+			if tt.want == nil && (!presentations[PresentationACS] || !presentations[PresentationCCS]) ||
+				tt.want != nil && (len(presentations) != 1 || !presentations[tt.want.(string)]) {
+				t.Errorf("plan presentations %v for presentation %v", presentations, tt.want)
+			}
+		})
 	}
 }

@@ -109,6 +109,7 @@ func (c *Config) textRefs() []textRef {
 		field("calc."+cd.ID+".description", p+".description", &cd.Description, calcParams)
 		if h := cd.Hazard; h != nil {
 			field("calc."+cd.ID+".caveat", p+".hazard.caveat", &h.Caveat, nil)
+			field("calc."+cd.ID+".percent-note", p+".hazard.percent_note", &h.PercentNote, nil)
 		}
 		bp, bands, outcome := p, cd.Bands, &cd.BandsRiskOutcome
 		if cd.Points != nil {

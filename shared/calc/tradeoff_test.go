@@ -2,6 +2,7 @@ package calc
 
 import (
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -114,5 +115,28 @@ func TestTradeoffRangeWhileIncomplete(t *testing.T) {
 	severe := mustEval(t, e, "arc-hbr-tradeoff", with(base, "hemoglobin", 10))
 	if v := val(t, r, "bleeding_1y"); v.Range == nil || v.Range.Max < num(t, severe, "bleeding_1y") || v.Range.Min != num(t, absent, "bleeding_1y") {
 		t.Errorf("Hb unknown: bleeding range %+v, want it to reach %v from %v", v.Range, num(t, severe, "bleeding_1y"), num(t, absent, "bleeding_1y"))
+	}
+}
+
+// TestTradeoffPercentagesLabelled: every trade-off percentage, complete or
+// a range, carries the note that it comes from a different model than
+// PRECISE-HBR, with unverified parameters.
+func TestTradeoffPercentagesLabelled(t *testing.T) {
+	e := testEngine(t)
+	cd, _ := e.Config().Calculator("arc-hbr-tradeoff")
+	note := cd.Hazard.PercentNote
+	if note == "" || !strings.Contains(note, "PRECISE-HBR") || !strings.Contains(note, "unverified") {
+		t.Fatalf("percent_note %q: want it to say the model is not PRECISE-HBR and unverified", note)
+	}
+	for _, in := range []Inputs{tradeoffNone(), with(tradeoffNone(), "copd", nil)} {
+		r := mustEval(t, e, "arc-hbr-tradeoff", in)
+		if len(r.Values) == 0 {
+			t.Fatalf("no values: %+v", r)
+		}
+		for _, v := range r.Values {
+			if v.Note != note {
+				t.Errorf("%s (%s): note %q, want %q", v.Name, r.Status, v.Note, note)
+			}
+		}
 	}
 }

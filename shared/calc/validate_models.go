@@ -340,6 +340,7 @@ func (c *Config) validateCriteria(v *validator, p string, m *CriteriaModel, uses
 
 func (c *Config) validateHazard(v *validator, p string, m *HazardModel, uses func(string, string)) {
 	v.text(p+".caveat", m.Caveat)
+	v.text(p+".percent_note", m.PercentNote)
 	v.decimals(p+".decimals", m.Decimals)
 	outcomes := map[string]bool{}
 	if len(m.Outcomes) == 0 {

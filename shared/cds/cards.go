@@ -55,13 +55,21 @@ const (
 	categoryNotHBR  = "not-hbr"
 )
 
-// risk is what the record says about high bleeding risk.
+// risk is the assessment's one verdict (calc.Summary.HBR), the one the
+// app's page and print give.
 type risk int
 
 const (
-	riskUnknown risk = iota // not enough data to tell
-	riskNo                  // PRECISE-HBR ≤22 and ARC-HBR not met
-	riskYes                 // PRECISE-HBR ≥23 or ARC-HBR met
+	riskUnknown risk = iota // summary.hbr null: the record cannot decide
+	riskNo                  // summary.hbr false: neither ARC-HBR nor PRECISE-HBR says HBR, both decided
+	riskYes                 // summary.hbr true: ARC-HBR met or PRECISE-HBR in an HBR band
+)
+
+// Verdict headings, as the app's page words them.
+const (
+	verdictHBR          = "High bleeding risk"
+	verdictNotHBR       = "Not high bleeding risk"
+	verdictUndetermined = "Bleeding risk undetermined"
 )
 
 // view is an assessment as the cards tell it.
@@ -112,22 +120,31 @@ func (s *Service) view(a *assess.Assessment, notes []note, types int) *view {
 			v.minors = int(f)
 		}
 	}
-	arcYes := v.arcHBR != nil && *v.arcHBR
-	switch {
-	case v.category == categoryHBR || v.category == categoryVeryHBR || arcYes:
-		v.risk = riskYes
-	case v.category == categoryNotHBR:
+	// The verdict and the indicator are the summary's, never the cards' own
+	// reading of the scores: warning for high bleeding risk, info
+	// otherwise (not HBR, or undetermined, which the card says).
+	if h := a.Summary.HBR; h != nil {
 		v.risk = riskNo
+		if *h {
+			v.risk = riskYes
+		}
 	}
-	switch {
-	case v.category == categoryVeryHBR:
-		v.indic = IndicatorCritical
-	case v.risk == riskYes:
+	v.indic = IndicatorInfo
+	if v.risk == riskYes {
 		v.indic = IndicatorWarning
-	default:
-		v.indic = IndicatorInfo
 	}
 	return v
+}
+
+// verdict is the summary's verdict heading.
+func (v *view) verdict() string {
+	switch v.risk {
+	case riskYes:
+		return verdictHBR
+	case riskNo:
+		return verdictNotHBR
+	}
+	return verdictUndetermined
 }
 
 // band returns the label and risk text of a PRECISE-HBR category from the
@@ -146,19 +163,21 @@ func (s *Service) band(category string) (label, risk string) {
 	return "", ""
 }
 
-// headline is "Very HBR: PRECISE-HBR 31; ARC-HBR HBR (2 major, 1 minor)",
-// or "PRECISE-HBR incomplete (needs Hemoglobin); ARC-HBR undetermined".
+// headline is the summary's verdict, then the scores behind it: "High
+// bleeding risk: PRECISE-HBR 31 (Very HBR); ARC-HBR HBR (2 major, 1
+// minor)", or "Bleeding risk undetermined: PRECISE-HBR incomplete (needs
+// Hemoglobin); ARC-HBR undetermined".
 func (s *Service) headline(v *view) string {
 	var ph string
 	switch {
 	case v.score != "":
-		ph = fmt.Sprintf("%s: PRECISE-HBR %s", v.label, v.score)
+		ph = fmt.Sprintf("PRECISE-HBR %s (%s)", v.score, v.label)
 	case v.ph != nil:
 		ph = "PRECISE-HBR incomplete" + missingSuffix(s, v)
 	default:
 		ph = "PRECISE-HBR not computed"
 	}
-	return ph + "; ARC-HBR " + v.arcText()
+	return v.verdict() + ": " + ph + "; ARC-HBR " + v.arcText()
 }
 
 func (v *view) arcText() string {
@@ -252,25 +271,30 @@ func (s *Service) failureCard() Card {
 func (s *Service) writeAssessment(b *strings.Builder, v *view) {
 	// The one answer first, as the app's page and print give it.
 	if sm := v.a.Summary; sm.Text != "" {
-		fmt.Fprintf(b, "**%s**\n\n", md(sm.Text))
+		fmt.Fprintf(b, "**%s.** %s\n\n", v.verdict(), md(sm.Text))
 		if sm.Risk != nil {
 			fmt.Fprintf(b, "%s: %s%%\n\n", md(sm.Risk.Label), strconv.FormatFloat(sm.Risk.Value, 'f', 1, 64))
 		}
 		for _, a := range sm.Assumptions {
 			fmt.Fprintf(b, "_%s_\n\n", md(a.Statement))
 		}
+		writePresentation(b, sm)
 		if rg := sm.Regimen; rg != nil {
 			var drugs []string
-			for _, group := range [][]calc.Source{rg.Aspirin, rg.P2Y12, rg.Anticoagulant, rg.Vascular} {
-				for _, src := range group {
-					drugs = append(drugs, src.Display)
+			for _, group := range [][]calc.RegimenDrug{rg.Aspirin, rg.P2Y12, rg.Anticoagulant, rg.Vascular} {
+				for _, d := range group {
+					name := d.Display
+					if d.Ingredient != "" && !strings.HasPrefix(strings.ToLower(name), strings.ToLower(d.Ingredient)) {
+						name = d.Ingredient + " (" + name + ")"
+					}
+					drugs = append(drugs, name)
 				}
 			}
 			if len(drugs) > 0 {
 				fmt.Fprintf(b, "Antithrombotic drugs in the record: %s.\n\n", md(strings.Join(drugs, "; ")))
 			}
 		}
-		writePlan(b, sm.Plan)
+		s.writePlan(b, sm.Plan)
 	}
 	if v.ph != nil {
 		switch {
@@ -518,9 +542,34 @@ func newUUID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
+// writePresentation gives the index PCI's presentation, its date and the
+// records behind it, as the app's page does.
+func writePresentation(b *strings.Builder, sm calc.Summary) {
+	if sm.PresentationText != "" {
+		b.WriteString(md(sm.PresentationText))
+		var from []string
+		for _, src := range sm.PresentationEvidence {
+			if src.Reference != "" && !strings.Contains(src.Reference, "?") {
+				from = append(from, src.Reference)
+			}
+		}
+		switch {
+		case sm.PresentationOrigin == calc.OriginEntered:
+			b.WriteString(" [entered]")
+		case len(from) > 0:
+			fmt.Fprintf(b, " (%s)", md(strings.Join(from, ", ")))
+		}
+		b.WriteString("\n\n")
+	}
+	if sm.PCI != nil && sm.PCI.Date != "" {
+		fmt.Fprintf(b, "Index PCI: %s (%s, %s).\n\n", md(dateOnly(sm.PCI.Date)), md(sm.PCI.Display), md(sm.PCI.Reference))
+	}
+}
+
 // writePlan gives the guideline plan as the app shows it: each item with
-// the conditions it assumes, and its citations marked verified or not.
-func writePlan(b *strings.Builder, plan []calc.PlanItem) {
+// the conditions it assumes (named as the configuration names them), and
+// its citations marked verified or not.
+func (s *Service) writePlan(b *strings.Builder, plan []calc.PlanItem) {
 	if len(plan) == 0 {
 		return
 	}
@@ -528,7 +577,11 @@ func writePlan(b *strings.Builder, plan []calc.PlanItem) {
 	for _, it := range plan {
 		b.WriteString("- ")
 		if len(it.If) > 0 {
-			fmt.Fprintf(b, "_If %s:_ ", md(strings.Join(it.If, ", ")))
+			names := make([]string, len(it.If))
+			for i, c := range it.If {
+				names[i] = s.Assess.Scoring.PlanDef.ConditionName(c)
+			}
+			fmt.Fprintf(b, "_If %s:_ ", md(strings.Join(names, ", ")))
 		}
 		b.WriteString(md(it.Text))
 		for _, c := range it.Citations {

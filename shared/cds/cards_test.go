@@ -40,6 +40,7 @@ func hbrView(t *testing.T, s *Service, dapt mapping.DAPT) (*view, *assess.Assess
 	for _, r := range results {
 		a.Results[r.Calculator] = r
 	}
+	a.Summary = s.Assess.Scoring.Summarize(a.Results, in, nil)
 	return s.view(a, nil, 7), a
 }
 
@@ -111,36 +112,80 @@ func TestDraftFindings(t *testing.T) {
 				t.Fatalf("card %v, want %v", ok, tt.card)
 			}
 			if ok {
-				if c.Indicator != IndicatorCritical || !strings.Contains(c.Summary, tt.contains) {
-					t.Errorf("card %q (%s), want critical with %q", c.Summary, c.Indicator, tt.contains)
+				if c.Indicator != IndicatorWarning || !strings.Contains(c.Summary, tt.contains) {
+					t.Errorf("card %q (%s), want warning with %q", c.Summary, c.Indicator, tt.contains)
 				}
 			}
 		})
 	}
 }
 
-func TestIndicatorFollowsCategory(t *testing.T) {
+// TestIndicatorFollowsTheSummary: the card's verdict and indicator are the
+// summary's (summary.hbr), never the cards' own reading of the scores. The
+// looser rule the cards had read a not-HBR PRECISE-HBR as "not HBR" while
+// ARC-HBR was still undetermined, and so raised no order card; it made
+// very HBR critical and ARC-HBR alone a warning.
+func TestIndicatorFollowsTheSummary(t *testing.T) {
 	s := testService(t)
-	for _, tt := range []struct {
-		hb        float64
-		category  string
+	// notHBR decides every ARC-HBR criterion (none met) and gives
+	// PRECISE-HBR 10 for a 52-year-old man.
+	notHBR := func() calc.Inputs {
+		return calc.Inputs{"age": calc.Number(52, ""), "sex": calc.Text("male"), "hemoglobin": calc.Number(15, ""), "egfr": calc.Number(100, ""),
+			"wbc": calc.Number(6, ""), "platelets": calc.Number(250, ""), "prior_bleeding": calc.Bool(false), "oral_anticoagulation": calc.Bool(false),
+			"arc_hbr_other": calc.Bool(false), "bleeding_history": calc.Text("none"), "intracranial_hemorrhage": calc.Bool(false),
+			"brain_avm": calc.Bool(false), "ischemic_stroke": calc.Text("none"), "bleeding_diathesis": calc.Bool(false),
+			"cirrhosis_portal_hypertension": calc.Bool(false), "active_malignancy": calc.Bool(false), "recent_major_surgery_trauma": calc.Bool(false),
+			"nondeferrable_major_surgery": calc.Bool(false), "nsaid_or_steroid": calc.Bool(false)}
+	}
+	with := func(in calc.Inputs, kv ...any) calc.Inputs {
+		for i := 0; i < len(kv); i += 2 {
+			switch v := kv[i+1].(type) {
+			case nil:
+				delete(in, kv[i].(string))
+			case bool:
+				in[kv[i].(string)] = calc.Bool(v)
+			case float64:
+				in[kv[i].(string)] = calc.Number(v, "")
+			}
+		}
+		return in
+	}
+	tests := []struct {
+		name      string
+		in        calc.Inputs
+		risk      risk
+		verdict   string
 		indicator string
+		orderCard bool
 	}{
-		{15, categoryNotHBR, IndicatorInfo}, // score 2+10+0+…: not HBR
-		{11, categoryHBR, IndicatorWarning}, // 25.75 → 26
-		{8, categoryVeryHBR, IndicatorCritical},
-	} {
-		in := calc.Inputs{"age": calc.Number(70, ""), "hemoglobin": calc.Number(tt.hb, ""), "egfr": calc.Number(90, ""), "wbc": calc.Number(7, ""),
-			"prior_bleeding": calc.Bool(false), "oral_anticoagulation": calc.Bool(false), "arc_hbr_other": calc.Bool(false)}
-		r, err := s.Assess.Engine.Evaluate(calcPreciseHBR, in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		v := s.view(&assess.Assessment{Results: map[string]*calc.Result{calcPreciseHBR: r}}, nil, 7)
-		if v.category != tt.category || v.indic != tt.indicator {
-			sc, _ := r.Value("score")
-			t.Errorf("Hb %v: score %v, category %q indicator %q; want %q %q", tt.hb, sc.Value, v.category, v.indic, tt.category, tt.indicator)
-		}
+		{"both decided, neither HBR", notHBR(), riskNo, verdictNotHBR, IndicatorInfo, false},
+		{"PRECISE-HBR not HBR, ARC-HBR undetermined (platelets unknown)", with(notHBR(), "platelets", nil), riskUnknown, verdictUndetermined, IndicatorInfo, true},
+		{"ICH: ARC-HBR alone", with(notHBR(), "intracranial_hemorrhage", true), riskYes, verdictHBR, IndicatorWarning, true},
+		{"very HBR", with(notHBR(), "age", 80.0, "hemoglobin", 8.0, "egfr", 25.0), riskYes, verdictHBR, IndicatorWarning, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			results, err := s.Assess.Engine.EvaluateAll(tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := &assess.Assessment{Results: map[string]*calc.Result{}}
+			for _, r := range results {
+				a.Results[r.Calculator] = r
+			}
+			a.Summary = s.Assess.Scoring.Summarize(a.Results, tt.in, nil)
+			v := s.view(a, nil, 7)
+			if v.risk != tt.risk || v.indic != tt.indicator {
+				t.Fatalf("risk %d indicator %q, want %d %q (summary.hbr %v)", v.risk, v.indic, tt.risk, tt.indicator, a.Summary.HBR)
+			}
+			if c := s.patientCard(v); !strings.HasPrefix(c.Summary, tt.verdict+": ") || c.Indicator != tt.indicator {
+				t.Errorf("patient card %q (%s), want the verdict %q", c.Summary, c.Indicator, tt.verdict)
+			}
+			drafts := findings{dapt: daptStart, aspirin: []calc.Source{{Display: "aspirin"}}, p2y12: []calc.Source{{Display: "clopidogrel"}}}
+			if _, ok := s.orderCard(v, drafts); ok != tt.orderCard {
+				t.Errorf("order card %v, want %v", ok, tt.orderCard)
+			}
+		})
 	}
 }
 
@@ -163,7 +208,7 @@ func TestSummaryAndMarkdown(t *testing.T) {
 func TestPatientCardGivesTheSummary(t *testing.T) {
 	s := testService(t)
 	_, a := hbrView(t, s, mapping.DAPT{})
-	a.Summary = s.Assess.Scoring.Summarize(a.Results, nil)
+	a.Summary = s.Assess.Scoring.Summarize(a.Results, nil, nil)
 	if a.Summary.Text == "" || a.Summary.Risk == nil || len(a.Summary.Assumptions) == 0 {
 		t.Fatalf("the fixture's summary is not complete: %+v", a.Summary)
 	}

@@ -4,14 +4,22 @@
 //
 // Three services share one assessment, the same one the app computes:
 //
-//   - bleeding-risk (hook patient-view): one card with the PRECISE-HBR
-//     category and score, the ARC-HBR criteria met, and what is missing.
+//   - bleeding-risk (hook patient-view): one card that gives the
+//     assessment's summary as the app's page does (the verdict, why, the
+//     presentation of the index PCI, the drugs in the record and the
+//     guideline plan, each citation marked verified or not verified), then
+//     the PRECISE-HBR category and score, the ARC-HBR criteria met, and what
+//     is missing.
 //   - bleeding-risk-order-select and bleeding-risk-order-sign (hooks
 //     order-select and order-sign): a card only when the draft orders start
 //     or continue DAPT (aspirin plus a P2Y12 inhibitor) or an oral
-//     anticoagulant for a patient at high bleeding risk, saying why, with
-//     the inputs and their dates. The deprecated medication-prescribe hook
-//     is not offered.
+//     anticoagulant for a patient whose verdict is high bleeding risk or
+//     undetermined, saying why, with the inputs and their dates. The
+//     deprecated medication-prescribe hook is not offered.
+//
+// The verdict, the card's first words and its indicator follow the
+// summary's one verdict (calc.Summary.HBR), never a reading of the scores
+// of the cards' own: warning for high bleeding risk, info otherwise.
 //
 // The record comes from the request's prefetch, and what is not prefetched
 // is read through fhirServer with fhirAuthorization by the app's own FHIR

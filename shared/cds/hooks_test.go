@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/smartcalc-app/smartcalc/shared/assess"
+	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/ehrsim"
 )
 
@@ -156,15 +157,15 @@ func TestPatientView(t *testing.T) {
 		inDetail  []string
 		notDetail []string
 	}{
-		{name: "full prefetch, very HBR", patient: "ckd-severe", indicator: IndicatorCritical,
+		{name: "full prefetch, very HBR", patient: "ckd-severe", indicator: IndicatorWarning,
 			inDetail: []string{"Criteria met", "Severe or end-stage CKD", "Hemoglobin", "Long-term oral anticoagulation: yes"}, notDetail: []string{"Not checked"}},
 		{name: "full prefetch, not HBR", patient: "low-risk", indicator: IndicatorInfo, score: "10"},
 		{name: "full prefetch, no labs", patient: "no-labs", indicator: IndicatorInfo,
 			inDetail: []string{"Missing for PRECISE-HBR", "Hemoglobin", "could not be computed"}},
-		{name: "partial prefetch: the service reads the rest", patient: "ckd-severe", indicator: IndicatorCritical,
+		{name: "partial prefetch: the service reads the rest", patient: "ckd-severe", indicator: IndicatorWarning,
 			call:    ehrsim.CDSCall{PrefetchKeys: []string{"patient", "observations"}},
 			fetched: []string{"Condition", "Encounter", "MedicationRequest", "MedicationStatement", "Procedure"}, notDetail: []string{"Not checked"}},
-		{name: "no prefetch: the service reads everything", patient: "ckd-severe", indicator: IndicatorCritical,
+		{name: "no prefetch: the service reads everything", patient: "ckd-severe", indicator: IndicatorWarning,
 			call:    ehrsim.CDSCall{NoPrefetch: true},
 			fetched: []string{"Condition", "Encounter", "MedicationRequest", "MedicationStatement", "Observation", "Patient/ckd-severe", "Procedure"}},
 		{name: "partial prefetch, no FHIR access: says what was not checked", patient: "ckd-severe",
@@ -269,12 +270,25 @@ func TestNumbersEqualApp(t *testing.T) {
 			card := res.Cards[0]
 			checkCard(t, e, card)
 
-			// The card states the app's score, category and ARC-HBR counts.
+			// The card gives the app's verdict (summary.hbr), with its
+			// indicator, then the app's score, category and ARC-HBR counts.
+			verdict, indicator := verdictUndetermined, IndicatorInfo
+			if h := app.Summary.HBR; h != nil && *h {
+				verdict, indicator = verdictHBR, IndicatorWarning
+			} else if h != nil {
+				verdict = verdictNotHBR
+			}
+			if !strings.HasPrefix(card.Summary, verdict+": ") || card.Indicator != indicator {
+				t.Errorf("card %q (%s), want the app's verdict %q (%s)", card.Summary, card.Indicator, verdict, indicator)
+			}
+			if !strings.Contains(card.Detail, md(app.Summary.Text)) || !strings.Contains(card.Detail, md(app.Summary.PresentationText)) {
+				t.Errorf("card detail lacks the app's summary %q and presentation %q:\n%s", app.Summary.Text, app.Summary.PresentationText, card.Detail)
+			}
 			ph := app.Results[calcPreciseHBR]
 			sc, _ := ph.Value("score")
 			if f, ok := sc.Value.(float64); ok {
 				label, _ := e.svc.band(sc.Category)
-				want := label + ": PRECISE-HBR " + strings.TrimSuffix(strings.TrimSuffix(jsonNum(f), ".0"), ".00")
+				want := verdict + ": PRECISE-HBR " + strings.TrimSuffix(strings.TrimSuffix(jsonNum(f), ".0"), ".00") + " (" + label + ")"
 				if !strings.HasPrefix(card.Summary, want) {
 					t.Errorf("summary %q, want it to start with %q (the app's)", card.Summary, want)
 				}
@@ -311,8 +325,36 @@ func TestNumbersEqualApp(t *testing.T) {
 					t.Errorf("%s differs from the app's:\n app: %s\n cds: %s", id, wj, gj)
 				}
 			}
+			// So does the summary: verdict, presentation, PCI, regimen and
+			// plan; and the card gives each plan item, marked as the app
+			// marks its citations.
+			wj, _ := json.Marshal(app.Summary)
+			gj, _ := json.Marshal(cdsA.Summary)
+			if string(wj) != string(gj) {
+				t.Errorf("the summary differs from the app's:\n app: %s\n cds: %s", wj, gj)
+			}
+			for _, it := range app.Summary.Plan {
+				if !strings.Contains(card.Detail, md(it.Text)) {
+					t.Errorf("the card lacks the app's plan item %s/%s", it.Pathway, it.Presentation)
+				}
+			}
+			if n := strings.Count(card.Detail, "not verified]"); n != unverifiedCitations(app.Summary.Plan) {
+				t.Errorf("the card marks %d citations not verified, the app's plan has %d", n, unverifiedCitations(app.Summary.Plan))
+			}
 		})
 	}
+}
+
+func unverifiedCitations(plan []calc.PlanItem) int {
+	n := 0
+	for _, it := range plan {
+		for _, c := range it.Citations {
+			if !c.IsVerified() {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 func jsonNum(f float64) string {
@@ -357,7 +399,7 @@ func TestOrderHooks(t *testing.T) {
 	}{
 		{name: "very HBR, draft clopidogrel continues DAPT", hook: HookOrderSign, patient: "ckd-severe",
 			drafts:   []json.RawMessage{draft("d1", "ckd-severe", "32968", "clopidogrel 75 mg tablet")},
-			wantCard: true, indicator: IndicatorCritical, summary: "continue DAPT (aspirin + clopidogrel)",
+			wantCard: true, indicator: IndicatorWarning, summary: "continue DAPT (aspirin + clopidogrel)",
 			inDetail: []string{"clopidogrel 75 mg tablet (draft order), MedicationRequest/d1", "aspirin 81 mg tablet, MedicationRequest/ckd-severe-med-8", "Why this card"}},
 		{name: "HBR, draft apixaban adds an oral anticoagulant", hook: HookOrderSelect, patient: "recent-bleed",
 			drafts:   []json.RawMessage{draft("d2", "recent-bleed", "1364430", "apixaban 5 mg tablet")},
@@ -428,7 +470,7 @@ func TestOrderCardUndetermined(t *testing.T) {
 		t.Fatalf("status %d, %d cards: %s", res.Status, len(res.Cards), res.Body)
 	}
 	c := res.Cards[0]
-	if c.Indicator != IndicatorInfo || !strings.HasPrefix(c.Summary, "Bleeding risk not assessed, and the draft orders start DAPT (aspirin + clopidogrel)") {
+	if c.Indicator != IndicatorInfo || !strings.HasPrefix(c.Summary, "Bleeding risk undetermined, and the draft orders start DAPT (aspirin + clopidogrel)") {
 		t.Errorf("card %q (%s)", c.Summary, c.Indicator)
 	}
 	if !strings.Contains(c.Detail, "Not checked") {
@@ -618,7 +660,7 @@ func TestSandboxPage(t *testing.T) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	page := html.UnescapeString(string(b))
-	for _, want := range []string{"HTTP 200", "[critical] Very HBR (PRECISE-HBR", "continue DAPT (aspirin + clopidogrel)",
+	for _, want := range []string{"HTTP 200", "[warning] High bleeding risk (PRECISE-HBR 35, Very HBR)", "continue DAPT (aspirin + clopidogrel)",
 		`href="` + e.sim.LaunchURL("ckd-severe") + `"`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)

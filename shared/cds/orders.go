@@ -141,7 +141,7 @@ func draftSource(m *fhir.MedicationRequest, concepts []fhir.CodeableConcept) cal
 
 // orderCard is the order hooks' card: only when the drafts start or
 // continue DAPT or an oral anticoagulant, for a patient at high bleeding
-// risk, or whose risk could not be assessed.
+// risk, or whose risk is undetermined (the summary's verdict).
 func (s *Service) orderCard(v *view, f findings) (Card, bool) {
 	if f.dapt == daptNone && len(f.oac) == 0 || v.risk == riskNo {
 		return Card{}, false
@@ -149,14 +149,13 @@ func (s *Service) orderCard(v *view, f findings) (Card, bool) {
 	what := f.what()
 	c := s.card(v.indic)
 	if v.risk == riskYes {
-		name, why := "High bleeding risk", "ARC-HBR "+v.arcText()
+		why := "ARC-HBR " + v.arcText()
 		if v.category == categoryHBR || v.category == categoryVeryHBR {
-			name, why = v.label, "PRECISE-HBR "+v.score
+			why = "PRECISE-HBR " + v.score + ", " + v.label
 		}
-		c.Summary = summary(fmt.Sprintf("%s (%s): the draft orders %s", name, why, what))
+		c.Summary = summary(fmt.Sprintf("%s (%s): the draft orders %s", verdictHBR, why, what))
 	} else {
-		c.Indicator = IndicatorInfo
-		c.Summary = summary("Bleeding risk not assessed, and the draft orders " + what + missingSuffix(s, v))
+		c.Summary = summary(verdictUndetermined + ", and the draft orders " + what + missingSuffix(s, v))
 	}
 	var b strings.Builder
 	b.WriteString("**Why this card:** the draft orders " + md(what) + ".\n\n")
@@ -171,7 +170,7 @@ func (s *Service) orderCard(v *view, f findings) (Card, bool) {
 	if v.risk == riskYes {
 		b.WriteString("The patient is at high bleeding risk:\n\n")
 	} else {
-		b.WriteString("SMART Calc could not tell whether the patient is at high bleeding risk:\n\n")
+		b.WriteString("SMART Calc could not decide whether the patient is at high bleeding risk:\n\n")
 	}
 	s.writeAssessment(&b, v)
 	s.writeGuidance(&b, v)

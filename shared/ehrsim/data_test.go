@@ -16,7 +16,8 @@ func TestShippedPatients(t *testing.T) {
 	ps := e.s.Patients()
 	want := []string{"hbr-anticoag", "cirrhosis", "recent-bleed", "alt-units", "stale-labs", "entered-in-error", "no-labs",
 		"low-risk", "woman-hb-12-5", "malignancy", "skin-cancer", "stroke", "nsaid-steroid", "thrombocytopenia",
-		"ich-history", "recent-surgery", "ckd-severe", "pulmonary-embolism", "factor-v-leiden", "never-smoker"}
+		"ich-history", "recent-surgery", "ckd-severe", "pulmonary-embolism", "factor-v-leiden", "never-smoker",
+		"nstemi-dapt", "stable-angina-pci", "af-pci-triple"}
 	if len(ps) != len(want) {
 		t.Fatalf("%d patients, want %d", len(ps), len(want))
 	}

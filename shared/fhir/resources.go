@@ -452,6 +452,7 @@ type Procedure struct {
 	PerformedDateTime string            `json:"performedDateTime,omitempty"`
 	PerformedPeriod   *Period           `json:"performedPeriod,omitempty"`
 	ReasonCode        []CodeableConcept `json:"reasonCode,omitempty"`
+	ReasonReference   []Reference       `json:"reasonReference,omitempty"`
 }
 
 // Performed returns performedDateTime, else performedPeriod.start, else

@@ -172,6 +172,12 @@ type Mapped struct {
 	OralAnticoagulant MedicationFinding `json:"oral_anticoagulant"`
 	// DAPT is aspirin plus a P2Y12 inhibitor, for the CDS Hooks services.
 	DAPT DAPT `json:"dapt"`
+	// Regimen is the active antithrombotic drugs, each with its source and
+	// the ingredient it resolves to (the summary's regimen).
+	Regimen calc.Regimen `json:"regimen"`
+	// IndexPCI is the index PCI as a Procedure shows it (the newest PCI
+	// within procedures.pci.window_months), nil when none does.
+	IndexPCI *calc.Source `json:"index_pci"`
 }
 
 // Gap returns the gap of an input.
@@ -250,6 +256,27 @@ func (m *Mapped) Gap(input string) (Gap, bool) {
 //     Rivaroxaban 2.5 mg (the vascular-protection dose) is not long-term
 //     OAC. A drug without a readable code is named in a warning and not
 //     counted.
+//   - Presentation of the index PCI (pci_presentation; no calculator weighs
+//     it, the guideline plan follows it). The index PCI is the newest
+//     Procedure in procedures.pci (PCI, coronary stent: SNOMED CT, CPT,
+//     ICD-10-PCS) performed within its window (12 months); its date is the
+//     PCI date (Mapped.IndexPCI). "acs" when a condition in
+//     conditions.acs-presentation (ICD-10-CM I21, I22, I24 but not
+//     Dressler's syndrome I24.1, I20.0, I25.110, I25.7x0; SNOMED CT acute
+//     MI, STEMI, NSTEMI, acute coronary syndrome, unstable angina), in any
+//     clinical status, is linked to the PCI (its reasonReference or
+//     encounter, or a reasonCode in the set), or is dated from the set's
+//     window_days (30) before the PCI to 7 days after it, or within
+//     window_days before the assessment (the PCI may not be coded yet).
+//     "ccs" only with an index PCI, no such acute coronary syndrome and
+//     the Condition search read in full: a condition in
+//     conditions.ccs-presentation (stable angina I20.8x, native coronary
+//     atherosclerosis I25.1x but not I25.110; SNOMED CT stable angina,
+//     coronary arteriosclerosis) current at the PCI, or named as its
+//     reason. Angina pectoris, unspecified (I20.9) decides neither: in a
+//     hospital stay it may be unstable angina. Otherwise the clinician is
+//     asked (an undated acute coronary syndrome: confirm), and the answer
+//     replaces the record's.
 //   - Demographics: sex from Patient.gender (female or male), else the US
 //     Core birth sex (F or M); age in whole years at now. A partial birth
 //     date gives the oldest possible age, with a warning.
@@ -267,8 +294,9 @@ var ErrNotChecked = errors.New("mapping: the assessment's time ran out before th
 // procedures); once it has ended, the parts not yet examined are treated as
 // records that could not be read: their inputs are left unset with a
 // GapUnavailable gap, never concluded absent, and DataErrors lists their
-// types with an error matching ErrNotChecked. Demographics and the
-// derivations from inputs already mapped always run: they cost nothing.
+// types with an error matching ErrNotChecked. Demographics, the
+// presentation of the index PCI and the derivations from inputs already
+// mapped always run: they read only what is left, a pass at most.
 func MapRecordContext(ctx context.Context, cfg *calc.Config, rec *fhir.Record, now time.Time, opts MapOptions) *Mapped {
 	if rec == nil {
 		rec = &fhir.Record{}
@@ -302,6 +330,7 @@ func MapRecordContext(ctx context.Context, cfg *calc.Config, rec *fhir.Record, n
 		}
 		st.run()
 	}
+	m.presentation() // conditions and procedures: examined by now, or emptied as not checked
 	m.tradeoff()
 	return m.finish()
 }
@@ -355,6 +384,8 @@ type mapper struct {
 	conds  []*fhir.Condition // not refuted or entered in error
 	oac    MedicationFinding
 	dapt   DAPT
+	reg    calc.Regimen
+	pci    *calc.Source // the index PCI
 }
 
 func (m *mapper) warn(format string, args ...any) {
@@ -488,7 +519,7 @@ func (m *mapper) outcomes() {
 // finish sorts the gaps and warnings and builds the data errors.
 func (m *mapper) finish() *Mapped {
 	out := &Mapped{Inputs: m.inputs, Gaps: []Gap{}, NeedsConfirmation: []string{}, Warnings: []string{}, DataErrors: []DataError{},
-		OralAnticoagulant: m.oac, DAPT: m.dapt}
+		OralAnticoagulant: m.oac, DAPT: m.dapt, Regimen: m.reg, IndexPCI: m.pci}
 	for _, name := range slices.Sorted(maps.Keys(m.gaps)) {
 		g := m.gaps[name]
 		out.Gaps = append(out.Gaps, g)

@@ -167,12 +167,14 @@ func unidentified(items []medItem) []calc.Source {
 func (m *mapper) oralAnticoagulant(items []medItem, medTypes []string) {
 	const input = "oral_anticoagulation"
 	var present, excluded []calc.Source
+	ing := map[string]string{}
 	for _, it := range items {
 		cd, ok := m.medMatch(it, "oral-anticoagulant")
 		if !ok {
 			continue
 		}
 		src := it.source(cd)
+		ing[src.Reference+"\x00"+src.Code] = m.ingredient("oral-anticoagulant", cd)
 		if m.vascularDose(it) {
 			src.Display += " — rivaroxaban 2.5 mg, a vascular-protection dose: not long-term OAC"
 			excluded = append(excluded, src)
@@ -182,6 +184,7 @@ func (m *mapper) oralAnticoagulant(items []medItem, medTypes []string) {
 		present = append(present, src)
 	}
 	m.oac = MedicationFinding{Sources: sortSources(present), Excluded: excluded}
+	m.reg.Anticoagulant, m.reg.Vascular = regimenDrugs(m.oac.Sources, ing), regimenDrugs(excluded, ing)
 	switch {
 	case len(present) > 0:
 		m.oac.Present = new(true)
@@ -277,15 +280,24 @@ func (m *mapper) nsaidSteroid(items []medItem, medTypes []string) {
 
 func (m *mapper) daptDetect(items []medItem, medTypes []string) {
 	var asa, p2 []calc.Source
+	ing := map[string]string{}
 	for _, it := range items {
-		if cd, ok := m.medMatch(it, "aspirin"); ok {
-			asa = append(asa, it.source(cd))
-		}
-		if cd, ok := m.medMatch(it, "p2y12-inhibitor"); ok {
-			p2 = append(p2, it.source(cd))
+		for _, k := range []string{"aspirin", "p2y12-inhibitor"} {
+			cd, ok := m.medMatch(it, k)
+			if !ok {
+				continue
+			}
+			src := it.source(cd)
+			ing[src.Reference+"\x00"+src.Code] = m.ingredient(k, cd)
+			if k == "aspirin" {
+				asa = append(asa, src)
+			} else {
+				p2 = append(p2, src)
+			}
 		}
 	}
 	m.dapt = DAPT{Aspirin: sortSources(asa), P2Y12: sortSources(p2)}
+	m.reg.Aspirin, m.reg.P2Y12 = regimenDrugs(m.dapt.Aspirin, ing), regimenDrugs(m.dapt.P2Y12, ing)
 	switch {
 	case len(asa) > 0 && len(p2) > 0:
 		m.dapt.Present = new(true)

@@ -1,0 +1,162 @@
+package mapping
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/smartcalc-app/smartcalc/shared/calc"
+	"github.com/smartcalc-app/smartcalc/shared/fhir"
+)
+
+// presentationAfter is how long after the index PCI an acute coronary
+// syndrome may be coded (onset, else recorded date) and still be its
+// presentation: diagnoses are often recorded during the stay, after the
+// procedure. A project choice, documented on MapRecord.
+const presentationAfter = 7 * 24 * time.Hour
+
+// indexPCI is the newest usable PCI Procedure dated within the pci set's
+// window (procedures.pci.window_months) and not in the future, or nil.
+func (m *mapper) indexPCI() (*fhir.Procedure, calc.Source, time.Time) {
+	set, ok := m.cfg.Codes.Procedures["pci"]
+	if !ok {
+		return nil, calc.Source{}, time.Time{}
+	}
+	cut := m.now.AddDate(0, -set.WindowMonths, 0)
+	var best *fhir.Procedure
+	var bestSrc calc.Source
+	var bestAt time.Time
+	for i := range m.rec.Procedures {
+		p := &m.rec.Procedures[i]
+		if !usableProcedure(p) {
+			continue
+		}
+		cd, ok := m.match(set, p.Code)
+		if !ok {
+			continue
+		}
+		start, _, date, dated := procedureDate(p)
+		if !dated || start.Before(cut) || start.After(m.now.Add(futureSlack)) {
+			continue
+		}
+		if best == nil || start.After(bestAt) {
+			best, bestSrc, bestAt = p, procedureSource(p, cd, date), start
+		}
+	}
+	return best, bestSrc, bestAt
+}
+
+// linkedToPCI reports whether the PCI names the condition as its reason,
+// or shares its encounter.
+func linkedToPCI(pci *fhir.Procedure, c *fhir.Condition) bool {
+	if pci == nil {
+		return false
+	}
+	for i := range pci.ReasonReference {
+		if refersTo(&pci.ReasonReference[i], "Condition", c.ID) {
+			return true
+		}
+	}
+	return sameTarget(pci.Encounter, c.Encounter)
+}
+
+// reasonCoded reports whether one of the PCI's reason codes is in the set.
+func (m *mapper) reasonCoded(pci *fhir.Procedure, set calc.CodeSet) (fhir.Coding, bool) {
+	if pci == nil {
+		return fhir.Coding{}, false
+	}
+	return m.matchAnyConcept(set, pci.ReasonCode)
+}
+
+// presentation maps pci_presentation, the presentation of the index PCI,
+// and records the index PCI (Mapped.IndexPCI). See MapRecord for the rule.
+func (m *mapper) presentation() {
+	const input = calc.InputPresentation
+	pci, pciSrc, pciAt := m.indexPCI()
+	if pci != nil {
+		m.pci = &pciSrc
+	}
+	ref := m.now
+	if pci != nil {
+		ref = pciAt
+	}
+	acsSet, ccsSet := m.cfg.Codes.Conditions["acs-presentation"], m.cfg.Codes.Conditions["ccs-presentation"]
+	days := time.Duration(acsSet.WindowDays) * 24 * time.Hour
+	withPCI := func(ev []calc.Source) []calc.Source {
+		if pci != nil {
+			ev = append(ev, pciSrc)
+		}
+		return ev
+	}
+
+	// ACS: linked to the PCI, dated around it, or recent.
+	var acs, acsMaybe []calc.Source
+	if cd, ok := m.reasonCoded(pci, acsSet); ok {
+		src := pciSrc
+		src.Code, src.Display = token(cd), "reason for the PCI: "+display(cd, fhir.CodeableConcept{})
+		acs = append(acs, src)
+	}
+	for _, cm := range m.conditionMatches("acs-presentation", false) {
+		switch {
+		case linkedToPCI(pci, cm.c):
+			acs = append(acs, cm.source())
+		case !cm.dated:
+			acsMaybe = append(acsMaybe, cm.source())
+		case near(cm.start, ref.Add(-days), ref.Add(presentationAfter)) || near(cm.start, m.now.Add(-days), m.now.Add(futureSlack)):
+			acs = append(acs, cm.source())
+		}
+	}
+	switch {
+	case len(acs) > 0:
+		m.setPresentation(calc.PresentationACS, withPCI(sortSources(acs)))
+		return
+	case len(acsMaybe) > 0:
+		m.gap(input, GapConfirm, fmt.Sprintf("%s: %s (%s) is recorded without a date: was the PCI for this acute coronary syndrome (ACS), or for a chronic coronary syndrome (CCS)?",
+			m.label(input), acsMaybe[0].Display, acsMaybe[0].Reference), withPCI(acsMaybe)...)
+		return
+	case !m.conclusive("Condition"):
+		m.unknown(input, "Condition")
+		return
+	}
+
+	// CCS: an index PCI with a current chronic coronary condition (or a
+	// CCS reason), and no acute coronary syndrome around it.
+	var ccs []calc.Source
+	if pci != nil {
+		if cd, ok := m.reasonCoded(pci, ccsSet); ok {
+			src := pciSrc
+			src.Code, src.Display = token(cd), "reason for the PCI: "+display(cd, fhir.CodeableConcept{})
+			ccs = append(ccs, src)
+		}
+		for _, cm := range m.conditionMatches("ccs-presentation", false) {
+			if linkedToPCI(pci, cm.c) || (m.current(cm.c) && (!cm.dated || cm.start.Before(pciAt.Add(presentationAfter)))) {
+				ccs = append(ccs, cm.source())
+			}
+		}
+	}
+	if len(ccs) > 0 {
+		m.setPresentation(calc.PresentationCCS, withPCI(sortSources(ccs)))
+		return
+	}
+	var msg string
+	switch {
+	case pci != nil:
+		msg = fmt.Sprintf("%s: %s (%s, %s) is recorded, but no acute or chronic coronary syndrome around it: was it for an acute coronary syndrome (ACS) or a chronic coronary syndrome (CCS)?",
+			m.label(input), pciSrc.Display, pciSrc.Reference, orUndated(pciSrc.Date))
+	case m.rec.Errors["Procedure"] != nil:
+		m.unknown(input, "Procedure")
+		return
+	default:
+		msg = fmt.Sprintf("%s: the record shows no PCI in the last %d months and no recent acute coronary syndrome: is the PCI for an acute coronary syndrome (ACS) or a chronic coronary syndrome (CCS)?",
+			m.label(input), m.cfg.Codes.Procedures["pci"].WindowMonths)
+	}
+	m.gap(input, GapAsk, msg, withPCI(nil)...)
+}
+
+// near reports whether t lies in [from, to].
+func near(t, from, to time.Time) bool { return !t.Before(from) && !t.After(to) }
+
+func (m *mapper) setPresentation(v string, ev []calc.Source) {
+	ev = slices.Clip(ev)
+	m.set(calc.InputPresentation, calc.Input{Value: v, Origin: calc.OriginRecord, Source: &ev[0], Evidence: ev})
+}
