@@ -9,6 +9,10 @@ locals {
   # Secret Manager id of the AES-256 key that seals tokens at rest.
   token_key_secret = "smartcalc-token-key"
 
+  # Secret Manager id of the bearer token of calculate's admin path
+  # (/admin/doctor, the readiness check of an EHR registration).
+  admin_token_secret = "smartcalc-admin-token"
+
   # The names of the client secrets and private keys the registrations refer to.
   client_secret_names = distinct(concat(
     [for e in var.ehrs : e.client_auth.secret if e.client_auth.type == "client_secret_basic"],
@@ -21,8 +25,13 @@ locals {
   # names are restricted to [A-Za-z0-9_-], so replacing - is the whole mapping.
   secret_env = merge(
     { (local.token_key_secret) = "SMARTCALC_TOKEN_KEY" },
+    { (local.admin_token_secret) = "SMARTCALC_ADMIN_TOKEN" },
     { for n in local.client_secret_names : n => "SMARTCALC_SECRET_${upper(replace(n, "-", "_"))}" },
   )
+
+  # The secrets callback reads: all but the admin token, which only
+  # calculate's admin path uses.
+  callback_secret_env = { for k, v in local.secret_env : k => v if k != local.admin_token_secret }
 
   # The registrations as the Go loader reads them: unset optional fields are
   # left out rather than sent as null.
@@ -35,7 +44,8 @@ locals {
 
   # Environment of each function, least privilege: launch never sees a token,
   # so it gets no secrets; callback exchanges codes and calculate refreshes
-  # tokens, so both read the token key and every client secret.
+  # tokens, so both read the token key and every client secret; only
+  # calculate reads the admin token.
   launch_env = {
     SMARTCALC_BASE_URL           = local.base_url
     SMARTCALC_EHRS               = local.ehrs_json
@@ -81,7 +91,7 @@ locals {
       memory      = var.memory.callback
       timeout     = 30
       env         = local.callback_env
-      secrets     = local.secret_env
+      secrets     = local.callback_secret_env
     }
     calculate = {
       description = "SMART Calc: the app UI, its JSON API and the CDS Hooks services"

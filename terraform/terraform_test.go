@@ -279,6 +279,9 @@ func TestValidationRejects(t *testing.T) {
 		{"reserved secret name", map[string]cty.Value{"ehrs": ehr(func(e map[string]cty.Value) {
 			e["client_auth"] = auth("type", "client_secret_basic", "secret", "smartcalc-token-key")
 		})}, "reserved"},
+		{"reserved admin token name", map[string]cty.Value{"ehrs": ehr(func(e map[string]cty.Value) {
+			e["client_auth"] = auth("type", "client_secret_basic", "secret", "smartcalc-admin-token")
+		})}, "reserved"},
 		{"colliding secret names", map[string]cty.Value{"ehrs": cty.TupleVal([]cty.Value{
 			ehr(func(e map[string]cty.Value) {
 				e["client_auth"] = auth("type", "client_secret_basic", "secret", "oracle-prod")
@@ -457,9 +460,10 @@ func TestEnvironmentMatchesConfigLoader(t *testing.T) {
 		clientSecrets = append(clientSecrets, config.SecretVariable(n))
 	}
 	want := map[string]struct{ env, secrets []string }{
-		"launch":    {launchEnv, nil},
-		"callback":  {callbackEnv, clientSecrets},
-		"calculate": {calculateEnv, clientSecrets},
+		"launch":   {launchEnv, nil},
+		"callback": {callbackEnv, clientSecrets},
+		// Only calculate serves the admin path, so only it reads its token.
+		"calculate": {calculateEnv, append(slices.Clone(clientSecrets), config.EnvAdminToken)},
 	}
 	for key, w := range want {
 		f, ok := fns[key]
@@ -487,6 +491,9 @@ func TestEnvironmentMatchesConfigLoader(t *testing.T) {
 		}
 		if _, ok := f.secretEnv[config.EnvTokenKey]; ok {
 			env[config.EnvTokenKey] = base64.StdEncoding.EncodeToString(make([]byte, 32))
+		}
+		if _, ok := f.secretEnv[config.EnvAdminToken]; ok {
+			env[config.EnvAdminToken] = strings.Repeat("a", 40)
 		}
 		cfg, err := config.Load(func(k string) string { return env[k] })
 		if err != nil {
@@ -779,7 +786,13 @@ func TestIAM(t *testing.T) {
 	for id := range secretIDs {
 		want = append(want, secretIDs[id])
 	}
-	if got := sorted(append(exampleSecretNames(t), "smartcalc-token-key")); !slices.Equal(sorted(want), got) {
+	if granted["callback"] != nil && slices.Contains(granted["callback"], "smartcalc-admin-token") {
+		t.Errorf("callback may not read the admin token: %v", granted["callback"])
+	}
+	if !slices.Contains(granted["calculate"], "smartcalc-admin-token") {
+		t.Errorf("calculate cannot read the admin token: %v", granted["calculate"])
+	}
+	if got := sorted(append(exampleSecretNames(t), "smartcalc-token-key", "smartcalc-admin-token")); !slices.Equal(sorted(want), got) {
 		t.Errorf("secrets %v, want the token key and one per registration secret %v", sorted(want), got)
 	}
 
@@ -983,7 +996,7 @@ func TestOutputs(t *testing.T) {
 		_, v := it.Element()
 		names = append(names, v.AsString())
 	}
-	if want := sorted(append(exampleSecretNames(t), "smartcalc-token-key")); !slices.Equal(names, want) {
+	if want := sorted(append(exampleSecretNames(t), "smartcalc-token-key", "smartcalc-admin-token")); !slices.Equal(names, want) {
 		t.Errorf("output secrets = %v, want %v", names, want)
 	}
 }

@@ -16,6 +16,8 @@
 //	GET  /healthz              liveness: the handler is built (scoring configuration loaded)
 //	GET  /readyz               readiness: the session store answers (503 otherwise)
 //	GET  /cds-services         CDS Hooks discovery; POST /cds-services/{id} the hooks
+//	GET  /admin/doctor?iss=…   the readiness check of one EHR registration (admin
+//	                           token as bearer; absent when no token is configured)
 package calculate
 
 import (
@@ -28,6 +30,7 @@ import (
 	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/cds"
 	"github.com/smartcalc-app/smartcalc/shared/logging"
+	"github.com/smartcalc-app/smartcalc/shared/readiness"
 	"github.com/smartcalc-app/smartcalc/shared/store"
 	"github.com/smartcalc-app/smartcalc/shared/web"
 	"github.com/smartcalc-app/smartcalc/static"
@@ -46,6 +49,10 @@ type Handler struct {
 	// Ready checks the session store for GET /readyz; nil means always
 	// ready.
 	Ready func(ctx context.Context) error
+	// Doctor runs the readiness check at /admin/doctor, for requests
+	// with AdminToken; with either unset, the path does not exist.
+	Doctor     *readiness.Doctor
+	AdminToken string
 
 	mux *http.ServeMux
 }
@@ -67,6 +74,9 @@ func New(h *Handler) *Handler {
 	mux.HandleFunc("GET /healthz", h.health)
 	mux.HandleFunc("GET /readyz", h.ready)
 	MountCDS(mux, h.CDS)
+	if h.Doctor != nil && h.AdminToken != "" {
+		mux.HandleFunc("GET /admin/doctor", h.doctor)
+	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		web.JSONError(w, http.StatusNotFound, "not_found", "No such API: "+r.URL.Path)
 	})

@@ -11,6 +11,7 @@ import (
 	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/cds"
 	"github.com/smartcalc-app/smartcalc/shared/config"
+	"github.com/smartcalc-app/smartcalc/shared/readiness"
 	"github.com/smartcalc-app/smartcalc/shared/store"
 )
 
@@ -78,6 +79,10 @@ func (e *Env) Calculate() (http.Handler, error) {
 	if p, ok := flow.Store.(store.Pinger); ok {
 		ready = p.Ping
 	}
+	var doctor *readiness.Doctor
+	if e.Config.AdminToken != "" {
+		doctor = e.doctor(scoring)
+	}
 	return calculate.New(&calculate.Handler{
 		Ready:          ready,
 		Engine:         engine,
@@ -88,5 +93,7 @@ func (e *Env) Calculate() (http.Handler, error) {
 		Log:            e.Log,
 		Project:        e.Config.FirestoreProject,
 		FrameAncestors: e.ancestors,
+		Doctor:         doctor,
+		AdminToken:     e.Config.AdminToken,
 	}), nil
 }

@@ -35,7 +35,9 @@ import (
 	"github.com/smartcalc-app/smartcalc/shared/smart"
 )
 
-// SandboxClientID is the client id the app uses at the sandbox EHR.
+// SandboxClientID is the client id the app uses at the sandbox EHR's
+// default profile; the vendor profiles' apps are SandboxClientID-oracle and
+// SandboxClientID-epic.
 const SandboxClientID = "smartcalc-local"
 
 // SandboxScope is what the app asks the sandbox for: the scope the README
@@ -45,6 +47,9 @@ var SandboxScope = assess.RecommendedScope(false)
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(os.Args) > 1 && os.Args[1] == "doctor" {
+		os.Exit(doctor(ctx, os.Args[2:], os.Getenv, os.Stdout, os.Stderr))
+	}
 	if err := run(ctx, os.Getenv, os.Stdout, nil); err != nil {
 		fmt.Fprintln(os.Stderr, "smartcalc:", err)
 		os.Exit(1)
@@ -95,11 +100,7 @@ func newServer(base string, getenv func(string) string, log *slog.Logger, tune *
 		BaseURL:      base + "/ehr",
 		AppLaunchURL: cfg.LaunchURI(),
 		DataDir:      cfg.SandboxData,
-		Clients: []ehrsim.Client{{
-			ID:           SandboxClientID,
-			Type:         "public",
-			RedirectURIs: []string{cfg.RedirectURI()},
-		}},
+		Clients:      sandboxClients(cfg.RedirectURI()),
 	}
 	if tune != nil && tune.Sandbox != nil {
 		tune.Sandbox(&simCfg)
@@ -109,17 +110,9 @@ func newServer(base string, getenv func(string) string, log *slog.Logger, tune *
 		return nil, err
 	}
 	env := &entrypoints.Env{
-		Config: cfg,
-		Log:    log,
-		Registrations: []smart.Registration{{
-			ID:           "sandbox",
-			Issuer:       sim.FHIRBase(),
-			ClientID:     SandboxClientID,
-			ClientAuth:   smart.ClientAuth{Type: "public"},
-			Scope:        SandboxScope,
-			Launch:       []string{"ehr", "standalone"},
-			AllowedHosts: []string{hostOf(base)},
-		}},
+		Config:        cfg,
+		Log:           log,
+		Registrations: sandboxRegistrations(sim, hostOf(base)),
 	}
 	// The sandbox also plays the EHR's CDS Hooks client, calling the
 	// calculate function's CDS services with its signed JWT.
@@ -153,6 +146,50 @@ func newServer(base string, getenv func(string) string, log *slog.Logger, tune *
 	mux.Handle("/ehr/", sim)
 	mux.Handle("/{$}", http.RedirectHandler("/ehr/", http.StatusFound))
 	return &Server{URL: base, Env: env, Sandbox: sim, Hooks: hooks, Handler: mux}, nil
+}
+
+// sandboxClients are the app's registrations in the sandbox EHR, one per
+// profile, as a deployer makes them in each vendor's console: public
+// clients with SMART Calc's Redirect URI (the vendor profiles' their own,
+// /callback/<registration id>); at Oracle Health registered as SMART v1
+// with the v1 scopes; at Epic with its registered APIs (user/<Type>.read,
+// the form Epic grants).
+func sandboxClients(redirectURI string) []ehrsim.Client {
+	epic := []string{"launch", "openid", "fhirUser", "online_access"}
+	for _, r := range assess.ReadResources {
+		epic = append(epic, "user/"+r+".read")
+	}
+	return []ehrsim.Client{
+		{ID: SandboxClientID, Type: ehrsim.ClientPublic, RedirectURIs: []string{redirectURI}},
+		{ID: SandboxClientID + "-oracle", Type: ehrsim.ClientPublic, Profile: ehrsim.ProfileOracle, SMARTVersion: "v1",
+			Scope: assess.RecommendedScope(true) + " launch/patient", RedirectURIs: []string{redirectURI + "/sandbox-oracle"}},
+		{ID: SandboxClientID + "-epic", Type: ehrsim.ClientPublic, Profile: ehrsim.ProfileEpic,
+			Scope: strings.Join(epic, " "), RedirectURIs: []string{redirectURI + "/sandbox-epic"}},
+	}
+}
+
+// sandboxRegistrations are SMART Calc's registrations of the sandbox, one
+// per profile, as a deployer writes them in SMARTCALC_EHRS: each with its
+// own iss, client id and scope, and the id_token issuer where it is not the
+// FHIR base. The vendor profiles' use their own Redirect URI
+// (redirect_per_registration), so that three EHRs never share one without
+// RFC 9207's iss. The default profile's comes first.
+func sandboxRegistrations(sim *ehrsim.Server, host string) []smart.Registration {
+	def, _ := sim.Endpoints(ehrsim.ProfileDefault)
+	oracle, _ := sim.Endpoints(ehrsim.ProfileOracle)
+	epic, _ := sim.Endpoints(ehrsim.ProfileEpic)
+	public := smart.ClientAuth{Type: smart.AuthPublic}
+	hosts := []string{host}
+	return []smart.Registration{
+		{ID: "sandbox", Issuer: def.FHIRBase, ClientID: SandboxClientID, ClientAuth: public, Scope: SandboxScope,
+			Launch: []string{smart.LaunchEHR, smart.LaunchStandalone}, AllowedHosts: hosts},
+		{ID: "sandbox-oracle", Issuer: oracle.FHIRBase, ClientID: SandboxClientID + "-oracle", ClientAuth: public,
+			Scope: assess.RecommendedScope(true), Launch: []string{smart.LaunchEHR, smart.LaunchStandalone}, AllowedHosts: hosts,
+			IDTokenIssuer: oracle.IDTokenIssuer, RedirectPerRegistration: true},
+		{ID: "sandbox-epic", Issuer: epic.FHIRBase, ClientID: SandboxClientID + "-epic", ClientAuth: public,
+			Scope: SandboxScope, Launch: []string{smart.LaunchEHR}, AllowedHosts: hosts,
+			IDTokenIssuer: epic.IDTokenIssuer, RedirectPerRegistration: true},
+	}
 }
 
 func hostOf(base string) string {
@@ -190,7 +227,7 @@ func run(ctx context.Context, getenv func(string) string, out io.Writer, ready c
 	}
 	hs := &http.Server{Handler: srv.Handler, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(out, "SMART Calc is running.\n"+
-		"  Open the sandbox EHR: %s/ehr/\n"+
+		"  Open the sandbox EHR: %s/ehr/ (profiles: default, oracle, epic; /ehr/launch?patient=ID&profile=oracle)\n"+
 		"  To register this run with another EHR (addresses for its app registration, not pages to open):\n"+
 		"    Launch URI:   %s/launch\n"+
 		"    Redirect URI: %s/callback\n"+

@@ -15,6 +15,7 @@ import (
 	"github.com/smartcalc-app/smartcalc/functions/entrypoints"
 	"github.com/smartcalc-app/smartcalc/shared/config"
 	"github.com/smartcalc-app/smartcalc/shared/ehrsim"
+	"github.com/smartcalc-app/smartcalc/shared/readiness"
 	"github.com/smartcalc-app/smartcalc/shared/smart"
 	"github.com/smartcalc-app/smartcalc/shared/smarttest"
 )
@@ -88,10 +89,13 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // TestLogsHoldNoSecret runs full launches with each kind of client
-// authentication, and failing ones, then searches everything logged for
-// every secret value the run saw.
+// authentication, and failing ones, and the readiness check (the doctor
+// subcommand's report, as text and JSON, and the admin path), then
+// searches everything logged and reported for every secret value the run
+// saw.
 func TestLogsHoldNoSecret(t *testing.T) {
 	const secret = "sandbox-client-secret-value-0123456789"
+	const adminToken = "admin-token-value-for-the-log-test-0123456789"
 	key := smarttest.NewECKey(t)
 	pem := smarttest.PEM(t, key)
 	tests := []struct {
@@ -110,7 +114,11 @@ func TestLogsHoldNoSecret(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := start(t, memoryStore, tt.vars, &Tune{
+			vars := map[string]string{config.EnvAdminToken: adminToken}
+			for k, v := range tt.vars {
+				vars[k] = v
+			}
+			e := start(t, memoryStore, vars, &Tune{
 				Sandbox: func(c *ehrsim.Config) {
 					cl := tt.client
 					cl.ID = SandboxClientID
@@ -160,11 +168,33 @@ func TestLogsHoldNoSecret(t *testing.T) {
 			e.client.Get(cb.String())
 			e.client.Get(cb.String())
 
+			// The readiness check of the same registration: it sends the
+			// client's credentials to the token endpoint, and reports.
+			rep := e.checkReport(t, e.Sandbox.FHIRBase())
+			if c, _ := rep.Check("client-auth"); c.Status != readiness.Pass {
+				t.Fatalf("client-auth %+v", c)
+			}
+			var report bytes.Buffer
+			rep.WriteText(&report)
+			json.NewEncoder(&report).Encode(rep)
+			req, _ := http.NewRequest(http.MethodGet, e.URL+"/calculate/admin/doctor?format=text&iss="+url.QueryEscape(e.Sandbox.FHIRBase()), nil)
+			req.Header.Set("Authorization", "Bearer "+adminToken)
+			if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("admin path: %v %v", resp, err)
+			} else {
+				io.Copy(&report, resp.Body)
+				resp.Body.Close()
+			}
+			if !strings.Contains(report.String(), "PASS  client-auth") {
+				t.Fatalf("the reports do not show the client check:\n%s", report.String())
+			}
+
 			logs := e.logs.String()
-			if !strings.Contains(logs, `"message":"session created"`) || !strings.Contains(logs, `"cause":"invalid_grant"`) {
+			if !strings.Contains(logs, `"message":"session created"`) || !strings.Contains(logs, `"cause":"invalid_grant"`) || !strings.Contains(logs, `"message":"readiness check"`) {
 				t.Fatalf("the run did not log what it should:\n%s", logs)
 			}
-			secrets := append([]string{secret, pem, base64.StdEncoding.EncodeToString([]byte(SandboxClientID + ":" + secret))}, rec.secrets...)
+			logs += report.String()
+			secrets := append([]string{secret, pem, adminToken, base64.StdEncoding.EncodeToString([]byte(SandboxClientID + ":" + secret))}, rec.secrets...)
 			secrets = append(secrets, e.store.secrets...)
 			if len(rec.secrets) < 10 || len(e.store.secrets) < 6 || rec.kinds["handoff"] < 3 || rec.kinds["nonce"] < 3 {
 				t.Fatalf("saw too few secrets to test: %d browser-side (%v), %d stored", len(rec.secrets), rec.kinds, len(e.store.secrets))

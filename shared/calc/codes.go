@@ -58,12 +58,15 @@ type LabCodes struct {
 	Provenance Provenance `json:"provenance"`
 }
 
-// ObsCodes are coded observations: the observation codes and the answer
-// values that mean "present" (for example current smoker).
+// ObsCodes are coded observations: the observation codes, the answer
+// values that mean "present" (for example current smoker) and the answer
+// values that leave it open (a smoker whose current status is unknown), on
+// which the mapping asks the clinician. Any other answer means absent.
 type ObsCodes struct {
 	Input         string     `json:"input"`
 	Codes         []Coding   `json:"codes"`
 	CurrentValues []Coding   `json:"current_values,omitempty"`
+	AskValues     []Coding   `json:"ask_values,omitempty"`
 	MajorAtLeast  *float64   `json:"major_at_least,omitempty"`
 	Provenance    Provenance `json:"provenance"`
 }
@@ -284,6 +287,14 @@ func (c *Config) validateCodes(v *validator) {
 		input(p, o.Input, true)
 		codings(p+".codes", o.Codes, true)
 		codings(p+".current_values", o.CurrentValues, false)
+		codings(p+".ask_values", o.AskValues, false)
+		for _, a := range o.AskValues {
+			for _, c := range o.CurrentValues {
+				if a.System == c.System && a.Code == c.Code {
+					v.fail(p+".ask_values", "%s|%s is also a current value", a.System, a.Code)
+				}
+			}
+		}
 		v.provenance(p+".provenance", o.Provenance)
 	}
 	sets := func(group string, m map[string]CodeSet, inputRequired bool) {

@@ -1,6 +1,7 @@
 package calc
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -94,45 +95,45 @@ func allCodes(cfg *Config) []codeEntry {
 	}
 	for _, k := range sortedKeys(c.Observations) {
 		o := c.Observations[k]
-		for _, cd := range append(append([]Coding(nil), o.Codes...), o.CurrentValues...) {
+		for _, cd := range slices.Concat(o.Codes, o.CurrentValues, o.AskValues) {
 			out = append(out, codeEntry{"observations." + k, cd.System, cd.Code, cd.Display, cd.Checked})
 		}
 	}
 	return out
 }
 
-// pendingDisplay are the codes whose display has not been written yet: SC,
-// which is no code of HL7 v3 RouteOfAdministration (subcutaneous is SQ), and
-// SNOMED CT concepts whose names were neither read in a source nor known
-// with confidence. The list may only shrink: a code outside it without a
-// display fails, and so does a listed code that has gained one (take it off
-// the list).
-var pendingDisplay = map[string]bool{
-	"procedures.bare-metal-stent snomed 427183000": true,
-	"procedures.complex-pci snomed 397682003":      true,
-	"procedures.transfusion snomed 71493000":       true,
-	"procedures.transfusion snomed 13569004":       true,
-	"procedures.transfusion snomed 180208006":      true,
-}
-
-func TestEveryCodeHasDisplayAndCheck(t *testing.T) {
-	cfg := testConfig(t)
-	missing := map[string]bool{}
+// codeProblems lists the codes of cfg that lack a display or provenance.
+func codeProblems(cfg *Config) (problems []string, n int) {
 	for _, e := range allCodes(cfg) {
-		if e.checked == nil || e.checked.Verified == nil {
-			t.Errorf("%s %s %s: no provenance (checked)", e.where, e.system, e.code)
-		}
+		n++
 		key := e.where + " " + e.system + " " + e.code
+		if e.checked == nil || e.checked.Verified == nil {
+			problems = append(problems, key+": no provenance (checked)")
+		}
 		if strings.TrimSpace(e.display) == "" {
-			missing[key] = true
-			if !pendingDisplay[key] {
-				t.Errorf("%s: no display", key)
-			}
-		} else if pendingDisplay[key] {
-			t.Errorf("%s has a display now: take it off pendingDisplay", key)
+			problems = append(problems, key+": no display")
 		}
 	}
-	if len(missing) != len(pendingDisplay) {
-		t.Errorf("%d codes lack a display, pendingDisplay lists %d", len(missing), len(pendingDisplay))
+	return problems, n
+}
+
+// Every code in the configuration carries its system's display and its
+// provenance; none is exempt.
+func TestEveryCodeHasDisplayAndCheck(t *testing.T) {
+	problems, n := codeProblems(testConfig(t))
+	if n < 300 {
+		t.Fatalf("only %d codes found: allCodes misses part of the configuration", n)
+	}
+	for _, p := range problems {
+		t.Error(p)
+	}
+
+	// The check sees a blank display wherever it sits.
+	cfg := testConfig(t)
+	cfg.Codes.Procedures["transfusion"].Include[0].Refs[0].Display = " "
+	cfg.Codes.Observations["smoking-status"].AskValues[0].Display = ""
+	got, _ := codeProblems(cfg)
+	if len(got) != 2 {
+		t.Errorf("blanked two displays, codeProblems found %q", got)
 	}
 }

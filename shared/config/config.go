@@ -37,6 +37,7 @@ const (
 	EnvFirestoreProject  = "SMARTCALC_FIRESTORE_PROJECT"
 	EnvFirestoreDatabase = "SMARTCALC_FIRESTORE_DATABASE"
 	EnvTokenKey          = "SMARTCALC_TOKEN_KEY"
+	EnvAdminToken        = "SMARTCALC_ADMIN_TOKEN"
 	EnvSecretPrefix      = "SMARTCALC_SECRET_"
 	EnvLaunchTTL         = "SMARTCALC_LAUNCH_TTL"
 	EnvSessionTTL        = "SMARTCALC_SESSION_TTL"
@@ -60,6 +61,7 @@ var Variables = []Variable{
 	{Name: EnvFirestoreProject, Deployed: true, Doc: "Google Cloud project of the Firestore database. Unset locally: the in-memory store is used."},
 	{Name: EnvFirestoreDatabase, Deployed: true, Doc: "Firestore database id; default (default)."},
 	{Name: EnvTokenKey, Deployed: true, Secret: true, Doc: "Base64 of the 32-byte AES-256-GCM key that seals tokens at rest (callback and calculate)."},
+	{Name: EnvAdminToken, Deployed: true, Secret: true, Doc: "The bearer token of calculate's admin path GET /admin/doctor?iss=… (the readiness check of one EHR registration); unset, the path answers 404. At least 32 characters (calculate only)."},
 	{Name: EnvSecretPrefix, Deployed: true, Secret: true, Prefix: true, Doc: "SMARTCALC_SECRET_<NAME>: the value of the secret a registration names (client secret, PEM private key); NAME is the secret name upper-cased with - and . as _."},
 	{Name: EnvLaunchTTL, Deployed: true, Doc: "How long a launch may take from launch to callback; default 10m."},
 	{Name: EnvSessionTTL, Deployed: true, Doc: "Lifetime of an app session; default 8h."},
@@ -82,6 +84,7 @@ type Config struct {
 	FirestoreProject  string        // "" means the in-memory store
 	FirestoreDatabase string        // "" or "(default)" means the default database
 	TokenKey          []byte        // nil when not configured for this function
+	AdminToken        string        // "" when the admin path is off (never logged)
 	LaunchTTL         time.Duration //
 	SessionTTL        time.Duration //
 	DiscoveryTTL      time.Duration //
@@ -158,6 +161,14 @@ func Load(getenv func(string) string) (*Config, error) {
 		c.TokenKey = k
 	}
 
+	if s := strings.TrimSpace(getenv(EnvAdminToken)); s != "" {
+		if len(s) < minAdminToken {
+			fail(EnvAdminToken, "must be at least %d characters (a random value, such as 32 random bytes in base64)", minAdminToken)
+		} else {
+			c.AdminToken = s
+		}
+	}
+
 	durations := []struct {
 		name string
 		dst  *time.Duration
@@ -200,6 +211,9 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.SandboxData = getenv(EnvSandboxData)
 	return c, errors.Join(errs...)
 }
+
+// minAdminToken is the shortest admin token accepted.
+const minAdminToken = 32
 
 // URL returns the absolute URL of path below the base URL ("/callback").
 func (c *Config) URL(path string) string {

@@ -56,6 +56,7 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"both ehrs sources", map[string]string{EnvEHRs: "[]", EnvEHRsFile: "/x"}, EnvEHRs},
 		{"missing ehrs file", map[string]string{EnvEHRsFile: "/nonexistent/ehrs.json"}, EnvEHRsFile},
 		{"bad frame ancestor", map[string]string{EnvFrameAncestors: "http://evil.example"}, EnvFrameAncestors},
+		{"short admin token", map[string]string{EnvAdminToken: "admin-token-too-short"}, EnvAdminToken},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,8 +64,10 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Load error = %v, want one naming %s", err, tt.want)
 			}
-			if err != nil && tt.env[EnvTokenKey] != "" && strings.Contains(err.Error(), tt.env[EnvTokenKey]) {
-				t.Errorf("error %q repeats the key's value", err)
+			for _, k := range []string{EnvTokenKey, EnvAdminToken} {
+				if err != nil && tt.env[k] != "" && strings.Contains(err.Error(), tt.env[k]) {
+					t.Errorf("error %q repeats the value of %s", err, k)
+				}
 			}
 		})
 	}
@@ -120,5 +123,17 @@ func TestVariablesAreUnique(t *testing.T) {
 		if v.Doc == "" {
 			t.Errorf("%s has no doc", v.Name)
 		}
+	}
+}
+
+func TestAdminToken(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil || c.AdminToken != "" {
+		t.Fatalf("unset: %q, %v", c.AdminToken, err)
+	}
+	tok := strings.Repeat("k", 40)
+	c, err = Load(env(map[string]string{EnvAdminToken: " " + tok + "\n"}))
+	if err != nil || c.AdminToken != tok {
+		t.Errorf("set: %q, %v", c.AdminToken, err)
 	}
 }

@@ -30,6 +30,7 @@ var (
 
 // launchContext is what an EHR launch token stands for.
 type launchContext struct {
+	site               *site
 	patient, encounter string
 	faults             faultSet
 	needBanner         bool
@@ -38,6 +39,7 @@ type launchContext struct {
 
 // authorization is what a code, and every token issued from it, grants.
 type authorization struct {
+	site               *site // the profile's server that issued it
 	clientID           string
 	scopes             []string
 	patient, encounter string
@@ -96,16 +98,20 @@ func (s *Server) serveLaunch(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	u, _ := url.Parse(s.cfg.AppLaunchURL) // validated in New
 	q := u.Query()
-	q.Set("iss", s.fhirBase)
+	q.Set("iss", lc.site.fhirBase)
 	q.Set("launch", tok)
 	u.RawQuery = q.Encode()
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, u.String(), http.StatusFound)
 }
 
-// newLaunch validates /launch's parameters: patient (required), fault,
-// encounter and need_patient_banner.
+// newLaunch validates /launch's parameters: patient (required), profile,
+// fault, encounter and need_patient_banner.
 func (s *Server) newLaunch(q url.Values) (*launchContext, string, int) {
+	prof, err := profileNamed(q.Get("profile"))
+	if err != nil {
+		return nil, "Bad profile: " + err.Error() + ".", http.StatusBadRequest
+	}
 	pid := q.Get("patient")
 	if pid == "" {
 		return nil, "Say which patient to launch into: /launch?patient=<id>.", http.StatusBadRequest
@@ -117,7 +123,7 @@ func (s *Server) newLaunch(q url.Values) (*launchContext, string, int) {
 	if err != nil {
 		return nil, "Bad fault list: " + err.Error() + ".", http.StatusBadRequest
 	}
-	lc := &launchContext{patient: pid, faults: f, needBanner: true}
+	lc := &launchContext{site: s.site(prof.name), patient: pid, faults: f, needBanner: true}
 	switch v := q.Get("need_patient_banner"); v {
 	case "", "true", "1":
 	case "false", "0":
@@ -153,8 +159,9 @@ func (s *Server) currentEncounter(pid string) string {
 	return id
 }
 
-// serveAuthorize is the authorization endpoint (GET, or POST form).
-func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
+// serveAuthorize is the authorization endpoint of st's profile (GET, or
+// POST form).
+func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request, st *site) {
 	var params url.Values
 	switch r.Method {
 	case http.MethodGet:
@@ -181,7 +188,7 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	client := s.clients[params.Get("client_id")]
-	if client == nil {
+	if client == nil || client.Profile != st.name {
 		s.errorPage(w, http.StatusBadRequest, "Unknown client", fmt.Sprintf("No app with client_id %q is registered with this EHR.", params.Get("client_id")))
 		return
 	}
@@ -222,26 +229,26 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		fail("invalid_request", "code_challenge must be the base64url SHA-256 of the code_verifier (43 characters)")
 		return
 	}
+	requested := strings.Fields(params.Get("scope"))
 	switch aud := params.Get("aud"); {
-	case aud == "":
+	case aud == "" && st.audRequired(requested):
 		fail("invalid_request", "aud is required: send the FHIR base URL of this EHR")
 		return
-	case aud != s.fhirBase:
-		fail("invalid_request", fmt.Sprintf("Bad audience value '%s'. Expected '%s'.", aud, s.fhirBase))
+	case aud != "" && aud != st.fhirBase:
+		fail("invalid_request", fmt.Sprintf("Bad audience value '%s'. Expected '%s'.", aud, st.fhirBase))
 		return
 	}
-	requested := strings.Fields(params.Get("scope"))
 	if len(requested) == 0 {
 		fail("invalid_scope", "scope is required")
 		return
 	}
-	a := &authorization{clientID: client.ID, user: UserID, nonce: params.Get("nonce"), needBanner: true}
+	a := &authorization{site: st, clientID: client.ID, user: UserID, nonce: params.Get("nonce"), needBanner: true}
 	if launch := params.Get("launch"); launch != "" {
 		now := s.cfg.Now()
 		s.mu.Lock()
 		lc := s.launches[hashKey(launch)]
 		s.mu.Unlock()
-		if lc == nil || now.After(lc.expires) {
+		if lc == nil || now.After(lc.expires) || lc.site != st {
 			fail("invalid_request", "The launch parameter is unknown or expired; relaunch the app from the EHR.")
 			return
 		}
@@ -254,9 +261,15 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		fail("invalid_request", "The launch scope needs the launch parameter of an EHR launch; a standalone launch requests launch/patient instead.")
 		return
 	}
-	a.scopes = s.grant(requested, client, a.faults)
+	a.scopes = s.grant(st, requested, client, a.faults)
 	if len(a.scopes) == 0 {
 		fail("invalid_scope", "None of the requested scopes can be granted to this client.")
+		return
+	}
+	if a.patient == "" && st.noStandalonePatient {
+		// A provider-facing standalone launch: no patient context, and
+		// no picker.
+		s.issueCode(w, r, a, redirect, state, challenge)
 		return
 	}
 	if a.patient == "" && hasScope(a.scopes, "launch/patient") {
@@ -276,10 +289,27 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	s.issueCode(w, r, a, redirect, state, challenge)
 }
 
-// grant intersects the request with what the client may have, then applies
-// the launch's scope faults.
-func (s *Server) grant(requested []string, c *Client, f faultSet) []string {
+// grant intersects the request with what the client may have, as st's
+// profile does, then applies the launch's scope faults.
+func (s *Server) grant(st *site, requested []string, c *Client, f faultSet) []string {
 	g := grantScopes(requested, c.Scope)
+	if st.grantRegistered && c.Scope != "" {
+		// The client's registered resource scopes, whatever it asked
+		// for, beside the identity, context and refresh scopes it asked
+		// for and may have.
+		g = keepScopes(g, func(x string) bool { return nonResourceScopes[x] })
+		for _, x := range strings.Fields(c.Scope) {
+			if _, ok := parseResourceScope(x); ok && !hasScope(g, x) {
+				g = append(g, x)
+			}
+		}
+	}
+	if st.versioned && c.SMARTVersion != "" {
+		g = keepScopes(g, func(x string) bool { v := scopeVersion(x); return v == "" || v == c.SMARTVersion })
+	}
+	if st.noWildcards {
+		g = keepScopes(g, func(x string) bool { rs, ok := parseResourceScope(x); return !ok || rs.typ != "*" })
+	}
 	if f.scopeDowngrade {
 		keep := map[string]bool{"openid": true, "fhirUser": true, "launch": true, "online_access": true}
 		g = keepScopes(g, func(x string) bool { return keep[x] })
@@ -339,6 +369,12 @@ func (s *Server) servePick(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, a *authorization, redirect, state, challenge string) {
+	if a.faults.pkceMismatch {
+		// What the predecessor app did: a second component ran PKCE too,
+		// so the code is bound to a challenge of another verifier than
+		// the one the app will send.
+		_, challenge = otherChallenge()
+	}
 	code := randomToken()
 	now := s.cfg.Now()
 	a.codeID = randomToken()

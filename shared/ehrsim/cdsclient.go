@@ -362,7 +362,7 @@ func (c *CDSClient) Call(ctx context.Context, call CDSCall) (*CDSResult, error) 
 		"context":      hookCtx,
 	}
 	now := c.s.cfg.Now()
-	a := &authorization{clientID: c.cfg.ServiceClientID, scopes: strings.Fields(c.cfg.Scope), patient: call.Patient,
+	a := &authorization{site: c.s.sites[0], clientID: c.cfg.ServiceClientID, scopes: strings.Fields(c.cfg.Scope), patient: call.Patient,
 		encounter: enc, user: UserID, faults: faults}
 	var revoke []string
 	defer func() {

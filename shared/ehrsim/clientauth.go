@@ -17,7 +17,7 @@ import (
 // authenticateClient authenticates the client the way it is registered:
 // public clients send only client_id; client_secret_basic clients HTTP
 // Basic; private_key_jwt clients a signed assertion.
-func (s *Server) authenticateClient(r *http.Request, form url.Values, now time.Time) (*Client, *oauthError) {
+func (s *Server) authenticateClient(r *http.Request, st *site, form url.Values, now time.Time) (*Client, *oauthError) {
 	hasHeader := r.Header.Get("Authorization") != ""
 	hasAssertion := form.Has("client_assertion") || form.Has("client_assertion_type")
 	hasSecret := form.Has("client_secret")
@@ -44,7 +44,7 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values, now time.T
 			return nil, fail
 		}
 		c := s.clients[id]
-		if c == nil || c.Type != ClientSecretBasic {
+		if c == nil || c.Type != ClientSecretBasic || c.Profile != st.name {
 			return nil, fail
 		}
 		if !secretEqual(secret, c.Secret) {
@@ -57,14 +57,14 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values, now time.T
 	case hasSecret:
 		return nil, errInvalidClient("client_secret_post is not supported: send the secret with HTTP Basic (client_secret_basic).")
 	case hasAssertion:
-		return s.verifyAssertion(r, form, now)
+		return s.verifyAssertion(r, st, form, now)
 	}
 	id := form.Get("client_id")
 	if id == "" {
 		return nil, errInvalidClient("client_id is required (public clients send it in the body).")
 	}
 	c := s.clients[id]
-	if c == nil {
+	if c == nil || c.Profile != st.name {
 		return nil, errInvalidClient("Unknown client.")
 	}
 	if c.Type != ClientPublic {
@@ -77,7 +77,7 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values, now time.T
 // (client-confidential-asymmetric.md): ES384 or RS384, typ JWT, kid,
 // iss = sub = client_id, aud = the token URL, exp at most 5 minutes ahead,
 // and a jti not seen before.
-func (s *Server) verifyAssertion(r *http.Request, form url.Values, now time.Time) (*Client, *oauthError) {
+func (s *Server) verifyAssertion(r *http.Request, st *site, form url.Values, now time.Time) (*Client, *oauthError) {
 	if form.Get("client_assertion_type") != jwtBearerType {
 		return nil, errInvalidClient("client_assertion_type must be " + jwtBearerType + ".")
 	}
@@ -97,7 +97,7 @@ func (s *Server) verifyAssertion(r *http.Request, form url.Values, now time.Time
 		return nil, errInvalidClient("The client_assertion claims could not be read.")
 	}
 	c := s.clients[unverified.Issuer]
-	if c == nil || c.Type != ClientPrivateKeyJWT {
+	if c == nil || c.Type != ClientPrivateKeyJWT || c.Profile != st.name {
 		return nil, errInvalidClient("The client_assertion's iss is not a registered private_key_jwt client.")
 	}
 	if cid := form.Get("client_id"); cid != "" && cid != c.ID {
@@ -129,7 +129,7 @@ func (s *Server) verifyAssertion(r *http.Request, form url.Values, now time.Time
 		return nil, errInvalidClient("The client_assertion signature does not verify with the client's registered key.")
 	case claims.Issuer != c.ID || claims.Subject != c.ID:
 		return nil, errInvalidClient("The client_assertion's iss and sub must both be the client_id.")
-	case !claims.Audience.Contains(s.TokenURL()):
+	case !claims.Audience.Contains(st.tokenURL):
 		return nil, errInvalidClient("The client_assertion's aud must be the token endpoint URL.")
 	case claims.Expiry == nil:
 		return nil, errInvalidClient("The client_assertion must have exp.")

@@ -45,9 +45,11 @@ var capabilities = []string{
 	"permission-v1", "permission-v2", "permission-offline", "permission-online", "permission-patient", "permission-user",
 }
 
-func (s *Server) scopesSupported() []string {
-	out := []string{"openid", "fhirUser", "profile", "launch", "launch/patient", "launch/encounter", "online_access", "offline_access",
-		"patient/*.rs", "user/*.rs", "patient/*.read", "user/*.read"}
+func (s *Server) scopesSupported(st *site) []string {
+	out := []string{"openid", "fhirUser", "profile", "launch", "launch/patient", "launch/encounter", "online_access", "offline_access"}
+	if !st.noWildcards {
+		out = append(out, "patient/*.rs", "user/*.rs", "patient/*.read", "user/*.read")
+	}
 	var types []string
 	for t := range searchParams {
 		types = append(types, t)
@@ -59,34 +61,45 @@ func (s *Server) scopesSupported() []string {
 	return out
 }
 
-func (s *Server) serveSMARTConfiguration(w http.ResponseWriter, r *http.Request) {
+// authMethods are the token endpoint's client authentication methods as
+// st advertises them.
+func (st *site) authMethods() []string {
+	if st.profile.authMethods != nil {
+		return st.profile.authMethods
+	}
+	return []string{"none", "client_secret_basic", "private_key_jwt"}
+}
+
+func (s *Server) serveSMARTConfiguration(w http.ResponseWriter, r *http.Request, st *site) {
 	writeDiscovery(w, r, map[string]any{
-		"issuer":                                s.fhirBase,
-		"jwks_uri":                              s.baseURL + "/jwks",
-		"authorization_endpoint":                s.AuthorizeURL(),
-		"token_endpoint":                        s.TokenURL(),
+		// With sso-openid-connect, issuer is the id_tokens' issuer (SMART
+		// App Launch 2.x conformance).
+		"issuer":                                st.issuer,
+		"jwks_uri":                              st.jwksURL,
+		"authorization_endpoint":                st.authorizeURL,
+		"token_endpoint":                        st.tokenURL,
 		"grant_types_supported":                 []string{"authorization_code", "refresh_token"},
-		"token_endpoint_auth_methods_supported": []string{"none", "client_secret_basic", "private_key_jwt"},
+		"token_endpoint_auth_methods_supported": st.authMethods(),
 		"token_endpoint_auth_signing_alg_values_supported": []string{"ES384", "RS384"},
 		"code_challenge_methods_supported":                 []string{"S256"},
 		"response_types_supported":                         []string{"code"},
-		"scopes_supported":                                 s.scopesSupported(),
+		"scopes_supported":                                 s.scopesSupported(st),
 		"capabilities":                                     capabilities,
 	})
 }
 
-func (s *Server) serveOpenIDConfiguration(w http.ResponseWriter, r *http.Request) {
+func (s *Server) serveOpenIDConfiguration(w http.ResponseWriter, r *http.Request, st *site) {
 	writeDiscovery(w, r, map[string]any{
-		"issuer":                                s.fhirBase,
-		"jwks_uri":                              s.baseURL + "/jwks",
-		"authorization_endpoint":                s.AuthorizeURL(),
-		"token_endpoint":                        s.TokenURL(),
+		"issuer":                                st.issuer,
+		"jwks_uri":                              st.jwksURL,
+		"authorization_endpoint":                st.authorizeURL,
+		"token_endpoint":                        st.tokenURL,
 		"response_types_supported":              []string{"code"},
 		"subject_types_supported":               []string{"public"},
 		"id_token_signing_alg_values_supported": []string{"RS256"},
 		"scopes_supported":                      []string{"openid", "fhirUser", "profile"},
 		"claims_supported":                      []string{"iss", "sub", "aud", "exp", "iat", "nonce", "fhirUser", "profile"},
-		"token_endpoint_auth_methods_supported": []string{"none", "client_secret_basic", "private_key_jwt"},
+		"token_endpoint_auth_methods_supported": st.authMethods(),
 		"code_challenge_methods_supported":      []string{"S256"},
 		"grant_types_supported":                 []string{"authorization_code", "refresh_token"},
 	})

@@ -14,8 +14,9 @@
 // A Server serves these routes under Config.BaseURL (for example /ehr/ in the
 // local runner):
 //
-//	/                     the EHR page: patients, launch links, faults
+//	/                     the EHR page: patients, launch links, faults, profiles
 //	/launch?patient=ID    EHR launch: 302 to AppLaunchURL?iss=<FHIR base>&launch=<token>
+//	                      (&profile=oracle or epic: through that profile's server)
 //	/embed?patient=ID     an EHR-like page that runs that launch in an iframe
 //	/authorize            authorization endpoint (GET, or POST form)
 //	/authorize/pick       the standalone patient picker's form target
@@ -25,10 +26,15 @@
 //	/fhir/...             FHIR R4: .well-known/smart-configuration,
 //	                      .well-known/openid-configuration, metadata,
 //	                      read and search
+//	/oracle/..., /epic/...  the same for the Oracle Health and Epic
+//	                      profiles, at their vendors' URL shapes (see
+//	                      Server.Endpoints)
 //
 // Launches can misbehave on request (see Faults), so tests can prove that the
 // app says the right thing when an EHR trims scopes, refuses a client, is slow
-// or fails.
+// or fails. Profiles (see Profiles) reproduce the published behaviour of
+// Oracle Health's and Epic's SMART servers, each quirk cited from the
+// vendor's documentation where it is defined.
 //
 // Sample patients ship with the package (patients/*.json) and more can be
 // loaded from a folder of FHIR Bundles, such as Synthea's output. The shipped

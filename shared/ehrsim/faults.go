@@ -23,6 +23,7 @@ var Faults = []FaultInfo{
 	{"no-refresh", "", "Drop online_access and offline_access and issue no refresh_token."},
 	{"invalid_client", "", "The token endpoint answers 401 invalid_client for this launch's code."},
 	{"invalid_grant", "", "The token endpoint answers 400 invalid_grant for this launch's code."},
+	{"pkce-mismatch", "", "The code is bound to the code_challenge of another verifier than the app's, as when a second component (a browser library) also ran PKCE: the exchange fails with invalid_grant (PKCE verification failed)."},
 	{"refresh-expired", "", "Refresh requests answer 400 invalid_grant (refresh token expired), so the app must ask for a relaunch."},
 	{"token-slow", "duration, e.g. 5s", "The token endpoint waits before answering (default Config.FaultDelay, 3 s)."},
 	{"token-5xx", "", "The token endpoint answers 503 with an HTML body, like a failing gateway."},
@@ -36,6 +37,7 @@ var Faults = []FaultInfo{
 type faultSet struct {
 	scopeDowngrade, noOpenID, noRefresh    bool
 	invalidClient, invalidGrant            bool
+	pkceMismatch                           bool
 	refreshExpired, token5xx, tokenExpired bool
 	tokenDelay, fhirDelay                  time.Duration // 0 = not slow
 	fhir5xx, fhir403                       map[string]bool
@@ -74,6 +76,8 @@ func parseFaults(list []string, def time.Duration) (faultSet, error) {
 				f.invalidClient, err = true, noArg()
 			case "invalid_grant":
 				f.invalidGrant, err = true, noArg()
+			case "pkce-mismatch":
+				f.pkceMismatch, err = true, noArg()
 			case "refresh-expired":
 				f.refreshExpired, err = true, noArg()
 			case "token-5xx":

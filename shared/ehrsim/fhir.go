@@ -25,25 +25,31 @@ type pageState struct {
 	expires  time.Time
 }
 
-// serveFHIR answers /fhir/... ; rest is the path after /fhir.
-func (s *Server) serveFHIR(w http.ResponseWriter, r *http.Request, rest string) {
+// serveFHIR answers st's FHIR server; rest is the path after its base.
+func (s *Server) serveFHIR(w http.ResponseWriter, r *http.Request, st *site, rest string) {
 	s.fhirRequests.Add(1)
 	if s.cfg.OnFHIRRequest != nil {
 		s.cfg.OnFHIRRequest(r)
 	}
 	switch rest {
 	case "/.well-known/smart-configuration":
-		s.serveSMARTConfiguration(w, r)
+		s.serveSMARTConfiguration(w, r, st)
 		return
 	case "/.well-known/openid-configuration":
-		s.serveOpenIDConfiguration(w, r)
+		// Where the issuer is the FHIR base, and Epic's second copy
+		// under its FHIR base.
+		if st.issuerPath == st.fhirPath || st.name == ProfileEpic {
+			s.serveOpenIDConfiguration(w, r, st)
+			return
+		}
+		writeOutcome(w, http.StatusNotFound, "not-found", "The OpenID configuration is under the id_token issuer: "+st.issuer)
 		return
 	case "/metadata":
 		if r.Method != http.MethodGet {
 			writeOutcome(w, http.StatusMethodNotAllowed, "not-supported", "Only GET is supported on /metadata.")
 			return
 		}
-		writeFHIR(w, http.StatusOK, s.capabilityStatement())
+		writeFHIR(w, http.StatusOK, s.capabilityStatement(st))
 		return
 	}
 	segs := strings.Split(strings.Trim(rest, "/"), "/")
@@ -61,7 +67,7 @@ func (s *Server) serveFHIR(w http.ResponseWriter, r *http.Request, rest string) 
 		writeOutcome(w, http.StatusMethodNotAllowed, "not-supported", "This server is read-only: only GET (and POST _search) are supported.")
 		return
 	}
-	a, ok := s.authenticateBearer(w, r)
+	a, ok := s.authenticateBearer(w, r, st)
 	if !ok {
 		return
 	}
@@ -105,7 +111,7 @@ func (s *Server) serveFHIR(w http.ResponseWriter, r *http.Request, rest string) 
 
 // authenticateBearer finds the authorization behind the request's bearer
 // token, or answers 401.
-func (s *Server) authenticateBearer(w http.ResponseWriter, r *http.Request) (*authorization, bool) {
+func (s *Server) authenticateBearer(w http.ResponseWriter, r *http.Request, st *site) (*authorization, bool) {
 	h := r.Header.Get("Authorization")
 	scheme, tok, _ := strings.Cut(h, " ")
 	if h == "" || !strings.EqualFold(scheme, "Bearer") {
@@ -123,6 +129,8 @@ func (s *Server) authenticateBearer(w http.ResponseWriter, r *http.Request) (*au
 		desc = "The access token is unknown or was revoked."
 	case !now.Before(it.expires):
 		desc = "The access token expired."
+	case it.a.site != st:
+		desc = "The access token was not issued for this FHIR server."
 	}
 	if desc != "" {
 		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="ehrsim", error="invalid_token", error_description=%q`, desc))
@@ -148,7 +156,7 @@ func (s *Server) allowed(a *authorization, scopes []resourceScope, r *resource) 
 		}
 		if sc.query != nil {
 			q, err := parseQuery(r.typ, sc.query)
-			if err != nil || !q.matches(r, s.fhirBase) {
+			if err != nil || !q.matches(r, a.site.fhirBase) {
 				continue
 			}
 		}
@@ -209,7 +217,8 @@ func (s *Server) search(w http.ResponseWriter, a *authorization, typ string, par
 		return
 	}
 	offset := 0
-	self := s.fhirBase + "/" + typ + "?" + params.Encode()
+	base := a.site.fhirBase
+	self := base + "/" + typ + "?" + params.Encode()
 	if _, paged := params["_page"]; paged {
 		if len(params) != 1 || len(params["_page"]) != 1 {
 			writeOutcome(w, http.StatusBadRequest, "invalid", "_page must be used alone, exactly as the next link gives it.")
@@ -235,7 +244,7 @@ func (s *Server) search(w http.ResponseWriter, a *authorization, typ string, par
 		userWide = userWide || (sc.context == "user" && sc.query == nil)
 	}
 	if !userWide {
-		for _, p := range q.patientRefs(s.fhirBase) {
+		for _, p := range q.patientRefs(base) {
 			if p != a.patient {
 				writeOutcome(w, http.StatusForbidden, "forbidden", fmt.Sprintf("This access token is limited to patient %s and cannot search patient %s.", a.patient, p))
 				return
@@ -244,7 +253,7 @@ func (s *Server) search(w http.ResponseWriter, a *authorization, typ string, par
 	}
 	var matched []*resource
 	for _, res := range s.data.byType[typ] {
-		if q.matches(res, s.fhirBase) && s.allowed(a, scopes, res) {
+		if q.matches(res, base) && s.allowed(a, scopes, res) {
 			matched = append(matched, res)
 		}
 	}
@@ -262,11 +271,11 @@ func (s *Server) search(w http.ResponseWriter, a *authorization, typ string, par
 		s.sweep(s.cfg.Now())
 		s.pages[hashKey(tok)] = &pageState{typ: typ, params: params, offset: end, clientID: a.clientID, expires: s.cfg.Now().Add(pageTokenLife)}
 		s.mu.Unlock()
-		b.Link = append(b.Link, bundleLink{"next", s.fhirBase + "/" + typ + "?" + url.Values{"_page": {tok}}.Encode()})
+		b.Link = append(b.Link, bundleLink{"next", base + "/" + typ + "?" + url.Values{"_page": {tok}}.Encode()})
 	}
 	included := map[string]bool{}
 	for _, res := range matched[offset:end] {
-		b.Entry = append(b.Entry, s.entry(res, "match"))
+		b.Entry = append(b.Entry, entry(base, res, "match"))
 	}
 	for _, res := range matched[offset:end] {
 		for _, path := range q.includes {
@@ -279,20 +288,20 @@ func (s *Server) search(w http.ResponseWriter, a *authorization, typ string, par
 					continue
 				}
 				included[ref] = true
-				b.Entry = append(b.Entry, s.entry(inc, "include"))
+				b.Entry = append(b.Entry, entry(base, inc, "include"))
 			}
 		}
 	}
 	writeFHIR(w, http.StatusOK, b)
 }
 
-func (s *Server) entry(r *resource, mode string) bundleEntry {
-	e := bundleEntry{FullURL: s.fhirBase + "/" + r.typ + "/" + r.id, Resource: r.raw}
+func entry(base string, r *resource, mode string) bundleEntry {
+	e := bundleEntry{FullURL: base + "/" + r.typ + "/" + r.id, Resource: r.raw}
 	e.Search.Mode = mode
 	return e
 }
 
-func (s *Server) capabilityStatement() map[string]any {
+func (s *Server) capabilityStatement(st *site) map[string]any {
 	var types []string
 	for t := range searchParams {
 		types = append(types, t)
@@ -324,7 +333,7 @@ func (s *Server) capabilityStatement() map[string]any {
 		"software":     map[string]string{"name": "SMART Calc sandbox EHR (ehrsim)"},
 		"implementation": map[string]string{
 			"description": "Sandbox EHR for SMART Calc",
-			"url":         s.fhirBase,
+			"url":         st.fhirBase,
 		},
 		"fhirVersion": "4.0.1",
 		"format":      []string{"json"},
@@ -336,8 +345,8 @@ func (s *Server) capabilityStatement() map[string]any {
 				"extension": []map[string]any{{
 					"url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
 					"extension": []map[string]string{
-						{"url": "authorize", "valueUri": s.AuthorizeURL()},
-						{"url": "token", "valueUri": s.TokenURL()},
+						{"url": "authorize", "valueUri": st.authorizeURL},
+						{"url": "token", "valueUri": st.tokenURL},
 					},
 				}},
 			},

@@ -45,6 +45,7 @@ The sandbox approves every authorization at once as {{.User}}; there is no login
 <h2>Launch with faults</h2>
 <form method="get" action="{{.LaunchAction}}">
 <label>Patient <select name="patient">{{range .Patients}}<option value="{{.ID}}">{{.Name}} ({{.ID}})</option>{{end}}</select></label>
+<label>Profile <select name="profile">{{range .Profiles}}<option value="{{.Name}}">{{.Name}}</option>{{end}}</select></label>
 <label>Faults <input name="fault" size="50" placeholder="e.g. scope-downgrade,fhir-403:Condition"></label>
 <label>need_patient_banner <select name="need_patient_banner"><option>true</option><option>false</option></select></label>
 <button type="submit">Launch</button>
@@ -55,12 +56,20 @@ Combine them with commas; <code>name:arg</code> gives the optional argument.</p>
 <table><thead><tr><th>Fault</th><th>Argument</th><th>Effect</th></tr></thead><tbody>
 {{range .Faults}}<tr><td><code>{{.Name}}</code></td><td>{{.Arg}}</td><td>{{.Description}}</td></tr>
 {{end}}</tbody></table>
+<h2>Profiles</h2>
+<p>A launch's profile (<code>/launch?patient=ID&amp;profile=NAME</code>) picks the EHR it behaves like. Each profile is its
+own SMART server on the same patients, with its own FHIR base (the <code>iss</code>), endpoints and id_token issuer,
+so an app registers with each as it would with that vendor; faults combine with any profile.</p>
+<table><thead><tr><th>Profile</th><th>FHIR base (iss)</th><th>id_token issuer</th><th>Behaviour</th></tr></thead><tbody>
+{{range .ProfileRows}}<tr><td><code>{{.Name}}</code><br>{{.Title}}</td><td><code>{{.FHIRBase}}</code></td><td><code>{{.Issuer}}</code></td>
+<td><ul>{{range .Quirks}}<li>{{.}}</li>{{end}}</ul></td></tr>
+{{end}}</tbody></table>
 <h2>Other ways in</h2>
 <p>Standalone launch: the app sends the browser to <code>{{.AuthorizeURL}}</code> without <code>launch</code> and with the
 <code>launch/patient</code> scope; the sandbox then shows a patient picker.
 <code>/launch?patient=ID&amp;encounter=ID</code> picks the encounter (default: the patient's in-progress one).
 The embedded view launches with <code>need_patient_banner=false</code>, because the EHR shows its own banner.</p>
-<p>Registered apps: {{range .Clients}}<code>{{.ID}}</code> ({{.Type}}) {{else}}none{{end}}</p>
+<p>Registered apps: {{range .Clients}}<code>{{.ID}}</code> ({{.Type}}, profile {{.Profile}}{{if .SMARTVersion}}, SMART {{.SMARTVersion}}{{end}}) {{else}}none{{end}}</p>
 </main></body></html>{{end}}
 
 {{define "embed"}}{{template "head" .Patient.Name}}
@@ -102,10 +111,23 @@ func (s *Server) serveHome(w http.ResponseWriter, r *http.Request) {
 	for _, p := range s.Patients() {
 		rows = append(rows, patientRow{p, s.LaunchURL(p.ID), s.baseURL + "/embed?" + url.Values{"patient": {p.ID}}.Encode()})
 	}
-	type clientRow struct{ ID, Type string }
+	type clientRow struct{ ID, Type, Profile, SMARTVersion string }
 	var clients []clientRow
 	for _, c := range s.cfg.Clients {
-		clients = append(clients, clientRow{c.ID, c.Type})
+		prof := c.Profile
+		if prof == "" {
+			prof = ProfileDefault
+		}
+		clients = append(clients, clientRow{c.ID, c.Type, prof, c.SMARTVersion})
+	}
+	type profileRow struct {
+		ProfileInfo
+		FHIRBase, Issuer string
+	}
+	var profiles []profileRow
+	for _, pi := range Profiles {
+		ep, _ := s.Endpoints(pi.Name)
+		profiles = append(profiles, profileRow{pi, ep.FHIRBase, ep.IDTokenIssuer})
 	}
 	s.render(w, http.StatusOK, "home", map[string]any{
 		"FHIRBase":     s.fhirBase,
@@ -114,6 +136,8 @@ func (s *Server) serveHome(w http.ResponseWriter, r *http.Request) {
 		"User":         "Practitioner/" + UserID,
 		"Patients":     rows,
 		"Faults":       Faults,
+		"Profiles":     Profiles,
+		"ProfileRows":  profiles,
 		"Clients":      clients,
 		"LaunchAction": s.baseURL + "/launch",
 		"EmbedAction":  s.baseURL + "/embed",

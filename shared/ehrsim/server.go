@@ -39,10 +39,11 @@ type Config struct {
 	// "http://127.0.0.1:8080/ehr". The FHIR base, which is also the iss and
 	// the id_token issuer, is BaseURL+"/fhir" unless FHIRBaseURL is set.
 	BaseURL string
-	// FHIRBaseURL, when set, is the FHIR base of a sandbox whose FHIR server
-	// is reached on another address (a listener of its own, such as a weak
-	// one in a test), serving the same Server: its path must be BaseURL's
-	// path + "/fhir". Authorization and the EHR pages stay at BaseURL.
+	// FHIRBaseURL, when set, is the FHIR base (and id_token issuer) of the
+	// default profile when its FHIR server is reached on another address (a
+	// listener of its own, such as a weak one in a test) serving the same
+	// Server: its path must be BaseURL's path + "/fhir". Authorization, the
+	// EHR pages and the other profiles stay at BaseURL.
 	FHIRBaseURL string
 	// AppLaunchURL is the app's launch URI that /launch redirects to, for
 	// example "http://127.0.0.1:8080/launch".
@@ -98,7 +99,17 @@ type Client struct {
 	// Scope lists the scopes this client may be granted, space-separated.
 	// Empty allows any scope the server supports. A resource scope here
 	// also allows narrower ones (patient/*.rs allows patient/Observation.rs).
+	// Under the Epic profile it is also what the client is granted,
+	// whatever it requests (its registered APIs).
 	Scope string
+	// Profile is the profile (EHR) the client is registered with:
+	// ProfileDefault (or ""), ProfileOracle or ProfileEpic. A client is
+	// known only to the authorize and token endpoints of its profile.
+	Profile string
+	// SMARTVersion is the SMART version the client was registered with,
+	// "v1" or "v2"; the Oracle profile grants only scopes of that syntax.
+	// Empty accepts both.
+	SMARTVersion string
 
 	jwks *jose.JSONWebKeySet
 }
@@ -120,7 +131,8 @@ type Server struct {
 	cfg      Config
 	prefix   string // BaseURL's path, without a trailing slash
 	baseURL  string // BaseURL without a trailing slash
-	fhirBase string
+	fhirBase string // the default profile's FHIR base
+	sites    []*site
 	data     *dataset
 	clients  map[string]*Client
 	signer   jose.Signer
@@ -177,15 +189,23 @@ func New(cfg Config) (*Server, error) {
 		pages:    map[string]*pageState{},
 		client:   cfg.HTTPClient,
 	}
-	s.fhirBase = s.baseURL + "/fhir"
+	for _, p := range allProfiles {
+		s.sites = append(s.sites, newSite(p, s.baseURL))
+	}
 	if cfg.FHIRBaseURL != "" {
+		def := s.sites[0]
 		f, err := url.Parse(cfg.FHIRBaseURL)
 		if err != nil || (f.Scheme != "http" && f.Scheme != "https") || f.Host == "" || f.RawQuery != "" || f.Fragment != "" ||
-			strings.TrimSuffix(f.Path, "/") != s.prefix+"/fhir" {
-			return nil, fmt.Errorf("ehrsim: FHIRBaseURL %q must be an absolute http(s) URL whose path is %q", cfg.FHIRBaseURL, s.prefix+"/fhir")
+			strings.TrimSuffix(f.Path, "/") != s.prefix+def.fhirPath {
+			return nil, fmt.Errorf("ehrsim: FHIRBaseURL %q must be an absolute http(s) URL whose path is %q", cfg.FHIRBaseURL, s.prefix+def.fhirPath)
 		}
-		s.fhirBase = strings.TrimSuffix(cfg.FHIRBaseURL, "/")
+		moved := strings.TrimSuffix(cfg.FHIRBaseURL, "/")
+		if def.issuer == def.fhirBase {
+			def.issuer = moved // the default profile's id_tokens are issued by its FHIR base
+		}
+		def.fhirBase = moved
 	}
+	s.fhirBase = s.sites[0].fhirBase
 	if s.client == nil {
 		s.client = &http.Client{Timeout: 10 * time.Second}
 	}
@@ -196,6 +216,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	for i := range cfg.Clients {
 		c := cfg.Clients[i]
+		if c.Profile == "" {
+			c.Profile = ProfileDefault
+		}
 		if err := c.validate(); err != nil {
 			return nil, err
 		}
@@ -230,6 +253,12 @@ func (c *Client) validate() error {
 			return fmt.Errorf("ehrsim: client %q: redirect URI %q must be absolute and without a fragment", c.ID, r)
 		}
 	}
+	if _, err := profileNamed(c.Profile); err != nil {
+		return fmt.Errorf("ehrsim: client %q: %v", c.ID, err)
+	}
+	if c.SMARTVersion != "" && c.SMARTVersion != "v1" && c.SMARTVersion != "v2" {
+		return fmt.Errorf("ehrsim: client %q: SMARTVersion %q must be v1, v2 or empty", c.ID, c.SMARTVersion)
+	}
 	switch c.Type {
 	case ClientPublic:
 	case ClientSecretBasic:
@@ -253,20 +282,50 @@ func (c *Client) validate() error {
 	return nil
 }
 
-// FHIRBase returns the FHIR base URL, which is also the iss of EHR launches
-// and the issuer of id_tokens.
+// FHIRBase returns the default profile's FHIR base URL, which is also the
+// iss of its EHR launches and the issuer of its id_tokens.
 func (s *Server) FHIRBase() string { return s.fhirBase }
 
-// TokenURL returns the token endpoint, the aud of private_key_jwt assertions.
-func (s *Server) TokenURL() string { return s.baseURL + "/token" }
+// TokenURL returns the default profile's token endpoint, the aud of
+// private_key_jwt assertions.
+func (s *Server) TokenURL() string { return s.sites[0].tokenURL }
 
-// AuthorizeURL returns the authorization endpoint.
-func (s *Server) AuthorizeURL() string { return s.baseURL + "/authorize" }
+// AuthorizeURL returns the default profile's authorization endpoint.
+func (s *Server) AuthorizeURL() string { return s.sites[0].authorizeURL }
+
+// Endpoints returns the URLs of the named profile's server (see Profiles).
+func (s *Server) Endpoints(profile string) (Endpoints, bool) {
+	st := s.site(profile)
+	if st == nil {
+		return Endpoints{}, false
+	}
+	return st.endpoints(), true
+}
+
+func (s *Server) site(profile string) *site {
+	if profile == "" {
+		profile = ProfileDefault
+	}
+	for _, st := range s.sites {
+		if st.name == profile {
+			return st
+		}
+	}
+	return nil
+}
 
 // LaunchURL returns the sandbox URL that starts an EHR launch of the app into
 // patientID with the given faults (see Faults), as the EHR page's links do.
 func (s *Server) LaunchURL(patientID string, faults ...string) string {
+	return s.ProfileLaunchURL(ProfileDefault, patientID, faults...)
+}
+
+// ProfileLaunchURL is LaunchURL through the named profile's server.
+func (s *Server) ProfileLaunchURL(profile, patientID string, faults ...string) string {
 	q := url.Values{"patient": {patientID}}
+	if profile != "" && profile != ProfileDefault {
+		q.Set("profile", profile)
+	}
 	if len(faults) > 0 {
 		q.Set("fault", strings.Join(faults, ","))
 	}
@@ -300,23 +359,34 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p == "" {
 		p = "/"
 	}
+	for _, st := range s.sites {
+		switch {
+		case p == st.fhirPath || strings.HasPrefix(p, st.fhirPath+"/"):
+			s.serveFHIR(w, r, st, strings.TrimPrefix(p, st.fhirPath))
+			return
+		case p == st.authorizePath:
+			s.serveAuthorize(w, r, st)
+			return
+		case p == st.tokenPath:
+			s.serveToken(w, r, st)
+			return
+		case p == st.jwksPath:
+			s.serveJWKS(w, r)
+			return
+		case st.issuerPath != st.fhirPath && p == strings.TrimSuffix(st.issuerPath, "/")+"/.well-known/openid-configuration":
+			s.serveOpenIDConfiguration(w, r, st)
+			return
+		}
+	}
 	switch {
-	case p == "/fhir" || strings.HasPrefix(p, "/fhir/"):
-		s.serveFHIR(w, r, strings.TrimPrefix(p, "/fhir"))
 	case p == "/":
 		s.serveHome(w, r)
 	case p == "/launch":
 		s.serveLaunch(w, r)
 	case p == "/embed":
 		s.serveEmbed(w, r)
-	case p == "/authorize":
-		s.serveAuthorize(w, r)
 	case p == "/authorize/pick":
 		s.servePick(w, r)
-	case p == "/token":
-		s.serveToken(w, r)
-	case p == "/jwks":
-		s.serveJWKS(w, r)
 	case p == "/smart-style.json":
 		s.serveStyle(w, r)
 	default:

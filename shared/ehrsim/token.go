@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,21 +33,24 @@ func errInvalidClient(desc string) *oauthError {
 }
 
 type tokenResponse struct {
-	AccessToken       string `json:"access_token"`
-	TokenType         string `json:"token_type"`
-	ExpiresIn         int64  `json:"expires_in"`
-	Scope             string `json:"scope"`
-	RefreshToken      string `json:"refresh_token,omitempty"`
-	IDToken           string `json:"id_token,omitempty"`
-	Patient           string `json:"patient,omitempty"`
-	Encounter         string `json:"encounter,omitempty"`
-	NeedPatientBanner *bool  `json:"need_patient_banner,omitempty"`
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	Scope        string `json:"scope"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	IDToken      string `json:"id_token,omitempty"`
+	Patient      string `json:"patient,omitempty"`
+	// EpicDSTU2Patient is the Epic profile's second patient identifier.
+	EpicDSTU2Patient string `json:"__epic.dstu2.patient,omitempty"`
+	Encounter        string `json:"encounter,omitempty"`
+	// NeedPatientBanner is a bool, or a string under the Epic profile.
+	NeedPatientBanner any    `json:"need_patient_banner,omitempty"`
 	SmartStyleURL     string `json:"smart_style_url,omitempty"`
 	Tenant            string `json:"tenant,omitempty"`
 }
 
-// serveToken is the token endpoint.
-func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
+// serveToken is the token endpoint of st's profile.
+func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, st *site) {
 	s.tokenRequests.Add(1)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
@@ -96,6 +100,13 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		rt = s.refresh[hashKey(form.Get("refresh_token"))]
 	}
 	s.mu.Unlock()
+	// Another profile's server never issued them.
+	if code != nil && code.a.site != st {
+		code = nil
+	}
+	if rt != nil && rt.a.site != st {
+		rt = nil
+	}
 	var f faultSet
 	switch {
 	case code != nil:
@@ -115,7 +126,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.cfg.Now()
-	client, oerr := s.authenticateClient(r, form, now)
+	client, oerr := s.authenticateClient(r, st, form, now)
 	if oerr != nil {
 		writeOAuthError(w, oerr)
 		return
@@ -193,7 +204,7 @@ func (s *Server) checkCode(form url.Values, code *authCode, client *Client, now 
 	}
 	sum := sha256.Sum256([]byte(v))
 	if subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(code.challenge)) != 1 {
-		return nil, errInvalidGrant("PKCE verification failed")
+		return nil, errInvalidGrant("PKCE verification failed: the code_verifier does not match the code_challenge of the authorization request.")
 	}
 	return code.a, nil
 }
@@ -224,6 +235,10 @@ func (s *Server) checkRefresh(form url.Values, rt *issuedToken, client *Client, 
 		}
 		a.scopes = want
 	}
+	if rt.a.site.keepRefresh {
+		// The refresh token stays valid; the response brings no new one.
+		return &a, nil
+	}
 	key := hashKey(tok)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -238,19 +253,30 @@ func (s *Server) checkRefresh(form url.Values, rt *issuedToken, client *Client, 
 // the token response. The launch context and id_token come with the code
 // exchange only.
 func (s *Server) issueTokens(a *authorization, c *Client, now time.Time, fromCode bool) (*tokenResponse, error) {
+	st := a.site
+	life := s.cfg.AccessTokenLifetime
+	if st.accessLifetime > 0 {
+		life = st.accessLifetime
+	}
 	resp := &tokenResponse{
 		AccessToken: randomToken(),
 		TokenType:   "Bearer",
-		ExpiresIn:   int64(s.cfg.AccessTokenLifetime / time.Second),
+		ExpiresIn:   int64(life / time.Second),
 		Scope:       strings.Join(a.scopes, " "),
 	}
-	expires := now.Add(s.cfg.AccessTokenLifetime)
+	if st.epicToken {
+		resp.TokenType = "bearer"
+	}
+	expires := now.Add(life)
 	if fromCode && a.faults.tokenExpired {
 		resp.ExpiresIn, expires = 1, now
 	}
 	var refreshLife time.Duration
 	switch {
 	case a.faults.noRefresh:
+	case !fromCode && st.keepRefresh:
+		// The original refresh token stays valid and is not replaced.
+	case st.refreshConfidentialOnly && c.Type == ClientPublic:
 	case hasScope(a.scopes, "offline_access"):
 		refreshLife = offlineRefresh
 	case hasScope(a.scopes, "online_access"):
@@ -269,8 +295,11 @@ func (s *Server) issueTokens(a *authorization, c *Client, now time.Time, fromCod
 		}
 		if a.patient != "" {
 			resp.Patient, resp.Encounter = a.patient, a.encounter
-			banner := a.needBanner
-			resp.NeedPatientBanner = &banner
+			resp.NeedPatientBanner = a.needBanner
+			if st.epicToken {
+				resp.NeedPatientBanner = strconv.FormatBool(a.needBanner)
+				resp.EpicDSTU2Patient = dstu2ID(a.patient)
+			}
 		}
 		resp.SmartStyleURL = s.baseURL + "/smart-style.json"
 		resp.Tenant = s.cfg.Tenant
@@ -286,14 +315,18 @@ func (s *Server) issueTokens(a *authorization, c *Client, now time.Time, fromCod
 }
 
 func (s *Server) idToken(a *authorization, c *Client, now time.Time) (string, error) {
+	life := idTokenLifetime
+	if a.site.idTokenLifetime > 0 {
+		life = a.site.idTokenLifetime
+	}
 	claims := map[string]any{
-		"iss": s.fhirBase,
+		"iss": a.site.issuer,
 		"sub": a.user,
 		"aud": c.ID,
 		"iat": now.Unix(),
-		"exp": now.Add(idTokenLifetime).Unix(),
+		"exp": now.Add(life).Unix(),
 	}
-	user := s.fhirBase + "/Practitioner/" + a.user
+	user := a.site.fhirBase + "/Practitioner/" + a.user
 	if hasScope(a.scopes, "fhirUser") {
 		claims["fhirUser"] = user
 	}

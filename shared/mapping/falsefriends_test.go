@@ -13,7 +13,7 @@ import (
 type falseFriend struct {
 	system, code string
 	what         string   // what the code really is
-	never        []string // condition set or observation keys it must not match
+	never        []string // condition set, procedure set or observation keys it must not match
 	parts        func(cond fhir.Condition) []any
 	input        string
 	want         any
@@ -39,6 +39,20 @@ func smokingAnswer(system, code string) func(fhir.Condition) []any {
 		return []any{fhir.Observation{ResourceType: "Observation", ID: "smk", Status: "final", Code: concept(sysLOINC, "72166-2", ""),
 			EffectiveDateTime: daysAgo(3), ValueCodeableConcept: &v}}
 	}
+}
+
+// asProcedure records the code as a Procedure 3 days ago instead of a
+// Condition.
+func asProcedure(system string) func(fhir.Condition) []any {
+	return func(c fhir.Condition) []any {
+		return []any{procedure("ff", system, c.Code.Coding[0].Code, daysAgo(3))}
+	}
+}
+
+// bleedWithProcedure is a GI bleed 3 months ago with the code as a
+// Procedure the same day: only a real transfusion would make it major.
+func bleedWithProcedure(c fhir.Condition) []any {
+	return []any{condition("gib", sysICD, "K92.2", monthsAgo(3, 0)), procedure("ff", sysSNOMED, c.Code.Coding[0].Code, monthsAgo(3, 0))}
 }
 
 func strokeWith(loinc string) func(fhir.Condition) []any {
@@ -71,6 +85,15 @@ var falseFriends = []falseFriend{
 	{"icd10cm", "R18.0", "Malignant ascites", []string{"portal-hypertension"}, withCirrhosis, "cirrhosis_portal_hypertension", false},
 	{"loinc", "LA18978-9", "Never smoker", []string{"smoking-status"}, smokingAnswer(sysLOINC, "LA18978-9"), "current_smoker", false},
 	{"loinc", "70182-1", "NIH Stroke Scale panel (not the total)", []string{"nihss"}, strokeWith("70182-1"), "ischemic_stroke", GapConfirm},
+	// The IPS map makes 77176002 the equivalent of LA18979-7 "Smoker, current
+	// status unknown": it asks, it never means a current smoker.
+	{"snomed", "77176002", "Smoker (current status unknown)", []string{"smoking-status"}, smokingAnswer(sysSNOMED, "77176002"), "current_smoker", GapConfirm},
+	{"loinc", "LA18979-7", "Smoker, current status unknown", []string{"smoking-status"}, smokingAnswer(sysLOINC, "LA18979-7"), "current_smoker", GapConfirm},
+	// Codes copied from the repositories that no terminology source knows
+	// as the concept of the set.
+	{"snomed", "397682003", "Not complex PCI (no terminology code means complex PCI)", []string{"complex-pci"}, asProcedure(sysSNOMED), "complex_pci", GapAsk},
+	{"snomed", "427183000", "Not a bare-metal stent in any source read", []string{"bare-metal-stent"}, asProcedure(sysSNOMED), "bare_metal_stent", GapAsk},
+	{"snomed", "180208006", "In no terminology source read (180208003 is the platelet transfusion)", []string{"transfusion"}, bleedWithProcedure, "bleeding_history", GapConfirm},
 }
 
 // inSet reports whether the configuration's set or observation key holds
@@ -80,9 +103,15 @@ func inSet(t *testing.T, cfg *calc.Config, key, system, code string) bool {
 	if s, ok := cfg.Codes.Conditions[key]; ok {
 		return s.Match(system, normCode(system, code))
 	}
+	if s, ok := cfg.Codes.Procedures[key]; ok {
+		return s.Match(system, code)
+	}
+	if key == "complex-pci" {
+		return false // no code set: no code can match
+	}
 	o, ok := cfg.Codes.Observations[key]
 	if !ok {
-		t.Fatalf("no condition set or observation %q", key)
+		t.Fatalf("no condition set, procedure set or observation %q", key)
 	}
 	for _, cd := range append(append([]calc.Coding(nil), o.Codes...), o.CurrentValues...) {
 		if cd.System == system && cd.Code == code {
@@ -104,7 +133,7 @@ func TestFalseFriends(t *testing.T) {
 			}
 			c := condition("ff", uri[ff.system], ff.code, monthsAgo(3, 0))
 			mp := mapIt(t, newRecord(append([]any{patient("male", "1966-01-01")}, ff.parts(c)...)...))
-			if ff.input == "current_smoker" {
+			if _, gap := ff.want.(GapReason); !gap && ff.input == "current_smoker" {
 				// Decided from the answer itself, which the evidence cites.
 				in, ok := mp.Inputs[ff.input]
 				if !ok || in.Value != ff.want || in.Origin != calc.OriginRecord || !hasRef(in.Evidence, "Observation/smk") {
@@ -168,4 +197,19 @@ func TestDiathesisMixed(t *testing.T) {
 	expectInput(t, mp, "bleeding_diathesis", true, "Condition/vwd")
 	mp = mapIt(t, newRecord(patient("male", "1966-01-01"), condition("u", sysICD, "D68.9", monthsAgo(30, 0)), condition("h", sysICD, "D66", monthsAgo(30, 0))))
 	expectInput(t, mp, "bleeding_diathesis", true, "Condition/h")
+}
+
+// Every transfusion code of the configuration supports a bleed: a GI bleed
+// 3 months ago with the transfusion the same day is a major prior bleed.
+func TestTransfusionCodesSupportABleed(t *testing.T) {
+	for _, tt := range []struct{ system, code string }{
+		{sysSNOMED, "116859006"}, {sysSNOMED, "71493000"}, {sysSNOMED, "12719002"}, {sysSNOMED, "13569004"},
+		{sysSNOMED, "33389009"}, {sysSNOMED, "180208003"}, {sysPCS, "30233N1"}, {sysPCS, "30243N1"}, {sysCPT, "36430"},
+	} {
+		t.Run(tt.code, func(t *testing.T) {
+			mp := mapIt(t, newRecord(patient("male", "1966-01-01"), condition("gib", sysICD, "K92.2", monthsAgo(3, 0)),
+				procedure("tx", tt.system, tt.code, monthsAgo(3, 0))))
+			expectInput(t, mp, "bleeding_history", "major", "Condition/gib", "Procedure/tx")
+		})
+	}
 }

@@ -625,42 +625,51 @@ func (m *mapper) askBleed(ep bleedEpisode) string {
 }
 
 // procedures maps recent major surgery or trauma, complex PCI and
-// bare-metal stent.
+// bare-metal stent. Complex PCI has no code set (no terminology code means
+// it), so the clinician is always asked; a configuration without a set for
+// an input asks the same way.
 func (m *mapper) procedures() {
 	m.recentSurgery()
 	for _, p := range []struct{ input, set, what string }{
-		{"complex_pci", "complex-pci", "Complex PCI is rarely coded: was the PCI complex?"},
+		{"complex_pci", "complex-pci", "Complex PCI is not coded: was the PCI complex?"},
 		{"bare_metal_stent", "bare-metal-stent", "Stent type is rarely coded: was a bare-metal stent implanted?"},
 	} {
-		set, ok := m.cfg.Codes.Procedures[p.set]
-		if !ok {
-			continue
-		}
+		set, hasSet := m.cfg.Codes.Procedures[p.set]
 		var ev []calc.Source
-		cut := m.now.AddDate(0, 0, -*m.cfg.FHIR.Windows.RecentDays)
-		for i := range m.rec.Procedures {
-			pr := &m.rec.Procedures[i]
-			if !usableProcedure(pr) {
-				continue
-			}
-			cd, ok := m.match(set, pr.Code)
-			if !ok {
-				continue
-			}
-			ps, pe, date, dated := procedureDate(pr)
-			if within(ps, pe, dated, cut) == triYes {
-				ev = append(ev, procedureSource(pr, cd, date))
-			}
+		if hasSet {
+			ev = m.recentProcedures(set)
 		}
 		switch {
 		case len(ev) > 0:
 			m.setFlag(p.input, true, sortSources(ev))
-		case m.rec.Errors["Procedure"] != nil:
+		case hasSet && m.rec.Errors["Procedure"] != nil:
 			m.unknown(p.input, "Procedure")
 		default:
 			m.gap(p.input, GapAsk, m.label(p.input)+": "+p.what)
 		}
 	}
+}
+
+// recentProcedures returns the usable procedures of set performed within
+// the recent-days window.
+func (m *mapper) recentProcedures(set calc.CodeSet) []calc.Source {
+	var ev []calc.Source
+	cut := m.now.AddDate(0, 0, -*m.cfg.FHIR.Windows.RecentDays)
+	for i := range m.rec.Procedures {
+		pr := &m.rec.Procedures[i]
+		if !usableProcedure(pr) {
+			continue
+		}
+		cd, ok := m.match(set, pr.Code)
+		if !ok {
+			continue
+		}
+		ps, pe, date, dated := procedureDate(pr)
+		if within(ps, pe, dated, cut) == triYes {
+			ev = append(ev, procedureSource(pr, cd, date))
+		}
+	}
+	return ev
 }
 
 // recentSurgery: met by a procedure in the major-surgery set within 30
@@ -691,7 +700,7 @@ func (m *mapper) recentSurgery() {
 			continue
 		}
 		skip := false
-		for _, k := range []string{"not-surgery", "transfusion", "complex-pci", "bare-metal-stent"} {
+		for _, k := range []string{"not-surgery", "transfusion", "bare-metal-stent"} {
 			if _, ok := m.match(procs[k], p.Code); ok {
 				skip = true
 			}

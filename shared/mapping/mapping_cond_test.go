@@ -260,7 +260,11 @@ func TestMapRecentSurgery(t *testing.T) {
 }
 
 func TestMapProceduresForTradeoff(t *testing.T) {
-	mp := mapIt(t, newRecord(patient("male", "1950-01-01"), procedure("bms", sysSNOMED, "427183000", daysAgo(1))))
+	// ICD-10-PCS dilation with an intraluminal device (not drug-eluting) is
+	// a bare-metal stent; a drug-eluting one leaves the question open.
+	mp := mapIt(t, newRecord(patient("male", "1950-01-01"), procedure("bms", sysPCS, "02713EZ", daysAgo(1))))
 	expectInput(t, mp, "bare_metal_stent", true, "Procedure/bms")
-	expectInput(t, mp, "complex_pci", GapAsk)
+	expectInput(t, mp, "complex_pci", GapAsk) // no code means complex PCI
+	mp = mapIt(t, newRecord(patient("male", "1950-01-01"), procedure("des", sysPCS, "027034Z", daysAgo(1))))
+	expectInput(t, mp, "bare_metal_stent", GapAsk)
 }

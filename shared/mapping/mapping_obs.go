@@ -305,18 +305,16 @@ func (m *mapper) smoking() {
 			m.gap(oc.Input, GapConfirm, fmt.Sprintf("Current smoker: the newest smoking status, %s of %s, is text only (%q): confirm.", c.ref(), c.date, v.Text), src)
 			return
 		}
-		current := false
-		for _, cd := range v.Coding {
-			k := m.key(cd.System)
-			for _, want := range oc.CurrentValues {
-				if k == want.System && cd.Code == want.Code {
-					current = true
-					src.Display = display(cd, *v)
-				}
-			}
-		}
-		if !current {
+		cd, current := m.codingIn(v.Coding, oc.CurrentValues)
+		if current {
+			src.Display = display(cd, *v)
+		} else {
 			src.Display = display(v.Coding[0], *v)
+			if cd, ok := m.codingIn(v.Coding, oc.AskValues); ok {
+				src.Display = display(cd, *v)
+				m.gap(oc.Input, GapConfirm, fmt.Sprintf("Current smoker: the newest smoking status, %s of %s, is %q, which does not say whether the patient smokes now: does the patient smoke?", c.ref(), c.date, src.Display), src)
+				return
+			}
 		}
 		in := calc.Input{Value: current, Origin: calc.OriginRecord, Source: &src, Evidence: []calc.Source{src}}
 		if age := m.now.Sub(c.t); age > time.Duration(*m.cfg.FHIR.LookbackDays)*24*time.Hour {
@@ -334,6 +332,19 @@ func (m *mapper) smoking() {
 	default:
 		m.gap(oc.Input, GapNotRecorded, "Current smoker: no smoking status is recorded.")
 	}
+}
+
+// codingIn returns the first of codings that is one of list.
+func (m *mapper) codingIn(codings []fhir.Coding, list []calc.Coding) (fhir.Coding, bool) {
+	for _, cd := range codings {
+		k := m.key(cd.System)
+		for _, want := range list {
+			if k == want.System && cd.Code == want.Code {
+				return cd, true
+			}
+		}
+	}
+	return fhir.Coding{}, false
 }
 
 // nihss returns the NIHSS results dated within [from, to).

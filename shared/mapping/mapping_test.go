@@ -23,6 +23,7 @@ const (
 	sysSNOMED = "http://snomed.info/sct"
 	sysICD    = "http://hl7.org/fhir/sid/icd-10-cm"
 	sysRxNorm = "http://www.nlm.nih.gov/research/umls/rxnorm"
+	sysPCS    = "http://www.cms.gov/Medicare/Coding/ICD10"
 	sysATC    = "http://www.whocc.no/atc"
 	sysCPT    = "http://www.ama-assn.org/go/cpt"
 )
@@ -588,6 +589,14 @@ func TestMapSmoking(t *testing.T) {
 		{"former smoker", []fhir.Observation{smoke("a", daysAgo(3), cc(sysSNOMED, "8517006"))}, false, false},
 		{"newest decides", []fhir.Observation{smoke("a", daysAgo(300), cc(sysSNOMED, "449868002")), smoke("b", daysAgo(3), cc(sysSNOMED, "8517006"))}, false, false},
 		{"stale", []fhir.Observation{smoke("a", daysAgo(200), cc(sysSNOMED, "449868002"))}, true, true},
+		{"SNOMED some-day smoker", []fhir.Observation{smoke("a", daysAgo(3), cc(sysSNOMED, "428041000124106"))}, true, false},
+		{"SNOMED heavy tobacco smoker", []fhir.Observation{smoke("a", daysAgo(3), cc(sysSNOMED, "428071000124103"))}, true, false},
+		{"SNOMED light tobacco smoker", []fhir.Observation{smoke("a", daysAgo(3), cc(sysSNOMED, "428061000124105"))}, true, false},
+		{"smoker, current status unknown: ask", []fhir.Observation{smoke("a", daysAgo(3), cc(sysLOINC, "LA18979-7"))}, GapConfirm, false},
+		{"unknown if ever smoked: ask", []fhir.Observation{smoke("a", daysAgo(3), cc(sysLOINC, "LA18980-5"))}, GapConfirm, false},
+		{"SNOMED smoker (status unknown): ask", []fhir.Observation{smoke("a", daysAgo(3), cc(sysSNOMED, "77176002"))}, GapConfirm, false},
+		{"SNOMED smoking consumption unknown: ask", []fhir.Observation{smoke("a", daysAgo(3), cc(sysSNOMED, "266927001"))}, GapConfirm, false},
+		{"a current value beside an unknown one decides", []fhir.Observation{smoke("a", daysAgo(3), &fhir.CodeableConcept{Coding: []fhir.Coding{{System: sysSNOMED, Code: "77176002"}, {System: sysLOINC, Code: "LA18976-3"}}})}, true, false},
 		{"text only", []fhir.Observation{smoke("a", daysAgo(3), &fhir.CodeableConcept{Text: "smokes"})}, GapConfirm, false},
 		{"none", nil, GapNotRecorded, false},
 	}
@@ -599,8 +608,11 @@ func TestMapSmoking(t *testing.T) {
 			}
 			mp := mapIt(t, newRecord(parts...))
 			if r, ok := tt.want.(GapReason); ok {
-				if g, _ := mp.Gap("current_smoker"); g.Reason != r {
-					t.Errorf("gap %+v, want %s", g, r)
+				if g, _ := mp.Gap("current_smoker"); g.Reason != r || r == GapConfirm && len(tt.obs) > 0 && !hasRef(g.Evidence, "Observation/a") {
+					t.Errorf("gap %+v, want %s citing Observation/a", g, r)
+				}
+				if in, mapped := mp.Inputs["current_smoker"]; mapped {
+					t.Errorf("current_smoker = %v, want the gap %s", in.Value, r)
 				}
 				return
 			}

@@ -329,3 +329,45 @@ func (d *Discoverer) openIDJWKSURI(ctx context.Context, issuer string) (string, 
 	}
 	return v.(string), nil
 }
+
+// OpenIDConfiguration is the part of an OpenID Provider's configuration
+// ({issuer}/.well-known/openid-configuration) SMART Calc uses.
+type OpenIDConfiguration struct {
+	Issuer  string `json:"issuer"`
+	JWKSURI string `json:"jwks_uri"`
+}
+
+// OpenIDConfiguration fetches issuer's OpenID configuration, uncached, with
+// jwks_uri made absolute. The readiness check uses it; the callback reads
+// only the jwks_uri (openIDJWKSURI, cached).
+func (d *Discoverer) OpenIDConfiguration(ctx context.Context, issuer string) (*OpenIDConfiguration, error) {
+	wellKnown := strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration"
+	timeout := d.Timeout
+	if timeout <= 0 {
+		timeout = DefaultDiscoveryTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var c OpenIDConfiguration
+	if _, err := d.fetchJSON(ctx, wellKnown, &c); err != nil {
+		return nil, fmt.Errorf("smart: openid-configuration: %w", err)
+	}
+	if c.JWKSURI != "" {
+		base, _ := url.Parse(wellKnown)
+		ref, err := url.Parse(c.JWKSURI)
+		if err != nil {
+			return nil, fmt.Errorf("smart: openid-configuration: GET %s: jwks_uri is not a URL", wellKnown)
+		}
+		c.JWKSURI = base.ResolveReference(ref).String()
+	}
+	return &c, nil
+}
+
+// KeySet fetches the JWK Set at uri, bypassing the cache.
+func (d *Discoverer) KeySet(ctx context.Context, uri string) (*jose.JSONWebKeySet, error) {
+	ks, err := d.keySet(ctx, uri, true)
+	if err != nil {
+		return nil, fmt.Errorf("smart: JWKS: %w", err)
+	}
+	return ks, nil
+}

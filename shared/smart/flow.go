@@ -464,6 +464,17 @@ func (f *Flow) Complete(ctx context.Context, req CompleteRequest) (*CompleteResu
 	return &CompleteResult{Handle: handle, Session: s, Correlation: corr, Bound: bound, Launch: &consumed, Dropped: dropped}, nil
 }
 
+// RedirectURIFor is the Redirect URI reg's launches send: the one to
+// register with its EHR.
+func (f *Flow) RedirectURIFor(reg *Registration) string { return f.redirectURI(reg) }
+
+// CheckEndpoint checks a discovered endpoint URL against reg as a launch
+// does before using it: https (http only for loopback when allowed) and a
+// host in allowed_hosts. The error names the field and the host.
+func (f *Flow) CheckEndpoint(reg *Registration, name, raw string) error {
+	return f.endpointAllowed(reg, name, raw)
+}
+
 // redirectURI is the Redirect URI a registration's launches send.
 func (f *Flow) redirectURI(reg *Registration) string {
 	if reg.RedirectPerRegistration {

@@ -344,12 +344,7 @@ func tokenError(err error, reg *Registration, redirectURI string, refresh bool) 
 		}
 	case re.ErrorCode == "invalid_grant":
 		e.Kind = InvalidGrant
-		e.Causes = []string{
-			fmt.Sprintf("PKCE verifier mismatch: SMART Calc made the code_verifier on the server in the launch step and sent it unchanged, so check that nothing else (for example fhirclient.js in the browser) ran authorize for client_id %q", id),
-			fmt.Sprintf("redirect_uri mismatch: SMART Calc sent redirect_uri %q at authorize and at exchange; it must equal, character for character, the redirect URI registered in the EHR for client_id %q", redirectURI, id),
-			"code reused or expired: authorization codes live about 60 seconds and work once; SMART Calc never retries an exchange, so a reloaded callback page or a slow sign-in causes this",
-			fmt.Sprintf("code issued to another client: the code must have been issued to client_id %q", id),
-		}
+		e.Causes = InvalidGrantCauses(reg, redirectURI, re.ErrorDescription)
 	case re.ErrorCode == "invalid_client" || (re.ErrorCode == "" && e.Status == http.StatusUnauthorized):
 		e.Kind = InvalidClient
 		e.Causes = invalidClientCauses(reg)
@@ -391,4 +386,28 @@ func invalidClientCauses(reg *Registration) []string {
 		fmt.Sprintf("wrong client type registered: client_id %q must be registered in the EHR with client authentication %s", id, reg.ClientAuth.Type),
 		fmt.Sprintf("unknown client_id %q at this EHR (another tenant or environment)", id),
 	}
+}
+
+// InvalidGrantCauses lists the likely causes of an invalid_grant answer to
+// a code exchange, most likely first: the one list the callback's error
+// page, its log line and the readiness check give. The EHR's
+// error_description, when it names the code_verifier (or PKCE), the
+// redirect_uri or an expired or used code, moves that cause first.
+func InvalidGrantCauses(reg *Registration, redirectURI, description string) []string {
+	id := reg.ClientID
+	pkce := fmt.Sprintf("PKCE verifier mismatch: SMART Calc made the code_verifier on the server in the launch step and sent it unchanged, so check that nothing else (for example fhirclient.js in the browser) ran authorize for client_id %q", id)
+	redirect := fmt.Sprintf("redirect_uri mismatch: SMART Calc sent redirect_uri %q at authorize and at exchange; it must equal, character for character, the redirect URI registered in the EHR for client_id %q", redirectURI, id)
+	reused := "code reused or expired: authorization codes live about 60 seconds and work once; SMART Calc never retries an exchange, so a reloaded callback page or a slow sign-in causes this"
+	other := fmt.Sprintf("code issued to another client: the code must have been issued to client_id %q", id)
+	d := strings.ToLower(description)
+	switch {
+	case strings.Contains(d, "verifier") || strings.Contains(d, "pkce") || strings.Contains(d, "challenge"):
+		pkce = fmt.Sprintf("PKCE verifier mismatch, as the EHR's answer says: the code_challenge the EHR holds for this code belongs to a different code_verifier than the one SMART Calc sent. SMART Calc makes one verifier per launch, on the server, and sends its S256 challenge to authorize; a second component that also ran authorize for client_id %q made its own (the original app's bug: a browser library such as fhirclient.js and the server each running PKCE). Register exactly SMART Calc's Launch URI in the EHR and remove the other component", id)
+		return []string{pkce, redirect, reused, other}
+	case strings.Contains(d, "redirect"):
+		return []string{redirect, pkce, reused, other}
+	case strings.Contains(d, "expired") || strings.Contains(d, "used") || strings.Contains(d, "reuse"):
+		return []string{reused, pkce, redirect, other}
+	}
+	return []string{pkce, redirect, reused, other}
 }
