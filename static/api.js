@@ -5,12 +5,14 @@
 
 /** ApiError is a failed call: an HTTP status with the API's error body, or a network failure (status 0). */
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, limitMinutes) {
     super(message || code || 'HTTP ' + status);
     this.name = 'ApiError';
     this.status = status;
     this.code = code || '';
     this.serverMessage = message || '';
+    /** limitMinutes is the idle timeout or lifetime a session_idle or session_lifetime 401 names (0 if none). */
+    this.limitMinutes = limitMinutes || 0;
   }
 
   /** sessionGone reports an expired or missing session: relaunch from the EHR. */
@@ -56,7 +58,8 @@ export async function call(path, { method = 'GET', body, handle, signal, credent
   if (!res.ok) {
     const code = data && typeof data.error === 'string' ? data.error : '';
     const msg = data && typeof data.message === 'string' ? data.message : '';
-    throw new ApiError(res.status, code, msg);
+    const limit = data && Number.isInteger(data.limit_minutes) && data.limit_minutes > 0 ? data.limit_minutes : 0;
+    throw new ApiError(res.status, code, msg, limit);
   }
   if (res.status === 204) return null;
   if (data === null) throw new ApiError(res.status, 'bad_response', '');

@@ -130,6 +130,7 @@ const state = {
   seq: 0,
   lastAction: null,
   relaunchReason: null,
+  relaunchParams: null,
   loaded: false,
 };
 
@@ -149,15 +150,24 @@ function hideError() {
   $('error-message').textContent = '';
 }
 
-function showRelaunch(reason) {
+function showRelaunch(reason, params) {
   state.relaunchReason = reason;
+  state.relaunchParams = params || null;
   $('app').hidden = true;
   hideError();
   $('relaunch').hidden = false;
-  $('relaunch-reason').textContent = t('relaunch.reason.' + reason);
+  $('relaunch-reason').textContent = t('relaunch.reason.' + reason, params);
   $('print-btn').disabled = true;
   $('signout-btn').disabled = true;
   announce(t('relaunch.title'));
+}
+
+/** endedReason says why the server ended a session: idle, its lifetime, or expired or unknown. */
+function endedReason(e) {
+  const m = e.limitMinutes;
+  if (e.code === 'session_idle' && m) return ['idle', { minutes: number(m) }];
+  if (e.code === 'session_lifetime' && m) return ['lifetime', { hours: number(m / 60, 1) }];
+  return ['expired'];
 }
 
 /** errorText writes a specific message for a failed call during phase. */
@@ -176,7 +186,7 @@ function handleError(e, phase) {
   if (e instanceof ApiError && e.sessionGone) {
     sessionStore.clear();
     launch = { handle: null, fresh: false };
-    showRelaunch('expired');
+    showRelaunch(...endedReason(e));
     return;
   }
   showError(errorText(e, phase));
@@ -777,7 +787,7 @@ function bind() {
   $('lang-select').addEventListener('change', (e) => setLang(e.target.value));
   onLangChange(() => {
     if (state.loaded) render();
-    if (!$('relaunch').hidden && state.relaunchReason) $('relaunch-reason').textContent = t('relaunch.reason.' + state.relaunchReason);
+    if (!$('relaunch').hidden && state.relaunchReason) $('relaunch-reason').textContent = t('relaunch.reason.' + state.relaunchReason, state.relaunchParams);
   });
   $('print-btn').addEventListener('click', () => {
     updatePrintMeta();

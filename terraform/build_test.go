@@ -13,6 +13,7 @@ package terraform
 // links the registrations into this test binary, as the generated main does.
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -89,6 +90,7 @@ func TestMain(m *testing.M) {
 		"SMARTCALC_BASE_URL":           baseURL,
 		"SMARTCALC_EHRS":               string(regs),
 		"SMARTCALC_TOKEN_KEY":          base64.StdEncoding.EncodeToString(make([]byte, 32)),
+		"SMARTCALC_LAUNCH_KEY":         base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32)),
 		"SMARTCALC_FIRESTORE_PROJECT":  "",
 		"FIRESTORE_EMULATOR_HOST":      "",
 		"SMARTCALC_EHRS_FILE":          "",

@@ -1,6 +1,7 @@
-# launches/{state} and sessions/{sha256(handle)} live here. Both carry an
-# expiresAt timestamp; the functions treat a document past it as absent, and
-# the TTL policies below delete it (typically within a day).
+# launches/{sha256(state)}, sessions/{sha256(handle)} and activity/{session
+# id} live here. All carry an expiresAt timestamp; the functions treat a
+# document past it as absent, and the TTL policies below delete it
+# (typically within a day).
 resource "google_firestore_database" "main" {
   name        = var.firestore_database
   location_id = coalesce(var.firestore_location, var.region)
@@ -13,12 +14,13 @@ resource "google_firestore_database" "main" {
   depends_on = [google_project_service.api]
 }
 
-# One TTL policy per collection on expiresAt (launches, sessions, and the
-# CDS Hooks JWT ids of the shared replay check). The empty index_config turns
+# One TTL policy per collection on expiresAt (launches, sessions, each
+# session's last activity, and the CDS Hooks JWT ids of the shared replay
+# check). The empty index_config turns
 # off the automatic single-field indexes on expiresAt: nothing queries it,
 # and a monotonically increasing indexed timestamp limits write throughput.
 resource "google_firestore_field" "ttl" {
-  for_each = toset(["launches", "sessions", "jtis"])
+  for_each = toset(["launches", "sessions", "activity", "jtis"])
 
   database   = google_firestore_database.main.name
   collection = each.key

@@ -9,6 +9,10 @@ locals {
   # Secret Manager id of the AES-256 key that seals tokens at rest.
   token_key_secret = "smartcalc-token-key"
 
+  # Secret Manager id of the key under which launch seals each PKCE verifier
+  # (with a key derived from it and the state) and callback opens it.
+  launch_key_secret = "smartcalc-launch-key"
+
   # Secret Manager id of the bearer token of calculate's admin path
   # (/admin/doctor, the readiness check of an EHR registration).
   admin_token_secret = "smartcalc-admin-token"
@@ -23,15 +27,18 @@ locals {
   # carries its value). A client secret's variable is SMARTCALC_SECRET_ plus
   # its name upper-cased with - as _, as config.SecretVariable computes it;
   # names are restricted to [A-Za-z0-9_-], so replacing - is the whole mapping.
-  secret_env = merge(
-    { (local.token_key_secret) = "SMARTCALC_TOKEN_KEY" },
-    { (local.admin_token_secret) = "SMARTCALC_ADMIN_TOKEN" },
-    { for n in local.client_secret_names : n => "SMARTCALC_SECRET_${upper(replace(n, "-", "_"))}" },
-  )
+  token_secret_env  = { (local.token_key_secret) = "SMARTCALC_TOKEN_KEY" }
+  launch_secret_env = { (local.launch_key_secret) = "SMARTCALC_LAUNCH_KEY" }
+  admin_secret_env  = { (local.admin_token_secret) = "SMARTCALC_ADMIN_TOKEN" }
+  client_secret_env = { for n in local.client_secret_names : n => "SMARTCALC_SECRET_${upper(replace(n, "-", "_"))}" }
+  secret_env        = merge(local.token_secret_env, local.launch_secret_env, local.admin_secret_env, local.client_secret_env)
 
-  # The secrets callback reads: all but the admin token, which only
-  # calculate's admin path uses.
-  callback_secret_env = { for k, v in local.secret_env : k => v if k != local.admin_token_secret }
+  # The secrets each function reads (least privilege): launch the launch key
+  # alone; callback the launch key, the token key and the client secrets;
+  # calculate the token key, the client secrets and the admin token, which
+  # only its admin path uses.
+  callback_secret_env  = merge(local.token_secret_env, local.launch_secret_env, local.client_secret_env)
+  calculate_secret_env = merge(local.token_secret_env, local.admin_secret_env, local.client_secret_env)
 
   # The registrations as the Go loader reads them: unset optional fields are
   # left out rather than sent as null.
@@ -43,9 +50,11 @@ locals {
   ])
 
   # Environment of each function, least privilege: launch never sees a token,
-  # so it gets no secrets; callback exchanges codes and calculate refreshes
-  # tokens, so both read the token key and every client secret; only
-  # calculate reads the admin token.
+  # so its one secret is the launch key that seals verifiers; callback opens
+  # verifiers, exchanges codes and seals tokens, so it reads the launch key,
+  # the token key and every client secret; calculate refreshes tokens, so it
+  # reads the token key and every client secret, not the launch key, and the
+  # admin token. Only calculate checks the idle timeout.
   launch_env = {
     SMARTCALC_BASE_URL           = local.base_url
     SMARTCALC_EHRS               = local.ehrs_json
@@ -60,6 +69,7 @@ locals {
     SMARTCALC_SESSION_TTL = var.session_ttl
   })
   calculate_env = merge(local.callback_env, {
+    SMARTCALC_IDLE_TIMEOUT = var.idle_timeout
     SMARTCALC_CDS_CLIENTS  = jsonencode([for c in var.cds_clients : { for k, v in c : k => v if v != null }])
     SMARTCALC_CDS_BUDGET   = var.cds_budget
     SMARTCALC_LAB_LOOKBACK = var.lab_lookback
@@ -84,7 +94,7 @@ locals {
       memory      = var.memory.launch
       timeout     = 30
       env         = local.launch_env
-      secrets     = {}
+      secrets     = local.launch_secret_env
     }
     callback = {
       description = "SMART Calc: redirect URI (consumes the launch state, exchanges the code)"
@@ -98,7 +108,7 @@ locals {
       memory      = var.memory.calculate
       timeout     = 60
       env         = local.calculate_env
-      secrets     = local.secret_env
+      secrets     = local.calculate_secret_env
     }
   }
 

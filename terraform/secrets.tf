@@ -1,5 +1,6 @@
-# One secret per value the functions need: the token-sealing key and each
-# client secret or private key the registrations name. Terraform creates the
+# One secret per value the functions need: the token-sealing key, the
+# verifier-sealing launch key and each client secret or private key the
+# registrations name. Terraform creates the
 # secrets only. Their values are added with `gcloud secrets versions add`, so
 # they never enter Terraform state or a variable file.
 resource "google_secret_manager_secret" "secret" {
@@ -17,7 +18,8 @@ resource "google_secret_manager_secret" "secret" {
   depends_on = [google_project_service.api]
 }
 
-# secretAccessor on exactly the secrets each function reads (none for launch).
+# secretAccessor on exactly the secrets each function reads (for launch, the
+# launch key alone).
 resource "google_secret_manager_secret_iam_member" "access" {
   for_each = local.secret_grants
 

@@ -454,14 +454,16 @@ func TestEnvironmentMatchesConfigLoader(t *testing.T) {
 	launchEnv := []string{config.EnvBaseURL, config.EnvEHRs, config.EnvFirestoreProject, config.EnvFirestoreDatabase,
 		config.EnvLaunchTTL, config.EnvDiscoveryTTL, config.EnvFrameAncestors, config.EnvLogLevel}
 	callbackEnv := append(slices.Clone(launchEnv), config.EnvSessionTTL)
-	calculateEnv := append(slices.Clone(callbackEnv), config.EnvCDSClients, config.EnvCDSBudget, config.EnvLabLookback)
+	calculateEnv := append(slices.Clone(callbackEnv), config.EnvIdleTimeout, config.EnvCDSClients, config.EnvCDSBudget, config.EnvLabLookback)
 	clientSecrets := []string{config.EnvTokenKey}
 	for _, n := range secretNames {
 		clientSecrets = append(clientSecrets, config.SecretVariable(n))
 	}
+	// launch: exactly one secret, the key that seals verifiers; callback
+	// opens them; calculate never sees it.
 	want := map[string]struct{ env, secrets []string }{
-		"launch":   {launchEnv, nil},
-		"callback": {callbackEnv, clientSecrets},
+		"launch":   {launchEnv, []string{config.EnvLaunchKey}},
+		"callback": {callbackEnv, append(slices.Clone(clientSecrets), config.EnvLaunchKey)},
 		// Only calculate serves the admin path, so only it reads its token.
 		"calculate": {calculateEnv, append(slices.Clone(clientSecrets), config.EnvAdminToken)},
 	}
@@ -489,8 +491,10 @@ func TestEnvironmentMatchesConfigLoader(t *testing.T) {
 		for k := range f.secretEnv {
 			env[k] = "placeholder"
 		}
-		if _, ok := f.secretEnv[config.EnvTokenKey]; ok {
-			env[config.EnvTokenKey] = base64.StdEncoding.EncodeToString(make([]byte, 32))
+		for _, k := range []string{config.EnvTokenKey, config.EnvLaunchKey} {
+			if _, ok := f.secretEnv[k]; ok {
+				env[k] = base64.StdEncoding.EncodeToString(make([]byte, 32))
+			}
 		}
 		if _, ok := f.secretEnv[config.EnvAdminToken]; ok {
 			env[config.EnvAdminToken] = strings.Repeat("a", 40)
@@ -630,7 +634,7 @@ func TestFirestore(t *testing.T) {
 		t.Errorf("database type %q, want FIRESTORE_NATIVE", typ)
 	}
 	fields := e.instances(t, "google_firestore_field.ttl")
-	want := []string{store.LaunchCollection, store.SessionCollection, store.ReplayCollection}
+	want := []string{store.LaunchCollection, store.SessionCollection, store.ActivityCollection, store.ReplayCollection}
 	var got []string
 	for _, inst := range fields {
 		coll := e.str(t, inst.body, inst.ctx, "collection")
@@ -779,8 +783,13 @@ func TestIAM(t *testing.T) {
 			t.Errorf("function %s: secretAccessor on %v, but it reads %v", key, got, want)
 		}
 	}
-	if len(granted["launch"]) != 0 {
-		t.Errorf("launch may read no secrets, has %v", granted["launch"])
+	// launch reads exactly one secret, the launch key; callback reads it
+	// too, to open verifiers; calculate does not.
+	if got := granted["launch"]; !slices.Equal(got, []string{"smartcalc-launch-key"}) {
+		t.Errorf("launch may read the launch key alone, has %v", got)
+	}
+	if !slices.Contains(granted["callback"], "smartcalc-launch-key") || slices.Contains(granted["calculate"], "smartcalc-launch-key") {
+		t.Errorf("launch key readers: callback %v, calculate %v; want callback and not calculate", granted["callback"], granted["calculate"])
 	}
 	var want []string
 	for id := range secretIDs {
@@ -792,8 +801,8 @@ func TestIAM(t *testing.T) {
 	if !slices.Contains(granted["calculate"], "smartcalc-admin-token") {
 		t.Errorf("calculate cannot read the admin token: %v", granted["calculate"])
 	}
-	if got := sorted(append(exampleSecretNames(t), "smartcalc-token-key", "smartcalc-admin-token")); !slices.Equal(sorted(want), got) {
-		t.Errorf("secrets %v, want the token key and one per registration secret %v", sorted(want), got)
+	if got := sorted(append(exampleSecretNames(t), "smartcalc-token-key", "smartcalc-launch-key", "smartcalc-admin-token")); !slices.Equal(sorted(want), got) {
+		t.Errorf("secrets %v, want the token key, the launch key, the admin token and one per registration secret %v", sorted(want), got)
 	}
 
 	// The build account: a custom one, with the roles the Go buildpack needs.
@@ -996,7 +1005,7 @@ func TestOutputs(t *testing.T) {
 		_, v := it.Element()
 		names = append(names, v.AsString())
 	}
-	if want := sorted(append(exampleSecretNames(t), "smartcalc-token-key", "smartcalc-admin-token")); !slices.Equal(names, want) {
+	if want := sorted(append(exampleSecretNames(t), "smartcalc-token-key", "smartcalc-launch-key", "smartcalc-admin-token")); !slices.Equal(names, want) {
 		t.Errorf("output secrets = %v, want %v", names, want)
 	}
 }

@@ -206,6 +206,17 @@ variable "session_ttl" {
   }
 }
 
+variable "idle_timeout" {
+  description = "SMARTCALC_IDLE_TIMEOUT: an app session ends after this long without a request, beside session_ttl (Go duration, 5m to 24h)."
+  type        = string
+  default     = "30m"
+
+  validation {
+    condition     = can(regex("^([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h))+$", var.idle_timeout))
+    error_message = "idle_timeout must be a Go duration such as 30m."
+  }
+}
+
 variable "discovery_ttl" {
   description = "SMARTCALC_DISCOVERY_TTL: how long an instance caches an EHR's SMART configuration (Go duration, up to 24h)."
   type        = string

@@ -26,6 +26,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/cds"
@@ -49,6 +50,9 @@ type Handler struct {
 	// Ready checks the session store for GET /readyz; nil means always
 	// ready.
 	Ready func(ctx context.Context) error
+	// IdleTimeout and SessionTTL are the session limits, named in the 401
+	// that says a session ended (0: not named).
+	IdleTimeout, SessionTTL time.Duration
 	// Doctor runs the readiness check at /admin/doctor, for requests
 	// with AdminToken; with either unset, the path does not exist.
 	Doctor     *readiness.Doctor

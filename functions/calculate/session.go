@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/smartcalc-app/smartcalc/shared/assess"
 	"github.com/smartcalc-app/smartcalc/shared/calc"
@@ -203,6 +205,14 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, log *slog.Logger,
 		log.Error("session store unavailable", "status", 503, "cause", "store_unavailable", "err", err.Error())
 		w.Header().Set("Retry-After", strconv.Itoa(store.RetryAfterSeconds))
 		web.JSONError(w, http.StatusServiceUnavailable, "store_unavailable", storeUnavailable)
+	case errors.Is(err, assess.ErrIdle):
+		log.Warn("session refused", "status", 401, "cause", "session_idle")
+		h.sessionEnded(w, "session_idle", h.IdleTimeout,
+			"Your SMART Calc session ended after %s without use. Relaunch SMART Calc from the EHR.")
+	case errors.Is(err, assess.ErrLifetime):
+		log.Warn("session refused", "status", 401, "cause", "session_lifetime")
+		h.sessionEnded(w, "session_lifetime", h.SessionTTL,
+			"Your SMART Calc session has ended: a session lasts at most %s. Relaunch SMART Calc from the EHR.")
 	case errors.Is(err, assess.ErrNoSession):
 		log.Warn("session refused", "status", 401, "cause", "no_session")
 		w.Header().Set("WWW-Authenticate", `Bearer realm="smartcalc"`)
@@ -223,4 +233,27 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, log *slog.Logger,
 		log.Error("assessment failed", "status", 500, "err", err.Error())
 		web.JSONError(w, http.StatusInternalServerError, "internal", "SMART Calc could not complete the assessment. Try again; if it persists, tell your EHR support team.")
 	}
+}
+
+// sessionEnded answers 401 for a session that ended by a limit: code says
+// which, and limit_minutes (when known) how long the limit is, for the page
+// to say in the clinician's language.
+func (h *Handler) sessionEnded(w http.ResponseWriter, code string, limit time.Duration, format string) {
+	body := struct {
+		web.APIError
+		LimitMinutes int `json:"limit_minutes,omitempty"`
+	}{APIError: web.APIError{Error: code, Message: relaunch}}
+	if m := int(limit / time.Minute); m > 0 {
+		body.LimitMinutes = m
+		span := fmt.Sprintf("%d minutes", m)
+		if m%60 == 0 {
+			span = fmt.Sprintf("%d hours", m/60)
+			if m == 60 {
+				span = "1 hour"
+			}
+		}
+		body.Message = fmt.Sprintf(format, span)
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="smartcalc"`)
+	web.JSON(w, http.StatusUnauthorized, body)
 }

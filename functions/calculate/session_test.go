@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/smartcalc-app/smartcalc/shared/assess"
 	"github.com/smartcalc-app/smartcalc/shared/calc"
@@ -41,27 +42,40 @@ func TestSessionErrorsMapToStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		err    error
-		status int
-		code   string
+		err     error
+		status  int
+		code    string
+		minutes int    // limit_minutes
+		message string // in the message
 	}{
-		{assess.ErrNoSession, http.StatusUnauthorized, "session_expired"},
-		{assess.ErrSessionExpired, http.StatusUnauthorized, "session_expired"},
-		{fmt.Errorf("%w: token endpoint 503", assess.ErrEHRUnavailable), http.StatusBadGateway, "ehr_unavailable"},
-		{context.DeadlineExceeded, http.StatusGatewayTimeout, "timeout"},
-		{errors.New("store down"), http.StatusInternalServerError, "internal"},
+		{assess.ErrNoSession, http.StatusUnauthorized, "session_expired", 0, "Relaunch"},
+		{assess.ErrIdle, http.StatusUnauthorized, "session_idle", 30, "30 minutes without use"},
+		{assess.ErrLifetime, http.StatusUnauthorized, "session_lifetime", 480, "at most 8 hours"},
+		{assess.ErrSessionExpired, http.StatusUnauthorized, "session_expired", 0, "Relaunch"},
+		{fmt.Errorf("%w: token endpoint 503", assess.ErrEHRUnavailable), http.StatusBadGateway, "ehr_unavailable", 0, ""},
+		{context.DeadlineExceeded, http.StatusGatewayTimeout, "timeout", 0, ""},
+		{errors.New("store down"), http.StatusInternalServerError, "internal", 0, ""},
 	}
 	for _, tt := range tests {
-		h := New(&Handler{Engine: engine, Scoring: cfg, Assess: failingAssessor{tt.err}, Log: slog.New(slog.DiscardHandler)})
-		for _, path := range []string{"/api/context", "/api/assessment"} {
+		h := New(&Handler{Engine: engine, Scoring: cfg, Assess: failingAssessor{tt.err}, Log: slog.New(slog.DiscardHandler),
+			IdleTimeout: 30 * time.Minute, SessionTTL: 8 * time.Hour})
+		for _, path := range []string{"/api/context", "/api/assessment", "/api/session"} {
 			rec := httptest.NewRecorder()
-			req := httptest.NewRequest("GET", path, nil)
+			method := "GET"
+			if path == "/api/session" {
+				method = "DELETE"
+			}
+			req := httptest.NewRequest(method, path, nil)
 			req.Header.Set("Authorization", "Bearer x")
 			h.ServeHTTP(rec, req)
-			var body struct{ Error, Message string }
+			var body struct {
+				Error, Message string
+				LimitMinutes   int `json:"limit_minutes"`
+			}
 			json.Unmarshal(rec.Body.Bytes(), &body)
-			if rec.Code != tt.status || body.Error != tt.code || body.Message == "" {
-				t.Errorf("%s with %v: %d %+v, want %d %s", path, tt.err, rec.Code, body, tt.status, tt.code)
+			if rec.Code != tt.status || body.Error != tt.code || body.Message == "" || body.LimitMinutes != tt.minutes ||
+				!strings.Contains(body.Message, tt.message) {
+				t.Errorf("%s %s with %v: %d %+v, want %d %s, %d minutes, %q", method, path, tt.err, rec.Code, body, tt.status, tt.code, tt.minutes, tt.message)
 			}
 			if tt.status == http.StatusUnauthorized && rec.Header().Get("WWW-Authenticate") == "" {
 				t.Errorf("%s: 401 without WWW-Authenticate", path)

@@ -7,7 +7,6 @@
 package callback
 
 import (
-	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/smartcalc-app/smartcalc/shared/logging"
 	"github.com/smartcalc-app/smartcalc/shared/smart"
-	"github.com/smartcalc-app/smartcalc/shared/store"
 	"github.com/smartcalc-app/smartcalc/shared/web"
 )
 
@@ -117,19 +115,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		"token_expires", res.Session.TokenExpiry,
 		"refresh_token", res.Session.RefreshToken != "")
 	// The handle itself never rides in a URL: the app page exchanges a
-	// one-time code, bound to this browser, for it.
-	ho, err := h.Flow.NewHandoff(r.Context(), res)
-	if err != nil {
-		p := web.Problem{Status: http.StatusInternalServerError,
-			Title: "SMART Calc could not save the sign-in", Advice: "Try again in a minute: open SMART Calc from the EHR again."}
-		if errors.Is(err, store.ErrUnavailable) {
-			// Transient: the launch is spent, so the retry is a relaunch.
-			p.Status, p.RetryAfter = http.StatusServiceUnavailable, store.RetryAfterSeconds
-		}
-		log.Error("callback failed", logging.CorrelationKey, res.Correlation, "cause", "handoff", "status", p.Status, "err", err.Error())
-		web.ErrorPage(w, h.FrameAncestors, p)
-		return
-	}
+	// one-time code, bound to this browser and stored with the session,
+	// for it.
+	ho := res.Handoff
 	next := h.AppURL + "#handoff=" + ho.Code
 	if ho.Nonce != "" {
 		http.SetCookie(w, web.HandoffCookie(ho.Correlation, ho.Nonce, smart.HandoffTTL))

@@ -32,13 +32,26 @@ type fixture struct {
 	logs  *bytes.Buffer
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { return newFixtureWith(t, nil) }
+
+// newFixtureWith registers the test server as "test-ehr", edited by edit,
+// beside a second registration, "other-ehr", that uses a Redirect URI of
+// its own (…/callback/other-ehr).
+func newFixtureWith(t *testing.T, edit func(*smart.Registration)) *fixture {
 	t.Helper()
 	srv := smarttest.NewAuthServer(t)
-	srv.AddClient(smarttest.Client{ID: "calc", Auth: smart.AuthPublic, RedirectURIs: []string{redirectURI}})
-	reg, err := smart.NewRegistry([]smart.Registration{{
+	srv.AddClient(smarttest.Client{ID: "calc", Auth: smart.AuthPublic, RedirectURIs: []string{redirectURI, redirectURI + "/test-ehr"}})
+	testEHR := smart.Registration{
 		ID: "test-ehr", Issuer: srv.FHIRBase, ClientID: "calc", ClientAuth: smart.ClientAuth{Type: smart.AuthPublic},
 		Scope: "launch openid fhirUser patient/Patient.rs online_access", Launch: []string{"ehr"}, AllowedHosts: []string{"127.0.0.1"},
+	}
+	if edit != nil {
+		edit(&testEHR)
+	}
+	reg, err := smart.NewRegistry([]smart.Registration{testEHR, {
+		ID: "other-ehr", Issuer: "https://other-ehr.example/fhir", ClientID: "calc", ClientAuth: smart.ClientAuth{Type: smart.AuthPublic},
+		Scope: "launch patient/Patient.rs", Launch: []string{"ehr"}, AllowedHosts: []string{"other-ehr.example"},
+		RedirectPerRegistration: true,
 	}}, true)
 	if err != nil {
 		t.Fatal(err)
@@ -49,6 +62,8 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	launchKey := make([]byte, smart.LaunchKeySize)
+	rand.Read(launchKey)
 	fx := &fixture{srv: srv, store: store.NewMemory(sealer), logs: &bytes.Buffer{}}
 	fx.h = &callback.Handler{
 		Flow: &smart.Flow{
@@ -56,6 +71,7 @@ func newFixture(t *testing.T) *fixture {
 			Discovery:   &smart.Discoverer{},
 			Store:       fx.store,
 			RedirectURI: redirectURI,
+			LaunchKey:   launchKey,
 		},
 		Log:    logging.New(fx.logs, slog.LevelDebug),
 		AppURL: appURL,
@@ -68,6 +84,7 @@ func newFixture(t *testing.T) *fixture {
 type authorized struct {
 	url         string
 	code, state string
+	redirectURI string // the redirect_uri the launch sent to authorize
 	cookie      *http.Cookie
 	// storage is the tab's sessionStorage after the embedded launch page.
 	storage map[string]string
@@ -86,12 +103,17 @@ func (fx *fixture) authorize(t *testing.T) authorized {
 	if err != nil {
 		t.Fatal(err)
 	}
+	au, err := url.Parse(res.AuthorizeURL)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return authorized{
-		url:     "/callback?" + url.Values{"code": {code}, "state": {state}}.Encode(),
-		code:    code,
-		state:   state,
-		cookie:  web.BindingCookie(res.Correlation, res.BindingNonce, 0),
-		storage: map[string]string{web.BindingStorageKey(res.Correlation): res.BindingNonce},
+		redirectURI: au.Query().Get("redirect_uri"),
+		url:         "/callback?" + url.Values{"code": {code}, "state": {state}}.Encode(),
+		code:        code,
+		state:       state,
+		cookie:      web.BindingCookie(res.Correlation, res.BindingNonce, 0),
+		storage:     map[string]string{web.BindingStorageKey(res.Correlation): res.BindingNonce},
 	}
 }
 
@@ -354,4 +376,76 @@ func pageData(t *testing.T, rec *httptest.ResponseRecorder) map[string]string {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// TestCallbackPerRegistrationRoute drives the Redirect URI per registration
+// (…/callback/<id>) over HTTP: the response of a launch whose registration
+// sends …/callback/test-ehr completes only there (deployed, Cloud Functions
+// hands the function the path without its name: /test-ehr); at another
+// registration's route, an unknown one or the shared /callback it is the
+// mix-up defence's 403 and no code is sent. A registration that keeps the
+// shared /callback still completes there, and only there.
+func TestCallbackPerRegistrationRoute(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		perReg   bool
+		path     string
+		fallback bool // no cookie: the sessionStorage page POSTs back to path
+		status   int
+	}{
+		{"own route", true, "/callback/test-ehr", false, http.StatusSeeOther},
+		{"own route, deployed path", true, "/test-ehr", false, http.StatusSeeOther},
+		{"own route, sessionStorage fallback", true, "/callback/test-ehr", true, http.StatusOK},
+		{"another registration's route", true, "/callback/other-ehr", false, http.StatusForbidden},
+		{"unknown route", true, "/callback/no-such-ehr", false, http.StatusForbidden},
+		{"shared route", true, "/callback", false, http.StatusForbidden},
+		{"plain /callback", false, "/callback", false, http.StatusSeeOther},
+		{"plain /callback, deployed path", false, "/", false, http.StatusSeeOther},
+		{"plain /callback, sessionStorage fallback", false, "/callback", true, http.StatusOK},
+		{"plain registration at a per-registration route", false, "/callback/test-ehr", false, http.StatusForbidden},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fx := newFixtureWith(t, func(r *smart.Registration) { r.RedirectPerRegistration = tc.perReg })
+			a := fx.authorize(t)
+			wantRedirect := redirectURI
+			if tc.perReg {
+				wantRedirect += "/test-ehr"
+			}
+			if a.redirectURI != wantRedirect {
+				t.Fatalf("the launch sent redirect_uri %q, want %q", a.redirectURI, wantRedirect)
+			}
+			target := tc.path + "?" + url.Values{"code": {a.code}, "state": {a.state}}.Encode()
+			cookie := a.cookie
+			if tc.fallback {
+				cookie = nil
+			}
+			rec := fx.browse(target, cookie, a.storage, appOrigin)
+			if rec.Code != tc.status {
+				t.Fatalf("status %d, want %d:\n%.1500s", rec.Code, tc.status, rec.Body)
+			}
+			tokens := len(fx.srv.Requests("/token"))
+			if tc.status == http.StatusForbidden {
+				if tokens != 0 {
+					t.Errorf("%d token requests, want none", tokens)
+				}
+				if !strings.Contains(fx.logs.String(), `"cause":"mix_up"`) || !strings.Contains(rec.Body.String(), "did not use this sign-in") {
+					t.Errorf("not refused as a mix-up: log\n%s\npage\n%.1500s", fx.logs, rec.Body)
+				}
+				return
+			}
+			if tokens != 1 {
+				t.Errorf("%d token requests, want 1", tokens)
+			}
+			next := rec.Header().Get("Location")
+			if tc.fallback {
+				next = pageData(t, rec)["next"]
+			}
+			if !strings.HasPrefix(next, appURL+"#handoff=") {
+				t.Errorf("next %q, want the app with a hand-off code", next)
+			}
+			if !strings.Contains(fx.logs.String(), `"message":"session created"`) {
+				t.Errorf("log lacks the session:\n%s", fx.logs)
+			}
+		})
+	}
 }

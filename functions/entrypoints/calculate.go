@@ -93,6 +93,8 @@ func (e *Env) Calculate() (http.Handler, error) {
 		Log:            e.Log,
 		Project:        e.Config.FirestoreProject,
 		FrameAncestors: e.ancestors,
+		IdleTimeout:    e.Config.IdleTimeout,
+		SessionTTL:     e.Config.SessionTTL,
 		Doctor:         doctor,
 		AdminToken:     e.Config.AdminToken,
 	}), nil

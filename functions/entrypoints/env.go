@@ -55,8 +55,11 @@ func (e *Env) now() time.Time {
 	return time.Now()
 }
 
-// Launch builds the launch function's handler.
+// Launch builds the launch function's handler. It needs the launch key.
 func (e *Env) Launch() (http.Handler, error) {
+	if len(e.Config.LaunchKey) == 0 {
+		return nil, fmt.Errorf("entrypoints: launch: %s is required to seal PKCE verifiers", config.EnvLaunchKey)
+	}
 	f, err := e.Flow()
 	if err != nil {
 		return nil, err
@@ -70,10 +73,14 @@ func (e *Env) Launch() (http.Handler, error) {
 	}, nil
 }
 
-// Callback builds the callback function's handler. It needs the token key.
+// Callback builds the callback function's handler. It needs the token key
+// and the launch key.
 func (e *Env) Callback() (http.Handler, error) {
 	if e.Store == nil && e.Config.TokenKey == nil {
 		return nil, fmt.Errorf("entrypoints: callback: %s is required to seal tokens", config.EnvTokenKey)
+	}
+	if len(e.Config.LaunchKey) == 0 {
+		return nil, fmt.Errorf("entrypoints: callback: %s is required to open PKCE verifiers", config.EnvLaunchKey)
 	}
 	f, err := e.Flow()
 	if err != nil {
@@ -119,6 +126,7 @@ func (e *Env) Flow() (*smart.Flow, error) {
 		Now:         e.now,
 		Rand:        rand.Reader,
 		Secrets:     e.Config.Secret,
+		LaunchKey:   e.Config.LaunchKey, // nil in calculate, which never begins or completes a launch
 	}
 	return e.flow, nil
 }
@@ -207,6 +215,8 @@ func (e *Env) storeLocked() (store.Store, error) {
 			return nil, errors.New("entrypoints: no Firestore project configured")
 		}
 		m := store.NewMemory(sealer)
+		m.Now = e.now
+		m.IdleTimeout = e.Config.IdleTimeout
 		// A local run needs few launches in flight; a small bound keeps the
 		// process's memory flat under a sustained load test (about 430 bytes
 		// a launch), at the price of evicting launches older than
@@ -219,6 +229,6 @@ func (e *Env) storeLocked() (store.Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("entrypoints: %w", err)
 	}
-	e.Store = &store.Firestore{Client: client, Sealer: sealer, Now: e.Now}
+	e.Store = &store.Firestore{Client: client, Sealer: sealer, Now: e.Now, IdleTimeout: e.Config.IdleTimeout}
 	return e.Store, nil
 }

@@ -37,6 +37,7 @@ func newHandler(t *testing.T) (*launch.Handler, *smarttest.AuthServer, *bytes.Bu
 			Discovery:   &smart.Discoverer{},
 			Store:       store.NewMemory(nil),
 			RedirectURI: "https://app.example/callback",
+			LaunchKey:   bytes.Repeat([]byte{0x5a}, smart.LaunchKeySize),
 		},
 		Log:       logging.New(&logs, slog.LevelDebug),
 		LaunchTTL: 10 * time.Minute,

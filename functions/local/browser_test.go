@@ -168,15 +168,34 @@ func eval[T any](b *tab, js string) T {
 
 // waitFor waits until js (an expression) gives a non-empty string, and
 // returns it. The deadline is the test's; on failure it says what the
-// page showed.
+// page showed. A navigation while it polls (a redirect, a form POST, the
+// hand-off page replacing itself) destroys the JavaScript context the
+// poll runs in; Chromium then answers "Cannot find context with specified
+// id", which says nothing about the page's state, so the poll starts again
+// in the new document, within the same overall wait.
 func (b *tab) waitFor(what, js string) string {
 	b.t.Helper()
-	v, err := chromedp.Run(b.ctx, chromedp.Poll[string](js,
-		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(waitTimeout)))
-	if err != nil {
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		v, err := chromedp.Run(b.ctx, chromedp.Poll[string](js,
+			chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(time.Until(deadline))))
+		if err == nil {
+			return v
+		}
+		if contextLost(err) && time.Now().Before(deadline) && b.ctx.Err() == nil {
+			continue
+		}
 		b.t.Fatalf("waiting for %s: %v\npage: %s", what, err, b.describe())
 	}
-	return v
+}
+
+// contextLost reports whether err is Chromium saying that the JavaScript
+// context an evaluation ran in went away with a navigation.
+func contextLost(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "Cannot find context with specified id") ||
+		strings.Contains(msg, "Execution context was destroyed") ||
+		strings.Contains(msg, "Inspected target navigated or closed")
 }
 
 // stateJS reports the page's state: "ok" once #status reads want and #app
@@ -831,12 +850,12 @@ func TestBrowserRelaunch(t *testing.T) {
 		chromedp.Evaluate[chromedp.Void](`document.getElementById('phbr-in-hemoglobin').select()`),
 		chromedp.SendKeys(chromedp.CSS("#phbr-in-hemoglobin"), "9\t"),
 	)
-	relaunch("The session has expired or is no longer valid.")
+	relaunch("The session reached its time limit of 8 hours.")
 	if h := b.handle(); h != "" {
 		t.Error("the expired handle is still in sessionStorage")
 	}
 	b.noConsoleErrors("401")
-	b.screenshot("expired", "a session that expired while the page was open: the relaunch message with 'The session has expired or is no longer valid.'")
+	b.screenshot("expired", "a session that reached its 8-hour lifetime while the page was open: the relaunch message with 'The session reached its time limit of 8 hours.'")
 	if !strings.Contains(e.logs.String(), `"status":401`) {
 		t.Error("no log line for the refused session")
 	}
@@ -852,6 +871,32 @@ func TestBrowserRelaunch(t *testing.T) {
 	}
 	if _, err := e.store.GetSession(context.Background(), smart.SessionID(h)); err == nil {
 		t.Error("the session is still in the store after sign-out")
+	}
+
+	// Idle: the page was left open, unused, for longer than the idle
+	// timeout; the next action says so, in either language.
+	b.launchInto(e, "low-risk")
+	offset.Store(int64(31 * time.Minute))
+	b.do(
+		chromedp.Focus(chromedp.CSS("#phbr-in-hemoglobin")),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('phbr-in-hemoglobin').select()`),
+		chromedp.SendKeys(chromedp.CSS("#phbr-in-hemoglobin"), "9\t"),
+	)
+	relaunch("The session ended after 30 minutes without use.")
+	if b.handle() != "" {
+		t.Error("the idle handle is still in sessionStorage")
+	}
+	b.screenshot("idle", "a session left unused for 31 minutes: the relaunch message with 'The session ended after 30 minutes without use.'")
+	b.do(
+		chromedp.SetValue(chromedp.CSS("#lang-select"), "zh-TW"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('lang-select').dispatchEvent(new Event('change', {bubbles: true}))`),
+	)
+	b.waitFor("zh-TW", `document.documentElement.lang === 'zh-TW' ? 'ok' : ''`)
+	if got := b.text("#relaunch-reason"); got != "工作階段因 30 分鐘未使用而結束。" {
+		t.Errorf("zh-TW #relaunch-reason %q", got)
+	}
+	if !strings.Contains(e.logs.String(), `"cause":"session_idle"`) {
+		t.Error("no log line for the idle session")
 	}
 }
 

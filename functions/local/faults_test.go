@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -190,5 +191,61 @@ func TestSignOut(t *testing.T) {
 	}
 	if status, _ := e.api(t, "GET", "assessment", h, ""); status != 401 {
 		t.Errorf("assessment after sign-out: %d, want 401", status)
+	}
+}
+
+// TestSessionIdleAndLifetime drives the session limits through the API on
+// both stores, with the app's clock moved by hand: a session in use every
+// 29 minutes stays open until its 8-hour lifetime ends it; one left unused
+// for the 30-minute idle timeout ends. Each 401 says which limit ended it.
+func TestSessionIdleAndLifetime(t *testing.T) {
+	for _, kind := range kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			var offset atomic.Int64
+			now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+			e := start(t, kind, nil, nil, now)
+			ended := func(h, code string, minutes int) {
+				t.Helper()
+				for _, path := range []string{"context", "assessment"} {
+					status, raw := e.api(t, "GET", path, h, "")
+					var body struct {
+						Error, Message string
+						LimitMinutes   int `json:"limit_minutes"`
+					}
+					json.Unmarshal(raw, &body)
+					if status != 401 || body.Error != code || body.LimitMinutes != minutes || !strings.Contains(body.Message, "Relaunch") {
+						t.Errorf("%s after %v: %d %s, want 401 %s with limit_minutes %d", path, time.Duration(offset.Load()), status, raw, code, minutes)
+					}
+				}
+			}
+			inUse := func(h string) {
+				t.Helper()
+				if status, body := e.api(t, "GET", "context", h, ""); status != 200 {
+					t.Fatalf("context after %v: %d %s", time.Duration(offset.Load()), status, body)
+				}
+			}
+
+			idle := e.launch(t, "low-risk")
+			for range 3 {
+				offset.Add(int64(29 * time.Minute))
+				inUse(idle)
+			}
+			offset.Add(int64(30 * time.Minute))
+			ended(idle, "session_idle", 30)
+			if !strings.Contains(e.logs.String(), `"cause":"session_idle"`) {
+				t.Error("no log line names the idle timeout")
+			}
+
+			offset.Store(0)
+			long := e.launch(t, "low-risk")
+			for i := 1; i <= 16; i++ { // a request every 29 minutes, 7 h 44 min in all
+				offset.Store(int64(time.Duration(i) * 29 * time.Minute))
+				inUse(long)
+			}
+			offset.Store(int64(8*time.Hour - time.Minute))
+			inUse(long)
+			offset.Store(int64(8*time.Hour + time.Minute))
+			ended(long, "session_lifetime", 480)
+		})
 	}
 }

@@ -79,13 +79,16 @@ func newServer(base string, getenv func(string) string, log *slog.Logger, tune *
 		}
 	}
 	vars[config.EnvBaseURL] = base
-	if vars[config.EnvTokenKey] == "" {
-		// A fresh key per run: sessions die with the process anyway.
-		k := make([]byte, 32)
-		if _, err := rand.Read(k); err != nil {
-			return nil, err
+	for _, name := range []string{config.EnvTokenKey, config.EnvLaunchKey} {
+		if vars[name] == "" {
+			// A fresh key per run: launches and sessions die with the
+			// process anyway.
+			k := make([]byte, 32)
+			if _, err := rand.Read(k); err != nil {
+				return nil, err
+			}
+			vars[name] = base64.StdEncoding.EncodeToString(k)
 		}
-		vars[config.EnvTokenKey] = base64.StdEncoding.EncodeToString(k)
 	}
 	cfg, err := config.Load(func(k string) string {
 		if strings.HasPrefix(k, config.EnvSecretPrefix) {

@@ -90,6 +90,13 @@ func (s *spyStore) CreateSession(ctx context.Context, sess *store.Session) error
 	return s.Store.CreateSession(ctx, sess)
 }
 
+// CreateSessionAndLaunch is how the callback stores a session and its
+// hand-off (whose sealed handle sits in Verifier).
+func (s *spyStore) CreateSessionAndLaunch(ctx context.Context, sess *store.Session, l *store.Launch) error {
+	s.note(sess.AccessToken, sess.RefreshToken, l.State, l.Verifier)
+	return s.Store.CreateSessionAndLaunch(ctx, sess, l)
+}
+
 type env struct {
 	*Server
 	logs   *syncBuffer
@@ -468,9 +475,9 @@ func TestUnknownIssuerMakesNoRequest(t *testing.T) {
 
 func TestWrongVerifierExplained(t *testing.T) {
 	e := start(t, memoryStore, nil, nil, nil)
-	// The stored verifier is sealed under the state, which the store never
-	// holds, so it cannot be swapped there any more: the sandbox refuses
-	// the grant as it would a wrong verifier.
+	// The stored verifier is sealed under the launch key and the state,
+	// which the store never holds, so it cannot be swapped there any more:
+	// the sandbox refuses the grant as it would a wrong verifier.
 	_, resp, body := e.redirects(t, e.URL+"/ehr/launch?patient=low-risk&fault=invalid_grant")
 	if resp.StatusCode != http.StatusBadGateway {
 		t.Errorf("status %d, want 502", resp.StatusCode)

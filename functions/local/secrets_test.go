@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -196,6 +197,15 @@ func TestLogsHoldNoSecret(t *testing.T) {
 			logs += report.String()
 			secrets := append([]string{secret, pem, adminToken, base64.StdEncoding.EncodeToString([]byte(SandboxClientID + ":" + secret))}, rec.secrets...)
 			secrets = append(secrets, e.store.secrets...)
+			// The run's keys: the launch key that seals verifiers and the
+			// token key, in every form they could be printed.
+			if len(e.Env.Config.LaunchKey) != 32 || len(e.Env.Config.TokenKey) != 32 {
+				t.Fatal("the run has no launch key or token key")
+			}
+			for _, k := range [][]byte{e.Env.Config.LaunchKey, e.Env.Config.TokenKey} {
+				secrets = append(secrets, string(k), hex.EncodeToString(k), base64.StdEncoding.EncodeToString(k),
+					base64.RawStdEncoding.EncodeToString(k), base64.RawURLEncoding.EncodeToString(k))
+			}
 			if len(rec.secrets) < 10 || len(e.store.secrets) < 6 || rec.kinds["handoff"] < 3 || rec.kinds["nonce"] < 3 {
 				t.Fatalf("saw too few secrets to test: %d browser-side (%v), %d stored", len(rec.secrets), rec.kinds, len(e.store.secrets))
 			}

@@ -22,8 +22,20 @@ import (
 )
 
 // ErrNoSession means the request carries no session handle, or one that is
-// unknown or expired: the clinician must relaunch from the EHR (401).
+// unknown or has ended: the clinician must relaunch from the EHR (401).
 var ErrNoSession = errors.New("assess: no session")
+
+// ErrIdle and ErrLifetime say why a session ended: it went the idle timeout
+// without a request, or it reached its absolute lifetime. Both wrap
+// ErrNoSession.
+var (
+	ErrIdle     = fmt.Errorf("%w: the session ended after the idle timeout", ErrNoSession)
+	ErrLifetime = fmt.Errorf("%w: the session reached its lifetime", ErrNoSession)
+)
+
+// DefaultTouchEvery is how often, at most, Load records a session's
+// activity when Service.TouchEvery is zero.
+const DefaultTouchEvery = time.Minute
 
 // ErrEHRUnavailable means renewing the session's token failed for a reason
 // that may pass (the EHR's token endpoint failed or did not answer): the
@@ -55,6 +67,12 @@ type Service struct {
 	// well under the platform's 60 s; default DefaultAssessTimeout. What
 	// was not read by then is reported as unavailable.
 	AssessTimeout time.Duration
+	// TouchEvery throttles the recording of a session's activity: Load
+	// records it only when the last record is at least this old, so that
+	// an API call costs one store read and, at most once in this interval,
+	// one blind write (see shared/store's idle timeout). Zero means
+	// DefaultTouchEvery.
+	TouchEvery time.Duration
 	// MaxConcurrentFHIR returns how many FHIR requests this instance may
 	// have open at once to the EHR of a registration (shared by every
 	// assessment on the instance); nil or 0 means DefaultMaxConcurrentFHIR.
@@ -134,7 +152,11 @@ func (ss *Session) Store() *store.Session {
 }
 
 // Load returns the session for a handle from an Authorization header value
-// ("Bearer <handle>"). One store read.
+// ("Bearer <handle>") and records the request as the session's activity.
+// One store read; when the recorded activity is TouchEvery old or older,
+// also one blind store write (Sessions.Touch), which never conflicts with a
+// token refresh. An ended session gives ErrIdle or ErrLifetime, an unknown
+// one ErrNoSession.
 func (s *Service) Load(ctx context.Context, authorization string) (*Session, error) {
 	scheme, handle, ok := strings.Cut(strings.TrimSpace(authorization), " ")
 	handle = strings.TrimSpace(handle)
@@ -143,10 +165,23 @@ func (s *Service) Load(ctx context.Context, authorization string) (*Session, err
 	}
 	st, err := s.Sessions.GetSession(ctx, smart.SessionID(handle))
 	switch {
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrExpired):
+	case errors.Is(err, store.ErrIdle):
+		return nil, ErrIdle
+	case errors.Is(err, store.ErrExpired):
+		return nil, ErrLifetime
+	case errors.Is(err, store.ErrNotFound):
 		return nil, ErrNoSession
 	case err != nil:
 		return nil, fmt.Errorf("assess: load session: %w", err)
+	}
+	every := s.TouchEvery
+	if every <= 0 {
+		every = DefaultTouchEvery
+	}
+	if now := s.now(); now.Sub(st.LastActiveAt) >= every {
+		if err := s.Sessions.Touch(ctx, st, now); err != nil {
+			return nil, fmt.Errorf("assess: record session activity: %w", err)
+		}
 	}
 	return &Session{svc: s, st: st}, nil
 }

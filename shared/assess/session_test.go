@@ -98,11 +98,19 @@ func (s *fhirServer) auths() []string {
 	return out
 }
 
-// countingSessions counts GetSession calls and can fail them.
+// countingSessions counts GetSession and Touch calls and can fail them.
 type countingSessions struct {
 	store.Sessions
-	gets atomic.Int32
-	fail error
+	gets, touches   atomic.Int32
+	fail, touchFail error
+}
+
+func (c *countingSessions) Touch(ctx context.Context, s *store.Session, at time.Time) error {
+	c.touches.Add(1)
+	if c.touchFail != nil {
+		return c.touchFail
+	}
+	return c.Sessions.Touch(ctx, s, at)
 }
 
 func (c *countingSessions) GetSession(ctx context.Context, id string) (*store.Session, error) {
@@ -227,7 +235,7 @@ func TestLoad(t *testing.T) {
 		{"handle too long", fx, "Bearer " + strings.Repeat("A", 257), false, 0},
 		{"unknown handle", fx, "Bearer " + strings.Repeat("A", 43), false, 1},
 		{"handle with a changed character", fx, "Bearer " + handle[:42] + string(handle[42]^1), false, 1},
-		{"expired session", expiredFx, "Bearer " + expiredHandle, false, 1},
+		{"session past its lifetime", expiredFx, "Bearer " + expiredHandle, false, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fx.sessions.gets.Store(0)
@@ -658,5 +666,72 @@ func TestShortLivedTokenRefreshedOnce(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLoadIdleTimeout: every Load reads the session once and records the
+// activity at most once a minute; a session unused for the idle timeout, or
+// past its lifetime, ends with an error that says which.
+func TestLoadIdleTimeout(t *testing.T) {
+	srv := newFHIRServer(t)
+	fx, handle := newFixture(t, srv, nil)
+	clock := now
+	fx.svc.Now = func() time.Time { return clock }
+	fx.sessions.Sessions.(*store.Memory).Now = func() time.Time { return clock }
+	step := func(advance time.Duration, touches int32, want error) {
+		t.Helper()
+		clock = clock.Add(advance)
+		fx.sessions.gets.Store(0)
+		fx.sessions.touches.Store(0)
+		ss, err := fx.svc.Load(context.Background(), "Bearer "+handle)
+		if got := fx.sessions.gets.Load(); got != 1 {
+			t.Errorf("+%v: %d store reads, want 1", advance, got)
+		}
+		if got := fx.sessions.touches.Load(); got != touches {
+			t.Errorf("+%v: %d activity writes, want %d", advance, got, touches)
+		}
+		if want != nil {
+			if !errors.Is(err, want) || !errors.Is(err, assess.ErrNoSession) || ss != nil {
+				t.Errorf("+%v: Load = %v, %v; want %v (an ErrNoSession)", advance, ss, err, want)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("+%v: Load: %v", advance, err)
+		}
+	}
+	step(0, 0, nil)                                      // just created: its creation is its activity
+	step(59*time.Second, 0, nil)                         // throttled
+	step(time.Second, 1, nil)                            // a minute since the last record
+	step(time.Second, 0, nil)                            // throttled again
+	step(store.DefaultIdleTimeout-2*time.Second, 1, nil) // a second before the idle timeout since the last record
+	step(store.DefaultIdleTimeout-time.Second, 1, nil)
+	step(store.DefaultIdleTimeout, 0, assess.ErrIdle) // unused for the idle timeout
+	step(0, 0, assess.ErrIdle)                        // and it stays ended
+
+	// Past the lifetime, however active.
+	fx2, handle2 := newFixture(t, srv, func(s *store.Session) { s.ExpiresAt = now.Add(90 * time.Minute) })
+	clock2 := now
+	fx2.svc.Now = func() time.Time { return clock2 }
+	fx2.sessions.Sessions.(*store.Memory).Now = func() time.Time { return clock2 }
+	for range 3 {
+		clock2 = clock2.Add(29 * time.Minute)
+		if _, err := fx2.svc.Load(context.Background(), "Bearer "+handle2); err != nil {
+			t.Fatalf("Load while in use: %v", err)
+		}
+	}
+	clock2 = clock2.Add(3 * time.Minute)
+	if _, err := fx2.svc.Load(context.Background(), "Bearer "+handle2); !errors.Is(err, assess.ErrLifetime) || !errors.Is(err, assess.ErrNoSession) {
+		t.Errorf("Load past the lifetime = %v, want ErrLifetime", err)
+	}
+
+	// A failed activity write fails the request as a store error, never
+	// as a missing session.
+	fx3, handle3 := newFixture(t, srv, nil)
+	fx3.svc.Now = func() time.Time { return now.Add(2 * time.Minute) }
+	fx3.sessions.touchFail = errors.New("firestore: unavailable")
+	if _, err := fx3.svc.Load(context.Background(), "Bearer "+handle3); err == nil || errors.Is(err, assess.ErrNoSession) ||
+		!strings.Contains(err.Error(), "firestore: unavailable") {
+		t.Errorf("Load with a failing activity write = %v", err)
 	}
 }

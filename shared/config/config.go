@@ -37,10 +37,12 @@ const (
 	EnvFirestoreProject  = "SMARTCALC_FIRESTORE_PROJECT"
 	EnvFirestoreDatabase = "SMARTCALC_FIRESTORE_DATABASE"
 	EnvTokenKey          = "SMARTCALC_TOKEN_KEY"
+	EnvLaunchKey         = "SMARTCALC_LAUNCH_KEY"
 	EnvAdminToken        = "SMARTCALC_ADMIN_TOKEN"
 	EnvSecretPrefix      = "SMARTCALC_SECRET_"
 	EnvLaunchTTL         = "SMARTCALC_LAUNCH_TTL"
 	EnvSessionTTL        = "SMARTCALC_SESSION_TTL"
+	EnvIdleTimeout       = "SMARTCALC_IDLE_TIMEOUT"
 	EnvDiscoveryTTL      = "SMARTCALC_DISCOVERY_TTL"
 	EnvCDSBudget         = "SMARTCALC_CDS_BUDGET"
 	EnvLabLookback       = "SMARTCALC_LAB_LOOKBACK"
@@ -61,10 +63,12 @@ var Variables = []Variable{
 	{Name: EnvFirestoreProject, Deployed: true, Doc: "Google Cloud project of the Firestore database. Unset locally: the in-memory store is used."},
 	{Name: EnvFirestoreDatabase, Deployed: true, Doc: "Firestore database id; default (default)."},
 	{Name: EnvTokenKey, Deployed: true, Secret: true, Doc: "Base64 of the 32-byte AES-256-GCM key that seals tokens at rest (callback and calculate)."},
+	{Name: EnvLaunchKey, Deployed: true, Secret: true, Doc: "Base64 of the 32-byte key under which launch seals each PKCE verifier (with a key derived from it and the state) and callback opens it (launch and callback only)."},
 	{Name: EnvAdminToken, Deployed: true, Secret: true, Doc: "The bearer token of calculate's admin path GET /admin/doctor?iss=… (the readiness check of one EHR registration); unset, the path answers 404. At least 32 characters (calculate only)."},
 	{Name: EnvSecretPrefix, Deployed: true, Secret: true, Prefix: true, Doc: "SMARTCALC_SECRET_<NAME>: the value of the secret a registration names (client secret, PEM private key); NAME is the secret name upper-cased with - and . as _."},
 	{Name: EnvLaunchTTL, Deployed: true, Doc: "How long a launch may take from launch to callback; default 10m."},
 	{Name: EnvSessionTTL, Deployed: true, Doc: "Lifetime of an app session; default 8h."},
+	{Name: EnvIdleTimeout, Deployed: true, Doc: "An app session ends after this long without a request; default 30m (calculate)."},
 	{Name: EnvDiscoveryTTL, Deployed: true, Doc: "How long an instance caches an EHR's SMART configuration; default 1h."},
 	{Name: EnvCDSBudget, Deployed: true, Doc: "Time budget of a CDS Hooks answer; default 2s."},
 	{Name: EnvLabLookback, Deployed: true, Doc: "Oldest lab value the assessment uses; default 8760h (1 year)."},
@@ -84,9 +88,11 @@ type Config struct {
 	FirestoreProject  string        // "" means the in-memory store
 	FirestoreDatabase string        // "" or "(default)" means the default database
 	TokenKey          []byte        // nil when not configured for this function
+	LaunchKey         []byte        // nil when not configured for this function
 	AdminToken        string        // "" when the admin path is off (never logged)
 	LaunchTTL         time.Duration //
 	SessionTTL        time.Duration //
+	IdleTimeout       time.Duration //
 	DiscoveryTTL      time.Duration //
 	CDSBudget         time.Duration //
 	LabLookback       time.Duration //
@@ -153,12 +159,17 @@ func Load(getenv func(string) string) (*Config, error) {
 		fail(EnvFirestoreProject, "required in a deployment (the in-memory store cannot be shared between instances)")
 	}
 
-	if s := strings.TrimSpace(getenv(EnvTokenKey)); s != "" {
-		k, err := decodeKey(s)
-		if err != nil {
-			fail(EnvTokenKey, "%v", err)
+	for _, k := range []struct {
+		name string
+		dst  *[]byte
+	}{{EnvTokenKey, &c.TokenKey}, {EnvLaunchKey, &c.LaunchKey}} {
+		if s := strings.TrimSpace(getenv(k.name)); s != "" {
+			key, err := decodeKey(s)
+			if err != nil {
+				fail(k.name, "%v", err)
+			}
+			*k.dst = key
 		}
-		c.TokenKey = k
 	}
 
 	if s := strings.TrimSpace(getenv(EnvAdminToken)); s != "" {
@@ -178,6 +189,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	}{
 		{EnvLaunchTTL, &c.LaunchTTL, 10 * time.Minute, time.Minute, time.Hour},
 		{EnvSessionTTL, &c.SessionTTL, 8 * time.Hour, 5 * time.Minute, 24 * time.Hour},
+		{EnvIdleTimeout, &c.IdleTimeout, 30 * time.Minute, 5 * time.Minute, 24 * time.Hour},
 		{EnvDiscoveryTTL, &c.DiscoveryTTL, time.Hour, 0, 24 * time.Hour},
 		{EnvCDSBudget, &c.CDSBudget, 2 * time.Second, 100 * time.Millisecond, 30 * time.Second},
 		{EnvLabLookback, &c.LabLookback, 365 * 24 * time.Hour, 24 * time.Hour, 20 * 365 * 24 * time.Hour},

@@ -30,10 +30,10 @@ func TestLoadDefaults(t *testing.T) {
 	if got := c.AppURL(); got != "http://127.0.0.1:8080/calculate/" {
 		t.Errorf("AppURL = %q", got)
 	}
-	if c.LaunchTTL != 10*time.Minute || c.SessionTTL != 8*time.Hour || c.CDSBudget != 2*time.Second || c.LabLookback != 365*24*time.Hour {
+	if c.LaunchTTL != 10*time.Minute || c.SessionTTL != 8*time.Hour || c.IdleTimeout != 30*time.Minute || c.CDSBudget != 2*time.Second || c.LabLookback != 365*24*time.Hour {
 		t.Errorf("defaults: %+v", c)
 	}
-	if c.Deployed || c.FirestoreProject != "" || c.TokenKey != nil {
+	if c.Deployed || c.FirestoreProject != "" || c.TokenKey != nil || c.LaunchKey != nil {
 		t.Errorf("unexpected: %+v", c)
 	}
 }
@@ -51,6 +51,10 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"relative base", map[string]string{EnvBaseURL: "/x"}, EnvBaseURL},
 		{"short key", map[string]string{EnvTokenKey: base64.StdEncoding.EncodeToString([]byte("short"))}, EnvTokenKey},
 		{"key not base64", map[string]string{EnvTokenKey: "!!!"}, EnvTokenKey},
+		{"short launch key", map[string]string{EnvLaunchKey: base64.StdEncoding.EncodeToString([]byte("short launch key"))}, EnvLaunchKey},
+		{"launch key not base64", map[string]string{EnvLaunchKey: "%%%"}, EnvLaunchKey},
+		{"idle timeout too short", map[string]string{EnvIdleTimeout: "1m"}, EnvIdleTimeout},
+		{"idle timeout not a duration", map[string]string{EnvIdleTimeout: "30"}, EnvIdleTimeout},
 		{"bad duration", map[string]string{EnvLaunchTTL: "ten minutes"}, EnvLaunchTTL},
 		{"duration out of range", map[string]string{EnvCDSBudget: "1h"}, EnvCDSBudget},
 		{"both ehrs sources", map[string]string{EnvEHRs: "[]", EnvEHRsFile: "/x"}, EnvEHRs},
@@ -64,7 +68,7 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Load error = %v, want one naming %s", err, tt.want)
 			}
-			for _, k := range []string{EnvTokenKey, EnvAdminToken} {
+			for _, k := range []string{EnvTokenKey, EnvLaunchKey, EnvAdminToken} {
 				if err != nil && tt.env[k] != "" && strings.Contains(err.Error(), tt.env[k]) {
 					t.Errorf("error %q repeats the value of %s", err, k)
 				}
@@ -81,13 +85,14 @@ func TestLoadDeployed(t *testing.T) {
 	}
 	c, err := Load(env(map[string]string{
 		EnvKService: "callback", EnvBaseURL: "https://europe-west1-p.cloudfunctions.net",
-		EnvEHRsFile: f, EnvFirestoreProject: "p", EnvTokenKey: key32, EnvSessionTTL: "1h",
-		EnvFrameAncestors: "https://ehr.example https://other.example",
+		EnvEHRsFile: f, EnvFirestoreProject: "p", EnvTokenKey: key32, EnvLaunchKey: key32, EnvSessionTTL: "1h",
+		EnvIdleTimeout: "15m", EnvFrameAncestors: "https://ehr.example https://other.example",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.Deployed || string(c.EHRs) != `[{"id":"x"}]` || len(c.TokenKey) != 32 || c.SessionTTL != time.Hour {
+	if !c.Deployed || string(c.EHRs) != `[{"id":"x"}]` || len(c.TokenKey) != 32 || len(c.LaunchKey) != 32 ||
+		c.SessionTTL != time.Hour || c.IdleTimeout != 15*time.Minute {
 		t.Errorf("got %+v", c)
 	}
 	if len(c.FrameAncestors) != 2 {

@@ -77,16 +77,23 @@ func TestBeginEHRLaunch(t *testing.T) {
 		t.Fatalf("ConsumeLaunch: %v", err)
 	}
 	// Keyed by sha256(state), the verifier sealed under a key from the
-	// state: the document alone yields neither.
+	// launch key and the state: the document yields neither, and neither
+	// the state nor the launch key alone opens it.
 	if l.State == res.State || l.State != smart.LaunchID(res.State) {
 		t.Errorf("launch id %q, want sha256(state)", l.State)
 	}
-	verifier, err := smart.OpenLaunchVerifier(res.State, l.Verifier)
-	if err != nil || verifier == l.Verifier {
-		t.Fatalf("stored verifier is not sealed under the state: %v", err)
+	verifier, err := smart.OpenLaunchVerifier(fx.flow.LaunchKey, res.State, l.Verifier)
+	if err != nil || verifier == l.Verifier || strings.Contains(l.Verifier, verifier) {
+		t.Fatalf("stored verifier is not sealed under the launch key and state: %v", err)
 	}
-	if _, err := smart.OpenLaunchVerifier("another-state", l.Verifier); err == nil {
+	if _, err := smart.OpenLaunchVerifier(fx.flow.LaunchKey, "another-state", l.Verifier); err == nil {
 		t.Error("the sealed verifier opens without the state")
+	}
+	if _, err := smart.OpenLaunchVerifier(newLaunchKey(t), res.State, l.Verifier); err == nil {
+		t.Error("the sealed verifier opens with the state under another launch key (a store dump plus a leaked state)")
+	}
+	if _, err := smart.OpenLaunchVerifier(nil, res.State, l.Verifier); err == nil {
+		t.Error("the sealed verifier opens with the state and no launch key")
 	}
 	if got, want := q.Get("code_challenge"), oauth2.S256ChallengeFromVerifier(verifier); got != want {
 		t.Errorf("code_challenge = %q, want S256(stored verifier) = %q", got, want)
@@ -317,6 +324,23 @@ func TestBeginMisconfigured(t *testing.T) {
 	_, err := fx.flow.Begin(context.Background(), smart.BeginRequest{Issuer: fx.srv.FHIRBase, Launch: "x"})
 	if e := asError(t, err); e.Kind != smart.Misconfigured || e.HTTPStatus() != http.StatusInternalServerError {
 		t.Errorf("Begin with an http redirect URI = %v, want Misconfigured", err)
+	}
+	// Without a launch key (or with a short one) nothing is stored and no
+	// request leaves.
+	for _, key := range [][]byte{nil, make([]byte, smart.LaunchKeySize-1)} {
+		fx := newFixture(t, smart.AuthPublic)
+		fx.flow.LaunchKey = key
+		before := len(fx.srv.Requests(""))
+		_, err := fx.flow.Begin(context.Background(), smart.BeginRequest{Issuer: fx.srv.FHIRBase, Launch: "x"})
+		if e := asError(t, err); e.Kind != smart.Misconfigured || !strings.Contains(e.Error(), "LaunchKey") {
+			t.Errorf("Begin with a %d-byte launch key = %v, want Misconfigured naming LaunchKey", len(key), err)
+		}
+		if got := fx.store.Calls(); len(got) != 0 {
+			t.Errorf("store calls = %q, want none", got)
+		}
+		if got := len(fx.srv.Requests("")) - before; got != 0 {
+			t.Errorf("%d requests to the EHR, want none", got)
+		}
 	}
 }
 

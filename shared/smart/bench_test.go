@@ -55,6 +55,7 @@ func benchFlow(b *testing.B, auth string) (*smart.Flow, string) {
 		Discovery:   &smart.Discoverer{},
 		Store:       newMemory(b, time.Now),
 		RedirectURI: redirectURI,
+		LaunchKey:   newLaunchKey(b),
 		Secrets:     func(name string) (string, error) { return secrets[name], nil },
 	}
 	if _, err := f.Discovery.Discover(context.Background(), reg.Issuer); err != nil {

@@ -98,8 +98,8 @@ func TestCompleteSuccess(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Complete: %v", err)
 			}
-			if got := fx.store.Calls(); !slices.Equal(got, []string{"ConsumeLaunch", "CreateSession"}) {
-				t.Errorf("store calls = %q, want ConsumeLaunch, CreateSession", got)
+			if got := fx.store.Calls(); !slices.Equal(got, []string{"ConsumeLaunch", "CreateSessionAndLaunch"}) {
+				t.Errorf("store calls = %q, want ConsumeLaunch, CreateSessionAndLaunch", got)
 			}
 			if got := fx.srv.Hits("/fhir/.well-known/smart-configuration"); got != before {
 				t.Errorf("Complete fetched discovery again (%d → %d); the cache is warm", before, got)
@@ -585,10 +585,27 @@ func TestCompleteTokenEndpointErrors(t *testing.T) {
 			kind:  smart.Misconfigured, status: http.StatusInternalServerError, tokens: 0,
 		},
 		{
-			name:  "session store fails",
+			name: "session store fails",
+			auth: smart.AuthPublic,
+			setup: func(fx *fixture) {
+				fx.store.fail = map[string]error{"CreateSessionAndLaunch": errors.New("unavailable")}
+			},
+			kind: smart.StoreFailure, status: http.StatusInternalServerError, tokens: 1,
+		},
+		{
+			// Launch and callback given different keys, or the key
+			// rotated while this launch was in flight: the verifier does
+			// not open, and no code is sent anywhere.
+			name:  "verifier sealed under another launch key",
 			auth:  smart.AuthPublic,
-			setup: func(fx *fixture) { fx.store.fail = map[string]error{"CreateSession": errors.New("unavailable")} },
-			kind:  smart.StoreFailure, status: http.StatusInternalServerError, tokens: 1,
+			setup: func(fx *fixture) { fx.flow.LaunchKey = newLaunchKey(t) },
+			kind:  smart.Misconfigured, status: http.StatusInternalServerError, tokens: 0,
+		},
+		{
+			name:  "no launch key",
+			auth:  smart.AuthPublic,
+			setup: func(fx *fixture) { fx.flow.LaunchKey = nil },
+			kind:  smart.Misconfigured, status: http.StatusInternalServerError, tokens: 0,
 		},
 		{
 			name:  "launch store fails",

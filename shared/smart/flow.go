@@ -62,6 +62,12 @@ type Flow struct {
 	// Secrets resolves a secret name (client secret, PEM private key) to
 	// its value. It is called only when a token request needs it.
 	Secrets func(name string) (string, error)
+	// LaunchKey is the secret (LaunchKeySize random bytes) under which
+	// Begin seals each launch's PKCE verifier, with a key derived from it
+	// and the state, and Complete opens it. Begin and Complete refuse to
+	// run without it; Refresh and ExchangeHandoff do not use it, so the
+	// calculate function is not given it.
+	LaunchKey []byte
 
 	keys sync.Map // signer cache, see signer
 }
@@ -84,6 +90,18 @@ func (f *Flow) check() *Error {
 	}
 	if _, err := checkURL(f.RedirectURI, f.Registry.allowLoopback); err != nil {
 		return &Error{Kind: Misconfigured, Err: fmt.Errorf("flow: RedirectURI: %v", err)}
+	}
+	return nil
+}
+
+// checkLaunchKey is check for Begin and Complete, which seal and open
+// verifiers.
+func (f *Flow) checkLaunchKey() *Error {
+	if err := f.check(); err != nil {
+		return err
+	}
+	if len(f.LaunchKey) != LaunchKeySize {
+		return &Error{Kind: Misconfigured, Err: fmt.Errorf("flow: LaunchKey must be %d bytes, got %d", LaunchKeySize, len(f.LaunchKey))}
 	}
 	return nil
 }
@@ -121,7 +139,7 @@ const maxLaunchParam = 4096
 // registration, makes the state, the PKCE verifier and a binding nonce,
 // stores the launch (its only store call) and builds the authorize URL.
 func (f *Flow) Begin(ctx context.Context, req BeginRequest) (*BeginResult, error) {
-	if err := f.check(); err != nil {
+	if err := f.checkLaunchKey(); err != nil {
 		err.Issuer = clip(req.Issuer)
 		return nil, err
 	}
@@ -197,14 +215,15 @@ func (f *Flow) Begin(ctx context.Context, req BeginRequest) (*BeginResult, error
 		}
 		nonceHash = bindingHash(oidcNonce)
 	}
-	sealedVerifier, err := sealWithSecret("verifier", state, verifier, f.Rand)
+	sealedVerifier, err := sealVerifier(f.LaunchKey, state, verifier, f.Rand)
 	if err != nil {
 		return nil, fail(Misconfigured, err)
 	}
 	now := f.now()
 	l := &store.Launch{
 		// Named by sha256(state), the verifier sealed under a key
-		// derived from the state: a store dump yields neither.
+		// derived from the launch key and the state: a store dump
+		// yields neither, even with the state.
 		State:          LaunchID(state),
 		RegistrationID: reg.ID,
 		Issuer:         req.Issuer,
@@ -306,6 +325,9 @@ type CompleteResult struct {
 	Bound bool
 	// Launch is the consumed launch, with Verifier cleared.
 	Launch *store.Launch
+	// Handoff is the one-time code (and binding nonce) for the app page,
+	// stored with the session.
+	Handoff *Handoff
 	// Dropped says which context values failed validation and were left
 	// out of the session (no secret values); the handler logs them.
 	Dropped []string
@@ -314,12 +336,16 @@ type CompleteResult struct {
 // Complete finishes a launch: it consumes the launch for req.State exactly
 // once, checks the browser binding, exchanges the code once (never retried)
 // with the stored verifier, redirect URI and token URL, checks the token
-// response and the id_token, and creates the session. Its store calls are
-// ConsumeLaunch and CreateSession. It never fetches the EHR's
+// response and the id_token, and creates the session and its one-time
+// hand-off. Its store calls are ConsumeLaunch and CreateSessionAndLaunch:
+// three Firestore RPCs in all. It never fetches the EHR's
 // smart-configuration: the endpoints, the jwks_uri and the issuer come from
 // the launch, as discovered there.
 func (f *Flow) Complete(ctx context.Context, req CompleteRequest) (*CompleteResult, error) {
-	if err := f.check(); err != nil {
+	if err := f.checkLaunchKey(); err != nil {
+		if req.State != "" {
+			err.Correlation = Correlation(req.State)
+		}
 		return nil, err
 	}
 	if req.State == "" {
@@ -366,8 +392,11 @@ func (f *Flow) Complete(ctx context.Context, req CompleteRequest) (*CompleteResu
 		return &Error{Kind: k, Correlation: corr, RegistrationID: l.RegistrationID, Issuer: l.Issuer, Err: err}
 	}
 	l.State = req.State
-	if l.Verifier, err = OpenLaunchVerifier(req.State, l.Verifier); err != nil {
-		return nil, fail(StoreFailure, fmt.Errorf("launch verifier: %w", err))
+	if l.Verifier, err = OpenLaunchVerifier(f.LaunchKey, req.State, l.Verifier); err != nil {
+		// The launch function sealed it under another launch key (a key
+		// rotated while this launch was in flight, or launch and callback
+		// given different keys), or the document was altered.
+		return nil, fail(Misconfigured, fmt.Errorf("launch verifier: %w", err))
 	}
 	reg, ok := f.Registry.Get(l.RegistrationID)
 	if !ok {
@@ -456,12 +485,18 @@ func (f *Flow) Complete(ctx context.Context, req CompleteRequest) (*CompleteResu
 		CreatedAt:         now,
 		ExpiresAt:         now.Add(ttl),
 	}
-	if err := f.Store.CreateSession(ctx, s); err != nil {
-		return nil, fail(StoreFailure, fmt.Errorf("create session: %w", err))
+	ho, hdoc, err := f.newHandoff(reg, handle, now)
+	if err != nil {
+		return nil, fail(Misconfigured, err)
+	}
+	// The session and its hand-off in one write: the callback's third
+	// and last RPC.
+	if err := f.Store.CreateSessionAndLaunch(ctx, s, hdoc); err != nil {
+		return nil, fail(StoreFailure, fmt.Errorf("create session and hand-off: %w", err))
 	}
 	consumed := *l
 	consumed.Verifier = ""
-	return &CompleteResult{Handle: handle, Session: s, Correlation: corr, Bound: bound, Launch: &consumed, Dropped: dropped}, nil
+	return &CompleteResult{Handle: handle, Session: s, Correlation: corr, Bound: bound, Launch: &consumed, Handoff: ho, Dropped: dropped}, nil
 }
 
 // RedirectURIFor is the Redirect URI reg's launches send: the one to

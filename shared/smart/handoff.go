@@ -43,40 +43,36 @@ type Handoff struct {
 	Correlation string
 }
 
-// NewHandoff stores a hand-off of handle for the launch's registration. The
-// document holds neither the code nor the handle in a usable form: it is
-// named by sha256(code) and holds the handle sealed under a key derived
-// from the code.
-func (f *Flow) NewHandoff(ctx context.Context, res *CompleteResult) (*Handoff, error) {
+// newHandoff makes a hand-off of handle for a session of registration reg:
+// the code and binding nonce for the browser, and the document that the
+// callback stores with the session (Complete). The document holds neither
+// the code nor the handle in a usable form: it is named by sha256(code) and
+// holds the handle sealed under a key derived from the code.
+func (f *Flow) newHandoff(reg *Registration, handle string, now time.Time) (*Handoff, *store.Launch, error) {
 	code, err := randomString(f.Rand)
 	if err != nil {
-		return nil, fmt.Errorf("smart: hand-off: %w", err)
+		return nil, nil, fmt.Errorf("hand-off: %w", err)
 	}
 	h := &Handoff{Code: code, Correlation: Correlation(code)}
 	bindHash := ""
-	if reg, ok := f.Registry.Get(res.Session.RegistrationID); !ok || reg.BindingRequired() {
+	if reg.BindingRequired() {
 		if h.Nonce, err = randomString(f.Rand); err != nil {
-			return nil, fmt.Errorf("smart: hand-off: %w", err)
+			return nil, nil, fmt.Errorf("hand-off: %w", err)
 		}
 		bindHash = bindingHash(h.Nonce)
 	}
-	sealed, err := sealHandle(code, res.Handle, f.Rand)
+	sealed, err := sealHandle(code, handle, f.Rand)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	now := f.now()
-	err = f.Store.CreateLaunch(ctx, &store.Launch{
+	return h, &store.Launch{
 		State:          handoffID(code),
-		RegistrationID: res.Session.RegistrationID,
+		RegistrationID: reg.ID,
 		Verifier:       sealed,
 		BindingHash:    bindHash,
 		CreatedAt:      now,
 		ExpiresAt:      now.Add(HandoffTTL),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("smart: hand-off: create: %w", err)
-	}
-	return h, nil
+	}, nil
 }
 
 // ExchangeHandoff spends code, once, and returns the session handle if nonce
@@ -110,7 +106,7 @@ func handoffID(code string) string {
 }
 
 // secretAEAD is AES-256-GCM under a key derived from a bearer secret that
-// the store never holds (a state, a hand-off code), for label.
+// the store never holds (a hand-off code), for label.
 func secretAEAD(label, secret string) (cipher.AEAD, error) {
 	key := sha256.Sum256([]byte(label + "-key\x00" + secret))
 	block, err := aes.NewCipher(key[:])
@@ -169,10 +165,4 @@ func openWithSecret(label, secret, sealed string) (string, error) {
 func LaunchID(state string) string {
 	sum := sha256.Sum256([]byte(state))
 	return hex.EncodeToString(sum[:])
-}
-
-// OpenLaunchVerifier opens the PKCE verifier a launch document holds,
-// sealed under a key derived from its state (which the store never holds).
-func OpenLaunchVerifier(state, sealed string) (string, error) {
-	return openWithSecret("verifier", state, sealed)
 }

@@ -36,20 +36,17 @@ func TestHandoff(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fx := newFixture(t, smart.AuthPublic)
-			l := fx.launch(t, defaultContext)
-			res, err := fx.complete(l)
+			res, err := fx.complete(fx.launch(t, defaultContext))
 			if err != nil {
 				t.Fatal(err)
 			}
-			h, err := fx.flow.NewHandoff(context.Background(), res)
+			// Another launch, as another browser would make it.
+			resOther, err := fx.complete(fx.launch(t, defaultContext))
 			if err != nil {
 				t.Fatal(err)
 			}
-			other, err := fx.flow.NewHandoff(context.Background(), res)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if h.Nonce == "" || h.Code == res.Handle || h.Code == other.Code {
+			h, other := res.Handoff, resOther.Handoff
+			if h == nil || h.Nonce == "" || h.Code == res.Handle || h.Code == other.Code || h.Nonce == other.Nonce {
 				t.Fatalf("hand-off %+v", h)
 			}
 			code, nonce := tc.attack(fx, h, other)
@@ -75,9 +72,9 @@ func TestHandoffBindingOff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := fx.flow.NewHandoff(context.Background(), res)
-	if err != nil || h.Nonce != "" {
-		t.Fatalf("NewHandoff = %+v, %v", h, err)
+	h := res.Handoff
+	if h == nil || h.Nonce != "" {
+		t.Fatalf("Handoff = %+v", h)
 	}
 	if got, err := fx.flow.ExchangeHandoff(context.Background(), h.Code, ""); err != nil || got != res.Handle {
 		t.Fatalf("ExchangeHandoff = %q, %v", got, err)

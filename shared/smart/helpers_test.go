@@ -79,6 +79,13 @@ func (c *countingStore) CreateSession(ctx context.Context, s *store.Session) err
 	return c.Store.CreateSession(ctx, s)
 }
 
+func (c *countingStore) CreateSessionAndLaunch(ctx context.Context, s *store.Session, l *store.Launch) error {
+	if err := c.record("CreateSessionAndLaunch"); err != nil {
+		return err
+	}
+	return c.Store.CreateSessionAndLaunch(ctx, s, l)
+}
+
 func (c *countingStore) GetSession(ctx context.Context, id string) (*store.Session, error) {
 	if err := c.record("GetSession"); err != nil {
 		return nil, err
@@ -109,6 +116,16 @@ func (c *clock) Add(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
+}
+
+// newLaunchKey returns a random launch key, as the local runner makes one.
+func newLaunchKey(t testing.TB) []byte {
+	t.Helper()
+	k := make([]byte, smart.LaunchKeySize)
+	if _, err := rand.Read(k); err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
 
 func newMemory(t testing.TB, now func() time.Time) *store.Memory {
@@ -181,6 +198,7 @@ func newFixture(t testing.TB, auth string, edit ...func(*smart.Registration)) *f
 		Discovery:   &smart.Discoverer{Now: fx.clock.Now},
 		Store:       fx.store,
 		RedirectURI: redirectURI,
+		LaunchKey:   newLaunchKey(t),
 		Now:         fx.clock.Now,
 		Secrets: func(name string) (string, error) {
 			v, ok := fx.secrets[name]

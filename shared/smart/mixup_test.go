@@ -59,7 +59,7 @@ func TestMixUp(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			flow := &smart.Flow{Registry: registry, Discovery: &smart.Discoverer{}, Store: newMemory(t, nil), RedirectURI: shared}
+			flow := &smart.Flow{Registry: registry, Discovery: &smart.Discoverer{}, Store: newMemory(t, nil), RedirectURI: shared, LaunchKey: newLaunchKey(t)}
 			start := honest
 			if tc.attack {
 				start = hostile

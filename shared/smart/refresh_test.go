@@ -47,7 +47,7 @@ func TestRefresh(t *testing.T) {
 			fx := newFixture(t, tc.auth)
 			fx.srv.RotateRefreshTokens = tc.rotate
 			s := fx.session(t)
-			fx.clock.Add(30 * time.Minute)
+			fx.clock.Add(20 * time.Minute) // within the session's idle timeout
 			fx.store.Reset()
 
 			n, err := fx.flow.Refresh(context.Background(), s)

@@ -2,6 +2,8 @@ package smart_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -135,6 +137,12 @@ func TestErrorsCarryNoSecrets(t *testing.T) {
 				return http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "bad"}, true
 			})
 		})},
+		{"verifier sealed under another launch key", smart.AuthPublic, completeWith(func(fx *fixture, s *secretSet) {
+			// A launch in flight while the launch key was rotated.
+			old := fx.flow.LaunchKey
+			fx.flow.LaunchKey = newLaunchKey(t)
+			s.add(string(old), hex.EncodeToString(old), base64.StdEncoding.EncodeToString(old), base64.RawURLEncoding.EncodeToString(old))
+		})},
 		{"refresh revoked", smart.AuthClientSecretBasic, func(t *testing.T, fx *fixture, s *secretSet) error {
 			s.recordTokens(fx, nil)
 			sess := fx.session(t)
@@ -162,6 +170,8 @@ func TestErrorsCarryNoSecrets(t *testing.T) {
 			for _, v := range fx.secrets {
 				secrets.add(v)
 			}
+			k := fx.flow.LaunchKey
+			secrets.add(string(k), hex.EncodeToString(k), base64.StdEncoding.EncodeToString(k), base64.RawURLEncoding.EncodeToString(k))
 			err := sc.run(t, fx, secrets)
 			if err == nil {
 				t.Fatal("scenario succeeded, want an error")

@@ -158,6 +158,26 @@ func BenchmarkFirestore(b *testing.B) {
 			return f.CreateSession(ctx, &s)
 		})
 	})
+	b.Run("CreateSessionAndLaunch", func(b *testing.B) {
+		f := newStore(b)
+		tmpl, ltmpl := newSession(time.Now()), benchLaunch("", time.Now())
+		run(b, nil, func(int) error {
+			s, l := *tmpl, *ltmpl
+			s.ID, l.State = newSessionID(), newState()
+			return f.CreateSessionAndLaunch(ctx, &s, &l)
+		})
+	})
+	b.Run("Touch", func(b *testing.B) {
+		f := newStore(b)
+		s := newSession(time.Now())
+		run(b, func(int) {
+			if err := f.CreateSession(ctx, s); err != nil {
+				b.Fatal(err)
+			}
+		}, func(int) error {
+			return f.Touch(ctx, s, time.Now())
+		})
+	})
 	b.Run("GetSession", func(b *testing.B) {
 		f := newStore(b)
 		s := newSession(time.Now())

@@ -25,6 +25,24 @@ func expired(now, exp time.Time) bool {
 	return !now.Before(exp)
 }
 
+// idle reports whether a session last active at last counts as ended at
+// now under timeout (zero means DefaultIdleTimeout).
+func idle(now, last time.Time, timeout time.Duration) bool {
+	if timeout <= 0 {
+		timeout = DefaultIdleTimeout
+	}
+	return expired(now, last.Add(timeout))
+}
+
+// lastActive is a session's last activity: the later of its creation and
+// its recorded activity (zero when none was recorded).
+func lastActive(created, recorded time.Time) time.Time {
+	if recorded.After(created) {
+		return recorded
+	}
+	return created
+}
+
 // normTime stores times the way Firestore returns them: UTC, microsecond
 // precision, no monotonic reading. Both stores apply it, so a value read back
 // from either compares equal.
@@ -67,6 +85,7 @@ func prepareSession(s *Session, now time.Time) error {
 	if s.CreatedAt.IsZero() {
 		s.CreatedAt = now
 	}
+	s.LastActiveAt = s.CreatedAt
 	return nil
 }
 
@@ -82,6 +101,7 @@ func normSession(s *Session) Session {
 	c.TokenExpiry = normTime(c.TokenExpiry)
 	c.CreatedAt = normTime(c.CreatedAt)
 	c.ExpiresAt = normTime(c.ExpiresAt)
+	c.LastActiveAt = normTime(c.LastActiveAt)
 	c.Version = ""
 	return c
 }

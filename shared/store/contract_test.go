@@ -43,15 +43,18 @@ type impl struct {
 
 var impls = []struct {
 	name string
-	open func(t *testing.T, now func() time.Time) impl
+	// open returns a fresh store reading now, whose sessions go idle after
+	// idle (zero: the default).
+	open func(t *testing.T, now func() time.Time, idle time.Duration) impl
 }{
 	{"Memory", openMemory},
 	{"Firestore", openFirestore},
 }
 
-func openMemory(t *testing.T, now func() time.Time) impl {
+func openMemory(t *testing.T, now func() time.Time, idle time.Duration) impl {
 	m := store.NewMemory(testSealer(t))
 	m.Now = now
+	m.IdleTimeout = idle
 	return impl{
 		Store: m,
 		raw: func(t *testing.T, coll, id string) (map[string]any, bool) {
@@ -65,9 +68,9 @@ func openMemory(t *testing.T, now func() time.Time) impl {
 	}
 }
 
-func openFirestore(t *testing.T, now func() time.Time) impl {
+func openFirestore(t *testing.T, now func() time.Time, idle time.Duration) impl {
 	client := smarttest.NewFirestoreClient(t)
-	f := &store.Firestore{Client: client, Sealer: testSealer(t), Now: now}
+	f := &store.Firestore{Client: client, Sealer: testSealer(t), Now: now, IdleTimeout: idle}
 	return impl{
 		Store: f,
 		raw: func(t *testing.T, coll, id string) (map[string]any, bool) {
@@ -96,11 +99,17 @@ func openFirestore(t *testing.T, now func() time.Time) impl {
 // fresh, empty store and its own clock.
 func forEachStore(t *testing.T, f func(t *testing.T, c *clock, s impl)) {
 	t.Helper()
+	forEachStoreIdle(t, 0, f)
+}
+
+// forEachStoreIdle is forEachStore with the stores' IdleTimeout set to idle.
+func forEachStoreIdle(t *testing.T, idle time.Duration, f func(t *testing.T, c *clock, s impl)) {
+	t.Helper()
 	for _, im := range impls {
 		t.Run(im.name, func(t *testing.T) {
 			t.Parallel()
 			c := newClock()
-			f(t, c, im.open(t, c.Now))
+			f(t, c, im.open(t, c.Now, idle))
 		})
 	}
 }
@@ -214,6 +223,7 @@ func wantSession(s *store.Session) store.Session {
 	w.TokenExpiry = stored(w.TokenExpiry)
 	w.CreatedAt = stored(w.CreatedAt)
 	w.ExpiresAt = stored(w.ExpiresAt)
+	w.LastActiveAt = w.CreatedAt // no activity recorded yet
 	return w
 }
 
@@ -526,6 +536,7 @@ func TestSessionRoundTrip(t *testing.T) {
 		}
 		want := wantSession(bare)
 		want.CreatedAt = stored(c.Now())
+		want.LastActiveAt = want.CreatedAt
 		checkEqual(t, "session without refresh token", *got, want)
 
 		dup := newSession(c.Now())
@@ -561,10 +572,42 @@ func TestGetSessionErrors(t *testing.T) {
 			return id
 		}, store.ErrNotFound},
 		{"valid just before expiry", func(t *testing.T, c *clock, s impl) string {
+			// In use every 20 minutes, so never idle.
+			sess := mustCreateSession(t, c, s)
+			for range 8 * 3 {
+				c.Advance(20 * time.Minute)
+				if err := s.Touch(context.Background(), sess, c.Now()); err != nil {
+					t.Fatalf("Touch: %v", err)
+				}
+			}
+			c.Advance(-time.Microsecond)
+			return sess.ID
+		}, nil},
+		{"expired while in use", func(t *testing.T, c *clock, s impl) string {
+			sess := mustCreateSession(t, c, s)
+			for range 8 * 3 {
+				c.Advance(20 * time.Minute)
+				if err := s.Touch(context.Background(), sess, c.Now()); err != nil {
+					t.Fatalf("Touch: %v", err)
+				}
+			}
+			return sess.ID
+		}, store.ErrExpired},
+		{"idle", func(t *testing.T, c *clock, s impl) string {
 			id := mustCreateSession(t, c, s).ID
-			c.Advance(8*time.Hour - time.Microsecond)
+			c.Advance(store.DefaultIdleTimeout)
+			return id
+		}, store.ErrIdle},
+		{"valid just before idle", func(t *testing.T, c *clock, s impl) string {
+			id := mustCreateSession(t, c, s).ID
+			c.Advance(store.DefaultIdleTimeout - time.Microsecond)
 			return id
 		}, nil},
+		{"idle and expired: the lifetime is reported", func(t *testing.T, c *clock, s impl) string {
+			id := mustCreateSession(t, c, s).ID
+			c.Advance(9 * time.Hour)
+			return id
+		}, store.ErrExpired},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -804,4 +847,206 @@ func TestUpdateTokensConcurrent(t *testing.T) {
 			})
 		})
 	}
+}
+
+func TestIdleTimeout(t *testing.T) {
+	const idle = 10 * time.Minute
+	forEachStoreIdle(t, idle, func(t *testing.T, c *clock, s impl) {
+		ctx := context.Background()
+		sess := mustCreateSession(t, c, s)
+		created := stored(c.Now())
+
+		c.Advance(idle - time.Second)
+		got, err := s.GetSession(ctx, sess.ID)
+		if err != nil {
+			t.Fatalf("GetSession before the idle timeout: %v", err)
+		}
+		if !got.LastActiveAt.Equal(created) {
+			t.Errorf("LastActiveAt = %v, want CreatedAt %v", got.LastActiveAt, created)
+		}
+		version := got.Version
+		if err := s.Touch(ctx, got, c.Now()); err != nil {
+			t.Fatalf("Touch: %v", err)
+		}
+		if !got.LastActiveAt.Equal(stored(c.Now())) || got.Version != version {
+			t.Errorf("after Touch: LastActiveAt %v, Version %q; want %v and the unchanged %q",
+				got.LastActiveAt, got.Version, stored(c.Now()), version)
+		}
+		raw, ok := s.raw(t, store.ActivityCollection, sess.ID)
+		if !ok {
+			t.Fatal("Touch stored no activity")
+		}
+		if exp, _ := raw[store.TTLField].(time.Time); !exp.Equal(stored(sess.ExpiresAt)) {
+			t.Errorf("activity %s = %v, want the session's %v", store.TTLField, raw[store.TTLField], sess.ExpiresAt)
+		}
+		touched := c.Now()
+
+		// The touch restarted the idle clock.
+		c.Advance(idle - time.Second)
+		got, err = s.GetSession(ctx, sess.ID)
+		if err != nil {
+			t.Fatalf("GetSession %v after a touch: %v", idle-time.Second, err)
+		}
+		if !got.LastActiveAt.Equal(stored(touched)) || got.Version != version {
+			t.Errorf("read back: LastActiveAt %v, Version %q; want %v and %q", got.LastActiveAt, got.Version, stored(touched), version)
+		}
+		// A touch does not change what UpdateTokens compares: a writer
+		// that read the session before the touch still wins.
+		upd := *got
+		upd.AccessToken = "AT-after-touch"
+		if err := s.UpdateTokens(ctx, &upd); err != nil {
+			t.Fatalf("UpdateTokens after a touch: %v", err)
+		}
+		// The refresh itself is not activity: the session is idle one
+		// timeout after the last touch.
+		c.Advance(time.Second)
+		if _, err := s.GetSession(ctx, sess.ID); !errors.Is(err, store.ErrIdle) {
+			t.Errorf("GetSession %v after the last touch = %v, want ErrIdle", idle, err)
+		}
+
+		// Signing out removes the activity record with the session.
+		if err := s.DeleteSession(ctx, sess.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := s.raw(t, store.ActivityCollection, sess.ID); ok {
+			t.Error("DeleteSession left the activity record")
+		}
+		// Touching a deleted session does not bring it back.
+		if err := s.Touch(ctx, sess, c.Now()); err != nil {
+			t.Fatalf("Touch of a deleted session: %v", err)
+		}
+		if _, err := s.GetSession(ctx, sess.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("GetSession after touching a deleted session = %v, want ErrNotFound", err)
+		}
+		if _, ok := s.raw(t, store.SessionCollection, sess.ID); ok {
+			t.Error("Touch recreated a deleted session")
+		}
+		for _, bad := range []*store.Session{nil, {ID: ""}, {ID: "a/b"}} {
+			if err := s.Touch(ctx, bad, c.Now()); err == nil || !strings.HasPrefix(err.Error(), "store: ") {
+				t.Errorf("Touch(%+v) = %v, want a store: error", bad, err)
+			}
+		}
+	})
+}
+
+// TestTouchDoesNotContendWithUpdateTokens runs touches from other requests
+// of the same session while a refresh stores its tokens: the refresh wins
+// against touches, every touch succeeds, and the session is neither idle
+// nor left with old tokens.
+func TestTouchDoesNotContendWithUpdateTokens(t *testing.T) {
+	forEachStore(t, func(t *testing.T, c *clock, s impl) {
+		ctx := context.Background()
+		sess := mustCreateSession(t, c, s)
+		read, err := s.GetSession(ctx, sess.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const touchers = 8
+		var (
+			wg        sync.WaitGroup
+			start     = make(chan struct{})
+			touchErrs = make([]error, touchers)
+			updErr    error
+		)
+		c.Advance(store.DefaultIdleTimeout / 2)
+		at := c.Now()
+		for i := range touchers {
+			wg.Go(func() {
+				<-start
+				touchErrs[i] = s.Touch(ctx, &store.Session{ID: sess.ID, ExpiresAt: sess.ExpiresAt}, at)
+			})
+		}
+		upd := *read
+		upd.AccessToken = "AT-refreshed-during-touches"
+		wg.Go(func() {
+			<-start
+			updErr = s.UpdateTokens(ctx, &upd)
+		})
+		close(start)
+		wg.Wait()
+		for i, err := range touchErrs {
+			if err != nil {
+				t.Errorf("touch %d: %v", i, err)
+			}
+		}
+		if updErr != nil {
+			t.Fatalf("UpdateTokens during touches = %v, want success", updErr)
+		}
+		c.Advance(store.DefaultIdleTimeout/2 + time.Minute) // past the creation's idle timeout, not the touch's
+		got, err := s.GetSession(ctx, sess.ID)
+		if err != nil {
+			t.Fatalf("GetSession: %v", err)
+		}
+		if got.AccessToken != upd.AccessToken || got.Version != upd.Version || !got.LastActiveAt.Equal(stored(at)) {
+			t.Errorf("after touches and a refresh: token %q version %q active %v; want %q %q %v",
+				got.AccessToken, got.Version, got.LastActiveAt, upd.AccessToken, upd.Version, stored(at))
+		}
+	})
+}
+
+func TestCreateSessionAndLaunch(t *testing.T) {
+	forEachStore(t, func(t *testing.T, c *clock, s impl) {
+		ctx := context.Background()
+		sess := newSession(c.Now())
+		l := newLaunch(c.Now())
+		if err := s.CreateSessionAndLaunch(ctx, sess, l); err != nil {
+			t.Fatalf("CreateSessionAndLaunch: %v", err)
+		}
+		if sess.Version == "" {
+			t.Error("CreateSessionAndLaunch did not set the session's Version")
+		}
+		got, err := s.GetSession(ctx, sess.ID)
+		if err != nil {
+			t.Fatalf("GetSession: %v", err)
+		}
+		checkEqual(t, "session", *got, wantSession(sess))
+		gotL, err := s.ConsumeLaunch(ctx, l.State)
+		if err != nil {
+			t.Fatalf("ConsumeLaunch: %v", err)
+		}
+		checkEqual(t, "launch", *gotL, wantLaunch(l))
+		raw, _ := s.raw(t, store.SessionCollection, sess.ID)
+		if strings.Contains(fmt.Sprintf("%#v", raw), sess.AccessToken) {
+			t.Error("session stored with a plaintext token")
+		}
+
+		// Both or neither: a taken id on either side stores nothing.
+		for _, tt := range []struct {
+			name string
+			edit func(s *store.Session, l *store.Launch)
+		}{
+			{"session id taken", func(s2 *store.Session, _ *store.Launch) { s2.ID = sess.ID }},
+			{"launch id taken", func(_ *store.Session, l2 *store.Launch) { l2.State = l.State }},
+		} {
+			s2, l2 := newSession(c.Now()), newLaunch(c.Now())
+			tt.edit(s2, l2)
+			if err := s.CreateSessionAndLaunch(ctx, s2, l2); !errors.Is(err, store.ErrExists) {
+				t.Errorf("%s: CreateSessionAndLaunch = %v, want ErrExists", tt.name, err)
+			}
+			if s2.ID != sess.ID {
+				if _, ok := s.raw(t, store.SessionCollection, s2.ID); ok {
+					t.Errorf("%s: the session was stored without its launch", tt.name)
+				}
+			}
+			if l2.State != l.State {
+				if _, ok := s.raw(t, store.LaunchCollection, l2.State); ok {
+					t.Errorf("%s: the launch was stored without its session", tt.name)
+				}
+			}
+		}
+		if got, err := s.GetSession(ctx, sess.ID); err != nil || got.AccessToken != sess.AccessToken {
+			t.Errorf("the first session after the refused creates: %+v, %v", got, err)
+		}
+
+		// Invalid input stores nothing.
+		bad := newSession(c.Now())
+		bad.ExpiresAt = time.Time{}
+		l3 := newLaunch(c.Now())
+		if err := s.CreateSessionAndLaunch(ctx, bad, l3); err == nil || !strings.HasPrefix(err.Error(), "store: ") {
+			t.Errorf("CreateSessionAndLaunch without expiresAt = %v, want a store: error", err)
+		}
+		if _, ok := s.raw(t, store.LaunchCollection, l3.State); ok {
+			t.Error("launch stored beside an invalid session")
+		}
+	})
 }

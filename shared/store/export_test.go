@@ -70,6 +70,12 @@ func (m *Memory) RawDoc(coll, id string) (map[string]any, bool) {
 			d[fieldTokenExpiry] = s.TokenExpiry
 		}
 		return d, true
+	case ActivityCollection:
+		rec, ok := m.sessions[id]
+		if !ok || rec.active.IsZero() {
+			return nil, false
+		}
+		return map[string]any{"lastActiveAt": rec.active, "expiresAt": rec.s.ExpiresAt}, true
 	}
 	return nil, false
 }

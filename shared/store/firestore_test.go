@@ -59,7 +59,13 @@ func TestFirestoreRPCBudget(t *testing.T) {
 			stale := *sess
 			return wantErr(f.UpdateTokens(ctx, &stale), store.ErrConflict)
 		}, map[string]int{rpcCommit: 1}},
+		{"Touch", func() error { return f.Touch(ctx, read, c.Now()) },
+			map[string]int{rpcCommit: 1}},
+		{"GetSession after a touch", func() (err error) { read, err = f.GetSession(ctx, sess.ID); return err },
+			map[string]int{rpcGet: 1}},
 		{"DeleteSession", func() error { return f.DeleteSession(ctx, sess.ID) },
+			map[string]int{rpcCommit: 1}},
+		{"CreateSessionAndLaunch", func() error { return f.CreateSessionAndLaunch(ctx, newSession(c.Now()), newLaunch(c.Now())) },
 			map[string]int{rpcCommit: 1}},
 	}
 	for _, st := range steps {

@@ -37,6 +37,9 @@ type Memory struct {
 	// tombstones included; zero means DefaultMaxLaunches and
 	// DefaultMaxSessions.
 	MaxLaunches, MaxSessions int
+	// IdleTimeout ends a session this long after its last recorded
+	// activity; zero means DefaultIdleTimeout.
+	IdleTimeout time.Duration
 
 	mu       sync.Mutex
 	launches map[string]memLaunch
@@ -69,6 +72,10 @@ type memLaunch struct {
 type memSession struct {
 	s   Session // AccessToken and RefreshToken sealed; Version set
 	seq uint64
+	// active is the activity Touch recorded (zero if none), kept apart
+	// from s as Firestore keeps it in another document: it never
+	// changes s.Version.
+	active time.Time
 }
 
 func (m *Memory) now() time.Time {
@@ -156,19 +163,35 @@ func (m *Memory) CreateSession(ctx context.Context, s *Session) error {
 	if err := prepareSession(s, now); err != nil {
 		return err
 	}
-	stored := normSession(s)
-	var err error
-	if stored.AccessToken, stored.RefreshToken, err = sealTokens(m.Sealer, s); err != nil {
-		return fmt.Errorf("store: create session: %w", err)
+	stored, err := sealedSession(m.Sealer, s)
+	if err != nil {
+		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.sessions == nil {
-		m.sessions = make(map[string]memSession)
-	}
 	m.sweepSessions(now)
 	if _, ok := m.sessions[s.ID]; ok {
 		return ErrExists
+	}
+	m.insertSession(s, stored)
+	return nil
+}
+
+// sealedSession is s as Memory keeps it: normalised, tokens sealed.
+func sealedSession(sl *Sealer, s *Session) (Session, error) {
+	stored := normSession(s)
+	var err error
+	if stored.AccessToken, stored.RefreshToken, err = sealTokens(sl, s); err != nil {
+		return Session{}, fmt.Errorf("store: create session: %w", err)
+	}
+	return stored, nil
+}
+
+// insertSession adds stored (s sealed) and sets s.Version. Called with m.mu
+// held, after the sweep.
+func (m *Memory) insertSession(s *Session, stored Session) {
+	if m.sessions == nil {
+		m.sessions = make(map[string]memSession)
 	}
 	m.seq++
 	m.rev++
@@ -176,6 +199,42 @@ func (m *Memory) CreateSession(ctx context.Context, s *Session) error {
 	m.sessions[s.ID] = memSession{s: stored, seq: m.seq}
 	m.sessionQ.push(s.ID, stored.ExpiresAt, m.seq)
 	s.Version = stored.Version
+}
+
+// CreateSessionAndLaunch implements Store: both under one lock, or neither.
+func (m *Memory) CreateSessionAndLaunch(ctx context.Context, s *Session, l *Launch) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("store: create session and launch: %w", err)
+	}
+	now := m.now()
+	if err := prepareSession(s, now); err != nil {
+		return err
+	}
+	if err := prepareLaunch(l, now); err != nil {
+		return err
+	}
+	stored, err := sealedSession(m.Sealer, s)
+	if err != nil {
+		return err
+	}
+	rec := memLaunch{l: normLaunch(l)}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.launches == nil {
+		m.launches = make(map[string]memLaunch)
+	}
+	m.sweepSessions(now)
+	m.sweepLaunches(now)
+	_, sessionTaken := m.sessions[s.ID]
+	_, launchTaken := m.launches[l.State]
+	if sessionTaken || launchTaken {
+		return ErrExists
+	}
+	m.insertSession(s, stored)
+	m.seq++
+	rec.seq = m.seq
+	m.launches[l.State] = rec
+	m.launchQ.push(l.State, rec.l.ExpiresAt, rec.seq)
 	return nil
 }
 
@@ -191,15 +250,40 @@ func (m *Memory) GetSession(ctx context.Context, id string) (*Session, error) {
 	if !ok {
 		return nil, ErrNotFound
 	}
-	if expired(now, rec.s.ExpiresAt) {
+	last := lastActive(rec.s.CreatedAt, rec.active)
+	switch {
+	case expired(now, rec.s.ExpiresAt):
 		return nil, ErrExpired
+	case idle(now, last, m.IdleTimeout):
+		return nil, ErrIdle
 	}
 	s := rec.s
+	s.LastActiveAt = last
 	var err error
 	if s.AccessToken, s.RefreshToken, err = openTokens(m.Sealer, id, rec.s.AccessToken, rec.s.RefreshToken); err != nil {
 		return nil, fmt.Errorf("store: get session: %w", err)
 	}
 	return &s, nil
+}
+
+// Touch implements Sessions. Like Firestore's, it does not change the
+// session's Version; a session that is absent is left absent.
+func (m *Memory) Touch(ctx context.Context, s *Session, at time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("store: touch: %w", err)
+	}
+	if s == nil || !validID(s.ID) {
+		return fmt.Errorf("store: touch: invalid session")
+	}
+	at = normTime(at)
+	m.mu.Lock()
+	if rec, ok := m.sessions[s.ID]; ok {
+		rec.active = at
+		m.sessions[s.ID] = rec
+	}
+	m.mu.Unlock()
+	s.LastActiveAt = at
+	return nil
 }
 
 // UpdateTokens implements Sessions. It replaces AccessToken, RefreshToken and

@@ -1,12 +1,32 @@
-// Package store keeps the two kinds of short-lived documents that SMART Calc's
-// functions share: launches (the PKCE verifier and state between launch and
-// callback) and sessions (the sealed tokens between callback and calculate).
+// Package store keeps the short-lived documents that SMART Calc's functions
+// share: launches (the PKCE verifier and state between launch and callback,
+// and the callback's one-time hand-offs), sessions (the sealed tokens between
+// callback and calculate) and each session's last activity.
 //
 // Nothing crosses function steps in process memory: every step may run on a
 // different instance, so both the Firestore store and the in-memory store used
 // by the local runner implement the same contract, checked by one test suite.
 // Firestore's TTL deletion can lag by a day, so every read checks expiresAt in
 // code and treats an expired document as absent.
+//
+// # Idle timeout
+//
+// A session ends at its expiresAt (the absolute lifetime, 8 hours by
+// default) or once it has gone IdleTimeout (30 minutes by default) without
+// recorded activity, whichever comes first; GetSession checks both on every
+// read, on every instance, and answers ErrExpired or ErrIdle.
+//
+// Activity is recorded by Touch, which the API calls at most once a minute
+// per session (shared/assess), so that an API call stays one Firestore RPC
+// (the session read) in all but one call a minute. Touch writes a separate
+// document, activity/{session id}, blind: no read and no precondition. The
+// token refresh's one-writer-wins check is an update-time precondition on
+// the session document, which a touch therefore never changes, so a touch
+// and a refresh never conflict. GetSession reads both documents in the one
+// BatchGetDocuments RPC it already makes. Because the touch is throttled,
+// the recorded activity may lag the real one by up to the throttle interval:
+// a session can end up to a minute before IdleTimeout has passed since its
+// last request, never after.
 package store
 
 import (
@@ -19,16 +39,27 @@ import (
 const (
 	LaunchCollection  = "launches"
 	SessionCollection = "sessions"
+	// ActivityCollection holds each session's last recorded activity,
+	// activity/{session id}, apart from the session so that recording it
+	// never touches the session document (see the package comment).
+	ActivityCollection = "activity"
 	// TTLField is the Timestamp field both collections' TTL policies use.
 	TTLField = "expiresAt"
 )
+
+// DefaultIdleTimeout is a store's IdleTimeout when its field is zero.
+const DefaultIdleTimeout = 30 * time.Minute
 
 // Sentinel errors. Callers decide with errors.Is.
 var (
 	// ErrNotFound means no such document exists (never created, or deleted).
 	ErrNotFound = errors.New("store: not found")
-	// ErrExpired means the document exists but its expiresAt has passed.
+	// ErrExpired means the document exists but its expiresAt has passed:
+	// for a session, its absolute lifetime is over.
 	ErrExpired = errors.New("store: expired")
+	// ErrIdle means the session exists and its lifetime is not over, but
+	// it has gone IdleTimeout without recorded activity.
+	ErrIdle = errors.New("store: session idle")
 	// ErrConsumed means the launch was already consumed by an earlier or
 	// concurrent callback.
 	ErrConsumed = errors.New("store: already consumed")
@@ -91,7 +122,10 @@ type Session struct {
 	TokenURL          string // for refresh
 	TokenExpiry       time.Time
 	CreatedAt         time.Time
-	ExpiresAt         time.Time // TTL field
+	ExpiresAt         time.Time // TTL field: the absolute lifetime
+	// LastActiveAt is the last activity Touch recorded; CreatedAt until the
+	// first. The session is idle once IdleTimeout has passed since it.
+	LastActiveAt time.Time
 	// Version identifies the stored revision. Stores set it on every read and
 	// write; UpdateTokens succeeds only if it still matches (one writer wins).
 	Version string
@@ -110,11 +144,20 @@ type Launches interface {
 
 // Sessions stores sessions.
 type Sessions interface {
-	// CreateSession stores s (ErrExists if s.ID is taken) and sets s.Version.
+	// CreateSession stores s (ErrExists if s.ID is taken) and sets
+	// s.Version. Its CreatedAt is its first activity: a LastActiveAt given
+	// is replaced by CreatedAt.
 	CreateSession(ctx context.Context, s *Session) error
 	// GetSession returns the session with that id: ErrNotFound if absent,
-	// ErrExpired if expired.
+	// ErrExpired past its expiresAt, ErrIdle once IdleTimeout has passed
+	// since its LastActiveAt (the absolute lifetime is checked first).
 	GetSession(ctx context.Context, id string) (*Session, error)
+	// Touch records at as s's last activity and sets s.LastActiveAt. It
+	// never reads, never changes the session itself (s.Version stays
+	// valid for UpdateTokens) and does not check that s still exists: a
+	// touch of a deleted session leaves only an activity record that
+	// expires with it.
+	Touch(ctx context.Context, s *Session, at time.Time) error
 	// UpdateTokens replaces the token fields of s (AccessToken, RefreshToken,
 	// TokenExpiry) if the stored version still equals s.Version, and sets
 	// s.Version to the new revision. Otherwise it returns ErrConflict and
@@ -123,8 +166,8 @@ type Sessions interface {
 	// cannot tell the two apart in one RPC); reloading then gives
 	// ErrNotFound.
 	UpdateTokens(ctx context.Context, s *Session) error
-	// DeleteSession removes the session (logout). Deleting an absent session
-	// is not an error.
+	// DeleteSession removes the session and its activity (logout).
+	// Deleting an absent session is not an error.
 	DeleteSession(ctx context.Context, id string) error
 }
 
@@ -132,4 +175,8 @@ type Sessions interface {
 type Store interface {
 	Launches
 	Sessions
+	// CreateSessionAndLaunch stores s and l in one atomic write (one RPC
+	// on Firestore): both or neither, ErrExists if either id is taken.
+	// The callback stores a session and its one-time hand-off this way.
+	CreateSessionAndLaunch(ctx context.Context, s *Session, l *Launch) error
 }
