@@ -304,8 +304,17 @@ function renderBanner() {
   const p = patient();
   const nr = t('value.not-recorded');
   $('patient-name').textContent = p.name || nr;
-  $('patient-age').textContent = typeof p.age === 'number' ? t('patient.age_years', { age: p.age }) : nr;
-  $('patient-birth-date').textContent = p.birth_date ? date(p.birth_date) : nr;
+  // An impossible birth date (in the future, or beyond the oldest age)
+  // gives no age: the banner says why, in the reader's language.
+  const age = $('patient-age');
+  age.classList.toggle('birth-problem', !!p.birth_date_issue);
+  if (p.birth_date_issue) age.setAttribute('role', 'alert'); else age.removeAttribute('role');
+  if (p.birth_date_issue) {
+    age.textContent = t('patient.birth_date_' + (p.birth_date_issue === 'future' ? 'future' : 'too_old'), { date: p.birth_date, max: p.max_age });
+  } else {
+    age.textContent = typeof p.age === 'number' ? t('patient.age_years', { age: p.age }) : nr;
+  }
+  $('patient-birth-date').textContent = p.birth_date ? (p.birth_date_issue ? p.birth_date : date(p.birth_date)) : nr;
   $('patient-sex').textContent = p.sex ? R.enumLabel('sex', p.sex) : nr;
   $('patient-mrn').textContent = p.mrn || nr;
 }

@@ -18,8 +18,12 @@ type Patient struct {
 	BirthDate string `json:"birth_date,omitempty"`
 	Age       *int   `json:"age,omitempty"`
 	// BirthDateProblem says why no age is shown for a birth date that
-	// cannot be right (in the future, or more than 130 years ago).
+	// cannot be right (in the future, or more than 130 years ago), in
+	// English; BirthDateIssue names which ("future", "too-old") and MaxAge
+	// is the limit, so the page says it in the reader's language.
 	BirthDateProblem string `json:"birth_date_problem,omitempty"`
+	BirthDateIssue   string `json:"birth_date_issue,omitempty"`
+	MaxAge           int    `json:"max_age,omitempty"`
 	Sex              string `json:"sex,omitempty"`
 	MRN              string `json:"mrn,omitempty"`
 }
@@ -92,6 +96,8 @@ func banner(p *fhir.Patient, now time.Time) *Patient {
 	}
 	if msg := mapping.BirthDateProblem(p.BirthDate, start, end, now); msg != "" {
 		b.BirthDateProblem = strings.ToUpper(msg[:1]) + msg[1:]
+		b.BirthDateIssue = mapping.BirthDateIssue(start, end, now)
+		b.MaxAge = mapping.MaxAge
 		return b
 	}
 	if birth, ok := p.Birth(); ok && len(p.BirthDate) >= len("2006-01-02") {

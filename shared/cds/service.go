@@ -1,6 +1,7 @@
 package cds
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -69,6 +70,10 @@ type Service struct {
 	AllowLoopbackHTTP bool
 	// MaxRequestBytes bounds a hook request body; default 8 MiB.
 	MaxRequestBytes int64
+
+	// beforeMap, when set, runs just before the mapping with its context:
+	// tests use it to make the mapping start after its deadline.
+	beforeMap func(context.Context)
 
 	once     sync.Once
 	initErr  error
