@@ -345,13 +345,22 @@ function renderBanner() {
   // recorded", which would say the record holds nothing.
   const gone = p.unavailable ? t('value.not-available') : t('value.not-recorded');
   $('patient-name').textContent = p.name || gone;
-  $('patient-age').textContent = typeof p.age === 'number' ? t('patient.age_years', { age: p.age }) : gone;
-  $('patient-birth-date').textContent = p.birth_date ? longDate(p.birth_date) : gone;
+  // An impossible birth date (in the future, or beyond the oldest age)
+  // gives no age: the banner says why, in the reader's language.
+  const age = $('patient-age');
+  age.classList.toggle('birth-problem', !!p.birth_date_issue);
+  if (p.birth_date_issue) age.setAttribute('role', 'alert'); else age.removeAttribute('role');
+  if (p.birth_date_issue) {
+    age.textContent = t('patient.birth_date_' + (p.birth_date_issue === 'future' ? 'future' : 'too_old'), { date: p.birth_date, max: p.max_age });
+  } else {
+    age.textContent = typeof p.age === 'number' ? t('patient.age_years', { age: p.age }) : gone;
+  }
+  $('patient-birth-date').textContent = p.birth_date ? (p.birth_date_issue ? p.birth_date : longDate(p.birth_date)) : gone;
   $('patient-sex').textContent = p.sex ? R.enumLabel('sex', p.sex) : gone;
   $('patient-mrn').textContent = p.mrn || gone;
   banner.dataset.available = p.unavailable ? 'false' : 'true';
   const note = $('patient-note');
-  note.textContent = p.unavailable || p.birth_date_problem || '';
+  note.textContent = p.unavailable || '';
   note.hidden = !note.textContent;
 }
 

@@ -33,6 +33,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/smartcalc-app/smartcalc/functions/entrypoints"
+	"github.com/smartcalc-app/smartcalc/shared/ehrsim"
 	"github.com/smartcalc-app/smartcalc/shared/smart"
 	"github.com/smartcalc-app/smartcalc/shared/smarttest"
 )
@@ -1251,4 +1252,63 @@ func TestBrowserSessionStorageFallback(t *testing.T) {
 			t.Errorf("the fallback was not used:\n%s", lastLines(logs, 12))
 		}
 	}
+}
+
+// TestBrowserImpossibleBirthDate: a birth date in the future, or more than
+// 130 years ago, gives no age; the banner says why instead, in English and
+// in Traditional Chinese, and shows the date as the record gives it.
+func TestBrowserImpossibleBirthDate(t *testing.T) {
+	dir := t.TempDir()
+	bundle := `{"resourceType": "Bundle", "type": "collection", "entry": [` +
+		`{"resource": {"resourceType": "Patient", "id": "birth-future", "name": [{"text": "Future Birth"}], "gender": "female", "birthDate": "2100-01-01"}},` +
+		`{"resource": {"resourceType": "Patient", "id": "birth-too-old", "name": [{"text": "Old Birth"}], "gender": "male", "birthDate": "1850-03-04"}}]}`
+	if err := os.WriteFile(filepath.Join(dir, "birth-dates.json"), []byte(bundle), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := start(t, memoryStore, nil, &Tune{Sandbox: func(c *ehrsim.Config) { c.DataDir = dir }}, nil)
+	b := newBrowser(t, nil)
+	for _, tt := range []struct {
+		patient, date, en, zh string
+	}{
+		{"birth-future", "2100-01-01",
+			"No age: the birth date 2100-01-01 is after today, so it cannot be right. Correct it in the EHR, or enter the age.",
+			"無法計算年齡：出生日期 2100-01-01 晚於今天，不可能正確。請在 EHR 中更正，或自行輸入年齡。"},
+		{"birth-too-old", "1850-03-04",
+			"No age: the birth date 1850-03-04 is more than 130 years ago, so it cannot be right. Correct it in the EHR, or enter the age.",
+			"無法計算年齡：出生日期 1850-03-04 距今超過 130 年，不可能正確。請在 EHR 中更正，或自行輸入年齡。"},
+	} {
+		b.launchInto(e, tt.patient)
+		if got := b.text("#patient-age"); got != tt.en {
+			t.Errorf("%s: age cell %q, want %q", tt.patient, got, tt.en)
+		}
+		if got := b.attr("#patient-age", "class"); !strings.Contains(got, "birth-problem") {
+			t.Errorf("%s: age cell class %q, not marked as a problem", tt.patient, got)
+		}
+		if got := b.text("#patient-birth-date"); got != tt.date {
+			t.Errorf("%s: birth date cell %q, want %q", tt.patient, got, tt.date)
+		}
+		b.setLang("zh-TW")
+		if got := b.text("#patient-age"); got != tt.zh {
+			t.Errorf("%s: zh-TW age cell %q, want %q", tt.patient, got, tt.zh)
+		}
+		b.noConsoleErrors()
+		if tt.patient == "birth-too-old" {
+			b.screenshot("birth-date-zh-TW", "birth-too-old in Traditional Chinese: the banner says why no age is shown")
+		}
+		b.setLang("en") // the choice is remembered: the next launch waits for English
+	}
+	b.launchInto(e, "low-risk")
+	if got := b.text("#patient-age"); !strings.HasSuffix(got, " years") || strings.Contains(b.attr("#patient-age", "class"), "birth-problem") {
+		t.Errorf("a plausible birth date: age cell %q class %q", got, b.attr("#patient-age", "class"))
+	}
+}
+
+// setLang picks a language in the page's selector, as a clinician does.
+func (b *tab) setLang(lang string) {
+	b.t.Helper()
+	b.do(
+		chromedp.SetValue(chromedp.CSS("#lang-select"), lang),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('lang-select').dispatchEvent(new Event('change', {bubbles: true}))`),
+	)
+	b.waitFor(lang, `document.documentElement.lang === '`+lang+`' ? 'ok' : ''`)
 }

@@ -23,34 +23,43 @@ const LoadLaunchesEnv = "SMARTCALC_LOAD_LAUNCHES"
 // patientLaunch runs one full launch into patient (launch, authorize,
 // callback, context) and returns the patient id the app's context names.
 func patientLaunch(e *env, c *http.Client, patient string) (string, error) {
+	_, got, err := launchInto(e, c, e.URL+"/ehr/launch?patient="+patient)
+	return got, err
+}
+
+// launchInto follows an EHR launch from launchURL (the sandbox's
+// /ehr/launch, faults included) through /launch, authorize, the callback
+// and the hand-off, reads /api/context, and returns the session handle and
+// the patient id the context names.
+func launchInto(e *env, c *http.Client, launchURL string) (handle, patient string, err error) {
 	c = ownBrowser(c)
 	step := "/ehr/launch"
-	resp, err := c.Get(e.URL + step + "?patient=" + patient)
+	resp, err := c.Get(launchURL)
 	for hop := 0; err == nil && hop < 4 && resp.StatusCode/100 == 3; hop++ {
 		resp.Body.Close()
 		loc := resp.Header.Get("Location")
 		if _, code, ok := strings.Cut(loc, "#handoff="); ok {
 			handle, status, retryAfter, err := handoff(e, c, code)
 			if err != nil {
-				return "", err
+				return "", "", err
 			}
 			if handle == "" {
-				return "", &launchRefused{step: "/calculate/api/session", status: status, retryAfter: retryAfter}
+				return "", "", &launchRefused{step: "/calculate/api/session", status: status, retryAfter: retryAfter}
 			}
 			req, _ := http.NewRequest("GET", e.URL+"/calculate/api/context", nil)
 			req.Header.Set("Authorization", "Bearer "+handle)
 			resp, err = c.Do(req)
 			if err != nil {
-				return "", err
+				return "", "", err
 			}
 			defer resp.Body.Close()
 			var ctx struct {
 				Patient struct{ ID string } `json:"patient"`
 			}
 			if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&ctx) != nil {
-				return "", fmt.Errorf("context: %d", resp.StatusCode)
+				return "", "", &launchRefused{step: "/calculate/api/context", status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After")}
 			}
-			return ctx.Patient.ID, nil
+			return handle, ctx.Patient.ID, nil
 		}
 		var u = loc
 		if strings.HasPrefix(loc, "/") {
@@ -60,11 +69,11 @@ func patientLaunch(e *env, c *http.Client, patient string) (string, error) {
 		resp, err = c.Get(u)
 	}
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	return "", &launchRefused{step: step, status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After")}
+	return "", "", &launchRefused{step: step, status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After")}
 }
 
 // launchRefused is a launch that stopped at a non-redirect answer.

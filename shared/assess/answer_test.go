@@ -1,6 +1,7 @@
 package assess_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -148,7 +149,7 @@ func TestClinicalAnswerFromRecords(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a, err := svc.Evaluate(tt.rec.rec, nil, now)
+			a, err := svc.Evaluate(context.Background(), tt.rec.rec, nil, now)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -58,15 +58,17 @@ type Recommendation struct {
 func (s *Service) Assess(ctx context.Context, ss *Session, overrides calc.Inputs) (*Assessment, error) {
 	now := s.now()
 	st := ss.Store()
-	ctx, cancel := context.WithTimeout(ctx, s.assessTimeout())
+	fetchCtx, cancel := context.WithTimeout(ctx, s.assessTimeout())
 	defer cancel()
 	var requests atomic.Int64
 	client := ss.FHIR()
 	hc := *client.HTTPClient
 	hc.Transport = countRequests{&requests, hc.Transport}
 	client.HTTPClient = &hc
-	rec := client.FetchRecord(ctx, s.query(st, now))
-	a, err := s.Evaluate(rec, overrides, now)
+	rec := client.FetchRecord(fetchCtx, s.query(st, now))
+	mapCtx, cancelMap := context.WithTimeout(ctx, DefaultMapTimeout)
+	defer cancelMap()
+	a, err := s.Evaluate(mapCtx, rec, overrides, now)
 	if err != nil {
 		return nil, err
 	}
@@ -78,6 +80,11 @@ func (s *Service) Assess(ctx context.Context, ss *Session, overrides calc.Inputs
 	a.FHIRRequests = int(requests.Load())
 	return a, nil
 }
+
+// DefaultMapTimeout bounds the mapping of a record once it is fetched, so an
+// assessment answers within AssessTimeout + DefaultMapTimeout (30 s by
+// default), well under the platform's 60 s, whatever the record's size.
+const DefaultMapTimeout = 5 * time.Second
 
 type countRequests struct {
 	n    *atomic.Int64

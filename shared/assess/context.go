@@ -18,8 +18,13 @@ type Patient struct {
 	BirthDate string `json:"birth_date,omitempty"`
 	Age       *int   `json:"age,omitempty"`
 	// BirthDateProblem says why no age is shown for a birth date that
-	// cannot be right (in the future, or more than 130 years ago).
+	// cannot be right (in the future, or more than 130 years ago), in the
+	// reader's language; BirthDateIssue names which ("future", "too-old")
+	// and MaxAge is the limit, so the page can say it again when its
+	// language changes.
 	BirthDateProblem message.Msg `json:"birth_date_problem,omitzero"`
+	BirthDateIssue   string      `json:"birth_date_issue,omitempty"`
+	MaxAge           int         `json:"max_age,omitempty"`
 	Sex              string      `json:"sex,omitempty"`
 	MRN              string      `json:"mrn,omitempty"`
 	// Unavailable, when the Patient could not be read, says why: the
@@ -94,8 +99,14 @@ func banner(p *fhir.Patient, now time.Time) *Patient {
 	if !ok {
 		return b
 	}
-	if msg := mapping.BirthDateProblem(p.BirthDate, start, end, now); !msg.IsZero() {
-		b.BirthDateProblem = message.New("banner.birth-date-problem", message.Args{"problem": msg})
+	if issue := mapping.BirthDateIssue(start, end, now); issue != "" {
+		key := "patient.birth_date_future"
+		if issue == mapping.BirthDateTooOld {
+			key = "patient.birth_date_too_old"
+		}
+		b.BirthDateProblem = message.New(key, message.Args{"date": p.BirthDate, "max": mapping.MaxAge})
+		b.BirthDateIssue = issue
+		b.MaxAge = mapping.MaxAge
 		return b
 	}
 	if birth, ok := p.Birth(); ok && len(p.BirthDate) >= len("2006-01-02") {

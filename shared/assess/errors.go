@@ -50,6 +50,10 @@ func (d DataError) sessionError() error {
 	return ErrSessionExpired
 }
 
+// NotChecked reports whether these records were read but not examined: the
+// mapping's deadline passed first (mapping.ErrNotChecked).
+func (d DataError) NotChecked() bool { return errors.Is(d.err, mapping.ErrNotChecked) }
+
 // fromCalc converts the mapping's data error to the API's.
 func fromCalc(d mapping.DataError) DataError {
 	out := DataError{Resource: d.ResourceType, Message: d.Message, Inputs: d.Inputs, err: d.Err,

@@ -1,6 +1,7 @@
 package assess
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -31,8 +32,11 @@ func (s *Service) mapOptions() mapping.MapOptions {
 
 // Evaluate maps a fetched record (from the EHR, or a CDS Hooks prefetch),
 // overlays the clinician's values and runs every calculator. It does no I/O.
-func (s *Service) Evaluate(rec *fhir.Record, overrides calc.Inputs, now time.Time) (*Assessment, error) {
-	m := mapping.MapRecord(s.Scoring, rec, now, s.mapOptions())
+// ctx bounds the mapping (mapping.MapRecordContext): the parts of the record
+// not examined by its deadline are reported as not checked, and their
+// inputs are asked for.
+func (s *Service) Evaluate(ctx context.Context, rec *fhir.Record, overrides calc.Inputs, now time.Time) (*Assessment, error) {
+	m := mapping.MapRecordContext(ctx, s.Scoring, rec, now, s.mapOptions())
 	inputs := m.CalcInputs().Overlay(overrides)
 	results, err := s.Engine.EvaluateAll(inputs)
 	if err != nil {

@@ -457,13 +457,13 @@ func TestContext(t *testing.T) {
 			name:     "birth date in the future: no age, a clear message",
 			requests: 1,
 			patient:  func(p map[string]any) { p["birthDate"] = "2100-01-01" },
-			check:    wantBirthProblem("2100-01-01 is after the assessment date"),
+			check:    wantBirthProblem("2100-01-01 is after today", "future"),
 		},
 		{
 			name:     "birth date more than 130 years ago: no age, a clear message",
 			requests: 1,
 			patient:  func(p map[string]any) { p["birthDate"] = "1890-01-01" },
-			check:    wantBirthProblem("1890-01-01 is more than 130 years ago"),
+			check:    wantBirthProblem("1890-01-01 is more than 130 years ago", "too-old"),
 		},
 		{
 			name:     "sex from the birth-sex extension when gender is absent",
@@ -584,11 +584,12 @@ func TestContext(t *testing.T) {
 	}
 }
 
-func wantBirthProblem(msg string) func(t *testing.T, c *assess.Context) {
+func wantBirthProblem(msg, issue string) func(t *testing.T, c *assess.Context) {
 	return func(t *testing.T, c *assess.Context) {
 		t.Helper()
-		if c.Patient == nil || c.Patient.Age != nil || !strings.Contains(c.Patient.BirthDateProblem.String(), msg) {
-			t.Errorf("banner = %+v, want no age and a birth date problem with %q", c.Patient, msg)
+		if c.Patient == nil || c.Patient.Age != nil || !strings.Contains(c.Patient.BirthDateProblem.String(), msg) ||
+			c.Patient.BirthDateIssue != issue || c.Patient.MaxAge != 130 {
+			t.Errorf("banner = %+v, want no age and a birth date problem %s with %q", c.Patient, issue, msg)
 		}
 	}
 }

@@ -65,6 +65,8 @@ func readWarnings(errs []DataError) []calc.Warning {
 	for _, de := range errs {
 		var k string
 		switch {
+		case de.NotChecked():
+			k = "access.not-checked"
 		case de.Kind == KindScope:
 			k = "access.scope"
 		case de.BreakTheGlass:

@@ -25,13 +25,18 @@ func strictDecode(b []byte, v any) error {
 }
 
 // LoadConfig parses and validates the configuration embedded in the binary.
-// Call it once at start-up and stop on error.
-func LoadConfig() (*Config, error) { return ParseConfig(embeddedConfig) }
+// Call it once at start-up and stop on error. Raw serves the embedded bytes
+// themselves: they are read-only, so no copy is kept on the heap.
+func LoadConfig() (*Config, error) { return parseConfig(embeddedConfig, false) }
 
 // ParseConfig parses and validates a scoring configuration. Every missing or
 // invalid field is reported as a *ConfigError naming it (joined with
 // errors.Join); the configuration is never completed with defaults.
-func ParseConfig(b []byte) (*Config, error) {
+func ParseConfig(b []byte) (*Config, error) { return parseConfig(b, true) }
+
+// parseConfig is ParseConfig; own says whether Raw needs a copy of b (the
+// caller may change b later).
+func parseConfig(b []byte, own bool) (*Config, error) {
 	var c Config
 	if err := strictDecode(b, &c); err != nil {
 		return nil, &ConfigError{Path: "(document)", Reason: err.Error()}
@@ -40,7 +45,10 @@ func ParseConfig(b []byte) (*Config, error) {
 		return nil, err
 	}
 	c.fillTexts()
-	c.raw = append([]byte(nil), b...)
+	c.raw = b
+	if own {
+		c.raw = append([]byte(nil), b...)
+	}
 	sum := sha256.Sum256(c.raw)
 	c.etag = `"` + c.Version + "-" + hex.EncodeToString(sum[:8]) + `"`
 	return &c, nil

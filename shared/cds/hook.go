@@ -3,7 +3,9 @@ package cds
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -45,7 +47,15 @@ func (s *Service) answer(ctx context.Context, k *call, start time.Time) (Respons
 	}
 	st := stats(sources, timed, int(requests.Load()))
 
-	a, err := s.Assess.Evaluate(rec, nil, now)
+	// The mapping stops a little before the budget's end, keeping time to
+	// score and write the answer: what it has not examined by then is
+	// reported as not checked.
+	mapCtx, cancelMap := context.WithDeadline(ctx, deadline.Add(-reserve(s.budget())/4))
+	defer cancelMap()
+	if s.beforeMap != nil {
+		s.beforeMap(mapCtx)
+	}
+	a, err := s.Assess.Evaluate(mapCtx, rec, nil, now)
 	if err != nil {
 		// The engine refused the inputs: a configuration fault, not the
 		// patient's. Say so rather than guess.
@@ -54,7 +64,14 @@ func (s *Service) answer(ctx context.Context, k *call, start time.Time) (Respons
 		}
 		return Response{Cards: []Card{}}, st
 	}
-	notes := s.notChecked(sources, rec, a, timed)
+	unmapped := map[string]bool{}
+	for _, de := range a.DataErrors {
+		if de.NotChecked() {
+			unmapped[de.Resource] = true
+		}
+	}
+	st.unmapped = slices.Sorted(maps.Keys(unmapped))
+	notes := s.notChecked(sources, rec, a, timed, unmapped)
 	v := s.view(a, notes, len(sources))
 	switch k.req.Hook {
 	case HookPatientView:
@@ -96,7 +113,7 @@ type note struct {
 
 // notChecked lists the resource types the assessment could not use, with
 // the reason a clinician can act on.
-func (s *Service) notChecked(sources []source, rec *fhir.Record, a *assess.Assessment, timed map[string]bool) []note {
+func (s *Service) notChecked(sources []source, rec *fhir.Record, a *assess.Assessment, timed, unmapped map[string]bool) []note {
 	inputs := map[string][]string{}
 	for _, de := range a.DataErrors {
 		inputs[de.Resource] = append(inputs[de.Resource], de.Inputs...)
@@ -109,10 +126,12 @@ func (s *Service) notChecked(sources []source, rec *fhir.Record, a *assess.Asses
 		switch {
 		case !src.skipped.IsZero():
 			n.Reason = src.skipped
-		case err == nil:
-			continue
 		case timed[src.typ]:
 			n.Reason = reason("budget", message.Args{"budget": s.budget().String()})
+		case unmapped[src.typ]:
+			n.Reason = reason("unmapped", message.Args{"budget": s.budget().String()})
+		case err == nil:
+			continue
 		case src.outcome:
 			n.Reason = reason("prefetch", nil)
 			var fe *fhir.Error

@@ -376,7 +376,7 @@ func (e *env) cdsAssessment(body []byte) *assess.Assessment {
 	}
 	now := time.Now()
 	rec, _ := e.svc.readRecord(context.Background(), k, now, http.DefaultClient)
-	a, err := e.svc.Assess.Evaluate(rec, nil, now)
+	a, err := e.svc.Assess.Evaluate(context.Background(), rec, nil, now)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -665,5 +665,53 @@ func TestSandboxPage(t *testing.T) {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)
 		}
+	}
+}
+
+// TestMappingPastDeadline: the EHR is slow and the mapping itself runs out
+// of time (the test holds it until its deadline has passed, as a huge
+// record on a busy instance would). The service still answers, with a card
+// that names what it read but did not check, and never concludes absence
+// from those records.
+func TestMappingPastDeadline(t *testing.T) {
+	const budget = 300 * time.Millisecond
+	e := newEnv(t, withBudget(budget))
+	var mapDeadline time.Duration
+	e.svc.beforeMap = func(ctx context.Context) {
+		d, _ := ctx.Deadline()
+		mapDeadline = time.Until(d)
+		<-ctx.Done()
+	}
+	res := e.call(ehrsim.CDSCall{Hook: HookPatientView, Patient: "ckd-severe", PrefetchKeys: []string{"patient", "observations"},
+		Faults: []string{"fhir-slow:1m"}})
+	if res.Status != http.StatusOK || len(res.Cards) != 1 {
+		t.Fatalf("status %d: %s", res.Status, res.Body)
+	}
+	if mapDeadline <= 0 || mapDeadline > budget {
+		t.Errorf("the mapping's deadline was %v from its start, want within the %v budget", mapDeadline, budget)
+	}
+	c := res.Cards[0]
+	for _, s := range []string{
+		"lab results: SMART Calc's 300ms budget ran out before it checked these records",
+		"problem list: the EHR's FHIR server did not answer within SMART Calc's 300ms budget",
+		"medication orders: the EHR's FHIR server did not answer within",
+	} {
+		if !strings.Contains(c.Detail, s) {
+			t.Errorf("detail lacks %q:\n%s", s, c.Detail)
+		}
+	}
+	if strings.Contains(c.Detail, "- Hemoglobin: 10.8 g/dL") {
+		t.Errorf("the card shows a value from records it did not check:\n%s", c.Detail)
+	}
+	if c.Indicator != IndicatorInfo || !strings.HasPrefix(c.Summary, "Bleeding risk not assessed") && !strings.Contains(c.Summary, "incomplete") {
+		t.Errorf("card %q (%s) claims an assessment", c.Summary, c.Indicator)
+	}
+	if !strings.Contains(e.logs.String(), `"not_mapped":["Observation"]`) {
+		t.Errorf("log line does not list the types not checked:\n%s", e.logs.String())
+	}
+	// The answer waited for the mapping's deadline: a lower bound, not a
+	// timed assertion on speed.
+	if min := budget - reserve(budget)/4; res.Latency < min {
+		t.Errorf("answered after %v, before the mapping's deadline %v", res.Latency, min)
 	}
 }

@@ -131,7 +131,7 @@ func (s *Service) serveHook(rw http.ResponseWriter, r *http.Request) {
 	attrs := []any{"status", http.StatusOK, "cards", len(resp.Cards), "latency_ms", time.Since(start).Milliseconds()}
 	if st != nil {
 		attrs = append(attrs, "prefetch_keys", st.prefetched, "fetched", st.fetched, "not_checked", st.notChecked,
-			"timed_out", st.timedOut, "fhir_requests", st.requests)
+			"timed_out", st.timedOut, "not_mapped", st.unmapped, "fhir_requests", st.requests)
 	}
 	log.Info("cds: hook answered", attrs...)
 	writeJSON(w, http.StatusOK, resp)
@@ -171,6 +171,7 @@ func panicText(p any) string {
 // hookStats are what the log line reports: never patient data.
 type hookStats struct {
 	prefetched, fetched, notChecked, timedOut []string
+	unmapped                                  []string // resource types the mapping had no time to examine
 	requests                                  int
 }
 

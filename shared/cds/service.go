@@ -1,6 +1,7 @@
 package cds
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -77,6 +78,10 @@ type Service struct {
 	// CDS client sends no reader's language, so the deployment chooses
 	// one; empty means English.
 	Language message.Lang
+
+	// beforeMap, when set, runs just before the mapping with its context:
+	// tests use it to make the mapping start after its deadline.
+	beforeMap func(context.Context)
 
 	once     sync.Once
 	initErr  error

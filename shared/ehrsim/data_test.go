@@ -239,11 +239,20 @@ func TestConfigErrors(t *testing.T) {
 		{"no redirect", Config{BaseURL: "http://h/ehr", Clients: []Client{{ID: "a", Type: ClientPublic}}}, "RedirectURIs"},
 		{"duplicate", Config{BaseURL: "http://h/ehr", Clients: []Client{{ID: "a", Type: ClientPublic, RedirectURIs: redirect}, {ID: "a", Type: ClientPublic, RedirectURIs: redirect}}}, "twice"},
 		{"unknown auto-pick", Config{BaseURL: "http://h/ehr", AutoPickPatient: "nobody"}, "AutoPickPatient"},
+		{"FHIR base on another path", Config{BaseURL: "http://h/ehr", FHIRBaseURL: "http://h:9/fhir"}, "FHIRBaseURL"},
+		{"relative FHIR base", Config{BaseURL: "http://h/ehr", FHIRBaseURL: "/ehr/fhir"}, "FHIRBaseURL"},
 	}
 	for _, tt := range tests {
 		tt.cfg.SigningKey = serverKey
 		if _, err := New(tt.cfg); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: %v, want an error about %s", tt.name, err, tt.want)
 		}
+	}
+	s, err := New(Config{BaseURL: "http://h/ehr", FHIRBaseURL: "http://h:9/ehr/fhir/", SigningKey: serverKey})
+	if err != nil {
+		t.Fatalf("FHIRBaseURL on another port: %v", err)
+	}
+	if s.FHIRBase() != "http://h:9/ehr/fhir" || s.TokenURL() != "http://h/ehr/token" {
+		t.Errorf("FHIRBaseURL: FHIR base %q, token %q", s.FHIRBase(), s.TokenURL())
 	}
 }

@@ -37,8 +37,14 @@ const UserID = "dr-chen"
 type Config struct {
 	// BaseURL is the absolute URL the sandbox is mounted at, for example
 	// "http://127.0.0.1:8080/ehr". The FHIR base, which is also the iss and
-	// the id_token issuer, is BaseURL+"/fhir".
+	// the id_token issuer, is BaseURL+"/fhir" unless FHIRBaseURL is set.
 	BaseURL string
+	// FHIRBaseURL, when set, is the FHIR base (and id_token issuer) of the
+	// default profile when its FHIR server is reached on another address (a
+	// listener of its own, such as a weak one in a test) serving the same
+	// Server: its path must be BaseURL's path + "/fhir". Authorization, the
+	// EHR pages and the other profiles stay at BaseURL.
+	FHIRBaseURL string
 	// AppLaunchURL is the app's launch URI that /launch redirects to, for
 	// example "http://127.0.0.1:8080/launch".
 	AppLaunchURL string
@@ -185,6 +191,19 @@ func New(cfg Config) (*Server, error) {
 	}
 	for _, p := range allProfiles {
 		s.sites = append(s.sites, newSite(p, s.baseURL))
+	}
+	if cfg.FHIRBaseURL != "" {
+		def := s.sites[0]
+		f, err := url.Parse(cfg.FHIRBaseURL)
+		if err != nil || (f.Scheme != "http" && f.Scheme != "https") || f.Host == "" || f.RawQuery != "" || f.Fragment != "" ||
+			strings.TrimSuffix(f.Path, "/") != s.prefix+def.fhirPath {
+			return nil, fmt.Errorf("ehrsim: FHIRBaseURL %q must be an absolute http(s) URL whose path is %q", cfg.FHIRBaseURL, s.prefix+def.fhirPath)
+		}
+		moved := strings.TrimSuffix(cfg.FHIRBaseURL, "/")
+		if def.issuer == def.fhirBase {
+			def.issuer = moved // the default profile's id_tokens are issued by its FHIR base
+		}
+		def.fhirBase = moved
 	}
 	s.fhirBase = s.sites[0].fhirBase
 	if s.client == nil {

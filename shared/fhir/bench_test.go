@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -13,67 +14,118 @@ import (
 )
 
 // BenchmarkFetchRecordHugePages runs FetchRecord against an EHR whose every
-// search answers 15 MB pages with a next link, and reports the peak heap in
-// use (sampled every millisecond) and the process's peak RSS (VmHWM). The
-// per-response cap refuses each page unread past 4 MiB, so the record says
-// plainly which searches were not read.
+// search answers a 15 MB page with a next link (written in chunks, with no
+// Content-Length to refuse it early), and reports the peak heap in use
+// (sampled every millisecond; the test server's own copy of the page
+// included) and the process's peak RSS (VmHWM, reset before each case).
 //
-//	go test ./shared/fhir/ -run '^$' -bench FetchRecordHugePages -benchtime 5x
+//   - small-entries: 1 KB Observations. Decoding entry by entry, each search
+//     stops reading at the 1,000-entry cap and keeps those entries, marked
+//     truncated.
+//
+//   - large-entries: 64 KB Observations (a long note). The 4 MiB
+//     per-response cap is reached first, each page is dropped, and the
+//     record says plainly which searches were not read.
+//
+//     go test ./shared/fhir/ -run '^$' -bench FetchRecordHugePages -benchtime 5x
 func BenchmarkFetchRecordHugePages(b *testing.B) {
-	obs := labObs("o", "718-7", 12, "2025-03-01")
-	n := 15<<20/len(obs) + 1
-	rs := make([]string, n)
-	for i := range rs {
-		rs[i] = obs
-	}
-	page := []byte(bundle("/fhir/Observation?page=2", rs...))
-	srv, _ := newServer(b, ehrHandler(map[string]http.HandlerFunc{}))
-	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/fhir/Patient/") {
-			writeJSON(w, 200, testPatient)
-			return
-		}
-		w.Header().Set("Content-Type", "application/fhir+json")
-		w.Write(page) // chunked: no Content-Length to refuse it early
-	})
-	c := newClient(srv)
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	go func() {
-		var ms runtime.MemStats
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(time.Millisecond):
+	for _, tt := range []struct {
+		name    string
+		padding int
+	}{
+		{"small-entries", 700},
+		{"large-entries", 64 << 10},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			obs := paddedObs("o", tt.padding)
+			n := 15<<20/len(obs) + 1
+			var page strings.Builder
+			page.WriteString(`{"resourceType":"Bundle","type":"searchset","link":[{"relation":"next","url":"/fhir/Observation?page=2"}],"entry":[`)
+			for i := range n {
+				if i > 0 {
+					page.WriteByte(',')
+				}
+				page.WriteString(`{"resource":` + obs + `,"search":{"mode":"match"}}`)
 			}
-			runtime.ReadMemStats(&ms)
-			if v := ms.HeapInuse; v > peak.Load() {
-				peak.Store(v)
+			page.WriteString(`]}`)
+			body := []byte(page.String())
+			srv, _ := newServer(b, ehrHandler(map[string]http.HandlerFunc{}))
+			srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if strings.HasPrefix(r.URL.Path, "/fhir/Patient/") {
+					writeJSON(w, 200, testPatient)
+					return
+				}
+				w.Header().Set("Content-Type", "application/fhir+json")
+				for rest := body; len(rest) > 0; {
+					k := min(len(rest), 64<<10)
+					if _, err := w.Write(rest[:k]); err != nil {
+						return
+					}
+					rest = rest[k:]
+				}
+			})
+			c := newClient(srv)
+			page.Reset()
+			debug.FreeOSMemory() // the page's construction is not the assessment's
+			resetHWM()
+			var peak atomic.Uint64
+			stop := make(chan struct{})
+			go func() {
+				var ms runtime.MemStats
+				for {
+					select {
+					case <-stop:
+						return
+					case <-time.After(time.Millisecond):
+					}
+					runtime.ReadMemStats(&ms)
+					if v := ms.HeapInuse; v > peak.Load() {
+						peak.Store(v)
+					}
+				}
+			}()
+			b.ReportAllocs()
+			b.ResetTimer()
+			var rec *Record
+			for b.Loop() {
+				rec = c.FetchRecord(context.Background(), fullQuery())
 			}
-		}
-	}()
-	runtime.GC()
-	b.ReportAllocs()
-	b.ResetTimer()
-	var rec *Record
-	for b.Loop() {
-		rec = c.FetchRecord(context.Background(), fullQuery())
+			b.StopTimer()
+			close(stop)
+			if rec.Patient == nil {
+				b.Fatalf("no patient: errors %v", rec.Errors)
+			}
+			if tt.padding < 1<<10 {
+				if len(rec.Errors) != 0 || len(rec.Observations) != DefaultMaxEntries || !rec.Truncated["Observation"] {
+					b.Fatalf("%d observations, truncated %v, errors %v", len(rec.Observations), rec.Truncated, rec.Errors)
+				}
+			} else {
+				if len(rec.Errors) != 6 {
+					b.Fatalf("errors %v, want every search too large", rec.Errors)
+				}
+				for typ, err := range rec.Errors {
+					if e, ok := err.(*Error); !ok || !e.TooLarge {
+						b.Fatalf("%s: %v, want TooLarge", typ, err)
+					}
+				}
+			}
+			b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MiB")
+			b.ReportMetric(vmHWM()/(1<<10), "peak-RSS-MiB")
+			b.ReportMetric(float64(len(body))/(1<<20), "page-MiB")
+		})
 	}
-	b.StopTimer()
-	close(stop)
-	if rec.Patient == nil || len(rec.Errors) == 0 {
-		b.Fatalf("patient %v errors %v", rec.Patient, rec.Errors)
-	}
-	for typ, err := range rec.Errors {
-		if e, ok := err.(*Error); !ok || !e.TooLarge {
-			b.Fatalf("%s: %v, want TooLarge", typ, err)
-		}
-	}
-	b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MiB")
-	b.ReportMetric(vmHWM()/(1<<10), "peak-RSS-MiB")
-	b.ReportMetric(float64(len(page))/(1<<20), "page-MiB")
 }
+
+// paddedObs is an Observation with a note of about padding bytes: the
+// narrative weight real EHR resources carry.
+func paddedObs(id string, padding int) string {
+	o := labObs(id, "718-7", 12, "2025-03-01")
+	return strings.TrimSuffix(o, "}") + `,"note":[{"text":"` + strings.Repeat("x", padding) + `"}]}`
+}
+
+// resetHWM resets the process's peak RSS (Linux clear_refs 5), so each case
+// reports its own peak; elsewhere it does nothing.
+func resetHWM() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
 
 // vmHWM returns the process's peak resident set in KiB (Linux), or 0.
 func vmHWM() float64 {

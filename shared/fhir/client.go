@@ -24,11 +24,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -185,7 +185,11 @@ func (c *Client) Read(ctx context.Context, typ, id string, v any) error {
 		return &Error{Op: op, Type: typ, Status: http.StatusOK, Kind: ErrBadResponse, Err: jsonError(err)}
 	}
 	if h.ResourceType == "OperationOutcome" {
-		return outcomeError(op, typ, body)
+		var o OperationOutcome
+		if json.Unmarshal(body, &o) != nil {
+			return &Error{Op: op, Type: typ, Status: http.StatusOK, Kind: ErrBadResponse, Err: errors.New("got an unreadable OperationOutcome instead of a result")}
+		}
+		return outcomeError(op, typ, &o)
 	}
 	if h.ResourceType != typ || (h.ID != "" && h.ID != id) {
 		return &Error{Op: op, Type: typ, Status: http.StatusOK, Kind: ErrBadResponse,
@@ -212,11 +216,29 @@ func describe(h resourceHeader, want string) string {
 // (url.Values.Encode), so "code=http://loinc.org|718-7,http://loinc.org|20509-6"
 // travels as code=http%3A%2F%2Floinc.org%7C718-7%2C…
 //
+// Each page is decoded entry by entry as it streams in (never read whole),
+// within MaxResponseBytes and the record budget; at MaxEntries the search
+// stops reading and is marked Truncated. A page that goes over a byte cap
+// is dropped: the pages before it are kept and the result is Truncated, or,
+// on the first page, the error says it was too large.
+//
 // On error the result still holds the pages read before the failure (nil if
 // none). When a page carries an OperationOutcome asking for break-the-glass,
 // Search returns every page it read together with an *Error matching
 // ErrForbidden: the records it holds are real, but absence means nothing.
 func (c *Client) Search(ctx context.Context, typ string, params url.Values) (*SearchResult, error) {
+	res := new(SearchResult)
+	got, err := c.search(ctx, typ, params, &rawSink{res: res})
+	if got == nil {
+		return nil, err
+	}
+	res.Outcomes, res.Truncated = got.Outcomes, got.Truncated
+	return res, err
+}
+
+// search is Search with the entries handed to sink as they are decoded;
+// the result carries only the outcomes and Truncated.
+func (c *Client) search(ctx context.Context, typ string, params url.Values, sink entrySink) (*SearchResult, error) {
 	const op = "search"
 	if !validType(typ) {
 		return nil, &Error{Op: op, Type: typ, Err: errors.New("invalid resource type")}
@@ -238,8 +260,9 @@ func (c *Client) Search(ctx context.Context, typ string, params url.Values) (*Se
 		maxEntries = DefaultMaxEntries
 	}
 	var res *SearchResult
+	kept := 0
 	for page := 1; ; page++ {
-		body, err := c.get(ctx, op, typ, u)
+		resp, err := c.open(ctx, op, typ, u)
 		if err != nil {
 			var e *Error
 			if page > 1 && errors.As(err, &e) && e.TooLarge {
@@ -252,28 +275,46 @@ func (c *Client) Search(ctx context.Context, typ string, params url.Values) (*Se
 		if res == nil {
 			res = new(SearchResult)
 		}
-		next, err := res.addPage(body)
-		if err != nil {
+		info, derr := decodePage(ctx, resp, maxEntries-kept, sink.stage)
+		resp.Close()
+		if derr != nil {
+			sink.drop()
+			resp.refund()
 			var e *Error
-			if errors.As(err, &e) {
+			switch {
+			case ctx.Err() != nil:
+				return res, &Error{Op: op, Type: typ, Kind: ErrUnavailable, Err: ctx.Err()}
+			case errors.Is(derr, errTooLarge) && page > 1:
+				res.Truncated = true // keep the pages before this one
+			case errors.Is(derr, errTooLarge):
+				return res, &Error{Op: op, Type: typ, Status: http.StatusOK, Kind: ErrBadResponse, Err: derr, TooLarge: true}
+			case errors.As(derr, &e):
 				e.Op, e.Type = op, typ
 				return res, e
+			case resp.readErr != nil:
+				return res, &Error{Op: op, Type: typ, Status: http.StatusOK, Kind: ErrBadResponse, Err: errors.New("reading the response failed")}
+			case isJSONError(derr):
+				return res, &Error{Op: op, Type: typ, Status: http.StatusOK, Kind: ErrBadResponse, Err: jsonError(derr)}
+			default:
+				return res, &Error{Op: op, Type: typ, Status: http.StatusOK, Kind: ErrBadResponse, Err: derr}
 			}
-			return res, &Error{Op: op, Type: typ, Status: http.StatusOK, Kind: ErrBadResponse, Err: err}
+			break
 		}
-		if len(res.Entries) > maxEntries {
-			res.Entries = slices.Clip(res.Entries[:maxEntries])
+		sink.commit()
+		kept += info.entries
+		res.Outcomes = append(res.Outcomes, info.outcomes...)
+		if info.full {
 			res.Truncated = true
 			break
 		}
-		if next == "" {
+		if info.next == "" {
 			break
 		}
-		if page >= maxPages || len(res.Entries) == maxEntries {
+		if page >= maxPages || kept == maxEntries {
 			res.Truncated = true
 			break
 		}
-		nu, err := resolveSameOrigin(base, u, next)
+		nu, err := resolveSameOrigin(base, u, info.next)
 		if err != nil {
 			return res, &Error{Op: op, Type: typ, Status: http.StatusOK, Kind: ErrBadResponse, Err: err}
 		}
@@ -292,55 +333,23 @@ func (c *Client) Search(ctx context.Context, typ string, params url.Values) (*Se
 // when it has one.
 func ParseBundle(data []byte) (*SearchResult, error) {
 	res := new(SearchResult)
-	next, err := res.addPage(data)
+	sink := &rawSink{res: res}
+	info, err := decodePage(context.Background(), bytes.NewReader(data), math.MaxInt, sink.stage)
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) {
 			e.Op, e.Type = "parse", "Bundle"
 			return nil, e
 		}
+		if isJSONError(err) {
+			err = jsonError(err)
+		}
 		return nil, &Error{Op: "parse", Type: "Bundle", Kind: ErrBadResponse, Err: err}
 	}
-	res.Truncated = next != ""
+	sink.commit()
+	res.Outcomes = info.outcomes
+	res.Truncated = info.next != ""
 	return res, nil
-}
-
-// addPage appends one page's entries and returns its next link.
-func (r *SearchResult) addPage(body []byte) (next string, err error) {
-	var b Bundle
-	if err := json.Unmarshal(body, &b); err != nil {
-		return "", jsonError(err)
-	}
-	switch b.ResourceType {
-	case "Bundle":
-	case "OperationOutcome":
-		return "", outcomeError("", "", body)
-	default:
-		return "", fmt.Errorf("expected a Bundle, got resourceType %q", b.ResourceType)
-	}
-	for _, e := range b.Entry {
-		if len(e.Resource) == 0 || bytes.Equal(e.Resource, []byte("null")) {
-			continue
-		}
-		var h resourceHeader
-		if err := json.Unmarshal(e.Resource, &h); err != nil {
-			return "", fmt.Errorf("bundle entry: %w", jsonError(err))
-		}
-		mode := ""
-		if e.Search != nil {
-			mode = e.Search.Mode
-		}
-		if h.ResourceType == "OperationOutcome" || mode == "outcome" {
-			var o OperationOutcome
-			if err := json.Unmarshal(e.Resource, &o); err != nil {
-				return "", fmt.Errorf("bundle entry: %w", jsonError(err))
-			}
-			r.Outcomes = append(r.Outcomes, o)
-			continue
-		}
-		r.Entries = append(r.Entries, Entry{ResourceType: h.ResourceType, ID: h.ID, FullURL: e.FullURL, Mode: mode, Resource: e.Resource})
-	}
-	return b.Next(), nil
 }
 
 // Decode decodes the entries of resource type typ into T, one of this
@@ -391,17 +400,21 @@ func jsonError(err error) error {
 	return errors.New("malformed JSON")
 }
 
+// isJSONError reports whether err came from decoding JSON (as opposed to
+// reading the response).
+func isJSONError(err error) bool {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	return errors.As(err, &se) || errors.As(err, &te) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
 // outcomeError turns a 200 response whose body is an OperationOutcome into
 // an error: permission refusal if it asks for break-the-glass, otherwise an
 // unusable response.
-func outcomeError(op, typ string, body []byte) *Error {
-	e := &Error{Op: op, Type: typ, Status: http.StatusOK, Kind: ErrBadResponse}
-	var o OperationOutcome
-	if json.Unmarshal(body, &o) == nil {
-		e.Outcome = &o
-		if o.BreakTheGlass() {
-			e.Kind, e.BreakTheGlass = ErrForbidden, true
-		}
+func outcomeError(op, typ string, o *OperationOutcome) *Error {
+	e := &Error{Op: op, Type: typ, Status: http.StatusOK, Kind: ErrBadResponse, Outcome: o}
+	if o.BreakTheGlass() {
+		e.Kind, e.BreakTheGlass = ErrForbidden, true
 	}
 	if e.Kind == ErrBadResponse {
 		e.Err = errors.New("got an OperationOutcome instead of a result")
@@ -502,9 +515,32 @@ func (c *Client) httpClient() *http.Client {
 	return c.hc
 }
 
-// get sends one idempotent GET with retries and the one refresh, and returns
-// the body of a 2xx response.
+// get sends one idempotent GET (open) and reads the whole 2xx body.
 func (c *Client) get(ctx context.Context, op, typ, u string) ([]byte, error) {
+	resp, err := c.open(ctx, op, typ, u)
+	if err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(resp)
+	resp.Close()
+	if err != nil {
+		resp.refund()
+		if ctx.Err() != nil {
+			return nil, &Error{Op: op, Type: typ, Kind: ErrUnavailable, Err: ctx.Err()}
+		}
+		if !errors.Is(err, errTooLarge) {
+			err = errors.New("reading the response failed")
+		}
+		return nil, &Error{Op: op, Type: typ, Status: http.StatusOK, Kind: ErrBadResponse, Err: err, TooLarge: errors.Is(err, errTooLarge)}
+	}
+	return data, nil
+}
+
+// open sends one idempotent GET with retries and the one refresh, and
+// returns the body of a 2xx response, unread, within the per-response cap
+// and the record budget. The caller closes it. A 2xx whose Content-Length
+// is over the cap is refused unread.
+func (c *Client) open(ctx context.Context, op, typ, u string) (*body, error) {
 	tok, err := c.token(ctx)
 	if err != nil {
 		return nil, &Error{Op: op, Type: typ, Kind: ErrUnauthorized, Err: fmt.Errorf("token: %w", err)}
@@ -532,8 +568,16 @@ func (c *Client) get(ctx context.Context, op, typ, u string) ([]byte, error) {
 			}
 			return nil, &Error{Op: op, Type: typ, Kind: ErrUnavailable, Err: err}
 		}
-		body, rerr := c.readBody(ctx, resp)
 		status := resp.StatusCode
+		if status >= 200 && status < 300 {
+			if limit := c.maxResponseBytes(); resp.ContentLength > limit {
+				resp.Body.Close()
+				return nil, &Error{Op: op, Type: typ, Status: status, Kind: ErrBadResponse, TooLarge: true,
+					Err: fmt.Errorf("%w: response of %d bytes exceeds the %d-byte limit", errTooLarge, resp.ContentLength, limit)}
+			}
+			return c.newBody(ctx, resp.Body), nil
+		}
+		body, _ := c.readAll(ctx, resp)
 		switch {
 		case status == http.StatusUnauthorized && !refreshed && c.OnUnauthorized != nil:
 			refreshed = true
@@ -560,12 +604,6 @@ func (c *Client) get(ctx context.Context, op, typ, u string) ([]byte, error) {
 				return nil, e
 			}
 			continue
-		}
-		if status >= 200 && status < 300 {
-			if rerr != nil {
-				return nil, &Error{Op: op, Type: typ, Status: status, Kind: ErrBadResponse, Err: rerr, TooLarge: errors.Is(rerr, errTooLarge)}
-			}
-			return body, nil
 		}
 		return nil, statusError(op, typ, resp, body)
 	}
@@ -617,90 +655,6 @@ func (b *releaseBody) Close() error {
 	err := b.ReadCloser.Close()
 	b.once.Do(b.release)
 	return err
-}
-
-// errTooLarge marks a response over the per-response cap or the record
-// budget.
-var errTooLarge = errors.New("response too large")
-
-// budget is one FetchRecord's byte budget, shared by its concurrent
-// requests through the context.
-type budget struct {
-	mu   sync.Mutex
-	left int64
-}
-
-type budgetKey struct{}
-
-// take charges n bytes to the budget and reports whether it held them.
-func (b *budget) take(n int64) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.left -= n
-	return b.left >= 0
-}
-
-// give returns n bytes to the budget (a response that was dropped).
-func (b *budget) give(n int64) {
-	b.mu.Lock()
-	b.left += n
-	b.mu.Unlock()
-}
-
-// budgetReader charges every byte read to the record budget as it
-// arrives, so concurrent responses share the budget exactly.
-type budgetReader struct {
-	r    io.Reader
-	b    *budget
-	read int64
-	over bool
-}
-
-func (br *budgetReader) Read(p []byte) (int, error) {
-	n, err := br.r.Read(p)
-	br.read += int64(n)
-	if n > 0 && !br.b.take(int64(n)) {
-		br.over = true
-		return n, errTooLarge
-	}
-	return n, err
-}
-
-// readBody reads at most MaxResponseBytes, charging them to the record
-// budget in ctx (if any), and closes the body. A body over either limit is
-// not read further, and what was read of it is given back.
-func (c *Client) readBody(ctx context.Context, resp *http.Response) ([]byte, error) {
-	defer resp.Body.Close()
-	limit := c.MaxResponseBytes
-	if limit <= 0 {
-		limit = DefaultMaxResponseBytes
-	}
-	if resp.ContentLength > limit {
-		return nil, fmt.Errorf("%w: response of %d bytes exceeds the %d-byte limit", errTooLarge, resp.ContentLength, limit)
-	}
-	var r io.Reader = io.LimitReader(resp.Body, limit+1)
-	b, _ := ctx.Value(budgetKey{}).(*budget)
-	var br *budgetReader
-	if b != nil {
-		br = &budgetReader{r: r, b: b}
-		r = br
-	}
-	body, err := io.ReadAll(r)
-	fail := func(e error) ([]byte, error) {
-		if br != nil {
-			b.give(br.read)
-		}
-		return nil, e
-	}
-	switch {
-	case br != nil && br.over:
-		return fail(fmt.Errorf("%w: the record's %d-byte budget is spent", errTooLarge, c.maxRecordBytes()))
-	case err != nil:
-		return fail(errors.New("reading the response failed"))
-	case int64(len(body)) > limit:
-		return fail(fmt.Errorf("%w: response exceeds the %d-byte limit", errTooLarge, limit))
-	}
-	return body, nil
 }
 
 func (c *Client) maxRecordBytes() int64 {

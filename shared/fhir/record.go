@@ -167,7 +167,7 @@ func (r *Record) Err(typ string) error { return r.Errors[typ] }
 // reported as ErrBadResponse. FetchRecord never returns nil.
 func (c *Client) FetchRecord(ctx context.Context, q Query) *Record {
 	rec := &Record{Errors: map[string]error{}, Truncated: map[string]bool{}, Outcomes: map[string][]OperationOutcome{}}
-	ctx = context.WithValue(ctx, budgetKey{}, &budget{left: c.maxRecordBytes()})
+	ctx = context.WithValue(ctx, budgetKey{}, &budget{left: c.maxRecordBytes(), total: c.maxRecordBytes()})
 	plan := q.Plan()
 	if !validID(q.Patient) {
 		for _, r := range plan {
@@ -179,6 +179,7 @@ func (c *Client) FetchRecord(ctx context.Context, q Query) *Record {
 	type result struct {
 		patient *Patient
 		search  *SearchResult
+		sink    *recordSink
 		err     error
 	}
 	results := make([]result, len(plan))
@@ -198,7 +199,9 @@ func (c *Client) FetchRecord(ctx context.Context, q Query) *Record {
 				results[i].patient = p
 				return
 			}
-			results[i].search, results[i].err = c.Search(ctx, r.Type, r.Params)
+			sink := &recordSink{typ: r.Type, patient: q.Patient, rec: new(Record)}
+			results[i].sink = sink
+			results[i].search, results[i].err = c.search(ctx, r.Type, r.Params, sink)
 		})
 	}
 	wg.Wait()
@@ -220,66 +223,102 @@ func (c *Client) FetchRecord(ctx context.Context, q Query) *Record {
 		if len(res.search.Outcomes) > 0 {
 			rec.Outcomes[r.Type] = res.search.Outcomes
 		}
-		if err := rec.add(r.Type, q.Patient, res.search.Entries); err != nil && rec.Errors[r.Type] == nil {
+		rec.merge(res.sink.rec)
+		if err := res.sink.tally.err(r.Type); err != nil && rec.Errors[r.Type] == nil {
 			rec.Errors[r.Type] = err
 		}
 	}
 	return rec
 }
 
-// add decodes one search's entries into the Record.
+// add decodes one search's entries into the Record, as FetchRecord does
+// while they stream in.
 func (rec *Record) add(typ, patient string, entries []Entry) error {
-	var err, derr error
-	var foreign int
-	switch typ {
-	case "Observation":
-		var v []Observation
-		v, derr = Decode[Observation](entries, typ)
-		rec.Observations, foreign = keep(v, patient, func(o *Observation) *Reference { return o.Subject })
-	case "Condition":
-		var v []Condition
-		v, derr = Decode[Condition](entries, typ)
-		rec.Conditions, foreign = keep(v, patient, func(o *Condition) *Reference { return o.Subject })
-	case "MedicationRequest":
-		var v []MedicationRequest
-		v, derr = Decode[MedicationRequest](entries, typ)
-		rec.MedicationRequests, foreign = keep(v, patient, func(o *MedicationRequest) *Reference { return o.Subject })
-	case "MedicationStatement":
-		var v []MedicationStatement
-		v, derr = Decode[MedicationStatement](entries, typ)
-		rec.MedicationStatements, foreign = keep(v, patient, func(o *MedicationStatement) *Reference { return o.Subject })
-	case "Procedure":
-		var v []Procedure
-		v, derr = Decode[Procedure](entries, typ)
-		rec.Procedures, foreign = keep(v, patient, func(o *Procedure) *Reference { return o.Subject })
-	case "Encounter":
-		var v []Encounter
-		v, derr = Decode[Encounter](entries, typ)
-		rec.Encounters, foreign = keep(v, patient, func(o *Encounter) *Reference { return o.Subject })
-	}
-	if derr != nil {
-		var e *Error
-		if errors.As(derr, &e) {
-			e.Op, e.Status = string(InteractionSearch), http.StatusOK
-		}
-		err = derr
-	}
-	if foreign > 0 && err == nil {
-		err = &Error{Op: string(InteractionSearch), Type: typ, Status: http.StatusOK, Kind: ErrBadResponse,
-			Err: fmt.Errorf("%d resources about another patient, or naming no patient, were dropped", foreign)}
-	}
-	// Included Medications may come with either medication search.
+	s := &recordSink{typ: typ, patient: patient, rec: rec}
 	for _, e := range entries {
-		if e.ResourceType != "Medication" {
-			continue
+		s.stage(e)
+	}
+	s.commit()
+	return s.tally.err(typ)
+}
+
+// recordSink decodes one search's entries into typed resources as they
+// are decoded from the stream, so the record never holds them as JSON. A
+// page's resources are staged in a Record of their own and merged when the
+// page is kept.
+type recordSink struct {
+	typ, patient     string
+	rec, page        *Record
+	tally, pageTally entryTally
+}
+
+func (s *recordSink) stage(e Entry) {
+	if s.page == nil {
+		s.page = new(Record)
+	}
+	s.page.addEntry(s.typ, s.patient, e, &s.pageTally)
+}
+
+func (s *recordSink) commit() {
+	s.rec.merge(s.page)
+	s.tally.add(s.pageTally)
+	s.drop()
+}
+
+func (s *recordSink) drop() { s.page, s.pageTally = nil, entryTally{} }
+
+// entryTally counts what one search's entries could not give.
+type entryTally struct {
+	foreign  int   // about another patient, or naming none: dropped
+	bad      int   // entries of the searched type that did not decode
+	firstBad error // the first of them
+	medErr   error // the first included Medication that did not decode
+}
+
+func (t *entryTally) add(o entryTally) {
+	t.foreign += o.foreign
+	t.bad += o.bad
+	if t.firstBad == nil {
+		t.firstBad = o.firstBad
+	}
+	if t.medErr == nil {
+		t.medErr = o.medErr
+	}
+}
+
+// err is the search's error for what its entries could not give: entries
+// that did not decode, else resources dropped as another patient's, else an
+// included Medication that did not decode.
+func (t entryTally) err(typ string) error {
+	e := &Error{Op: string(InteractionSearch), Type: typ, Status: http.StatusOK, Kind: ErrBadResponse}
+	switch {
+	case t.firstBad != nil:
+		e.Err = t.firstBad
+		if t.bad > 1 {
+			e.Err = fmt.Errorf("%w (and %d more)", t.firstBad, t.bad-1)
 		}
+	case t.foreign > 0:
+		e.Err = fmt.Errorf("%d resources about another patient, or naming no patient, were dropped", t.foreign)
+	case t.medErr != nil:
+		e.Err = t.medErr
+	default:
+		return nil
+	}
+	return e
+}
+
+// addEntry decodes one entry of a search for typ: a resource of that type
+// about the patient is kept, one about another patient (or none) is
+// dropped and counted, and an included Medication (which may come with
+// either medication search) is kept by reference. Other types are ignored.
+func (rec *Record) addEntry(typ, patient string, e Entry, t *entryTally) {
+	if e.ResourceType == "Medication" {
 		m := new(Medication)
-		if jerr := json.Unmarshal(e.Resource, m); jerr != nil {
-			if err == nil {
-				err = &Error{Op: string(InteractionSearch), Type: typ, Status: http.StatusOK, Kind: ErrBadResponse,
-					Err: fmt.Errorf("Medication/%s: %w", e.ID, jsonError(jerr))}
+		if err := json.Unmarshal(e.Resource, m); err != nil {
+			if t.medErr == nil {
+				t.medErr = fmt.Errorf("Medication/%s: %w", e.ID, jsonError(err))
 			}
-			continue
+			return
 		}
 		if rec.Medications == nil {
 			rec.Medications = map[string]*Medication{}
@@ -290,33 +329,76 @@ func (rec *Record) add(typ, patient string, entries []Entry) error {
 		if e.FullURL != "" {
 			rec.Medications[e.FullURL] = m
 		}
+		return
 	}
-	return err
+	if e.ResourceType != typ {
+		return
+	}
+	var foreign bool
+	var err error
+	switch typ {
+	case "Observation":
+		foreign, err = keepOne(&rec.Observations, e.Resource, patient, func(o *Observation) *Reference { return o.Subject })
+	case "Condition":
+		foreign, err = keepOne(&rec.Conditions, e.Resource, patient, func(o *Condition) *Reference { return o.Subject })
+	case "MedicationRequest":
+		foreign, err = keepOne(&rec.MedicationRequests, e.Resource, patient, func(o *MedicationRequest) *Reference { return o.Subject })
+	case "MedicationStatement":
+		foreign, err = keepOne(&rec.MedicationStatements, e.Resource, patient, func(o *MedicationStatement) *Reference { return o.Subject })
+	case "Procedure":
+		foreign, err = keepOne(&rec.Procedures, e.Resource, patient, func(o *Procedure) *Reference { return o.Subject })
+	case "Encounter":
+		foreign, err = keepOne(&rec.Encounters, e.Resource, patient, func(o *Encounter) *Reference { return o.Subject })
+	}
+	if err != nil {
+		t.bad++
+		if t.firstBad == nil {
+			t.firstBad = fmt.Errorf("%s/%s: %w", typ, e.ID, jsonError(err))
+		}
+	}
+	if foreign {
+		t.foreign++
+	}
 }
 
-// keep keeps the resources whose subject is Patient/<patient>. A resource
-// of these patient-compartment types with no subject, or one that cannot be
-// parsed (contained, logical, urn:), is not provably the session patient's,
-// so it is dropped like one about another patient.
-func keep[T any](v []T, patient string, subject func(*T) *Reference) ([]T, int) {
-	out := v[:0]
-	dropped := 0
-	for i := range v {
-		s := subject(&v[i])
-		if s == nil {
-			dropped++
-			continue
-		}
-		if typ, id, ok := s.Target(); !ok || typ != "Patient" || id != patient {
-			dropped++
-			continue
-		}
-		out = append(out, v[i])
+// merge appends another Record's resources (one search's) to rec.
+func (rec *Record) merge(o *Record) {
+	if o == nil {
+		return
 	}
-	if len(out) == 0 {
-		return nil, dropped
+	rec.Observations = append(rec.Observations, o.Observations...)
+	rec.Conditions = append(rec.Conditions, o.Conditions...)
+	rec.MedicationRequests = append(rec.MedicationRequests, o.MedicationRequests...)
+	rec.MedicationStatements = append(rec.MedicationStatements, o.MedicationStatements...)
+	rec.Procedures = append(rec.Procedures, o.Procedures...)
+	rec.Encounters = append(rec.Encounters, o.Encounters...)
+	for k, m := range o.Medications {
+		if rec.Medications == nil {
+			rec.Medications = map[string]*Medication{}
+		}
+		rec.Medications[k] = m
 	}
-	return out, dropped
+}
+
+// keepOne decodes one resource and appends it to dst when its subject is
+// Patient/<patient>. A resource of these patient-compartment types with no
+// subject, or one that cannot be parsed (contained, logical, urn:), is not
+// provably the session patient's, so it is dropped like one about another
+// patient (foreign).
+func keepOne[T any](dst *[]T, raw json.RawMessage, patient string, subject func(*T) *Reference) (foreign bool, err error) {
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return false, err
+	}
+	s := subject(&v)
+	if s == nil {
+		return true, nil
+	}
+	if typ, id, ok := s.Target(); !ok || typ != "Patient" || id != patient {
+		return true, nil
+	}
+	*dst = append(*dst, v)
+	return false, nil
 }
 
 // RequestMedication returns the concepts that name m's drug: its

@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"context"
 	"errors"
 	"maps"
 	"slices"
@@ -307,6 +308,23 @@ func (m *Mapped) Gap(input string) (Gap, bool) {
 //     Core birth sex (F or M); age in whole years at now. A partial birth
 //     date gives the oldest possible age, with a warning.
 func MapRecord(cfg *calc.Config, rec *fhir.Record, now time.Time, opts MapOptions) *Mapped {
+	return MapRecordContext(context.Background(), cfg, rec, now, opts)
+}
+
+// ErrNotChecked is the DataError.Err of a resource type whose records were
+// read but not examined: the mapping's context ended first.
+var ErrNotChecked = errors.New("mapping: the assessment's time ran out before these records were checked")
+
+// MapRecordContext is MapRecord bounded by ctx, for callers with a deadline
+// to answer by (a CDS Hooks budget). ctx is checked before each part of
+// the record is examined (observations, conditions, medications,
+// procedures); once it has ended, the parts not yet examined are treated as
+// records that could not be read: their inputs are left unset with a
+// GapUnavailable gap, never concluded absent, and DataErrors lists their
+// types with an error matching ErrNotChecked. Demographics, the
+// presentation of the index PCI and the derivations from inputs already
+// mapped always run: they read only what is left, a pass at most.
+func MapRecordContext(ctx context.Context, cfg *calc.Config, rec *fhir.Record, now time.Time, opts MapOptions) *Mapped {
 	if rec == nil {
 		rec = &fhir.Record{}
 	}
@@ -318,13 +336,65 @@ func MapRecord(cfg *calc.Config, rec *fhir.Record, now time.Time, opts MapOption
 	m.conds = m.usableConditions()
 	m.outcomes()
 	m.demographics()
-	m.observations()
-	m.conditions()
-	m.medications()
-	m.procedures()
-	m.presentation()
+	steps := []struct {
+		run   func()
+		types []string // the record types the step examines first
+	}{
+		{m.observations, []string{"Observation"}},
+		{m.conditions, []string{"Condition", "Encounter"}},
+		{m.medications, []string{"MedicationRequest", "MedicationStatement"}},
+		{m.procedures, []string{"Procedure"}},
+	}
+	stopped := false
+	for i, st := range steps {
+		if !stopped && ctx.Err() != nil {
+			stopped = true
+			var rest []string
+			for _, later := range steps[i:] {
+				rest = append(rest, later.types...)
+			}
+			m.notChecked(rest)
+		}
+		st.run()
+	}
+	m.presentation() // conditions and procedures: examined by now, or emptied as not checked
 	m.tradeoff()
 	return m.finish()
+}
+
+// notChecked makes the rest of the mapping see the records of these types
+// as records that could not be read (ErrNotChecked, unless the search had
+// already failed): emptied, with an error, so every input drawn from them
+// becomes a gap instead of a conclusion. A type with no records is left as
+// it is: its absence costs nothing to examine.
+func (m *mapper) notChecked(types []string) {
+	r := *m.rec
+	r.Errors = maps.Clone(m.rec.Errors)
+	if r.Errors == nil {
+		r.Errors = map[string]error{}
+	}
+	for _, t := range types {
+		var n int
+		switch t {
+		case "Observation":
+			n, r.Observations = len(r.Observations), nil
+		case "Condition":
+			n, r.Conditions = len(r.Conditions), nil
+			m.conds = nil
+		case "Encounter":
+			n, r.Encounters = len(r.Encounters), nil
+		case "MedicationRequest":
+			n, r.MedicationRequests = len(r.MedicationRequests), nil
+		case "MedicationStatement":
+			n, r.MedicationStatements = len(r.MedicationStatements), nil
+		case "Procedure":
+			n, r.Procedures = len(r.Procedures), nil
+		}
+		if n > 0 && r.Errors[t] == nil {
+			r.Errors[t] = ErrNotChecked
+		}
+	}
+	m.rec = &r
 }
 
 // mapper is the state of one MapRecord call.
@@ -457,7 +527,7 @@ func errorKind(err error) DataErrorKind {
 		return DataRefused
 	case errors.Is(err, fhir.ErrUnauthorized):
 		return DataUnauthorized
-	case errors.Is(err, fhir.ErrUnavailable):
+	case errors.Is(err, fhir.ErrUnavailable), errors.Is(err, ErrNotChecked):
 		return DataUnavailable
 	}
 	return DataUnusable
@@ -488,6 +558,8 @@ func ReadMessage(typ string, err error) message.Msg {
 	switch {
 	case err == nil:
 		return message.New("read.truncated", args)
+	case errors.Is(err, ErrNotChecked):
+		return message.New("read.not-checked", args)
 	case errors.Is(err, fhir.ErrScope):
 		return message.New("read.scope", args)
 	case fe != nil && fe.BreakTheGlass:
@@ -729,16 +801,33 @@ func (m *mapper) age(p *fhir.Patient, ref string) {
 // one is a data-entry error, never a patient.
 const MaxAge = 130
 
-// BirthDateProblem says why a birth date cannot be right at now, or returns
-// a zero message: it is after now, or more than MaxAge years before it.
-// start and end bound the instants a (possibly partial) date covers. The
-// banner and the scores use it, so both refuse the same dates with the
-// same words.
-func BirthDateProblem(raw string, start, end, now time.Time) message.Msg {
+// Birth date problems, as BirthDateIssue names them for the UI.
+const (
+	BirthDateFuture = "future"  // after the assessment date
+	BirthDateTooOld = "too-old" // more than MaxAge years before it
+)
+
+// BirthDateIssue names what makes a birth date impossible at now
+// (BirthDateFuture or BirthDateTooOld), or returns "". start and end bound
+// the instants a (possibly partial) date covers.
+func BirthDateIssue(start, end, now time.Time) string {
 	switch {
 	case start.After(now):
-		return message.New("birth.future", message.Args{"date": raw})
+		return BirthDateFuture
 	case end.Add(-time.Nanosecond).UTC().Before(dateOf(now).AddDate(-MaxAge, 0, 0)):
+		return BirthDateTooOld
+	}
+	return ""
+}
+
+// BirthDateProblem says why a birth date cannot be right at now, or returns
+// a zero message: it is after now, or more than MaxAge years before it
+// (BirthDateIssue). The scores use it for the age they are not given.
+func BirthDateProblem(raw string, start, end, now time.Time) message.Msg {
+	switch BirthDateIssue(start, end, now) {
+	case BirthDateFuture:
+		return message.New("birth.future", message.Args{"date": raw})
+	case BirthDateTooOld:
 		return message.New("birth.too-old", message.Args{"date": raw, "years": MaxAge})
 	}
 	return message.Msg{}
