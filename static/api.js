@@ -1,7 +1,11 @@
 // api.js calls the calculate function's JSON API with relative URLs, so the
 // page works at /calculate/ in the local runner and at the root of the
 // deployed function alike. The session handle goes only in the
-// Authorization header: never in a URL, a cookie or the DOM.
+// Authorization header: never in a URL, a cookie or the DOM. Every call
+// asks for the page's language (Accept-Language), in which the server
+// writes its sentences.
+
+import { currentLang } from './i18n.js';
 
 /** ApiError is a failed call: an HTTP status with the API's error body, or a network failure (status 0). */
 export class ApiError extends Error {
@@ -28,7 +32,7 @@ export class ApiError extends Error {
  * hand-off exchange sends its same-origin binding cookie.
  */
 export async function call(path, { method = 'GET', body, handle, signal, credentials = 'omit' } = {}) {
-  const headers = { Accept: 'application/json' };
+  const headers = { Accept: 'application/json', 'Accept-Language': currentLang() };
   if (handle) headers.Authorization = 'Bearer ' + handle;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   let res;

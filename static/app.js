@@ -11,7 +11,7 @@
 // iframe with third-party cookies blocked. The handle is never written into
 // the DOM, a URL or the console.
 
-import { loadI18n, t, has, cfgText, useConfigParams, setLang, onLangChange, number, date, dateTime } from './i18n.js';
+import { loadI18n, t, has, cfgText, useConfigParams, setLang, onLangChange, number, date, longDate, list, dateTime } from './i18n.js';
 import { Scoring, ruleHolds } from './scoring.js';
 import { call, ApiError } from './api.js';
 import * as R from './render.js';
@@ -126,7 +126,8 @@ const state = {
   context: null,
   assessment: null,
   overrides: {},
-  hbUnit: null,
+  // The unit each switchable input is shown in (UCUM code), by input.
+  units: {},
   seq: 0,
   lastAction: null,
   relaunchReason: null,
@@ -215,12 +216,44 @@ async function loadAll() {
     state.context = ctx;
     state.assessment = asmt;
     state.overrides = {};
-    if (!state.hbUnit) state.hbUnit = (state.scoring.units('hemoglobin')[0] || {}).code || 'g/dL';
+    for (const name of UNIT_SWITCHES) {
+      if (!state.units[name]) state.units[name] = (state.scoring.units(name)[0] || {}).code || '';
+    }
     applyStyle(ctx.style);
     state.loaded = true;
     $('app').hidden = false;
     $('print-btn').disabled = false;
     $('signout-btn').disabled = false;
+    render();
+    announce(t('status.loaded'));
+  } catch (e) {
+    if (seq === state.seq) handleError(e, 'load');
+  } finally {
+    if (seq === state.seq) $('app').removeAttribute('aria-busy');
+  }
+}
+
+/**
+ * relocalize asks again for the context and the assessment (with the
+ * entered values) in the page's new language: the server writes its
+ * sentences in the language each request asks for.
+ */
+async function relocalize() {
+  state.lastAction = relocalize;
+  const seq = ++state.seq;
+  const handle = launch.handle;
+  $('app').setAttribute('aria-busy', 'true');
+  announce(t('status.loading'));
+  try {
+    const inputs = state.overrides;
+    const [ctx, data] = await Promise.all([
+      call('api/context', { handle }),
+      Object.keys(inputs).length ? call('api/assessment', { method: 'POST', body: { inputs }, handle }) : call('api/assessment', { handle }),
+    ]);
+    if (seq !== state.seq) return;
+    state.context = ctx;
+    state.assessment = data;
+    hideError();
     render();
     announce(t('status.loaded'));
   } catch (e) {
@@ -278,7 +311,9 @@ function render() {
   const results = R.byCalculator(state.assessment.results);
   renderBanner();
   renderSummary(results);
-  renderWarnings(results);
+  renderKeyInputs(results);
+  renderUnits();
+  renderWarnings();
   renderPreciseHBR(results);
   renderArc(results);
   renderDapt(results);
@@ -289,8 +324,12 @@ function render() {
   if (focus && $(focus) && document.activeElement !== $(focus)) $(focus).focus();
 }
 
+/** UNIT_SWITCHES are the inputs whose unit the clinician can switch: the page shows them, and takes them, in that unit. */
+const UNIT_SWITCHES = ['hemoglobin', 'creatinine', 'wbc'];
+
 function ctxFor(prefix, extra) {
-  return Object.assign({ idPrefix: prefix, editable: true, points: false, hbUnit: state.hbUnit, staleDays: state.scoring.staleDays() }, extra || {});
+  const gaps = new Map(((state.assessment && state.assessment.gaps) || []).map((g) => [g.input, g]));
+  return Object.assign({ idPrefix: prefix, editable: true, points: false, units: state.units, gaps, staleDays: state.scoring.staleDays() }, extra || {});
 }
 
 function patient() {
@@ -302,8 +341,10 @@ function renderBanner() {
   const need = state.context ? state.context.need_patient_banner : true;
   banner.hidden = need === false;
   const p = patient();
-  const nr = t('value.not-recorded');
-  $('patient-name').textContent = p.name || nr;
+  // A refused or failed read is "Not available", with why: never "not
+  // recorded", which would say the record holds nothing.
+  const gone = p.unavailable ? t('value.not-available') : t('value.not-recorded');
+  $('patient-name').textContent = p.name || gone;
   // An impossible birth date (in the future, or beyond the oldest age)
   // gives no age: the banner says why, in the reader's language.
   const age = $('patient-age');
@@ -312,66 +353,91 @@ function renderBanner() {
   if (p.birth_date_issue) {
     age.textContent = t('patient.birth_date_' + (p.birth_date_issue === 'future' ? 'future' : 'too_old'), { date: p.birth_date, max: p.max_age });
   } else {
-    age.textContent = typeof p.age === 'number' ? t('patient.age_years', { age: p.age }) : nr;
+    age.textContent = typeof p.age === 'number' ? t('patient.age_years', { age: p.age }) : gone;
   }
-  $('patient-birth-date').textContent = p.birth_date ? (p.birth_date_issue ? p.birth_date : date(p.birth_date)) : nr;
-  $('patient-sex').textContent = p.sex ? R.enumLabel('sex', p.sex) : nr;
-  $('patient-mrn').textContent = p.mrn || nr;
+  $('patient-birth-date').textContent = p.birth_date ? (p.birth_date_issue ? p.birth_date : longDate(p.birth_date)) : gone;
+  $('patient-sex').textContent = p.sex ? R.enumLabel('sex', p.sex) : gone;
+  $('patient-mrn').textContent = p.mrn || gone;
+  banner.dataset.available = p.unavailable ? 'false' : 'true';
+  const note = $('patient-note');
+  note.textContent = p.unavailable || '';
+  note.hidden = !note.textContent;
 }
 
 function scoreSummary(s, id, r) {
   const v = R.valueOf(r, 'score');
-  if (!r || !v || typeof v.value !== 'number') return t('summary.unavailable', { title: (r && r.title) || id, status: R.statusText(s, r) });
+  const lb = R.valueOf(r, 'score_lower_bound');
+  if (r && (!v || typeof v.value !== 'number') && lb && typeof lb.value === 'number') return t('summary.lower-bound', { title: r.title || id, score: lb.value });
+  if (!r || !v || typeof v.value !== 'number') return t('summary.none', { title: (r && r.title) || id });
   return t('summary.score', { title: r.title || id, score: v.value, category: R.categoryLabel(s, id, v.category), range: R.rangeText(s, id, v.category) });
 }
 
 // renderVerdict shows the assessment's one answer (the server's summary):
-// the verdict, why, the one bleeding figure, what it assumes and which
-// values were entered.
-function renderVerdict() {
+// the verdict in the colour of its risk level, why, the one bleeding
+// figure, marks for stale and entered inputs, and what it assumes. The
+// sentences are the server's, in the page's language.
+function renderVerdict(results) {
   const v = R.clear($('verdict'));
   const sm = state.assessment.summary;
   if (!sm) return;
   const verdict = sm.hbr === true ? 'hbr' : sm.hbr === false ? 'not-hbr' : 'undetermined';
   v.dataset.hbr = verdict;
-  v.append(R.el('p', { class: 'verdict-head ' + (verdict === 'hbr' ? 'band-hbr' : verdict === 'not-hbr' ? 'band-not-hbr' : ''), 'data-testid': 'verdict-head' }, t('verdict.' + verdict)));
-  let why = cfgText('summary.' + sm.reason, state.scoring.summaryText(sm.reason) || sm.text);
-  if (sm.not_weighed && sm.not_weighed.length) {
-    const arc = R.byCalculator(state.assessment.results).get('arc-hbr');
-    const names = sm.not_weighed.map((id) => {
-      const c = ((arc && arc.criteria) || []).find((x) => x.id === id);
-      return cfgText('criterion.' + id, c ? c.name : id);
-    });
-    why += ' ' + cfgText('summary.hbr-arc-criteria', state.scoring.summaryText('hbr-arc-criteria')) + ' ' + names.join('; ');
-  }
-  v.append(R.el('p', { class: 'verdict-why', 'data-testid': 'verdict-why' }, why));
+  const level = verdict === 'hbr' ? 'high' : verdict === 'not-hbr' ? 'low' : 'unknown';
+  v.append(R.el('p', { class: 'verdict-head ' + R.riskClass(level), 'data-testid': 'verdict-head' }, t('verdict.' + verdict)));
+  v.append(R.el('p', { class: 'verdict-why', 'data-testid': 'verdict-why' }, sm.text || ''));
   if (sm.risk) {
-    v.append(R.el('p', { class: 'verdict-risk', 'data-testid': 'verdict-risk' }, t('verdict.risk', { label: cfgText('summary.risk.label', sm.risk.label), risk: number(sm.risk.value, 1) })));
+    v.append(R.el('p', { class: 'verdict-risk', 'data-testid': 'verdict-risk' }, t('verdict.risk', { label: sm.risk.label, risk: number(sm.risk.value, 1) })));
+  }
+  const stale = staleInputs(results);
+  if (stale.length) {
+    const items = stale.map((i) => t('mark.item', { name: shortName(i.name), date: longDate(i.source.date) }));
+    v.append(R.el('p', { class: 'mark mark-stale', 'data-testid': 'verdict-stale' }, R.el('span', { class: 'badge stale' }, t('mark.stale.badge')), ' ',
+      t('mark.stale', { days: state.scoring.staleDays(), items: list(items) })));
+  }
+  if (sm.entered && sm.entered.length) {
+    v.append(R.el('p', { class: 'mark mark-entered verdict-entered', 'data-testid': 'verdict-entered' }, R.originBadge({ origin: 'entered' }), ' ', sm.entered_text || ''));
   }
   for (const a of sm.assumptions || []) {
-    v.append(R.el('p', { class: 'assumption', 'data-testid': 'verdict-assumption' }, cfgText('criterion.' + a.criterion + '.assume', a.statement)));
+    v.append(R.el('p', { class: 'assumption', 'data-testid': 'verdict-assumption' }, a.statement));
   }
-  v.append(renderPresentation(sm));
-  if (sm.regimen) v.append(renderRegimen(sm.regimen));
-  if (sm.plan && sm.plan.length) v.append(renderPlan(sm));
-  if (sm.entered && sm.entered.length) {
-    const labels = sm.entered.map((name) => cfgText('input.' + name, state.scoring.inputLabel(name)));
-    v.append(R.el('p', { class: 'verdict-entered', 'data-testid': 'verdict-entered' }, cfgText('summary.entered', state.scoring.summaryText('entered')) + ' ' + labels.join(', ')));
-  }
+  const plan = R.clear($('answer-plan'));
+  plan.append(renderPresentation(sm));
+  if (sm.regimen) plan.append(renderRegimen(sm.regimen));
+  if (sm.plan && sm.plan.length) plan.append(renderPlan(sm));
 }
 
-// renderPresentation says what the index PCI was for, where that comes
-// from, and its date; it asks the clinician, whose answer replaces the
-// record's (an entered value like any other).
+/** staleInputs are the record values older than the lookback window, once each, as the scores used them. */
+function staleInputs(results) {
+  const out = new Map();
+  for (const r of results.values()) {
+    for (const i of (r && r.inputs) || []) {
+      if (i.stale && i.origin === 'record' && i.source && i.source.date && !out.has(i.name)) out.set(i.name, i);
+    }
+  }
+  return [...out.values()];
+}
+
+/** shortName is a lab's short name (Hb, eGFR), else the input's label. */
+function shortName(name) {
+  return has('short.' + name) ? t('short.' + name) : R.inputLabel(state.scoring, name);
+}
+
+// renderPresentation says what the index PCI was for, the records it was
+// read from with their dates, and the PCI's date; it asks the clinician,
+// whose answer replaces the record's (an entered value like any other).
 function renderPresentation(sm) {
   const box = R.el('div', { class: 'presentation', 'data-testid': 'presentation', dataset: { presentation: sm.presentation || 'unknown', origin: sm.presentation_origin || '' } });
-  const text = R.el('p', { class: 'verdict-presentation', 'data-testid': 'verdict-presentation' }, cfgText('summary.' + sm.presentation_key, state.scoring.summaryText(sm.presentation_key) || sm.presentation_text || ''));
-  const refs = (sm.presentation_evidence || []).map((e) => e.reference).filter((r) => r && !r.includes('?'));
+  const text = R.el('p', { class: 'verdict-presentation', 'data-testid': 'verdict-presentation' }, sm.presentation_text || '');
+  const from = (sm.presentation_evidence || []).filter((e) => e.display || e.label);
   if (sm.presentation_origin === 'entered') text.append(' ', R.originBadge({ origin: 'entered' }));
-  else if (refs.length) text.append(' ', R.el('span', { class: 'source' }, '(' + refs.join(', ') + ')'));
+  else if (from.length) {
+    text.append(' ', R.el('span', { class: 'source', title: from.map((e) => e.reference).filter(Boolean).join(', ') || null },
+      t('source.list', { records: from.map(sourceLine).join(t('list.series')) })));
+  }
   box.append(text);
   if (sm.pci && sm.pci.date) {
-    box.append(R.el('p', { class: 'verdict-pci', 'data-testid': 'verdict-pci' }, t('verdict.pci', { date: date(sm.pci.date), procedure: sm.pci.display || sm.pci.code || '', reference: sm.pci.reference || '' })));
+    box.append(R.el('p', { class: 'verdict-pci', 'data-testid': 'verdict-pci', title: sm.pci.reference || null },
+      t('verdict.pci', { date: longDate(sm.pci.date), procedure: sm.pci.label || sm.pci.display || sm.pci.code || '' })));
   }
   // One click per answer: ACS, CCS, or back to the record (or unknown).
   const name = 'pci_presentation';
@@ -379,49 +445,62 @@ function renderPresentation(sm) {
   const group = R.el('fieldset', { class: 'presentation-question no-print', 'data-testid': 'presentation-question' });
   group.append(R.el('legend', {}, cfgText('input.' + name, state.scoring.inputLabel(name))));
   const answers = [['acs', R.enumLabel(name, 'acs')], ['ccs', R.enumLabel(name, 'ccs')], ['', sm.presentation_origin === 'record' ? t('presentation.record') : t('value.unknown')]];
+  const seg = R.el('div', { class: 'segmented' });
   for (const [value, label] of answers) {
     const id = 'presentation-' + (value || 'none');
-    group.append(
+    seg.append(
       R.el('input', { type: 'radio', id, name: 'presentation-answer', value, checked: current === value, 'data-input': name }),
       R.el('label', { for: id, class: 'answer' }, label),
-      ' ',
     );
   }
+  group.append(seg);
   box.append(group);
   return box;
 }
 
+/** sourceLine names a record as a person reads it: its words and its date. */
+function sourceLine(src) {
+  const what = src.label || src.display || '';
+  return src.date ? t('source.dated', { what, date: longDate(src.date) }) : what;
+}
+
 // renderRegimen lists the antithrombotic drugs the record shows now, each
-// with the ingredient it resolves to, its source and date.
+// with the ingredient it resolves to and its date (the FHIR reference on
+// hover).
 function renderRegimen(rg) {
   const box = R.el('div', { class: 'regimen', 'data-testid': 'regimen' });
   box.append(R.el('h3', { class: 'plan-title' }, t('regimen.title')));
-  const list = R.el('ul', {});
+  const ul = R.el('ul', {});
   for (const [key, srcs] of [['aspirin', rg.aspirin], ['p2y12', rg.p2y12], ['oac', rg.oral_anticoagulant], ['vascular', rg.vascular_dose]]) {
     for (const src of srcs || []) {
       const shown = src.display || src.code || '';
-      const drug = src.ingredient && !shown.toLowerCase().startsWith(src.ingredient.toLowerCase()) ? src.ingredient + ' (' + shown + ')' : shown;
-      list.append(R.el('li', { 'data-testid': 'regimen-' + key, dataset: { ingredient: src.ingredient || '' } }, t('regimen.' + key) + ': ' + drug + ' (' + [src.reference, src.date ? date(src.date) : ''].filter(Boolean).join(', ') + ')'));
+      const drug = src.ingredient && !shown.toLowerCase().startsWith(src.ingredient.toLowerCase()) ? t('regimen.ingredient', { ingredient: src.ingredient, what: shown }) : shown;
+      const when = src.date ? t('source.dated', { what: drug, date: longDate(src.date) }) : drug;
+      ul.append(R.el('li', { 'data-testid': 'regimen-' + key, title: src.reference || null, dataset: { ingredient: src.ingredient || '', reference: src.reference || '' } }, t('regimen.line', { kind: t('regimen.' + key), drug: when })));
     }
   }
-  if (!list.children.length) list.append(R.el('li', { 'data-testid': 'regimen-none' }, t('regimen.none')));
-  box.append(list);
+  // No drug listed means none only when the medications were read.
+  const dapt = state.assessment.dapt || {};
+  if (!ul.children.length) ul.append(dapt.present === null || dapt.present === undefined
+    ? R.el('li', { 'data-testid': 'regimen-unavailable' }, t('regimen.unavailable'))
+    : R.el('li', { 'data-testid': 'regimen-none' }, t('regimen.none')));
+  box.append(ul);
   return box;
 }
 
 // renderPlan lists the guideline strategy for this patient: each item with
 // the conditions it assumes, its text and its citations, each marked
-// verified or not.
+// verified or not (in words, not colour).
 function renderPlan(sm) {
   const s = state.scoring;
   const box = R.el('div', { class: 'plan', 'data-testid': 'plan' });
   box.append(R.el('h3', { class: 'plan-title' }, t('plan.title')));
   const names = (s.json.plan || {}).conditions || {};
-  const list = R.el('ul', { class: 'plan-items' });
+  const ul = R.el('ul', { class: 'plan-items' });
   for (const it of sm.plan) {
-    const conds = (it.if || []).map((c) => cfgText('plan.condition.' + c, names[c] || c)).join(', ');
+    const conds = list((it.if || []).map((c) => cfgText('plan.condition.' + c, names[c] || c)));
     const li = R.el('li', { class: 'plan-item', 'data-testid': 'plan-item', dataset: { pathway: it.pathway, presentation: it.presentation } });
-    li.append(R.el('p', { class: 'plan-text' }, conds ? R.el('strong', {}, t('plan.if', { conditions: conds }) + ' ') : null, cfgText(it.key, it.text)));
+    li.append(R.el('p', { class: 'plan-text' }, conds ? R.el('strong', {}, t('plan.if', { conditions: conds }) + ' ') : null, it.text));
     const cites = R.el('ul', { class: 'plan-citations' });
     for (const c of it.citations || []) {
       const name = s.citation(c.guideline) || c.guideline;
@@ -432,94 +511,128 @@ function renderPlan(sm) {
     }
     const d = R.el('details', { class: 'plan-sources' }, R.el('summary', {}, t('plan.sources', { n: (it.citations || []).length })), cites);
     li.append(d);
-    list.append(li);
+    ul.append(li);
   }
-  box.append(list);
+  box.append(ul);
   box.append(R.el('p', { class: 'disclaimer' }, cfgText('plan.disclaimer', (s.json.plan || {}).disclaimer || '')));
   return box;
 }
 
 function renderSummary(results) {
   const s = state.scoring;
-  renderVerdict();
+  renderVerdict(results);
   const list = R.clear($('result-summary-list'));
   list.append(R.el('li', { 'data-testid': 'summary-precise-hbr' }, scoreSummary(s, 'precise-hbr', results.get('precise-hbr'))));
   const arc = results.get('arc-hbr');
   const hbr = R.valueOf(arc, 'hbr');
   const arcText = !arc ? t('summary.unavailable', { title: 'ARC-HBR', status: t('status.absent') }) : hbr && hbr.value === true ? t('arc.hbr') : hbr && hbr.value === false && arc.status === 'ok' ? t('arc.not-hbr') : t('arc.undetermined', { unknown: (arc.criteria || []).filter((c) => c.met === null || c.met === undefined).length });
-  list.append(R.el('li', { 'data-testid': 'summary-arc-hbr' }, (arc && arc.title ? arc.title : 'ARC-HBR') + ': ' + arcText));
+  list.append(R.el('li', { 'data-testid': 'summary-arc-hbr' }, t('summary.arc', { title: (arc && arc.title) || 'ARC-HBR', verdict: arcText })));
   list.append(R.el('li', { 'data-testid': 'summary-precise-dapt' }, scoreSummary(s, 'precise-dapt', results.get('precise-dapt'))));
 }
 
-function warningKind(text) {
-  if (/truncat/i.test(text)) return 'truncated';
-  if (/unit/i.test(text)) return 'unit';
-  if (/older than|stale/i.test(text)) return 'stale';
-  if (/scope|permission|forbidden|refused|denied/i.test(text)) return 'access';
-  if (/plausib|outside|range/i.test(text)) return 'range';
-  return 'warning';
-}
+/** KEY_INPUTS are the inputs shown with the answer, in the first screen: what its scores rest on. */
+const KEY_INPUTS = ['age', 'hemoglobin', 'egfr', 'creatinine', 'wbc', 'platelets', 'oral_anticoagulation', 'prior_bleeding'];
 
-/** renderWarnings lists access errors, missing data, stale values and the server's warnings. */
-function renderWarnings(results) {
+/**
+ * renderKeyInputs shows the answer's inputs beside it: each value in the
+ * unit the page shows it in (with the value as reported when that differs),
+ * its date and where it came from, marked stale or entered.
+ */
+function renderKeyInputs(results) {
   const s = state.scoring;
-  const a = state.assessment;
-  const items = [];
-  // What could not be read, from the banner's read and the assessment's.
-  const seenDE = new Set();
-  const dataErrors = [...((state.context && state.context.data_errors) || []), ...(a.data_errors || [])];
-  for (const de of dataErrors) {
-    const kind = ['forbidden', 'unavailable', 'scope', 'unauthorized', 'bad_response'].includes(de.kind) ? de.kind : 'unavailable';
-    const key = kind + '|' + de.resource;
-    if (seenDE.has(key)) continue;
-    seenDE.add(key);
-    let text = t('dataerror.' + kind, { resource: de.resource || '?' });
-    if (de.scope) text += ' ' + t('dataerror.needs-scope', { scope: de.scope });
-    if (de.message) text += ' (' + de.message + ')';
-    items.push({ kind: 'access-' + kind, text });
+  const box = R.clear($('key-inputs'));
+  const ctx = ctxFor('key');
+  const found = new Map();
+  for (const id of ['precise-hbr', 'arc-hbr', 'precise-dapt', 'crcl-cockcroft-gault']) {
+    for (const i of ((results.get(id) || {}).inputs) || []) {
+      const old = found.get(i.name);
+      if (!old || ((old.value === null || old.value === undefined) && i.value !== null && i.value !== undefined)) found.set(i.name, i);
+    }
   }
-  for (const [id, r] of results) {
-    if (!r || !(r.missing || []).length || r.status === 'not-applicable') continue;
-    if (id === 'egfr-ckd-epi-2021' || id === 'crcl-cockcroft-gault') continue; // reported through the scores that use them
-    items.push({ kind: 'missing', text: t('warn.missing', { title: r.title || id, items: r.missing.map((n) => R.inputLabel(s, n)).join(', ') }) });
+  const body = R.el('tbody');
+  for (const name of KEY_INPUTS) {
+    const rec = found.get(name) || null;
+    if (!rec && name === 'creatinine') continue;
+    const known = rec && rec.value !== null && rec.value !== undefined;
+    const tr = R.el('tr', { class: (rec && rec.stale ? 'is-stale ' : '') + (rec && rec.origin === 'entered' ? 'is-entered' : ''), 'data-testid': 'key-' + name,
+      dataset: { input: name, origin: rec ? rec.origin : 'none', stale: rec && rec.stale ? 'true' : 'false' } });
+    tr.append(R.el('th', { scope: 'row' }, shortName(name)));
+    const val = R.el('td', { class: 'key-val' });
+    if (known) {
+      const unit = s.inputType(name) === 'number' ? ' ' + R.unitFor(s, name, ctx).label : '';
+      val.append(R.el('span', { class: 'key-value' }, R.displayValue(s, name, rec.value, ctx) + unit));
+      const rep = rec.origin !== 'entered' ? R.reportedText(s, name, rec, ctx) : '';
+      if (rep) val.append(' ', R.el('span', { class: 'reported' }, rep));
+    } else val.append(R.el('span', { class: 'key-value missing' }, rec && rec.origin === 'unavailable' ? t('value.not-available') : t('value.missing')));
+    tr.append(val);
+    const when = rec && rec.source && rec.source.date && !rec.source.label ? rec.source.date : '';
+    const dateCell = R.el('td', { class: 'key-date' }, when ? longDate(when) : '');
+    if (rec && rec.stale && rec.origin !== 'entered') dateCell.append(' ', R.el('span', { class: 'badge stale', 'data-testid': 'stale', title: t('badge.stale', { days: s.staleDays() }) }, t('badge.stale.short')));
+    tr.append(dateCell);
+    tr.append(R.el('td', { class: 'key-origin' }, R.originBadge(rec || { origin: 'asked' })));
+    body.append(tr);
   }
-  const stale = new Map();
-  for (const r of results.values()) for (const i of (r && r.inputs) || []) if (i.stale && i.origin !== 'entered' && !stale.has(i.name)) stale.set(i.name, i);
-  for (const [name, i] of stale) {
-    items.push({ kind: 'stale', text: t('warn.stale', { name: R.inputLabel(s, name), date: i.source && i.source.date ? date(i.source.date) : '?', days: s.staleDays() === null ? '' : s.staleDays() }) });
-  }
-  const byText = new Map();
-  const addServer = (w, title) => {
-    const text = typeof w === 'string' ? w : (w && (w.message || w.text)) || '';
-    if (!text) return;
-    if (!byText.has(text)) byText.set(text, { titles: [], kind: typeof w === 'object' && w.kind ? String(w.kind) : warningKind(text) });
-    if (title && !byText.get(text).titles.includes(title)) byText.get(text).titles.push(title);
-  };
-  // The trade-off caveat is shown on its card, and stale values are listed
-  // above with their names translated.
-  const h = s.hazard();
-  const skip = (w) => {
-    const text = typeof w === 'string' ? w : (w && (w.message || w.text)) || '';
-    return (h && text === h.caveat) || /lookback window/i.test(text);
-  };
-  for (const w of a.warnings || []) if (!skip(w)) addServer(w, '');
-  for (const [id, r] of results) for (const w of (r && r.warnings) || []) if (!skip(w)) addServer(w, r.title || id);
-  for (const [text, v] of byText) items.push({ kind: v.kind, text: (v.titles.length ? v.titles.join(', ') + ': ' : '') + text });
-
-  const list = R.clear($('warnings-list'));
-  for (const it of items) list.append(R.el('li', { class: 'warning warning-' + it.kind, 'data-kind': it.kind, 'data-testid': 'warning' }, it.text));
-  $('warnings').hidden = items.length === 0;
+  box.append(body);
 }
 
-function renderHbUnits() {
-  const box = R.clear($('hb-unit-options'));
-  for (const u of state.scoring.units('hemoglobin')) {
-    const id = 'hb-unit-' + u.code.replace(/[^A-Za-z0-9]/g, '');
-    box.append(
-      R.el('input', { type: 'radio', name: 'hb-unit', id, value: u.code, checked: u.code === state.hbUnit, 'data-testid': 'hb-unit-option' }),
-      R.el('label', { for: id }, u.label),
-    );
+/** renderUnits draws the unit switches: hemoglobin, creatinine and WBC, each shown (and entered) in the unit chosen. */
+function renderUnits() {
+  const box = R.clear($('unit-switches'));
+  for (const name of UNIT_SWITCHES) {
+    const units = state.scoring.units(name);
+    if (units.length < 2) continue;
+    const group = R.el('fieldset', { class: 'unit-switch', 'data-testid': 'unit-' + name });
+    group.append(R.el('legend', {}, t('units.label', { name: shortName(name) })));
+    const seg = R.el('div', { class: 'segmented' });
+    // Units that only rename the canonical one (10*3/uL) add no choice.
+    const seen = new Set();
+    for (const u of units) {
+      if (seen.has(u.toCanonical)) continue;
+      seen.add(u.toCanonical);
+      const id = 'unit-' + name + '-' + u.code.replace(/[^A-Za-z0-9]/g, '');
+      seg.append(
+        R.el('input', { type: 'radio', name: 'unit-' + name, id, value: u.code, checked: u.code === state.units[name], 'data-unit-for': name, 'data-testid': 'unit-option' }),
+        R.el('label', { for: id }, R.unitLabel(state.scoring, name, u.code)),
+      );
+    }
+    group.append(seg);
+    box.append(group);
   }
+}
+
+/** WARNING_GROUPS order the server's warning kinds under headings. */
+const WARNING_GROUPS = [
+  ['access', ['access']],
+  ['values', ['range', 'plausible', 'value', 'conflict']],
+  ['stale', ['stale']],
+  ['record', ['record']],
+  ['model', ['extrapolate']],
+];
+
+/**
+ * renderWarnings lists the server's warnings, grouped: one per problem and
+ * input, in the page's language. What is missing is not a warning: each
+ * score says what it means for it, and the question is asked beside it.
+ */
+function renderWarnings() {
+  const ws = state.assessment.warnings || [];
+  const box = R.clear($('warnings-list'));
+  let n = 0;
+  for (const [group, kinds] of WARNING_GROUPS) {
+    const items = ws.filter((w) => kinds.includes(w.kind));
+    if (!items.length) continue;
+    const sec = R.el('div', { class: 'warning-group', 'data-testid': 'warning-group', dataset: { group } });
+    sec.append(R.el('h3', {}, t('warnings.group.' + group)));
+    sec.append(R.el('ul', {}, items.map((w) => R.el('li', { class: 'warning warning-' + w.kind, 'data-kind': w.kind, 'data-input': w.input || '', 'data-testid': 'warning' }, w.text))));
+    box.append(sec);
+    n += items.length;
+  }
+  // Kinds this page does not know still show, last.
+  const known = WARNING_GROUPS.flatMap(([, k]) => k);
+  const rest = ws.filter((w) => !known.includes(w.kind));
+  if (rest.length) box.append(R.el('ul', {}, rest.map((w) => R.el('li', { class: 'warning', 'data-kind': w.kind, 'data-testid': 'warning' }, w.text))));
+  $('warnings').hidden = n + rest.length === 0;
+  $('warnings-count').textContent = n + rest.length ? t('warnings.count', { n: n + rest.length }) : '';
 }
 
 function renderPreciseHBR(results) {
@@ -528,7 +641,6 @@ function renderPreciseHBR(results) {
   const body = R.clear($('phbr-body'));
   const wrap = R.clear($('phbr-table-wrap'));
   const refs = R.clear($('phbr-refs'));
-  renderHbUnits();
   if (!r) {
     body.append(R.el('p', { class: 'result-status' }, t('status.absent')));
     return;
@@ -750,11 +862,13 @@ function renderTradeoff(results) {
     const hr = f.hazard_ratios || {};
     if (typeof hr.bleeding_1y === 'number') tags.append(R.el('span', { class: 'tag tag-bleeding' }, t('tradeoff.tag.bleeding', { hr: number(hr.bleeding_1y, 2) })));
     if (typeof hr.thrombotic_1y === 'number') tags.append(R.el('span', { class: 'tag tag-thrombotic' }, t('tradeoff.tag.thrombotic', { hr: number(hr.thrombotic_1y, 2) })));
-    const li = R.el('li', { class: 'factor', dataset: { factor: f.id, present: v === true ? 'true' : v === false ? 'false' : 'unknown' } }, R.el('span', { id: id + '-label', class: 'factor-label' }, label), ' ', answers, ' ', tags);
-    if (!isFlag) li.append(R.el('span', { class: 'hint derived-note' }, t('tradeoff.derived', { name: R.inputLabel(s, rule.input) })));
+    // The factor, its hazard ratios and where its answer comes from on the
+    // left; the answers on the right, one row a factor.
+    const main = R.el('span', { class: 'factor-main' }, R.el('span', { id: id + '-label', class: 'factor-label' }, label), ' ', tags);
+    if (!isFlag) main.append(R.el('span', { class: 'hint derived-note' }, t('tradeoff.derived', { name: R.inputLabel(s, rule.input) })));
     const rec = r ? R.inputsOf(r).get(rule.input) : null;
-    if (isFlag && rec && rec.origin === 'entered') li.append(' ', R.originBadge(rec));
-    list.append(li);
+    if (isFlag && rec && rec.origin === 'entered') main.append(' ', R.originBadge(rec));
+    list.append(R.el('li', { class: 'factor', dataset: { factor: f.id, present: v === true ? 'true' : v === false ? 'false' : 'unknown' } }, main, answers));
   }
   R.clear($('tradeoff-refs'));
   const refBlock = R.referencesBlock(s, r);
@@ -786,7 +900,8 @@ function updatePrintMeta() {
 function bind() {
   $('lang-select').addEventListener('change', (e) => setLang(e.target.value));
   onLangChange(() => {
-    if (state.loaded) render();
+    // The server writes its sentences in the language asked for: ask again.
+    if (state.loaded && $('relaunch').hidden) relocalize();
     if (!$('relaunch').hidden && state.relaunchReason) $('relaunch-reason').textContent = t('relaunch.reason.' + state.relaunchReason, state.relaunchParams);
   });
   $('print-btn').addEventListener('click', () => {
@@ -818,8 +933,8 @@ function bind() {
   const app = $('app');
   app.addEventListener('change', (e) => {
     const target = e.target;
-    if (target.name === 'hb-unit') {
-      state.hbUnit = target.value;
+    if (target.dataset && target.dataset.unitFor) {
+      state.units[target.dataset.unitFor] = target.value;
       render();
       return;
     }
@@ -856,7 +971,7 @@ function bind() {
 async function main() {
   const err = await loadI18n();
   bind();
-  if (err) showError('The page text (i18n.json) could not be loaded: ' + err.message + '. The page is shown in English.');
+  if (err) showError('The page text (messages.json) could not be loaded: ' + err.message + '. The page is shown in English.');
   launch = await redeem(launch);
   if (!launch.handle) {
     showRelaunch(relaunchReasonOf(launch));

@@ -1,7 +1,9 @@
 // evaluate.js runs the standalone calculator: no EHR, no session, no
-// patient data. The clinician types the inputs of one calculator, and
-// POST api/evaluate computes it on the server with the same engine and
-// scoring configuration as the EHR page.
+// patient data. The clinician gives the inputs of one calculator (numbers
+// typed, yes/no and the other choices with one click each), and the result
+// follows every change: POST api/evaluate computes it on the server with the
+// same engine and scoring configuration as the EHR page, a moment after the
+// last change (the latest answer wins).
 
 import { loadI18n, t, cfgText, useConfigParams, setLang, onLangChange, number } from './i18n.js';
 import { Scoring } from './scoring.js';
@@ -17,7 +19,11 @@ const state = {
   values: {}, // name -> {raw, unit}: kept across calculators, whose inputs share names
   result: null,
   seq: 0,
+  timer: null,
 };
+
+/** LIVE_DELAY is how long the calculator waits after a keystroke before asking for the result. */
+const LIVE_DELAY = 250;
 
 function announce(text) {
   $('status').textContent = text;
@@ -49,7 +55,11 @@ function renderCalculatorSelect() {
   }
 }
 
-/** fieldFor builds one input's label and control; numbers get a unit choice when several units are accepted. */
+/**
+ * fieldFor builds one input's label and control: a number field (with a
+ * unit choice when several units are accepted), or one click per answer
+ * for yes/no, sex and the other choices, with "not given" to leave it out.
+ */
 function fieldFor(name, isAlternative) {
   const s = state.scoring;
   const type = s.inputType(name);
@@ -57,26 +67,35 @@ function fieldFor(name, isAlternative) {
   const label = R.inputLabel(s, name);
   const saved = state.values[name] || {};
   const field = R.el('div', { class: 'field' + (isAlternative ? ' alt-field' : ''), 'data-testid': 'field-' + name, dataset: { field: name } });
-  field.append(R.el('label', { for: id }, label));
   if (type === 'number') {
+    field.append(R.el('label', { for: id }, label));
     field.append(R.el('input', { type: 'number', id, inputmode: 'decimal', step: 'any', 'data-input': name, 'data-testid': 'input-' + name, value: saved.raw || null, class: 'num-input' }));
     const units = s.units(name);
     if (units.length > 1) {
       const usel = R.el('select', { id: id + '-unit', 'data-unit-for': name, 'data-testid': 'unit-' + name, 'aria-label': t('ev.unit', { name: label }) });
-      for (const u of units) usel.append(R.el('option', { value: u.code, selected: (saved.unit || units[0].code) === u.code }, u.label));
+      for (const u of units) usel.append(R.el('option', { value: u.code, selected: (saved.unit || units[0].code) === u.code }, R.unitLabel(s, name, u.code)));
       field.append(usel);
     } else if (units.length === 1) {
       field.append(R.el('span', { class: 'unit' }, R.unitFor(s, name, null).label));
     }
     const p = s.plausible(name);
     if (p) field.append(R.el('span', { class: 'hint' }, t('ev.plausible', { min: p.min, max: p.max })));
-  } else {
-    const sel = R.el('select', { id, 'data-input': name, 'data-testid': 'input-' + name });
-    sel.append(R.el('option', { value: '' }, t('ev.not-given')));
-    const opts = type === 'boolean' ? [['true', t('value.yes')], ['false', t('value.no')]] : s.inputValues(name).map((v) => [v, R.enumLabel(name, v)]);
-    for (const [v, text] of opts) sel.append(R.el('option', { value: v, selected: saved.raw === v }, text));
-    field.append(sel);
+    return field;
   }
+  const group = R.el('fieldset', { class: 'choice', id, 'data-testid': 'input-' + name });
+  group.append(R.el('legend', {}, label));
+  const opts = type === 'boolean' ? [['true', t('value.yes')], ['false', t('value.no')]] : s.inputValues(name).map((v) => [v, R.enumLabel(name, v)]);
+  opts.push(['', t('ev.not-given')]);
+  const seg = R.el('div', { class: 'segmented' });
+  for (const [v, text] of opts) {
+    const oid = id + '-' + (v === 'true' ? 'yes' : v === 'false' ? 'no' : v || 'none');
+    seg.append(
+      R.el('input', { type: 'radio', id: oid, name: id, value: v, checked: (saved.raw || '') === v, 'data-input': name, 'data-testid': 'answer-' + name }),
+      R.el('label', { for: oid }, text),
+    );
+  }
+  group.append(seg);
+  field.append(group);
   return field;
 }
 
@@ -103,6 +122,7 @@ function collectInputs() {
   const s = state.scoring;
   const inputs = {};
   for (const ctl of $('inputs').querySelectorAll('[data-input]')) {
+    if (ctl.type === 'radio' && !ctl.checked) continue;
     const name = ctl.dataset.input;
     const raw = ctl.value;
     if (raw === '') continue;
@@ -141,7 +161,7 @@ function renderResult() {
   out.hidden = false;
   const cfg = s.calculator(r.calculator) || {};
   out.append(R.el('h2', { id: 'ev-result-title' }, cfgText('calc.' + r.calculator + '.title', r.title || r.calculator)));
-  const ctx = { idPrefix: 'ev', editable: false, points: true, provenance: false, staleDays: null, hbUnit: null };
+  const ctx = { idPrefix: 'ev', editable: false, points: true, provenance: false, staleDays: null, units: null };
   if (cfg.kind === 'points') {
     out.append(R.scoreBlock(s, r.calculator, r, 'ev'));
     const curve = s.riskCurve(r.calculator);
@@ -181,12 +201,11 @@ function renderResult() {
     out.append(list);
   }
   const st = R.statusText(s, r);
-  if (st && cfg.kind !== 'points') out.append(R.el('p', { class: 'result-status', 'data-testid': 'ev-status' }, st));
-  const h = s.hazard();
-  const warnings = (r.warnings || []).filter((w) => !(h && w === h.caveat));
+  if (st && cfg.kind !== 'points' && cfg.kind !== 'criteria') out.append(R.el('p', { class: 'result-status', 'data-testid': 'ev-status' }, st));
+  const warnings = r.warnings || [];
   if (warnings.length) {
     out.append(R.el('h3', {}, t('warnings.title')));
-    out.append(R.el('ul', { 'data-testid': 'ev-warnings' }, warnings.map((w) => R.el('li', { 'data-testid': 'warning' }, w))));
+    out.append(R.el('ul', { 'data-testid': 'ev-warnings' }, warnings.map((w) => R.el('li', { 'data-testid': 'warning', 'data-kind': w.kind || '' }, w.text || String(w)))));
   }
   const recs = (r.recommendations || []).map((id) => s.recommendation(id)).filter(Boolean);
   if (recs.length) {
@@ -206,7 +225,14 @@ function renderResult() {
   if (refs) out.append(refs);
 }
 
+/** later asks for the result a moment after the last change. */
+function later() {
+  clearTimeout(state.timer);
+  state.timer = setTimeout(evaluate, LIVE_DELAY);
+}
+
 async function evaluate() {
+  clearTimeout(state.timer);
   hideError();
   let inputs;
   try {
@@ -237,7 +263,8 @@ function bind() {
     if (!state.scoring) return;
     renderCalculatorSelect();
     renderInputs();
-    renderResult();
+    // The result's sentences are the server's: ask again in the new language.
+    evaluate();
   });
   $('calculator-select').addEventListener('change', (e) => {
     state.calculator = e.target.value;
@@ -245,9 +272,18 @@ function bind() {
     hideError();
     renderInputs();
     renderResult();
+    evaluate();
   });
-  $('inputs').addEventListener('change', (e) => remember(e.target));
-  $('inputs').addEventListener('input', (e) => remember(e.target));
+  // The result follows every change: a click at once, typing a moment
+  // after the last keystroke.
+  $('inputs').addEventListener('change', (e) => {
+    remember(e.target);
+    evaluate();
+  });
+  $('inputs').addEventListener('input', (e) => {
+    remember(e.target);
+    if (e.target.type === 'number') later();
+  });
   $('evaluate-form').addEventListener('submit', (e) => {
     e.preventDefault();
     evaluate();
@@ -258,13 +294,14 @@ function bind() {
     hideError();
     renderInputs();
     renderResult();
+    evaluate();
   });
 }
 
 async function main() {
   const err = await loadI18n();
   bind();
-  if (err) showError('The page text (i18n.json) could not be loaded: ' + err.message + '. The page is shown in English.');
+  if (err) showError('The page text (messages.json) could not be loaded: ' + err.message + '. The page is shown in English.');
   announce(t('status.loading-config'));
   try {
     state.scoring = new Scoring(await call('api/scoring-config'));
@@ -279,8 +316,7 @@ async function main() {
   else if (!state.scoring.calculator(state.calculator) && state.scoring.calculators().length) state.calculator = state.scoring.calculators()[0].id;
   renderCalculatorSelect();
   renderInputs();
-  $('evaluate-btn').disabled = false;
-  announce('');
+  await evaluate();
 }
 
 main();

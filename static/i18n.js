@@ -1,11 +1,14 @@
 // i18n.js holds the page's language: English or Traditional Chinese (zh-TW,
-// for the Taiwanese hospitals the original app served). Strings live in
-// i18n.json; the choice is remembered in localStorage and reflected in
-// <html lang>. Text that comes from the scoring configuration is shown in
-// English as configured, and in zh-TW from i18n.json's "config_text" when a
-// translation exists. Numbers in those texts, in either language, are
-// {placeholders} filled from the configuration (see useConfigParams), never
-// written into the text.
+// for the Taiwanese hospitals the original app served). Strings come from
+// the server's one message catalogue (messages.json, shared/message), the
+// same one the server writes its own sentences from; the choice is
+// remembered in localStorage, reflected in <html lang> and sent with every
+// API call as Accept-Language, so that the server's sentences (warnings,
+// evidence, the plan) come back in it. Text that comes from the scoring
+// configuration is shown in English as configured, and in zh-TW from the
+// catalogue's "config_text" when a translation exists. Numbers in those
+// texts, in either language, are {placeholders} filled from the
+// configuration (see useConfigParams), never written into the text.
 
 const STORAGE_KEY = 'smartcalc.lang';
 
@@ -40,14 +43,14 @@ function preferredLang() {
 }
 
 /**
- * loadI18n fetches i18n.json and applies the preferred language to the
+ * loadI18n fetches the message catalogue and applies the preferred language to the
  * document. The pages still work in English (the text in the HTML) if the
  * catalog cannot be loaded; the error is returned for the page to show.
  */
 export async function loadI18n() {
   let err = null;
   try {
-    const res = await fetch('i18n.json', { credentials: 'omit', cache: 'no-cache' });
+    const res = await fetch('messages.json', { credentials: 'omit', cache: 'no-cache' });
     if (!res.ok) throw new Error('HTTP ' + res.status);
     catalog = await res.json();
   } catch (e) {
@@ -168,6 +171,29 @@ export function date(iso) {
   if (!iso || typeof iso !== 'string') return '';
   const m = /^(\d{4}-\d{2}-\d{2})/.exec(iso);
   return m ? m[1] : iso;
+}
+
+/**
+ * longDate writes a FHIR date or date-time as the server writes dates in
+ * its sentences, in the page's language: "30 Nov 2026", 「2026年11月30日」.
+ */
+export function longDate(iso) {
+  const m = /^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?/.exec(String(iso || ''));
+  if (!m) return String(iso || '');
+  const p = { year: Number(m[1]) };
+  if (!m[2]) return t('date.year', p);
+  p.month = Number(m[2]);
+  p.month_name = t('date.month.' + p.month);
+  if (!m[3]) return t('date.month', p);
+  p.day = Number(m[3]);
+  return t('date.day', p);
+}
+
+/** list joins items as the page's language joins a list ("a, b and c"; 「a、b及c」). */
+export function list(items) {
+  const xs = (items || []).filter((x) => x !== '' && x !== null && x !== undefined).map(String);
+  if (xs.length < 2) return xs.join('');
+  return xs.slice(0, -1).join(t('list.separator')) + t('list.last') + xs[xs.length - 1];
 }
 
 /**

@@ -4,7 +4,7 @@
 // (evaluate.js) use it. Everything is built with DOM calls and textContent,
 // never innerHTML, so text from the record or the server cannot become markup.
 
-import { t, cfgText, textParams, number, date } from './i18n.js';
+import { t, has, cfgText, textParams, number, date, longDate } from './i18n.js';
 
 /**
  * el creates an element. attrs keys: class, text, dataset (object), and any
@@ -84,33 +84,76 @@ export function enumLabel(name, v) {
   return s2 !== g ? s2 : String(v);
 }
 
-/** unitFor is the unit an input is shown in (hemoglobin follows the toggle). */
-export function unitFor(scoring, name, ctx) {
-  if (name === 'hemoglobin' && ctx && ctx.hbUnit) {
-    const u = scoring.units('hemoglobin').find((x) => x.code === ctx.hbUnit);
-    if (u) return u;
+/**
+ * unitLabel is how a unit of an input's quantity is written: the
+ * configuration's label of the canonical unit (translated), the catalogue's
+ * for another ("µmol/L"), else its UCUM code.
+ */
+export function unitLabel(scoring, name, code) {
+  const units = scoring.units(name);
+  const u = (code && scoring.unit(name, code)) || units[0];
+  if (!u) return '';
+  if (u.code === units[0].code) {
+    const def = scoring.input(name);
+    return cfgText('quantity.' + (def && def.quantity), scoring.unitLabel(name));
   }
-  const def = scoring.input(name);
-  const label = cfgText('quantity.' + (def && def.quantity), scoring.unitLabel(name));
-  const q = scoring.quantity(name);
-  return { code: q ? q.unit : '', label, toCanonical: 1 };
+  return has('unit.' + u.code) ? t('unit.' + u.code) : u.code;
 }
 
-/** displayValue shows an input value in the unit the page uses for it. */
+/**
+ * unitFor is the unit an input is shown in: the unit chosen with the
+ * page's unit switches (ctx.units: hemoglobin, creatinine, WBC), else the
+ * canonical one. It carries its label and display precision.
+ */
+export function unitFor(scoring, name, ctx) {
+  const units = scoring.units(name);
+  const chosen = ctx && ctx.units && ctx.units[name];
+  const u = (chosen && units.find((x) => x.code === chosen)) || units[0];
+  if (!u) return { code: '', label: '', toCanonical: 1, decimals: 2 };
+  return Object.assign({}, u, { label: unitLabel(scoring, name, u.code) });
+}
+
+/** displayValue shows an input value in the unit the page uses for it, at that unit's precision. */
 export function displayValue(scoring, name, value, ctx) {
   if (value === null || value === undefined) return '';
   if (typeof value === 'boolean') return value ? t('value.yes') : t('value.no');
   if (typeof value === 'number') {
     const u = unitFor(scoring, name, ctx);
-    return number(value / u.toCanonical, 2);
+    return number(value / u.toCanonical, u.decimals);
   }
-  if (typeof value === 'object' && typeof value.value === 'number') return number(value.value, 2);
+  if (typeof value === 'object' && typeof value.value === 'number') return number(value.value, scoring.decimals(name, value.unit));
   return enumLabel(name, value);
 }
 
-/** bandClass is the CSS class that colours a category. */
+/**
+ * reportedText is the value as the record reported it, when that unit is
+ * not the one shown: "reported 97 µmol/L".
+ */
+export function reportedText(scoring, name, rec, ctx) {
+  const r = rec && rec.reported;
+  if (!r || typeof r.value !== 'number' || !r.unit) return '';
+  const shown = unitFor(scoring, name, ctx);
+  if (r.unit === shown.code || shown.aliases.includes(r.unit)) return '';
+  const u = scoring.unit(name, r.unit);
+  if (u && u.toCanonical === shown.toCanonical) return '';
+  return t('value.reported-as', { value: number(r.value, scoring.decimals(name, r.unit)), unit: unitLabel(scoring, name, r.unit) });
+}
+
+/**
+ * riskClass is the CSS class of a risk level: colour means risk and
+ * nothing else on the page. Low (not HBR, PRECISE-DAPT very low or low),
+ * elevated (PRECISE-HBR's HBR band, PRECISE-DAPT moderate) and high (very
+ * HBR, PRECISE-DAPT high, and ARC-HBR's or the verdict's high bleeding
+ * risk) each have one colour; unknown is grey.
+ */
+const RISK_LEVEL = { 'not-hbr': 'low', 'very-low': 'low', low: 'low', hbr: 'elevated', moderate: 'elevated', 'very-hbr': 'high', high: 'high' };
+export function riskClass(level) {
+  return 'risk risk-' + (['low', 'elevated', 'high'].includes(level) ? level : 'unknown');
+}
+
+/** bandClass is the CSS class that colours a score's category by its risk level. */
 export function bandClass(category) {
-  return category ? 'band band-' + String(category).replace(/[^a-z0-9-]/gi, '') : 'band band-unknown';
+  return riskClass(RISK_LEVEL[category]) + (category ? ' band-' + String(category).replace(/[^a-z0-9-]/gi, '') : '');
 }
 
 export function categoryLabel(scoring, calcId, category) {
@@ -149,22 +192,15 @@ export function riskText(scoring, calcId, category) {
   return b.note ? cfgText('band.' + calcId + '.' + category + '.note', b.note) : '';
 }
 
-/** statusText explains a result's status other than ok, or returns ''. */
+/**
+ * statusText explains a result's status other than ok, or returns '': the
+ * server's sentence, which says what the missing inputs do to this result
+ * (a lower bound, a verdict they cannot change, a range).
+ */
 export function statusText(scoring, result) {
   if (!result) return t('status.absent');
-  const labels = (names) => (names || []).map((n) => inputLabel(scoring, n)).join(', ');
-  switch (result.status) {
-    case 'ok':
-      return '';
-    case 'incomplete':
-      return t('status.incomplete', { missing: labels(result.missing) || '—' });
-    case 'out-of-range':
-      return t('status.out-of-range', { inputs: labels(result.out_of_range) || '—' });
-    case 'not-applicable':
-      return t('status.not-applicable') + (result.message ? ' ' + result.message : '');
-    default:
-      return String(result.status || '');
-  }
+  if (result.status === 'ok') return '';
+  return result.message || '';
 }
 
 /**
@@ -218,21 +254,29 @@ export function scoreBlock(scoring, calcId, result, prefix) {
   return el('div', { class: 'score-row' }, box, info);
 }
 
-/** sourceText writes where a value came from: resource reference and code. */
+/**
+ * sourceText says which record a value came from, for a person: what SMART
+ * Calc calls it (its label), else its code in the terminology (LOINC
+ * 718-7). The FHIR reference stays out of the text; the caller gives it as
+ * the element's title.
+ */
+const SYSTEMS = { 'http://loinc.org': 'LOINC', 'http://snomed.info/sct': 'SNOMED CT', 'http://hl7.org/fhir/sid/icd-10-cm': 'ICD-10-CM', 'http://www.nlm.nih.gov/research/umls/rxnorm': 'RxNorm' };
 export function sourceText(src) {
   if (!src) return '';
-  const parts = [];
-  if (src.reference) parts.push(String(src.reference));
-  if (src.code) {
-    let c = src.code;
-    if (typeof c === 'object') c = c.display || c.code || '';
-    else if (typeof c === 'string' && c.includes('|')) c = c.split('|').pop();
-    if (c) parts.push(String(c));
+  if (src.label) return String(src.label);
+  if (typeof src.code === 'string' && src.code.includes('|')) {
+    const i = src.code.lastIndexOf('|');
+    const sys = SYSTEMS[src.code.slice(0, i)];
+    if (sys) return sys + ' ' + src.code.slice(i + 1);
   }
-  return parts.join(' · ');
+  return '';
 }
 
-/** originBadge marks a value as from the record, entered by the clinician or computed. */
+/**
+ * originBadge says where a value comes from: the record (stated there),
+ * none recorded (the absence of a finding), not available (a read refused
+ * or failed), to answer, entered by the clinician, or computed.
+ */
 export function originBadge(rec) {
   const origin = rec && rec.origin ? rec.origin : 'record';
   return el('span', { class: 'badge origin origin-' + origin, 'data-testid': 'origin', dataset: { origin } }, t('origin.' + origin));
@@ -254,7 +298,7 @@ export function control(scoring, name, rec, ctx, label) {
   const common = { id, 'data-input': name, 'data-testid': 'input-' + name, 'aria-label': label };
   if (type === 'number') {
     const u = unitFor(scoring, name, ctx);
-    const shown = typeof value === 'number' ? Number((value / u.toCanonical).toFixed(4)) : '';
+    const shown = typeof value === 'number' ? Number((value / u.toCanonical).toFixed(u.decimals)) : '';
     const attrs = Object.assign({}, common, {
       type: 'number',
       inputmode: 'decimal',
@@ -314,7 +358,7 @@ export function componentRows(result, scoring) {
     if (!rec && name && points !== null && scoring && scoring.inputType(name) === 'boolean') {
       rec = { name, value: points > 0, origin: 'derived', derivation: t('derivation.any_of') };
     }
-    rows.push({ key: c.name, input: name, rec, points });
+    rows.push({ key: c.name, input: name, rec, points, counted: typeof c.counted === 'number' ? c.counted : null, truncated: c.truncated || '' });
     if (name) seen.add(name);
     seen.add(c.name);
   }
@@ -382,6 +426,13 @@ export function factorTable(scoring, rows, ctx) {
       const shown = rec ? displayValue(scoring, name, rec.value, ctx) : '';
       valueCell.append(shown === '' ? el('span', { class: 'missing' }, t('value.missing')) : shown);
     }
+    const rep = name && origin !== 'entered' ? reportedText(scoring, name, rec, ctx) : '';
+    if (rep) valueCell.append(' ', el('span', { class: 'reported', 'data-testid': 'reported' }, rep));
+    if (row.truncated && row.counted !== null) {
+      // The score's own rule, in its row: the value it counts.
+      const u = unitFor(scoring, name, ctx);
+      valueCell.append(' ', el('span', { class: 'counted', 'data-testid': 'counted' }, t('component.counted.' + row.truncated, { value: number(row.counted / u.toCanonical, u.decimals), unit: u.label })));
+    }
     tr.append(valueCell);
     tr.append(el('td', { 'data-label': head[2], class: 'unit' }, name && scoring.inputType(name) === 'number' ? unitFor(scoring, name, ctx).label : ''));
     if (ctx.points) tr.append(el('td', { 'data-label': t('col.points'), class: 'num points' }, row.points === null ? '—' : number(row.points, 2)));
@@ -390,17 +441,21 @@ export function factorTable(scoring, rows, ctx) {
       continue;
     }
     const dateCell = el('td', { 'data-label': t('col.date'), class: 'date' });
-    if (rec && rec.source && rec.source.date) dateCell.append(date(rec.source.date));
+    const when = rec && rec.source && rec.source.date && !rec.source.label ? rec.source.date : '';
+    if (when) dateCell.append(longDate(when));
     if (rec && rec.stale) dateCell.append(' ', staleBadge(ctx.staleDays));
     tr.append(dateCell);
     const srcCell = el('td', { 'data-label': t('col.source'), class: 'source' });
     if (name) {
       srcCell.append(originBadge(rec));
       const s = rec && origin !== 'entered' ? sourceText(rec.source) : '';
-      if (s) srcCell.append(' ', el('span', { class: 'ref' }, s));
+      if (s) srcCell.append(' ', el('span', { class: 'ref', title: (rec.source && rec.source.reference) || null }, s));
       if (rec && rec.derivation) srcCell.append(' ', el('span', { class: 'derivation' }, rec.derivation));
-      if (!rec || rec.value === null || rec.value === undefined) {
-        if (origin !== 'entered') srcCell.append(' ', el('span', { class: 'badge missing-badge' }, t('badge.missing')));
+      // Why there is no value, or what the "no" rests on.
+      if (rec && rec.note && origin !== 'entered') srcCell.append(' ', el('span', { class: 'note', 'data-testid': 'input-note' }, rec.note));
+      else if (!rec || rec.value === null || rec.value === undefined) {
+        const gap = ctx.gaps && ctx.gaps.get(name);
+        if (gap && origin !== 'entered') srcCell.append(' ', el('span', { class: 'note', 'data-testid': 'input-note' }, gap.message));
       }
     }
     tr.append(srcCell);
@@ -442,84 +497,105 @@ function metStatus(met) {
   return ['unknown', t('criterion.unknown'), '?'];
 }
 
+const LEVEL_ORDER = { major: 0, minor: 1 };
+const MET_ORDER = { met: 0, unknown: 1, 'not-met': 2 };
+
 /**
- * criteriaTable lists ARC-HBR's criteria, majors first: met, not met or
- * unknown, with the evidence. When ctx.editable, an unknown criterion gets a
- * control for the input it depends on, so the clinician can answer it.
+ * criteriaTable lists ARC-HBR's criteria: those met first, then those the
+ * record cannot decide (each with what is asked), majors before minors; the
+ * criteria not met are folded away below, in a table of their own. Met and
+ * not met are said in words and symbols, never colour: colour is kept for
+ * the risk level. When ctx.editable, an undecided criterion gets a control
+ * for the input it depends on, so the clinician can answer it.
  */
 export function criteriaTable(scoring, result, ctx) {
   const inputs = inputsOf(result);
   const criteria = [...((result && result.criteria) || [])];
-  criteria.sort((a, b) => (a.level === b.level ? 0 : a.level === 'major' ? -1 : 1));
+  const cls = (c) => metStatus(c.met)[0];
+  criteria.sort((a, b) => MET_ORDER[cls(a)] - MET_ORDER[cls(b)] || (LEVEL_ORDER[a.level] ?? 2) - (LEVEL_ORDER[b.level] ?? 2));
   const head = [t('col.criterion'), t('col.level'), t('col.status'), t('col.evidence')];
   if (ctx.editable) head.push(t('col.answer'));
-  const table = el('table', { class: 'criteria', id: ctx.idPrefix + '-table', 'data-testid': ctx.idPrefix + '-table' });
-  if (ctx.caption) table.append(el('caption', {}, ctx.caption, ' ', el('span', { class: 'print-note' }, t('print.criteria-note'))));
-  table.append(el('thead', {}, el('tr', {}, head.map((h) => el('th', { scope: 'col' }, h)))));
-  const body = el('tbody');
   const answered = new Set();
-  for (const c of criteria) {
-    const cfg = scoring.criterion(c.id || c.name);
-    const id = c.id || (cfg && cfg.id) || c.name;
-    const inputName = (cfg && cfg.rule && cfg.rule.input) || c.input || null;
-    const rec = inputName ? inputs.get(inputName) || null : null;
-    const [cls, text, glyph] = metStatus(c.met);
-    const entered = rec && rec.origin === 'entered';
-    const tr = el('tr', {
-      class: 'crit-' + cls + ' level-' + c.level,
-      'data-testid': 'criterion-' + id,
-      dataset: { criterion: id, level: c.level || '', met: c.met === null || c.met === undefined ? 'unknown' : String(c.met), input: inputName || '' },
-    });
-    tr.append(el('th', { scope: 'row' }, criterionName(scoring, c)));
-    tr.append(el('td', { 'data-label': head[1] }, c.level === 'major' ? t('level.major') : t('level.minor')));
-    tr.append(el('td', { 'data-label': head[2], class: 'met' }, el('span', { class: 'met-glyph', 'aria-hidden': 'true' }, glyph), ' ', text));
-    const evCell = el('td', { 'data-label': head[3], class: 'evidence' });
-    if (entered && ctx.provenance !== false) evCell.append(originBadge(rec), ' ');
-    const ev = evidenceText(c.evidence);
-    if (ev) evCell.append(el('span', { class: 'ev-text' }, ev));
-    const cited = rec && rec.source && rec.source.reference && ev.includes(rec.source.reference);
-    if (!entered && rec && rec.source && !cited) {
-      const src = [sourceText(rec.source), rec.source.date ? date(rec.source.date) : ''].filter(Boolean).join(' · ');
-      if (src) evCell.append(' ', el('span', { class: 'ref', 'data-testid': 'evidence-source' }, src));
-    }
-    if (!entered && rec && rec.derivation) evCell.append(' ', el('span', { class: 'derivation' }, rec.derivation));
-    if (rec && rec.stale && !entered) evCell.append(' ', staleBadge(ctx.staleDays));
-    tr.append(evCell);
-    if (ctx.editable) {
-      const cell = el('td', { 'data-label': head[4], class: 'answer' });
-      const needs = c.met === null || c.met === undefined || entered;
-      if (needs && inputName && !answered.has(inputName)) {
-        answered.add(inputName);
-        const label = t('criterion.answer.aria', { name: inputLabel(scoring, inputName) });
-        const sub = Object.assign({}, ctx, { idPrefix: ctx.idPrefix + '-' + id });
-        cell.append(el('label', { class: 'visually-hidden', for: sub.idPrefix + '-in-' + inputName }, label));
-        cell.append(control(scoring, inputName, rec, sub, label));
-        if (scoring.inputType(inputName) === 'number') cell.append(' ', unitFor(scoring, inputName, ctx).label);
-        if (entered) {
-          cell.append(
-            ' ',
-            el('button', { type: 'button', class: 'revert', 'data-action': 'revert', 'data-input': inputName, 'aria-label': t('action.revert.aria', { name: inputLabel(scoring, inputName) }) }, t('action.revert')),
-          );
-        }
-      } else if (needs && inputName) {
-        cell.append(el('span', { class: 'hint' }, t('criterion.answered-above')));
-      }
-      tr.append(cell);
-    }
-    body.append(tr);
+  const table = (id, caption, rows) => {
+    const tb = el('table', { class: 'criteria', id, 'data-testid': id });
+    if (caption) tb.append(el('caption', {}, caption));
+    tb.append(el('thead', {}, el('tr', {}, head.map((h) => el('th', { scope: 'col' }, h)))));
+    const body = el('tbody');
+    for (const c of rows) body.append(criterionRow(scoring, c, inputs, ctx, head, answered));
+    tb.append(body);
+    return tb;
+  };
+  const shown = criteria.filter((c) => cls(c) !== 'not-met');
+  const notMet = criteria.filter((c) => cls(c) === 'not-met');
+  const box = el('div', { class: 'criteria-box' });
+  box.append(table(ctx.idPrefix + '-table', ctx.caption, shown));
+  if (!shown.length) box.append(el('p', { class: 'hint', 'data-testid': ctx.idPrefix + '-none-met' }, t('criteria.none-met')));
+  if (notMet.length) {
+    const d = el('details', { class: 'not-met', 'data-testid': ctx.idPrefix + '-not-met' },
+      el('summary', {}, t('criteria.not-met', { n: notMet.length })), table(ctx.idPrefix + '-table-not-met', null, notMet));
+    box.append(d);
   }
-  table.append(body);
-  return table;
+  return box;
 }
 
-/** arcSummary states the ARC-HBR conclusion: HBR, not HBR or undetermined. */
+function criterionRow(scoring, c, inputs, ctx, head, answered) {
+  const cfg = scoring.criterion(c.id || c.name);
+  const id = c.id || (cfg && cfg.id) || c.name;
+  const inputName = (cfg && cfg.rule && cfg.rule.input) || c.input || null;
+  const rec = inputName ? inputs.get(inputName) || null : null;
+  const [cls, text, glyph] = metStatus(c.met);
+  const entered = rec && rec.origin === 'entered';
+  const tr = el('tr', {
+    class: 'crit-' + cls + ' level-' + c.level,
+    'data-testid': 'criterion-' + id,
+    dataset: { criterion: id, level: c.level || '', met: c.met === null || c.met === undefined ? 'unknown' : String(c.met), input: inputName || '' },
+  });
+  tr.append(el('th', { scope: 'row' }, criterionName(scoring, c)));
+  tr.append(el('td', { 'data-label': head[1] }, c.level === 'major' ? t('level.major') : t('level.minor')));
+  tr.append(el('td', { 'data-label': head[2], class: 'met' }, el('span', { class: 'met-glyph', 'aria-hidden': 'true' }, glyph), ' ', text));
+  const evCell = el('td', { 'data-label': head[3], class: 'evidence' });
+  if (entered && ctx.provenance !== false) evCell.append(originBadge(rec), ' ');
+  const ev = evidenceText(c.evidence);
+  const refs = (c.sources || []).map((x) => x.reference).filter(Boolean).join(', ');
+  if (ev) evCell.append(el('span', { class: 'ev-text', title: refs || null }, ev));
+  if (rec && rec.stale && !entered) evCell.append(' ', staleBadge(ctx.staleDays));
+  tr.append(evCell);
+  if (ctx.editable) {
+    const cell = el('td', { 'data-label': head[4], class: 'answer' });
+    const needs = c.met === null || c.met === undefined || entered;
+    if (needs && inputName && !answered.has(inputName)) {
+      answered.add(inputName);
+      const label = t('criterion.answer.aria', { name: inputLabel(scoring, inputName) });
+      const sub = Object.assign({}, ctx, { idPrefix: ctx.idPrefix + '-' + id });
+      cell.append(el('label', { class: 'visually-hidden', for: sub.idPrefix + '-in-' + inputName }, label));
+      cell.append(control(scoring, inputName, rec && rec.value !== null && rec.value !== undefined ? rec : null, sub, label));
+      if (scoring.inputType(inputName) === 'number') cell.append(' ', unitFor(scoring, inputName, ctx).label);
+      if (entered) {
+        cell.append(
+          ' ',
+          el('button', { type: 'button', class: 'revert', 'data-action': 'revert', 'data-input': inputName, 'aria-label': t('action.revert.aria', { name: inputLabel(scoring, inputName) }) }, t('action.revert')),
+        );
+      }
+    } else if (needs && inputName) {
+      cell.append(el('span', { class: 'hint' }, t('criterion.answered-above')));
+    }
+    tr.append(cell);
+  }
+  return tr;
+}
+
+/**
+ * arcSummary states the ARC-HBR conclusion: HBR, not HBR or undetermined.
+ * Its high bleeding risk has the colour of the high risk level, not that
+ * of PRECISE-HBR's middle band.
+ */
 export function arcSummary(scoring, result, prefix) {
   const hbr = valueOf(result, 'hbr');
   const major = valueOf(result, 'major_count');
   const minor = valueOf(result, 'minor_count');
   let state = 'unknown';
   if (hbr && hbr.value === true) state = 'hbr';
-  else if (hbr && hbr.value === false) state = result.status === 'ok' ? 'not-hbr' : 'unknown';
+  else if (hbr && hbr.value === false) state = 'not-hbr';
   const unknown = ((result && result.criteria) || []).filter((c) => c.met === null || c.met === undefined).length;
   const text = state === 'hbr' ? t('arc.hbr') : state === 'not-hbr' ? t('arc.not-hbr') : t('arc.undetermined', { unknown });
   const counts = t('arc.counts', {
@@ -528,16 +604,17 @@ export function arcSummary(scoring, result, prefix) {
     unknown,
   });
   const st = statusText(scoring, result);
+  const level = state === 'hbr' ? 'high' : state === 'not-hbr' ? 'low' : 'unknown';
   return el(
     'div',
     { class: 'score-row' },
-    el('div', { id: prefix + '-result', class: 'score score-text ' + bandClass(state === 'unknown' ? '' : state), 'data-testid': prefix + '-result', dataset: { hbr: state } }, text),
+    el('div', { id: prefix + '-result', class: 'score score-text ' + riskClass(level), 'data-testid': prefix + '-result', dataset: { hbr: state } }, text),
     el(
       'div',
       { class: 'score-info' },
       el('p', { id: prefix + '-counts', 'data-testid': prefix + '-counts' }, counts),
-      st && state !== 'hbr' ? el('p', { class: 'result-status' }, st) : null,
-      ...assumptions(result).map((a) => el('p', { class: 'assumption', 'data-testid': prefix + '-assumption', dataset: { input: a.input } }, cfgText('criterion.' + a.criterion + '.assume', a.statement))),
+      st ? el('p', { class: 'result-status', 'data-testid': prefix + '-status' }, st) : null,
+      ...assumptions(result).map((a) => el('p', { class: 'assumption', 'data-testid': prefix + '-assumption', dataset: { input: a.input } }, a.statement)),
     ),
   );
 }

@@ -93,20 +93,33 @@ export class Scoring {
 
   /**
    * units lists the units a quantity can be entered in: the canonical unit
-   * first, then each configured conversion, as {code, label, toCanonical}
-   * where canonical = value × toCanonical.
+   * first, then each configured conversion, as {code, aliases, label,
+   * toCanonical, decimals} where canonical = value × toCanonical and
+   * decimals is the precision a value in that unit is shown with.
    */
   units(name) {
     const q = this.quantity(name);
     if (!q) return [];
-    const out = [{ code: q.unit, label: q.label || q.unit, toCanonical: 1 }];
+    const dec = typeof q.decimals === 'number' ? q.decimals : 2;
+    const out = [{ code: q.unit, aliases: q.aliases || [], label: q.label || q.unit, toCanonical: 1, decimals: dec }];
     for (const u of q.units || []) {
       let f = null;
       if (typeof u.multiply === 'number') f = u.multiply;
       else if (typeof u.divide === 'number' && u.divide !== 0) f = 1 / u.divide;
-      if (f !== null) out.push({ code: u.code, label: u.code, toCanonical: f });
+      if (f !== null) out.push({ code: u.code, aliases: u.aliases || [], label: u.code, toCanonical: f, decimals: typeof u.decimals === 'number' ? u.decimals : dec });
     }
     return out;
+  }
+
+  /** unit finds a unit of an input's quantity by code or alias, or null. */
+  unit(name, code) {
+    return this.units(name).find((u) => u.code === code || u.aliases.includes(code)) || null;
+  }
+
+  /** decimals is how many decimals a value of input name in unit (default canonical) is shown with. */
+  decimals(name, code) {
+    const u = (code && this.unit(name, code)) || this.units(name)[0];
+    return u ? u.decimals : 2;
   }
 
   /** fromCanonical converts a canonical value into unit (a code from units). */

@@ -12,10 +12,16 @@ package static
 
 import "embed"
 
+// MessagesPath is where, beside these files, the calculate function serves
+// the message catalogue (shared/message) that i18n.js loads.
+const MessagesPath = "messages.json"
+
 // FS holds the UI files at its root: index.html, evaluate.html, the
-// JavaScript modules, app.css and i18n.json. Serve it with
+// JavaScript modules and app.css. The pages' text comes from the message
+// catalogue (shared/message), which the calculate function serves beside
+// them as messages.json. Serve FS with
 // http.FileServerFS; the page's URL must end in a slash so that its
 // relative URLs (api/..., app.js) resolve under it.
 //
-//go:embed *.html *.js *.css *.json
+//go:embed *.html *.js *.css
 var FS embed.FS

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/smartcalc-app/smartcalc/shared/calc"
+	"github.com/smartcalc-app/smartcalc/shared/message"
 )
 
 // htmlPages are the pages the calculate function serves.
@@ -77,12 +78,14 @@ func localTarget(u string) string {
 		return "index.html"
 	case strings.HasPrefix(u, "api/"), strings.HasPrefix(u, "data:"):
 		return ""
+	case u == MessagesPath:
+		return "" // served by the calculate function from shared/message
 	}
 	return path.Clean(strings.TrimPrefix(u, "./"))
 }
 
 func TestOnlyUIFilesEmbedded(t *testing.T) {
-	want := map[string]bool{".html": true, ".js": true, ".css": true, ".json": true}
+	want := map[string]bool{".html": true, ".js": true, ".css": true}
 	var got []string
 	err := fs.WalkDir(FS, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -97,7 +100,7 @@ func TestOnlyUIFilesEmbedded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, must := range []string{"index.html", "evaluate.html", "app.js", "evaluate.js", "app.css", "i18n.js", "i18n.json", "tradeoff.js"} {
+	for _, must := range []string{"index.html", "evaluate.html", "app.js", "evaluate.js", "app.css", "i18n.js", "tradeoff.js"} {
 		if _, err := fs.Stat(FS, must); err != nil {
 			t.Errorf("%s is not embedded (have %v)", must, got)
 		}
@@ -290,8 +293,8 @@ type catalog struct {
 func loadCatalog(t *testing.T) catalog {
 	t.Helper()
 	var c catalog
-	if err := json.Unmarshal([]byte(readFile(t, "i18n.json")), &c); err != nil {
-		t.Fatalf("i18n.json: %v", err)
+	if err := json.Unmarshal(message.Default().JSON(), &c); err != nil {
+		t.Fatalf("the message catalogue: %v", err)
 	}
 	return c
 }
@@ -311,7 +314,7 @@ func TestI18nLanguagesHaveTheSameKeys(t *testing.T) {
 	c := loadCatalog(t)
 	en, zh := c.Strings["en"], c.Strings["zh-TW"]
 	if len(en) == 0 || len(zh) == 0 {
-		t.Fatalf("i18n.json needs strings for en and zh-TW; have %d and %d", len(en), len(zh))
+		t.Fatalf("the message catalogue needs strings for en and zh-TW; have %d and %d", len(en), len(zh))
 	}
 	if c.Languages["en"] == "" || c.Languages["zh-TW"] == "" {
 		t.Errorf("languages = %v, want en and zh-TW", c.Languages)
@@ -373,13 +376,15 @@ func TestI18nKeysUsedExist(t *testing.T) {
 		})
 	}
 	families := map[string][]string{
-		"origin.":          {"record", "entered", "derived"},
-		"dataerror.":       {"forbidden", "unavailable", "scope", "unauthorized", "bad_response"},
-		"tradeoff.zone.":   {"thrombotic", "equivalent", "bleeding"},
-		"tradeoff.legend.": {"thrombotic", "equivalent", "bleeding"},
-		"relaunch.reason.": {"missing", "expired", "malformed"},
-		"error.phase.":     {"load", "whatif", "evaluate", "config"},
-		"enum.":            {"none", "minor", "major", "female", "male"},
+		"origin.":            {"record", "entered", "derived", "absent", "unavailable", "asked"},
+		"warnings.group.":    {"access", "values", "stale", "record", "model"},
+		"component.counted.": {"upper", "lower"},
+		"short.":             {"age", "hemoglobin", "creatinine", "egfr", "wbc", "platelets"},
+		"tradeoff.zone.":     {"thrombotic", "equivalent", "bleeding"},
+		"tradeoff.legend.":   {"thrombotic", "equivalent", "bleeding"},
+		"relaunch.reason.":   {"missing", "expired", "malformed"},
+		"error.phase.":       {"load", "whatif", "evaluate", "config"},
+		"enum.":              {"none", "minor", "major", "female", "male"},
 	}
 	for prefix, names := range families {
 		for _, n := range names {
@@ -391,7 +396,7 @@ func TestI18nKeysUsedExist(t *testing.T) {
 	}
 	for k, where := range need {
 		if _, ok := en[k]; !ok {
-			t.Errorf("%s uses %q, which i18n.json lacks", where, k)
+			t.Errorf("%s uses %q, which the message catalogue lacks", where, k)
 		}
 	}
 }

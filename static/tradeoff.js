@@ -105,7 +105,7 @@ export function tradeoffChart(opts) {
     const x0r = px(cl(rg.bleeding.min)), x1r = px(cl(rg.bleeding.max));
     const y0r = py(cl(rg.thrombotic.max)), y1r = py(cl(rg.thrombotic.min));
     const g = svg('g', { class: 'patient-range', 'data-testid': 'tradeoff-range' });
-    g.append(svg('rect', { x: x0r.toFixed(2), y: y0r.toFixed(2), width: Math.max(x1r - x0r, 4).toFixed(2), height: Math.max(y1r - y0r, 4).toFixed(2), fill: '#b3261e', 'fill-opacity': 0.25, stroke: '#b3261e', 'stroke-width': 2 }));
+    g.append(svg('rect', { x: x0r.toFixed(2), y: y0r.toFixed(2), width: Math.max(x1r - x0r, 4).toFixed(2), height: Math.max(y1r - y0r, 4).toFixed(2), fill: '#1b1b1b', 'fill-opacity': 0.15, stroke: '#1b1b1b', 'stroke-width': 2 }));
     g.append(svg('title', {}, labels.range || labels.patient));
     root.append(g);
   }
@@ -113,7 +113,7 @@ export function tradeoffChart(opts) {
     const cx = px(Math.min(Math.max(bleeding, AXIS.min), AXIS.max));
     const cy = py(Math.min(Math.max(thrombotic, AXIS.min), AXIS.max));
     const g = svg('g', { class: 'patient-point', 'data-testid': 'tradeoff-point' });
-    g.append(svg('circle', { cx: cx.toFixed(2), cy: cy.toFixed(2), r: 7, fill: '#b3261e', stroke: '#fff', 'stroke-width': 2 }));
+    g.append(svg('circle', { cx: cx.toFixed(2), cy: cy.toFixed(2), r: 7, fill: '#1b1b1b', stroke: '#fff', 'stroke-width': 2 }));
     g.append(svg('title', {}, labels.patient));
     root.append(g);
   }

@@ -72,6 +72,7 @@ locals {
     SMARTCALC_IDLE_TIMEOUT = var.idle_timeout
     SMARTCALC_CDS_CLIENTS  = jsonencode([for c in var.cds_clients : { for k, v in c : k => v if v != null }])
     SMARTCALC_CDS_BUDGET   = var.cds_budget
+    SMARTCALC_CDS_LANGUAGE = var.cds_language
     SMARTCALC_LAB_LOOKBACK = var.lab_lookback
   })
 

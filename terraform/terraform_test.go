@@ -454,7 +454,7 @@ func TestEnvironmentMatchesConfigLoader(t *testing.T) {
 	launchEnv := []string{config.EnvBaseURL, config.EnvEHRs, config.EnvFirestoreProject, config.EnvFirestoreDatabase,
 		config.EnvLaunchTTL, config.EnvDiscoveryTTL, config.EnvFrameAncestors, config.EnvLogLevel}
 	callbackEnv := append(slices.Clone(launchEnv), config.EnvSessionTTL)
-	calculateEnv := append(slices.Clone(callbackEnv), config.EnvIdleTimeout, config.EnvCDSClients, config.EnvCDSBudget, config.EnvLabLookback)
+	calculateEnv := append(slices.Clone(callbackEnv), config.EnvIdleTimeout, config.EnvCDSClients, config.EnvCDSBudget, config.EnvCDSLanguage, config.EnvLabLookback)
 	clientSecrets := []string{config.EnvTokenKey}
 	for _, n := range secretNames {
 		clientSecrets = append(clientSecrets, config.SecretVariable(n))

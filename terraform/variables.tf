@@ -265,6 +265,17 @@ variable "cds_budget" {
   }
 }
 
+variable "cds_language" {
+  description = "SMARTCALC_CDS_LANGUAGE: the language of the CDS Hooks cards, en or zh-TW. A CDS client sends no reader's language, so the deployment sets it; the app itself follows each browser's."
+  type        = string
+  default     = "en"
+
+  validation {
+    condition     = contains(["en", "zh-TW"], var.cds_language)
+    error_message = "cds_language must be en or zh-TW."
+  }
+}
+
 variable "lab_lookback" {
   description = "SMARTCALC_LAB_LOOKBACK: the oldest lab value an assessment uses (Go duration, 24h to 20 years)."
   type        = string

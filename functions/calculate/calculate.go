@@ -6,6 +6,7 @@
 //
 //	GET  /                     the UI (static, embedded)
 //	GET  /evaluate.html        the standalone calculator (no EHR, no PHI)
+//	GET  /messages.json        the message catalogue the UI and the server share
 //	GET  /api/context          patient banner and session context (session)
 //	GET  /api/assessment       every calculator on the patient's record (session)
 //	POST /api/assessment       the same with clinician-entered values (session)
@@ -31,6 +32,7 @@ import (
 	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/cds"
 	"github.com/smartcalc-app/smartcalc/shared/logging"
+	"github.com/smartcalc-app/smartcalc/shared/message"
 	"github.com/smartcalc-app/smartcalc/shared/readiness"
 	"github.com/smartcalc-app/smartcalc/shared/store"
 	"github.com/smartcalc-app/smartcalc/shared/web"
@@ -68,6 +70,7 @@ func New(h *Handler) *Handler {
 	fileServer := http.FileServerFS(files)
 	mux.Handle("GET /{$}", fileServer)
 	mux.Handle("GET /{file}", fileServer)
+	mux.Handle("GET /"+static.MessagesPath, MessagesHandler(message.Default()))
 	mux.Handle("/api/evaluate", EvaluateHandler(h.Engine))
 	mux.Handle("/api/scoring-config", ScoringConfigHandler(h.Scoring))
 	mux.HandleFunc("GET /api/context", h.context)
@@ -82,7 +85,7 @@ func New(h *Handler) *Handler {
 		mux.HandleFunc("GET /admin/doctor", h.doctor)
 	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		web.JSONError(w, http.StatusNotFound, "not_found", "No such API: "+r.URL.Path)
+		web.JSONError(w, http.StatusNotFound, "not_found", say(r).Text("api.not-found", message.Args{"path": r.URL.Path}))
 	})
 	h.mux = mux
 	return h
@@ -94,6 +97,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	web.Headers(w.Header(), h.FrameAncestors)
 	log := logging.ForRequest(h.Log, r, h.Project, "calculate")
 	h.mux.ServeHTTP(w, r.WithContext(logging.WithContext(r.Context(), log)))
+}
+
+// say is the printer of the language the request asks for
+// (Accept-Language): every sentence of the answer is written in it.
+func say(r *http.Request) message.Printer {
+	return message.Default().Printer(message.Negotiate(r.Header.Get("Accept-Language")))
+}
+
+// localized writes v as JSON with every sentence in the request's
+// language, saying which (Content-Language) and that it depends on
+// Accept-Language (Vary).
+func localized(w http.ResponseWriter, r *http.Request, status int, v any) {
+	p := say(r)
+	p.Localize(v)
+	w.Header().Set("Content-Language", string(p.Lang()))
+	w.Header().Add("Vary", "Accept-Language")
+	web.JSON(w, status, v)
 }
 
 // ready answers 200 when the session store answers within its deadline and

@@ -13,6 +13,7 @@ import (
 
 	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/logging"
+	"github.com/smartcalc-app/smartcalc/shared/message"
 	"github.com/smartcalc-app/smartcalc/shared/web"
 )
 
@@ -34,18 +35,19 @@ type evaluateRequest struct {
 func EvaluateHandler(e *calc.Engine) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		log := logging.FromContext(r.Context(), slog.Default())
-		bad := func(status int, code, msg string) {
-			log.WarnContext(r.Context(), "evaluate: request refused", "status", status, "error", code, "reason", msg)
+		p := say(r)
+		bad := func(status int, code, msg, detail string) {
+			log.WarnContext(r.Context(), "evaluate: request refused", "status", status, "error", code, "reason", detail)
 			web.JSONError(w, status, code, msg)
 		}
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
-			bad(http.StatusMethodNotAllowed, "method_not_allowed", "Use POST with a JSON body {\"calculator\": id, \"inputs\": {...}}.")
+			bad(http.StatusMethodNotAllowed, "method_not_allowed", p.Text("api.evaluate-post", nil), r.Method)
 			return
 		}
 		if ct := r.Header.Get("Content-Type"); ct != "" {
 			if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-				bad(http.StatusUnsupportedMediaType, "unsupported_media_type", "The body must be JSON (Content-Type: application/json).")
+				bad(http.StatusUnsupportedMediaType, "unsupported_media_type", p.Text("api.json-only", nil), clipHeader(ct))
 				return
 			}
 		}
@@ -53,25 +55,25 @@ func EvaluateHandler(e *calc.Engine) http.Handler {
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
-				bad(http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("The body exceeds %d bytes.", MaxEvaluateBody))
+				bad(http.StatusRequestEntityTooLarge, "body_too_large", p.Text("api.body-too-large", message.Args{"bytes": MaxEvaluateBody}), err.Error())
 				return
 			}
-			bad(http.StatusBadRequest, "malformed_body", "The body could not be read.")
+			bad(http.StatusBadRequest, "malformed_body", p.Text("api.body-unreadable", nil), err.Error())
 			return
 		}
 		var req evaluateRequest
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil {
-			bad(http.StatusBadRequest, "malformed_body", "The body is not a valid request: "+describeJSONError(err)+`. Send {"calculator": id, "inputs": {...}}.`)
+			bad(http.StatusBadRequest, "malformed_body", p.Text("api.body-evaluate", message.Args{"problem": describeJSONError(err)}), err.Error())
 			return
 		}
 		if dec.More() {
-			bad(http.StatusBadRequest, "malformed_body", "The body has data after the JSON object.")
+			bad(http.StatusBadRequest, "malformed_body", p.Text("api.body-trailing", nil), "data after the JSON object")
 			return
 		}
 		if strings.TrimSpace(req.Calculator) == "" {
-			bad(http.StatusBadRequest, "missing_calculator", `The body must name a calculator: {"calculator": id}.`)
+			bad(http.StatusBadRequest, "missing_calculator", p.Text("api.no-calculator", nil), "no calculator")
 			return
 		}
 		in, err := e.ParseInputs(req.Inputs, calc.OriginEntered)
@@ -80,51 +82,59 @@ func EvaluateHandler(e *calc.Engine) http.Handler {
 			res, err = e.Evaluate(req.Calculator, in)
 			if err == nil {
 				log.InfoContext(r.Context(), "evaluate", "calculator", res.Calculator, "status", string(res.Status))
-				web.JSON(w, http.StatusOK, res)
+				localized(w, r, http.StatusOK, res)
 				return
 			}
 		}
-		var ie *calc.InputError
 		switch {
 		case errors.Is(err, calc.ErrUnknownCalculator):
-			ids := make([]string, 0)
+			ids := message.List{}
 			for _, c := range e.Calculators() {
 				ids = append(ids, c.ID)
 			}
-			bad(http.StatusBadRequest, "unknown_calculator", fmt.Sprintf("Unknown calculator %q. Known calculators: %s.", req.Calculator, strings.Join(ids, ", ")))
+			bad(http.StatusBadRequest, "unknown_calculator", p.Text("api.unknown-calculator", message.Args{"id": req.Calculator, "ids": ids}), err.Error())
 		case errors.Is(err, calc.ErrUnknownUnit):
-			errors.As(err, &ie)
-			bad(http.StatusBadRequest, "unknown_unit", fmt.Sprintf("Input %q: %s.", ie.Input, ie.Reason))
-		case errors.As(err, &ie):
-			bad(http.StatusBadRequest, "invalid_input", fmt.Sprintf("Input %q: %s.", ie.Input, ie.Reason))
+			bad(http.StatusBadRequest, "unknown_unit", inputErrorText(r, e.Config(), err), err.Error())
+		case errors.As(err, new(*calc.InputError)):
+			bad(http.StatusBadRequest, "invalid_input", inputErrorText(r, e.Config(), err), err.Error())
 		default:
 			log.ErrorContext(r.Context(), "evaluate: unexpected error", "error", err.Error())
-			web.JSONError(w, http.StatusInternalServerError, "internal", "The calculation failed.")
+			web.JSONError(w, http.StatusInternalServerError, "internal", p.Text("api.evaluate-failed", nil))
 		}
 	})
 }
 
-// describeJSONError turns a decoding error into a sentence without Go type
+// inputErrorText says what is wrong with an input, in the request's
+// language.
+func inputErrorText(r *http.Request, cfg *calc.Config, err error) string {
+	var ie *calc.InputError
+	if !errors.As(err, &ie) {
+		return say(r).Text("api.evaluate-failed", nil)
+	}
+	return say(r).Sprint(cfg.InputErrorMessage(ie))
+}
+
+// describeJSONError turns a decoding error into a phrase without Go type
 // names.
-func describeJSONError(err error) string {
+func describeJSONError(err error) message.Msg {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &syn):
-		return fmt.Sprintf("malformed JSON at byte %d", syn.Offset)
+		return message.New("api.json.syntax", message.Args{"offset": int(syn.Offset)})
 	case errors.As(err, &typ):
 		if typ.Field != "" {
-			return fmt.Sprintf("field %q has the wrong type", typ.Field)
+			return message.New("api.json.field-type", message.Args{"field": typ.Field})
 		}
-		return "the body must be a JSON object"
+		return message.New("api.json.not-object", nil)
 	case errors.Is(err, io.EOF):
-		return "the body is empty"
+		return message.New("api.json.empty", nil)
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return "the JSON ends early"
+		return message.New("api.json.ends-early", nil)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
+		return message.New("api.json.unknown-field", message.Args{"field": strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)})
 	}
-	return "malformed JSON"
+	return message.New("api.json.malformed", nil)
 }
 
 // ScoringConfigHandler serves GET /api/scoring-config: the versioned scoring
@@ -136,7 +146,7 @@ func ScoringConfigHandler(cfg *calc.Config) http.Handler {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
 			logging.FromContext(r.Context(), slog.Default()).WarnContext(r.Context(), "scoring-config: method refused", "method", r.Method)
-			web.JSONError(w, http.StatusMethodNotAllowed, "method_not_allowed", "Use GET.")
+			web.JSONError(w, http.StatusMethodNotAllowed, "method_not_allowed", say(r).Text("api.use-get", nil))
 			return
 		}
 		h := w.Header()
@@ -165,4 +175,26 @@ func etagMatch(header, etag string) bool {
 		}
 	}
 	return false
+}
+
+// MessagesHandler serves GET /messages.json: the message catalogue the
+// server writes its sentences from, for the UI's own strings, with a
+// strong ETag like the scoring configuration.
+func MessagesHandler(c *message.Catalog) http.Handler {
+	raw, etag := c.JSON(), c.ETag()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("ETag", etag)
+		h.Set("Cache-Control", "no-cache")
+		if etagMatch(r.Header.Get("If-None-Match"), etag) {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		h.Set("Content-Type", "application/json; charset=utf-8")
+		h.Set("Content-Length", fmt.Sprint(len(raw)))
+		w.WriteHeader(http.StatusOK)
+		if r.Method == http.MethodGet {
+			_, _ = w.Write(raw)
+		}
+	})
 }

@@ -2,12 +2,14 @@ package calculate
 
 import (
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/smartcalc-app/smartcalc/shared/calc"
+	"github.com/smartcalc-app/smartcalc/shared/message"
 )
 
 func testEngine(t *testing.T) *calc.Engine {
@@ -33,6 +35,7 @@ func TestEvaluateHandler(t *testing.T) {
 		status      int
 		code        string // error code, or "" for a result
 		message     string // part of the error message
+		lang        string // Accept-Language
 		check       func(t *testing.T, r *calc.Result)
 	}{
 		{name: "PRECISE-HBR", method: "POST", contentType: "application/json",
@@ -66,7 +69,7 @@ func TestEvaluateHandler(t *testing.T) {
 		{name: "out of range is a result", method: "POST", contentType: "application/json",
 			body: `{"calculator": "precise-dapt", "inputs": {"age": 15}}`, status: 200,
 			check: func(t *testing.T, r *calc.Result) {
-				if r.Status != calc.StatusOutOfRange || !strings.Contains(r.Message, "age") {
+				if r.Status != calc.StatusOutOfRange || !strings.Contains(r.Message.String(), "Age") {
 					t.Errorf("status %s message %q", r.Status, r.Message)
 				}
 			}},
@@ -83,10 +86,18 @@ func TestEvaluateHandler(t *testing.T) {
 		{name: "calculator of the wrong type", method: "POST", contentType: "application/json", body: `{"calculator": 3}`, status: 400, code: "malformed_body", message: "calculator"},
 		{name: "no calculator", method: "POST", contentType: "application/json", body: `{"inputs": {}}`, status: 400, code: "missing_calculator"},
 		{name: "unknown calculator", method: "POST", contentType: "application/json", body: `{"calculator": "has-bled", "inputs": {}}`, status: 400, code: "unknown_calculator", message: "precise-hbr"},
-		{name: "wrong type", method: "POST", contentType: "application/json", body: `{"calculator": "precise-hbr", "inputs": {"age": "seventy"}}`, status: 400, code: "invalid_input", message: "age"},
+		{name: "wrong type", method: "POST", contentType: "application/json", body: `{"calculator": "precise-hbr", "inputs": {"age": "seventy"}}`, status: 400, code: "invalid_input", message: "Age: the value is not of the right kind; give a number"},
 		{name: "unknown input", method: "POST", contentType: "application/json", body: `{"calculator": "precise-hbr", "inputs": {"ages": 70}}`, status: 400, code: "invalid_input", message: "ages"},
 		{name: "unknown unit", method: "POST", contentType: "application/json", body: `{"calculator": "precise-hbr", "inputs": {"hemoglobin": {"value": 7, "unit": "mmol/dL"}}}`, status: 400, code: "unknown_unit", message: "g/dL"},
-		{name: "bad enum", method: "POST", contentType: "application/json", body: `{"calculator": "arc-hbr", "inputs": {"ischemic_stroke": "severe"}}`, status: 400, code: "invalid_input", message: "ischemic_stroke"},
+		{name: "bad enum", method: "POST", contentType: "application/json", body: `{"calculator": "arc-hbr", "inputs": {"ischemic_stroke": "severe"}}`, status: 400, code: "invalid_input", message: "Ischaemic stroke: the value is not valid; give one of None"},
+		{name: "zh-TW error", lang: "zh-TW", method: "POST", contentType: "application/json", body: `{"calculator": "precise-hbr", "inputs": {"age": "seventy"}}`, status: 400, code: "invalid_input", message: "年齡：數值的類型不對"},
+		{name: "zh-TW result", lang: "zh-TW", method: "POST", contentType: "application/json",
+			body: `{"calculator": "precise-dapt", "inputs": {"age": 15}}`, status: 200,
+			check: func(t *testing.T, r *calc.Result) {
+				if msg := r.Message.String(); !strings.Contains(msg, "超出") || !strings.Contains(msg, "年齡") {
+					t.Errorf("message %q, want it in zh-TW", msg)
+				}
+			}},
 		{name: "body too large", method: "POST", contentType: "application/json", body: `{"calculator": "arc-hbr", "inputs": {}, "x": "` + strings.Repeat("a", MaxEvaluateBody) + `"}`, status: 413, code: "body_too_large"},
 	}
 	for _, tt := range tests {
@@ -94,6 +105,9 @@ func TestEvaluateHandler(t *testing.T) {
 			req := httptest.NewRequest(tt.method, "/api/evaluate", strings.NewReader(tt.body))
 			if tt.contentType != "" {
 				req.Header.Set("Content-Type", tt.contentType)
+			}
+			if tt.lang != "" {
+				req.Header.Set("Accept-Language", tt.lang)
 			}
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)
@@ -185,5 +199,23 @@ func TestScoringConfigHandler(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest("POST", "/api/scoring-config", strings.NewReader("{}")))
 	if rec.Code != 405 || rec.Header().Get("Allow") != "GET, HEAD" {
 		t.Errorf("POST: status %d allow %q", rec.Code, rec.Header().Get("Allow"))
+	}
+}
+
+// TestMessagesServed checks that the page gets the server's own catalogue
+// at messages.json, beside the embedded UI files, and revalidates it.
+func TestMessagesServed(t *testing.T) {
+	h := New(&Handler{Engine: testEngine(t), Scoring: testEngine(t).Config(), Log: slog.New(slog.DiscardHandler)})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/messages.json", nil))
+	if rec.Code != 200 || rec.Body.String() != string(message.Default().JSON()) {
+		t.Fatalf("GET /messages.json: status %d, %d bytes; want the catalogue", rec.Code, rec.Body.Len())
+	}
+	req := httptest.NewRequest("GET", "/messages.json", nil)
+	req.Header.Set("If-None-Match", rec.Header().Get("ETag"))
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusNotModified {
+		t.Errorf("revalidation: status %d, want 304", rec.Code)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -15,6 +14,7 @@ import (
 	"github.com/smartcalc-app/smartcalc/shared/assess"
 	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/logging"
+	"github.com/smartcalc-app/smartcalc/shared/message"
 	"github.com/smartcalc-app/smartcalc/shared/smart"
 	"github.com/smartcalc-app/smartcalc/shared/store"
 	"github.com/smartcalc-app/smartcalc/shared/web"
@@ -45,7 +45,7 @@ const MaxHandoffBody = 4 << 10
 func (h *Handler) exchange(w http.ResponseWriter, r *http.Request) {
 	log := logging.FromContext(r.Context(), slog.Default())
 	if h.Handoff == nil {
-		web.JSONError(w, http.StatusServiceUnavailable, "not_configured", "Sign-in hand-off is not available on this server.")
+		web.JSONError(w, http.StatusServiceUnavailable, "not_configured", say(r).Text("api.handoff-not-configured", nil))
 		return
 	}
 	var body struct {
@@ -56,7 +56,7 @@ func (h *Handler) exchange(w http.ResponseWriter, r *http.Request) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil || body.Handoff == "" {
 		log.Warn("session refused", "status", 400, "cause", "malformed_body")
-		web.JSONError(w, http.StatusBadRequest, "malformed_body", `The body must be JSON: {"handoff": "<code>"}.`)
+		web.JSONError(w, http.StatusBadRequest, "malformed_body", say(r).Text("api.body-handoff", nil))
 		return
 	}
 	corr := smart.Correlation(body.Handoff)
@@ -70,7 +70,7 @@ func (h *Handler) exchange(w http.ResponseWriter, r *http.Request) {
 		// retry can still exchange it.
 		log.Error("session store unavailable", "status", 503, "cause", "store_unavailable", "handoff", corr, "err", err.Error())
 		w.Header().Set("Retry-After", strconv.Itoa(store.RetryAfterSeconds))
-		web.JSONError(w, http.StatusServiceUnavailable, "store_unavailable", storeUnavailable)
+		web.JSONError(w, http.StatusServiceUnavailable, "store_unavailable", say(r).Text("api.store-unavailable", nil))
 		return
 	}
 	http.SetCookie(w, web.ClearHandoffCookie(corr))
@@ -78,12 +78,11 @@ func (h *Handler) exchange(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, smart.ErrHandoff):
 		log.Warn("session refused", "status", 401, "cause", "handoff_refused", "handoff", corr, "err", err.Error())
 		w.Header().Set("WWW-Authenticate", `Bearer realm="smartcalc"`)
-		web.JSONError(w, http.StatusUnauthorized, "handoff_refused",
-			"This sign-in link was already used, has expired or belongs to another browser. Open SMART Calc from the EHR again.")
+		web.JSONError(w, http.StatusUnauthorized, "handoff_refused", say(r).Text("api.handoff-refused", nil))
 		return
 	case err != nil:
 		log.Error("session hand-off failed", "status", 500, "handoff", corr, "err", err.Error())
-		web.JSONError(w, http.StatusInternalServerError, "internal", "SMART Calc could not finish the sign-in. Open SMART Calc from the EHR again.")
+		web.JSONError(w, http.StatusInternalServerError, "internal", say(r).Text("api.handoff-failed", nil))
 		return
 	}
 	log.Info("session handed off", "handoff", corr)
@@ -107,13 +106,11 @@ func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
 // MaxAssessmentBody bounds POST /api/assessment.
 const MaxAssessmentBody = 64 << 10
 
-const relaunch = "Your SMART Calc session has ended or was not found. Relaunch SMART Calc from the EHR."
-
 // session loads the request's session, or answers 401 and returns nil.
 func (h *Handler) session(w http.ResponseWriter, r *http.Request) *assess.Session {
 	log := logging.FromContext(r.Context(), slog.Default())
 	if h.Assess == nil {
-		web.JSONError(w, http.StatusServiceUnavailable, "not_configured", "The patient assessment is not available on this server.")
+		web.JSONError(w, http.StatusServiceUnavailable, "not_configured", say(r).Text("api.assess-not-configured", nil))
 		return nil
 	}
 	ss, err := h.Assess.Load(r.Context(), r.Header.Get("Authorization"))
@@ -134,7 +131,7 @@ func (h *Handler) context(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, logging.FromContext(r.Context(), slog.Default()), err)
 		return
 	}
-	web.JSON(w, http.StatusOK, c)
+	localized(w, r, http.StatusOK, c)
 }
 
 func (h *Handler) assessment(w http.ResponseWriter, r *http.Request) {
@@ -148,7 +145,7 @@ func (h *Handler) assessment(w http.ResponseWriter, r *http.Request) {
 		if !isJSON(r.Header.Get("Content-Type")) {
 			log.Warn("assessment: request refused", "status", 415, "error", "unsupported_media_type", "content_type", clipHeader(r.Header.Get("Content-Type")))
 			w.Header().Set("Accept-Post", "application/json")
-			web.JSONError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", `The body must be sent as Content-Type: application/json.`)
+			web.JSONError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", say(r).Text("api.json-only", nil))
 			return
 		}
 		var body struct {
@@ -158,13 +155,13 @@ func (h *Handler) assessment(w http.ResponseWriter, r *http.Request) {
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&body); err != nil {
 			log.Warn("assessment: request refused", "status", 400, "error", "malformed_body")
-			web.JSONError(w, http.StatusBadRequest, "malformed_body", `The body must be JSON: {"inputs": {...}}.`)
+			web.JSONError(w, http.StatusBadRequest, "malformed_body", say(r).Text("api.body-inputs", nil))
 			return
 		}
 		in, err := h.Engine.ParseInputs(body.Inputs, calc.OriginEntered)
 		if err != nil {
-			log.Warn("assessment: request refused", "status", 400, "error", "invalid_input")
-			web.JSONError(w, http.StatusBadRequest, "invalid_input", err.Error())
+			log.Warn("assessment: request refused", "status", 400, "error", "invalid_input", "reason", err.Error())
+			web.JSONError(w, http.StatusBadRequest, "invalid_input", inputErrorText(r, h.Scoring, err))
 			return
 		}
 		overrides = in
@@ -175,7 +172,8 @@ func (h *Handler) assessment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log.Info("assessment served", "what_if", len(overrides), "data_errors", len(a.DataErrors), "fhir_requests", a.FHIRRequests)
-	web.JSON(w, http.StatusOK, a)
+	a.Language = string(message.Negotiate(r.Header.Get("Accept-Language")))
+	localized(w, r, http.StatusOK, a)
 }
 
 // isJSON reports whether a Content-Type is application/json (any
@@ -193,66 +191,57 @@ func clipHeader(v string) string {
 	return v
 }
 
-// storeUnavailable is the message of a 503 while the session store is down.
-const storeUnavailable = "SMART Calc's storage is briefly unavailable. Try again in a moment."
-
 // fail answers an assess error: 503 with Retry-After when the session store
 // did not answer, 401 when the clinician must relaunch, 502 when the EHR
 // failed as a whole, 500 otherwise.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	p := say(r)
 	switch {
 	case errors.Is(err, store.ErrUnavailable):
 		log.Error("session store unavailable", "status", 503, "cause", "store_unavailable", "err", err.Error())
 		w.Header().Set("Retry-After", strconv.Itoa(store.RetryAfterSeconds))
-		web.JSONError(w, http.StatusServiceUnavailable, "store_unavailable", storeUnavailable)
+		web.JSONError(w, http.StatusServiceUnavailable, "store_unavailable", p.Text("api.store-unavailable", nil))
 	case errors.Is(err, assess.ErrIdle):
 		log.Warn("session refused", "status", 401, "cause", "session_idle")
-		h.sessionEnded(w, "session_idle", h.IdleTimeout,
-			"Your SMART Calc session ended after %s without use. Relaunch SMART Calc from the EHR.")
+		h.sessionEnded(w, p, "session_idle", h.IdleTimeout)
 	case errors.Is(err, assess.ErrLifetime):
 		log.Warn("session refused", "status", 401, "cause", "session_lifetime")
-		h.sessionEnded(w, "session_lifetime", h.SessionTTL,
-			"Your SMART Calc session has ended: a session lasts at most %s. Relaunch SMART Calc from the EHR.")
+		h.sessionEnded(w, p, "session_lifetime", h.SessionTTL)
 	case errors.Is(err, assess.ErrNoSession):
 		log.Warn("session refused", "status", 401, "cause", "no_session")
 		w.Header().Set("WWW-Authenticate", `Bearer realm="smartcalc"`)
-		web.JSONError(w, http.StatusUnauthorized, "session_expired", relaunch)
+		web.JSONError(w, http.StatusUnauthorized, "session_expired", p.Text("api.relaunch", nil))
 	case errors.Is(err, assess.ErrSessionExpired):
 		log.Warn("session refused", "status", 401, "cause", "ehr_session_expired", "err", err.Error())
 		w.Header().Set("WWW-Authenticate", `Bearer realm="smartcalc"`)
-		web.JSONError(w, http.StatusUnauthorized, "session_expired",
-			"The EHR no longer accepts this session. Relaunch SMART Calc from the EHR.")
+		web.JSONError(w, http.StatusUnauthorized, "session_expired", p.Text("api.ehr-session-expired", nil))
 	case errors.Is(err, assess.ErrEHRUnavailable):
 		log.Error("session token refresh failed", "status", 502, "cause", "refresh_failed", "err", err.Error())
-		web.JSONError(w, http.StatusBadGateway, "ehr_unavailable",
-			"The EHR's sign-in service did not renew the session. Try again in a moment; if it keeps failing, relaunch SMART Calc from the EHR.")
+		web.JSONError(w, http.StatusBadGateway, "ehr_unavailable", p.Text("api.ehr-unavailable", nil))
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		log.Warn("request ended early", "status", 504, "err", err.Error())
-		web.JSONError(w, http.StatusGatewayTimeout, "timeout", "The EHR did not answer in time. Try again.")
+		web.JSONError(w, http.StatusGatewayTimeout, "timeout", p.Text("api.timeout", nil))
 	default:
 		log.Error("assessment failed", "status", 500, "err", err.Error())
-		web.JSONError(w, http.StatusInternalServerError, "internal", "SMART Calc could not complete the assessment. Try again; if it persists, tell your EHR support team.")
+		web.JSONError(w, http.StatusInternalServerError, "internal", p.Text("api.assess-failed", nil))
 	}
 }
 
 // sessionEnded answers 401 for a session that ended by a limit: code says
 // which, and limit_minutes (when known) how long the limit is, for the page
 // to say in the clinician's language.
-func (h *Handler) sessionEnded(w http.ResponseWriter, code string, limit time.Duration, format string) {
+func (h *Handler) sessionEnded(w http.ResponseWriter, p message.Printer, code string, limit time.Duration) {
 	body := struct {
 		web.APIError
 		LimitMinutes int `json:"limit_minutes,omitempty"`
-	}{APIError: web.APIError{Error: code, Message: relaunch}}
+	}{APIError: web.APIError{Error: code, Message: p.Text("api.relaunch", nil)}}
 	if m := int(limit / time.Minute); m > 0 {
 		body.LimitMinutes = m
-		span := fmt.Sprintf("%d minutes", m)
-		if m%60 == 0 {
-			span = fmt.Sprintf("%d hours", m/60)
-			if m == 60 {
-				span = "1 hour"
-			}
+		if code == "session_idle" {
+			body.Message = p.Text("api.session-idle", message.Args{"minutes": m})
+		} else {
+			body.Message = p.Text("api.session-lifetime", message.Args{"hours": message.Num{Value: float64(m) / 60, Decimals: 1}})
 		}
-		body.Message = fmt.Sprintf(format, span)
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="smartcalc"`)
 	web.JSON(w, http.StatusUnauthorized, body)

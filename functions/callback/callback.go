@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/smartcalc-app/smartcalc/shared/logging"
+	"github.com/smartcalc-app/smartcalc/shared/message"
 	"github.com/smartcalc-app/smartcalc/shared/smart"
 	"github.com/smartcalc-app/smartcalc/shared/web"
 )
@@ -54,16 +55,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// a cross-site form would replay an attacker's own launch.
 		if !web.SameOrigin(r, h.origin()) {
 			log.Warn("callback refused", "cause", "cross_origin_post", "origin", clipHeader(r.Header.Get("Origin")))
-			web.ErrorPage(w, h.FrameAncestors, web.Problem{Status: http.StatusForbidden,
-				Title:  "Open SMART Calc from the EHR again",
-				Advice: "This sign-in did not come from SMART Calc's own page."})
+			web.ErrorPage(w, r, h.FrameAncestors, web.Problem{Status: http.StatusForbidden,
+				Title:  message.New("callback.cross-origin.title", nil),
+				Advice: message.New("callback.cross-origin.advice", nil)})
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 		if err := r.ParseForm(); err != nil {
 			log.Warn("callback refused", "cause", "malformed_form")
-			web.ErrorPage(w, h.FrameAncestors, web.Problem{Status: http.StatusBadRequest,
-				Title: "The EHR returned to SMART Calc with an unexpected request."})
+			web.ErrorPage(w, r, h.FrameAncestors, web.Problem{Status: http.StatusBadRequest,
+				Title: message.New("callback.unexpected.title", nil)})
 			return
 		}
 		q = r.PostForm
@@ -73,8 +74,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// code, so only the browser may run it, never a prefetcher.
 		w.Header().Set("Allow", "GET, POST")
 		log.Warn("callback refused", "cause", "method", "method", r.Method)
-		web.ErrorPage(w, h.FrameAncestors, web.Problem{Status: http.StatusMethodNotAllowed,
-			Title: "The EHR returned to SMART Calc with an unexpected request."})
+		web.ErrorPage(w, r, h.FrameAncestors, web.Problem{Status: http.StatusMethodNotAllowed,
+			Title: message.New("callback.unexpected.title", nil)})
 		return
 	}
 	req := smart.CompleteRequest{
@@ -95,7 +96,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	res, err := h.Flow.Complete(r.Context(), req)
 	if err != nil {
 		smart.LogFailure(log, "callback failed", err, "binding_from", bindingFrom(r, nonce))
-		web.ErrorPage(w, h.FrameAncestors, smart.Problem(err))
+		web.ErrorPage(w, r, h.FrameAncestors, smart.Problem(err))
 		return
 	}
 	if !res.Bound {

@@ -63,6 +63,7 @@ func (e *Env) Calculate() (http.Handler, error) {
 		BaseURL:           strings.TrimSuffix(e.Config.AppURL(), "/"),
 		AppLaunchURL:      e.Config.LaunchURI(),
 		Budget:            e.Config.CDSBudget,
+		Language:          e.Config.CDSLanguage,
 		HTTPClient:        e.httpClient(),
 		Now:               e.Now,
 		Log:               e.Log,

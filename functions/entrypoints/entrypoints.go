@@ -18,6 +18,7 @@ import (
 
 	"github.com/smartcalc-app/smartcalc/shared/config"
 	"github.com/smartcalc-app/smartcalc/shared/logging"
+	"github.com/smartcalc-app/smartcalc/shared/message"
 	"github.com/smartcalc-app/smartcalc/shared/web"
 )
 
@@ -93,10 +94,10 @@ func Lazy(name string, env func() (*Env, error), build func(*Env) (http.Handler,
 			if err != nil {
 				mu.Unlock()
 				logging.Default().Error("function not configured", "function", name, "cause", "configuration", "err", err.Error())
-				web.ErrorPage(w, nil, web.Problem{
+				web.ErrorPage(w, r, nil, web.Problem{
 					Status: http.StatusInternalServerError,
-					Title:  "SMART Calc is not configured correctly on this server.",
-					Advice: "Please tell your EHR support team; the server log names the setting to fix.",
+					Title:  message.New("server.misconfigured.title", nil),
+					Advice: message.New("server.misconfigured.advice", nil),
 				})
 				return
 			}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/smartcalc-app/smartcalc/shared/logging"
+	"github.com/smartcalc-app/smartcalc/shared/message"
 	"github.com/smartcalc-app/smartcalc/shared/smart"
 	"github.com/smartcalc-app/smartcalc/shared/web"
 )
@@ -31,8 +32,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET")
 		log.Warn("launch refused", "cause", "method", "method", r.Method)
-		web.ErrorPage(w, h.FrameAncestors, web.Problem{Status: http.StatusMethodNotAllowed,
-			Title: "SMART Calc is launched with a GET request from the EHR."})
+		web.ErrorPage(w, r, h.FrameAncestors, web.Problem{Status: http.StatusMethodNotAllowed,
+			Title: message.New("launch.method.title", nil)})
 		return
 	}
 	q := r.URL.Query()
@@ -43,7 +44,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// LogFailure logs iss itself, clipped: the raw parameter may be
 		// as long as the request line allows.
 		smart.LogFailure(log, "launch failed", err, "mode", mode(req))
-		web.ErrorPage(w, h.FrameAncestors, p)
+		web.ErrorPage(w, r, h.FrameAncestors, p)
 		return
 	}
 	http.SetCookie(w, web.BindingCookie(res.Correlation, res.BindingNonce, h.LaunchTTL))

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -110,7 +111,7 @@ func TestBrowserSamePlanEverywhere(t *testing.T) {
 					card := res.Cards[0]
 					from := 0
 					for _, it := range a.Summary.Plan {
-						i := strings.Index(card.Detail[from:], mdText(it.Text))
+						i := strings.Index(card.Detail[from:], mdText(it.Text.String()))
 						if i < 0 {
 							t.Errorf("the card lacks (or misorders) the plan item %s/%s", it.Pathway, it.Presentation)
 							continue
@@ -160,7 +161,7 @@ func samePlan(t *testing.T, where string, got []pagePlanItem, want []calc.PlanIt
 	}
 	for i, it := range want {
 		g := got[i]
-		if g.Pathway != it.Pathway || g.Presentation != it.Presentation || !strings.HasSuffix(g.Text, it.Text) || g.Citations != len(it.Citations) {
+		if g.Pathway != it.Pathway || g.Presentation != it.Presentation || !strings.HasSuffix(g.Text, it.Text.String()) || g.Citations != len(it.Citations) {
 			t.Errorf("%s item %d: %+v, the API's %s/%s with %d citations: %q", where, i, g, it.Pathway, it.Presentation, len(it.Citations), it.Text)
 		}
 		if visible && !g.Visible {
@@ -221,7 +222,7 @@ func TestBrowserPresentationQuestion(t *testing.T) {
 	}
 	b.screenshot("presentation-unknown", "stale-labs: the record cannot tell the presentation; the plan for each, and the question")
 
-	b.change(chromedp.Click(chromedp.CSS("#presentation-ccs")))
+	b.change(chromedp.Click(chromedp.CSS(`label[for="presentation-ccs"]`)))
 	if got := b.attr(`[data-testid="presentation"]`, "data-presentation"); got != "ccs" || b.attr(`[data-testid="presentation"]`, "data-origin") != "entered" {
 		t.Errorf("after answering CCS: presentation %q from %q", got, b.attr(`[data-testid="presentation"]`, "data-origin"))
 	}
@@ -236,7 +237,7 @@ func TestBrowserPresentationQuestion(t *testing.T) {
 	}
 	b.screenshot("presentation-ccs", "stale-labs answered CCS: the plan for CCS only, marked as including an entered value")
 
-	b.change(chromedp.Click(chromedp.CSS("#presentation-none")))
+	b.change(chromedp.Click(chromedp.CSS(`label[for="presentation-none"]`)))
 	if p := presentations(); !p["acs"] || !p["ccs"] {
 		t.Errorf("plan presentations %v after withdrawing the answer, want both again", p)
 	}
@@ -245,11 +246,15 @@ func TestBrowserPresentationQuestion(t *testing.T) {
 	if got := b.attr(`[data-testid="presentation"]`, "data-presentation"); got != "ccs" {
 		t.Errorf("stable-angina-pci presentation %q, want ccs from the record", got)
 	}
-	if got := b.text(`[data-testid="verdict-presentation"]`); !strings.Contains(got, "chronic coronary syndrome") || !strings.Contains(got, "Condition/stable-angina-pci-cond-2") {
-		t.Errorf("presentation %q: want CCS with its source", got)
+	// The sources in the record's words with their dates; the FHIR
+	// references as the elements' titles.
+	if got, refs := b.text(`[data-testid="verdict-presentation"]`), b.attr(`[data-testid="verdict-presentation"] .source`, "title"); !strings.Contains(got, "chronic coronary syndrome") ||
+		!strings.Contains(got, "Stable angina") || !strings.Contains(refs, "Condition/stable-angina-pci-cond-2") {
+		t.Errorf("presentation %q (sources %q): want CCS with its source", got, refs)
 	}
-	if got := b.text(`[data-testid="verdict-pci"]`); !strings.Contains(got, "Procedure/stable-angina-pci-proc-4") {
-		t.Errorf("PCI line %q: want the procedure and its date", got)
+	if got, ref := b.text(`[data-testid="verdict-pci"]`), b.attr(`[data-testid="verdict-pci"]`, "title"); !strings.Contains(got, "Percutaneous coronary intervention") ||
+		!regexp.MustCompile(`\d{1,2} [A-Z][a-z]{2} \d{4}`).MatchString(got) || ref != "Procedure/stable-angina-pci-proc-4" {
+		t.Errorf("PCI line %q (title %q): want the procedure and its date", got, ref)
 	}
 	for _, sel := range []string{`[data-testid="verdict-why"]`, `[data-testid="verdict-presentation"]`, `[data-testid="verdict-pci"]`} {
 		if bottom := eval[float64](b, fmt.Sprintf(`document.querySelector(%q).getBoundingClientRect().bottom`, sel)); bottom <= 0 || bottom > 800 {

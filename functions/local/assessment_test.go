@@ -168,7 +168,7 @@ func TestSamplePatients(t *testing.T) {
 			for _, c := range arc.Criteria {
 				if c.Met != nil && *c.Met {
 					met = append(met, c.ID)
-					if c.Evidence == "" {
+					if c.Evidence.IsZero() {
 						t.Errorf("criterion %s met without evidence", c.ID)
 					}
 				}
@@ -194,7 +194,7 @@ func TestSamplePatients(t *testing.T) {
 				!wantSummary && (tt.hbr == nil || tt.score == nil) && gotSummary != nil:
 				t.Errorf("summary.hbr %v (reason %s, basis %v) for ARC-HBR %v and PRECISE-HBR %v %q", gotSummary, a.Summary.Reason, a.Summary.Basis, tt.hbr, tt.score, tt.category)
 			}
-			if a.Summary.Text == "" {
+			if a.Summary.Text.IsZero() {
 				t.Errorf("summary without its sentence: %+v", a.Summary)
 			}
 			// The plan never mixes pathways: on an OAC no dapt-* item,
@@ -210,7 +210,7 @@ func TestSamplePatients(t *testing.T) {
 				if a.Summary.Presentation == nil && it.Presentation != "any" && !slices.Contains(it.If, it.Presentation) {
 					t.Errorf("%s: presentation unknown, yet item %s/%s is not conditional on it", tt.patient, it.Pathway, it.Presentation)
 				}
-				if len(it.Citations) == 0 || it.Text == "" {
+				if len(it.Citations) == 0 || it.Text.IsZero() {
 					t.Errorf("%s: plan item %+v without text or citations", tt.patient, it)
 				}
 			}
@@ -233,7 +233,7 @@ func TestSamplePatients(t *testing.T) {
 			if pres != nil && (a.Summary.PresentationOrigin != calc.OriginRecord || len(a.Summary.PresentationEvidence) == 0) {
 				t.Errorf("presentation %v from %q with evidence %v: want the record's conditions and PCI", pres, a.Summary.PresentationOrigin, a.Summary.PresentationEvidence)
 			}
-			if q := asked(a, calc.InputPresentation); (pres == nil) != q || a.Summary.PresentationText == "" {
+			if q := asked(a, calc.InputPresentation); (pres == nil) != q || a.Summary.PresentationText.IsZero() {
 				t.Errorf("presentation %v, asked %v, text %q: the clinician is asked exactly when the record cannot tell", pres, q, a.Summary.PresentationText)
 			}
 			if a.Summary.PCI != nil && (a.Summary.PCI.Date == "" || !strings.HasPrefix(a.Summary.PCI.Reference, "Procedure/")) {
@@ -264,8 +264,8 @@ func TestSamplePatients(t *testing.T) {
 	t.Run("false friends", func(t *testing.T) {
 		// The PE's inpatient stay makes no prior bleed for PRECISE-DAPT
 		// either, and the never-smoker answer is read, not ignored.
-		if pb := input("pulmonary-embolism", "precise-dapt", "prior_bleeding"); pb.Value != false || pb.Origin != calc.OriginRecord {
-			t.Errorf("pulmonary-embolism prior_bleeding %+v, want false from the record", pb)
+		if pb := input("pulmonary-embolism", "precise-dapt", "prior_bleeding"); pb.Value != false || pb.Origin != calc.OriginAbsent {
+			t.Errorf("pulmonary-embolism prior_bleeding %+v, want false: none recorded", pb)
 		}
 		sm := input("never-smoker", "arc-hbr-tradeoff", "current_smoker")
 		if sm.Value != false || sm.Origin != calc.OriginRecord || sm.Source == nil || sm.Source.Reference != "Observation/never-smoker-obs-13" {
@@ -287,20 +287,29 @@ func TestSamplePatients(t *testing.T) {
 		if hb := input("stale-labs", "precise-hbr", "hemoglobin"); !hb.Stale {
 			t.Errorf("stale-labs hemoglobin not marked stale: %+v", hb)
 		}
-		if !strings.Contains(strings.Join(assessments["stale-labs"].Warnings, " "), "Observation/") {
-			t.Errorf("no warning names the stale value: %q", assessments["stale-labs"].Warnings)
+		// Each stale result is warned once, whichever calculators use it.
+		stale := map[string]int{}
+		for _, w := range assessments["stale-labs"].Warnings {
+			if w.Kind == "stale" {
+				stale[w.Input]++
+			}
+		}
+		for _, name := range []string{"hemoglobin", "creatinine", "platelets", "wbc", "weight"} {
+			if stale[name] != 1 {
+				t.Errorf("stale-labs: %d stale warnings for %s, want 1: %q", stale[name], name, assessments["stale-labs"].Warnings)
+			}
 		}
 		if hb := input("entered-in-error", "precise-hbr", "hemoglobin"); hb.Value != 14.2 {
 			t.Errorf("entered-in-error: Hb %v, want the valid 14.2", hb.Value)
 		}
 		hb = input("alt-units", "precise-hbr", "hemoglobin")
-		if hb.Value != 11.8 || hb.Given == nil || hb.Given.Unit != "g/L" || hb.Given.Value != 118 {
-			t.Errorf("alt-units Hb %+v (given %+v), want 11.8 g/dL from 118 g/L", hb, hb.Given)
+		if hb.Value != 11.8 || hb.Reported == nil || hb.Reported.Unit != "g/L" || hb.Reported.Value != 118 {
+			t.Errorf("alt-units Hb %+v (reported %+v), want 11.8 g/dL from 118 g/L", hb, hb.Reported)
 		}
 		if wbc := input("alt-units", "precise-hbr", "wbc"); wbc.Value != 7.4 {
 			t.Errorf("alt-units WBC %v, want 7.4 from 7400 /uL", wbc.Value)
 		}
-		if hb := input("malignancy", "precise-hbr", "hemoglobin"); hb.Given == nil || hb.Given.Unit != "mmol/L" {
+		if hb := input("malignancy", "precise-hbr", "hemoglobin"); hb.Reported == nil || hb.Reported.Unit != "mmol/L" {
 			t.Errorf("malignancy Hb %+v, want converted from mmol/L", hb)
 		}
 		if !slices.Contains(assessments["no-labs"].Results["precise-hbr"].Missing, "hemoglobin") {
@@ -308,7 +317,7 @@ func TestSamplePatients(t *testing.T) {
 		}
 		// ICH with a not-HBR PRECISE-HBR: the summary says why they disagree.
 		if sm := assessments["ich-history"].Summary; sm.Reason != calc.ReasonARCOnly || !slices.Contains(sm.NotWeighed, "intracranial-hemorrhage") ||
-			!strings.Contains(sm.Text, "does not weigh") {
+			!strings.Contains(sm.Text.String(), "does not weigh") {
 			t.Errorf("ich-history summary %+v: want the disagreement explained", sm)
 		}
 		if sm := assessments["low-risk"].Summary; sm.Reason != calc.ReasonNotHBR || len(sm.Assumptions) != 1 || sm.Risk == nil {

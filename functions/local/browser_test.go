@@ -307,6 +307,14 @@ func (b *tab) screenshot(name, shows string) string {
 	if err != nil {
 		b.t.Fatalf("screenshot %s: %v", name, err)
 	}
+	return b.saveArtifact(name, png, shows)
+}
+
+// saveArtifact keeps a PNG as a test artifact (in $SMARTCALC_ARTIFACTS,
+// else the test's temporary directory) and logs its path and what it
+// should show.
+func (b *tab) saveArtifact(name string, png []byte, shows string) string {
+	b.t.Helper()
 	dir := os.Getenv("SMARTCALC_ARTIFACTS")
 	if dir == "" {
 		dir = b.t.TempDir()
@@ -499,9 +507,12 @@ func TestBrowserSamplePatients(t *testing.T) {
 				t.Errorf("the page marks %d citations, the API gives %d", n, cites)
 			}
 			if tt.patient == "hbr-anticoag" {
+				// Each drug with its date, and the record it was read from
+				// (the FHIR reference on hover, not in the text).
 				for _, drug := range []string{"regimen-aspirin", "regimen-p2y12", "regimen-oac"} {
-					if got := b.text(`[data-testid="` + drug + `"]`); !strings.Contains(got, "MedicationRequest/") {
-						t.Errorf("%s %q: want the drug with its source", drug, got)
+					sel := `[data-testid="` + drug + `"]`
+					if got, ref := b.text(sel), b.attr(sel, "title"); !regexp.MustCompile(`\(\d{1,2} [A-Z][a-z]{2} \d{4}\)`).MatchString(got) || strings.Contains(got, "MedicationRequest/") || !strings.HasPrefix(ref, "MedicationRequest/") {
+						t.Errorf("%s %q (title %q): want the drug with its date, its source as the title", drug, got, ref)
 					}
 				}
 			}
@@ -588,10 +599,12 @@ func TestBrowserEditHemoglobin(t *testing.T) {
 	b.screenshot("hb-9", "low-risk with hemoglobin entered as 9 g/dL: PRECISE-HBR 25, HBR, the hemoglobin row marked Entered")
 
 	// The unit is a display choice: the score stays, the field converts.
-	b.do(chromedp.Click(chromedp.CSS(`input[name=hb-unit][value="mmol/L"]`)))
+	b.do(chromedp.Click(chromedp.CSS(`label[for="unit-hemoglobin-mmolL"]`)))
 	b.waitFor("hemoglobin in mmol/L", `document.getElementById('phbr-in-hemoglobin')?.dataset.unit === 'mmol/L' ? 'ok' : ''`)
-	if got := eval[string](b, `document.getElementById('phbr-in-hemoglobin').value`); got != "5.5866" {
-		t.Errorf("9 g/dL shown as %q mmol/L, want 5.5866 (9 / 1.611)", got)
+	// To the precision of the unit (mmol/L: one decimal), never the float
+	// the conversion gives.
+	if got := eval[string](b, `document.getElementById('phbr-in-hemoglobin').value`); got != "5.6" {
+		t.Errorf("9 g/dL shown as %q mmol/L, want 5.6 (9 / 1.611, one decimal)", got)
 	}
 	b.checkScore("25", "hbr", "")
 	// 6.2 mmol/L = 9.9882 g/dL: (15 − 9.9882) × 2.5 = 12.53, 9.98 + 12.53 → 23.
@@ -740,6 +753,7 @@ func TestBrowserZhTW(t *testing.T) {
 		chromedp.Evaluate[chromedp.Void](`document.getElementById('lang-select').dispatchEvent(new Event('change', {bubbles: true}))`),
 	)
 	b.waitFor("zh-TW", `document.documentElement.lang === 'zh-TW' ? 'ok' : ''`)
+	b.waitStatus("評估已載入。")
 	checks := map[string]string{
 		".app-title":         "SMART Calc：PCI 後出血風險評估",
 		"#phbr-category":     "極高出血風險",
@@ -986,51 +1000,63 @@ func TestBrowserStandaloneCalculator(t *testing.T) {
 	e := start(t, memoryStore, nil, nil, nil)
 	b := newBrowser(t, nil)
 	b.navigate(e.URL + "/calculate/evaluate.html")
-	b.do(chromedp.WaitEnabled(chromedp.CSS("#evaluate-btn")))
+	b.waitFor("the form", `document.getElementById('ev-in-hemoglobin') ? 'ok' : ''`)
 	if got := eval[string](b, `document.getElementById('calculator-select').value`); got != "precise-hbr" {
-		b.do(
-			chromedp.SetValue(chromedp.CSS("#calculator-select"), "precise-hbr"),
-			chromedp.Evaluate[chromedp.Void](`document.getElementById('calculator-select').dispatchEvent(new Event('change', {bubbles: true}))`),
-		)
+		t.Fatalf("calculator %q, want precise-hbr first", got)
+	}
+	// Yes/no inputs are one click each, never drop-downs; nothing to submit.
+	if n := eval[int](b, `document.querySelectorAll('#inputs select[data-input]').length`); n != 0 {
+		t.Errorf("%d drop-downs for inputs, want yes/no toggles", n)
+	}
+	if n := eval[int](b, `document.querySelectorAll('#evaluate-form button[type=submit]').length`); n != 0 {
+		t.Errorf("%d submit buttons: the result should follow the inputs", n)
+	}
+	result := func(want string) {
+		t.Helper()
+		got := b.waitFor("score "+want, fmt.Sprintf(`(() => {
+  const ep = document.getElementById('error-panel');
+  if (ep && !ep.hidden) return 'error: ' + ep.textContent.trim();
+  const s = document.getElementById('ev-score');
+  return s && s.textContent.trim() === %q ? 'ok' : '';
+})()`, want))
+		if got != "ok" {
+			t.Fatalf("the calculator shows %s", got)
+		}
 	}
 	for name, v := range map[string]string{"age": "52", "hemoglobin": "15.1", "egfr": "103", "wbc": "6.1"} {
 		b.do(chromedp.SendKeys(chromedp.CSS("#ev-in-"+name), v))
 	}
-	for name, v := range map[string]string{"prior_bleeding": "false", "oral_anticoagulation": "false", "arc_hbr_other": "false"} {
-		b.do(chromedp.SetValue(chromedp.CSS("#ev-in-"+name), v))
+	for _, name := range []string{"prior_bleeding", "oral_anticoagulation", "arc_hbr_other"} {
+		b.do(chromedp.Click(chromedp.CSS(`label[for="ev-in-` + name + `-no"]`)))
 	}
-	b.do(chromedp.Click(chromedp.CSS("#evaluate-btn")))
-	if got := b.waitFor("the result", `(() => {
-  const ep = document.getElementById('error-panel');
-  if (ep && !ep.hidden) return 'error: ' + ep.textContent.trim();
-  return document.getElementById('status').textContent === 'Result ready.' ? 'ok' : '';
-})()`); got != "ok" {
-		t.Fatalf("the calculator shows %s", got)
-	}
-	if got := b.text("#ev-score"); got != "10" {
-		t.Errorf("#ev-score %q, want 10", got)
-	}
+	result("10")
 	if got := b.attr("#ev-score", "data-category"); got != "not-hbr" {
 		t.Errorf("#ev-score data-category %q, want not-hbr", got)
 	}
-	b.screenshot("precise-hbr", "the standalone calculator with low-risk's values typed in: PRECISE-HBR 10, Not HBR, and its components table")
+	// Hb 15.1 is counted as 15, shown in its row, not as a warning.
+	if got := b.text(`#ev-table tr[data-input="hemoglobin"] [data-testid="counted"]`); !strings.Contains(got, "15") || !strings.Contains(got, "upper limit") {
+		t.Errorf("hemoglobin row %q: want the value the score counts", got)
+	}
+	b.screenshot("precise-hbr", "the standalone calculator with low-risk's values: PRECISE-HBR 10, Not HBR, updated live, Hb 15.1 counted as 15 in its row")
+	// One click changes the result: no Calculate button.
+	b.do(chromedp.Click(chromedp.CSS(`label[for="ev-in-oral_anticoagulation-yes"]`)))
+	result("15")
+	// So does a number, a moment after typing.
+	b.do(chromedp.Evaluate[chromedp.Void](`document.getElementById('ev-in-hemoglobin').select()`), chromedp.SendKeys(chromedp.CSS("#ev-in-hemoglobin"), "9"))
+	result("30")
+	b.noConsoleErrors()
 
-	// The trade-off model's percentages are labelled here too: a different
-	// model than PRECISE-HBR, with unverified parameters.
+	// The trade-off model's percentages say they come from another model
+	// with unverified parameters.
 	b.do(
 		chromedp.SetValue(chromedp.CSS("#calculator-select"), "arc-hbr-tradeoff"),
 		chromedp.Evaluate[chromedp.Void](`document.getElementById('calculator-select').dispatchEvent(new Event('change', {bubbles: true}))`),
 	)
 	b.waitFor("the trade-off inputs", `document.getElementById('ev-in-copd') ? 'ok' : ''`)
-	for name, v := range map[string]string{"age": "52", "hemoglobin": "15.1", "egfr": "103"} {
-		b.do(chromedp.SetValue(chromedp.CSS("#ev-in-"+name), v))
-	}
 	for _, name := range []string{"liver_cancer_surgery", "copd", "current_smoker", "complex_pci", "oral_anticoagulation", "diabetes", "prior_mi", "nstemi_stemi", "bare_metal_stent"} {
-		b.do(chromedp.SetValue(chromedp.CSS("#ev-in-"+name), "false"))
+		b.do(chromedp.Click(chromedp.CSS(`label[for="ev-in-` + name + `-no"]`)))
 	}
-	eval[chromedp.Void](b, `document.getElementById('status').textContent = ''`)
-	b.do(chromedp.Click(chromedp.CSS("#evaluate-btn")))
-	b.waitFor("the trade-off result", `document.getElementById('status').textContent === 'Result ready.' && document.querySelector('[data-testid="ev-tradeoff-values"]') ? 'ok' : ''`)
+	b.waitFor("the trade-off result", `(() => { const v = document.querySelector('[data-testid="ev-tradeoff-values"]'); return v && v.textContent.includes('%') ? 'ok' : ''; })()`)
 	if got := b.text(`[data-testid="ev-tradeoff-values"]`); !strings.Contains(got, "%") || !strings.Contains(got, "not PRECISE-HBR") || !strings.Contains(got, "unverified") {
 		t.Errorf("standalone trade-off figures %q: want the percentages labelled as another, unverified model", got)
 	}

@@ -176,7 +176,7 @@ func TestClinicalAnswerFromRecords(t *testing.T) {
 			if !slices.Equal(sm.NotWeighed, w.notWeighed) {
 				t.Errorf("not weighed %v, want %v", sm.NotWeighed, w.notWeighed)
 			}
-			if len(w.notWeighed) > 0 && !strings.Contains(sm.Text, "does not weigh") {
+			if len(w.notWeighed) > 0 && !strings.Contains(sm.Text.String(), "does not weigh") {
 				t.Errorf("text %q: want why the two disagree", sm.Text)
 			}
 			var pathways []string

@@ -8,6 +8,7 @@ import (
 
 	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/mapping"
+	"github.com/smartcalc-app/smartcalc/shared/message"
 )
 
 // Assessment is GET and POST /api/assessment: every calculator on one fetch
@@ -15,14 +16,19 @@ import (
 type Assessment struct {
 	// Summary is the one bleeding-risk answer the page, the print and the
 	// CDS cards give: built by calc.Config.Summarize from Results.
-	Summary         calc.Summary            `json:"summary"`
-	AssessedAt      time.Time               `json:"assessed_at"`
-	Patient         *Patient                `json:"patient"`
-	Results         map[string]*calc.Result `json:"results"`
-	Warnings        []string                `json:"warnings"`
-	DataErrors      []DataError             `json:"data_errors"`
-	Recommendations []Recommendation        `json:"recommendations"`
-	ConfigVersion   string                  `json:"config_version"`
+	Summary    calc.Summary            `json:"summary"`
+	AssessedAt time.Time               `json:"assessed_at"`
+	Patient    *Patient                `json:"patient"`
+	Results    map[string]*calc.Result `json:"results"`
+	// Warnings are every problem to check, once per problem and input
+	// whichever calculators found it (each names its calculators), in
+	// groups: what could not be read, values not used as given, stale
+	// results, notes on the record, the risk curve. The results' own
+	// lists are empty: their warnings are here.
+	Warnings        []calc.Warning   `json:"warnings"`
+	DataErrors      []DataError      `json:"data_errors"`
+	Recommendations []Recommendation `json:"recommendations"`
+	ConfigVersion   string           `json:"config_version"`
 	// NeedsConfirmation names the inputs the record holds but the
 	// clinician must confirm; Gaps says why each unset input is unset.
 	NeedsConfirmation []string      `json:"needs_confirmation"`
@@ -32,14 +38,18 @@ type Assessment struct {
 	OAC  mapping.MedicationFinding `json:"oral_anticoagulant"`
 	// FHIRRequests counts the HTTP requests this assessment sent to the EHR.
 	FHIRRequests int `json:"fhir_requests"`
+	// Language is the language its sentences are written in (the API
+	// follows Accept-Language).
+	Language string `json:"language,omitempty"`
 }
 
-// Recommendation is guidance shown because a result's category calls for it.
+// Recommendation is guidance shown because a result's category calls for
+// it. Source is the citation, as the publication gives it.
 type Recommendation struct {
-	ID     string `json:"id"`
-	Title  string `json:"title"`
-	Text   string `json:"text"`
-	Source string `json:"source"`
+	ID     string      `json:"id"`
+	Title  message.Msg `json:"title"`
+	Text   message.Msg `json:"text"`
+	Source string      `json:"source"`
 }
 
 // Assess fetches the session patient's record once (every search

@@ -2,11 +2,11 @@ package assess
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/smartcalc-app/smartcalc/shared/fhir"
 	"github.com/smartcalc-app/smartcalc/shared/mapping"
+	"github.com/smartcalc-app/smartcalc/shared/message"
 )
 
 // Patient is the banner: who the assessment is about. It is always taken
@@ -18,14 +18,18 @@ type Patient struct {
 	BirthDate string `json:"birth_date,omitempty"`
 	Age       *int   `json:"age,omitempty"`
 	// BirthDateProblem says why no age is shown for a birth date that
-	// cannot be right (in the future, or more than 130 years ago), in
-	// English; BirthDateIssue names which ("future", "too-old") and MaxAge
-	// is the limit, so the page says it in the reader's language.
-	BirthDateProblem string `json:"birth_date_problem,omitempty"`
-	BirthDateIssue   string `json:"birth_date_issue,omitempty"`
-	MaxAge           int    `json:"max_age,omitempty"`
-	Sex              string `json:"sex,omitempty"`
-	MRN              string `json:"mrn,omitempty"`
+	// cannot be right (in the future, or more than 130 years ago), in the
+	// reader's language; BirthDateIssue names which ("future", "too-old")
+	// and MaxAge is the limit, so the page can say it again when its
+	// language changes.
+	BirthDateProblem message.Msg `json:"birth_date_problem,omitzero"`
+	BirthDateIssue   string      `json:"birth_date_issue,omitempty"`
+	MaxAge           int         `json:"max_age,omitempty"`
+	Sex              string      `json:"sex,omitempty"`
+	MRN              string      `json:"mrn,omitempty"`
+	// Unavailable, when the Patient could not be read, says why: the
+	// banner shows "Not available" with it, never "not recorded".
+	Unavailable message.Msg `json:"unavailable,omitzero"`
 }
 
 // Context is GET /api/context.
@@ -55,8 +59,9 @@ func (s *Service) Context(ctx context.Context, ss *Session) (*Context, error) {
 		DataErrors:        []DataError{},
 	}
 	if !Allows(st.Scope, "Patient", fhir.InteractionRead) {
-		c.Patient = &Patient{ID: st.Patient}
-		c.DataErrors = append(c.DataErrors, scopeError("Patient", fhir.InteractionRead))
+		de := scopeError("Patient", fhir.InteractionRead)
+		c.Patient = &Patient{ID: st.Patient, Unavailable: de.Message}
+		c.DataErrors = append(c.DataErrors, de)
 		return c, nil
 	}
 	var p fhir.Patient
@@ -65,7 +70,7 @@ func (s *Service) Context(ctx context.Context, ss *Session) (*Context, error) {
 			if de.Kind == KindUnauthorized {
 				return nil, de.sessionError()
 			}
-			c.Patient = &Patient{ID: st.Patient}
+			c.Patient = &Patient{ID: st.Patient, Unavailable: de.Message}
 			c.DataErrors = append(c.DataErrors, de)
 			return c, nil
 		}
@@ -94,9 +99,13 @@ func banner(p *fhir.Patient, now time.Time) *Patient {
 	if !ok {
 		return b
 	}
-	if msg := mapping.BirthDateProblem(p.BirthDate, start, end, now); msg != "" {
-		b.BirthDateProblem = strings.ToUpper(msg[:1]) + msg[1:]
-		b.BirthDateIssue = mapping.BirthDateIssue(start, end, now)
+	if issue := mapping.BirthDateIssue(start, end, now); issue != "" {
+		key := "patient.birth_date_future"
+		if issue == mapping.BirthDateTooOld {
+			key = "patient.birth_date_too_old"
+		}
+		b.BirthDateProblem = message.New(key, message.Args{"date": p.BirthDate, "max": mapping.MaxAge})
+		b.BirthDateIssue = issue
 		b.MaxAge = mapping.MaxAge
 		return b
 	}

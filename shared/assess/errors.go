@@ -6,6 +6,7 @@ import (
 
 	"github.com/smartcalc-app/smartcalc/shared/fhir"
 	"github.com/smartcalc-app/smartcalc/shared/mapping"
+	"github.com/smartcalc-app/smartcalc/shared/message"
 )
 
 // DataErrorKind says why part of the record could not be read.
@@ -25,9 +26,16 @@ const (
 type DataError struct {
 	Resource string        `json:"resource"`
 	Kind     DataErrorKind `json:"kind"`
-	Message  string        `json:"message"`
-	Scope    string        `json:"scope,omitempty"`  // the scope that would grant it
-	Inputs   []string      `json:"inputs,omitempty"` // the inputs left unset because of it
+	// BreakTheGlass is a refusal lifted by break-the-glass access;
+	// TooLarge an answer larger than SMART Calc reads.
+	BreakTheGlass bool `json:"break_the_glass,omitempty"`
+	TooLarge      bool `json:"too_large,omitempty"`
+	// Message says it for a person ("Not available: …"); EHRSaid is the
+	// EHR's own OperationOutcome text, verbatim, for support.
+	Message message.Msg `json:"message"`
+	EHRSaid string      `json:"ehr_said,omitempty"`
+	Scope   string      `json:"scope,omitempty"`  // the scope that would grant it
+	Inputs  []string    `json:"inputs,omitempty"` // the inputs left unset because of it
 
 	err error // the FHIR error, to tell an expired session from a failed refresh
 }
@@ -48,7 +56,8 @@ func (d DataError) NotChecked() bool { return errors.Is(d.err, mapping.ErrNotChe
 
 // fromCalc converts the mapping's data error to the API's.
 func fromCalc(d mapping.DataError) DataError {
-	out := DataError{Resource: d.ResourceType, Message: d.Message, Inputs: d.Inputs, err: d.Err}
+	out := DataError{Resource: d.ResourceType, Message: d.Message, Inputs: d.Inputs, err: d.Err,
+		BreakTheGlass: d.BreakTheGlass, TooLarge: d.TooLarge, EHRSaid: d.EHRSaid}
 	switch d.Kind {
 	case mapping.DataRefused:
 		out.Kind = KindForbidden
@@ -69,9 +78,8 @@ func fromCalc(d mapping.DataError) DataError {
 }
 
 func scopeError(typ string, i fhir.Interaction) DataError {
-	sc := ScopeFor(typ, i)
-	return DataError{Resource: typ, Kind: KindScope, Scope: sc,
-		Message: "The EHR did not grant SMART Calc the scope " + sc + ", so " + typ + " data could not be read."}
+	return DataError{Resource: typ, Kind: KindScope, Scope: ScopeFor(typ, i),
+		Message: mapping.ReadMessage(typ, &fhir.Error{Type: typ, Kind: fhir.ErrScope})}
 }
 
 // dataError classifies the FHIR error of interaction i on typ; ok is false
@@ -79,24 +87,26 @@ func scopeError(typ string, i fhir.Interaction) DataError {
 // as is).
 func dataError(typ string, i fhir.Interaction, err error) (DataError, bool) {
 	var fe *fhir.Error
-	msg := err.Error()
-	if errors.As(err, &fe) {
-		msg = fe.Message()
+	isFHIR := errors.As(err, &fe)
+	d := DataError{Resource: typ, Message: mapping.ReadMessage(typ, err)}
+	if isFHIR {
+		d.BreakTheGlass, d.TooLarge, d.EHRSaid = fe.BreakTheGlass, fe.TooLarge, fe.Outcome.Text()
 	}
 	switch {
 	case errors.Is(err, fhir.ErrScope):
-		return DataError{Resource: typ, Kind: KindScope, Scope: ScopeFor(typ, i), Message: msg}, true
+		d.Kind, d.Scope = KindScope, ScopeFor(typ, i)
 	case errors.Is(err, fhir.ErrForbidden):
-		return DataError{Resource: typ, Kind: KindForbidden, Message: msg}, true
+		d.Kind = KindForbidden
 	case errors.Is(err, fhir.ErrUnauthorized):
-		return DataError{Resource: typ, Kind: KindUnauthorized, Message: msg, err: err}, true
+		d.Kind, d.err = KindUnauthorized, err
 	case errors.Is(err, fhir.ErrUnavailable), errors.Is(err, fhir.ErrNotFound):
-		return DataError{Resource: typ, Kind: KindUnavailable, Message: msg}, true
+		d.Kind = KindUnavailable
 	case errors.Is(err, fhir.ErrBadResponse):
-		return DataError{Resource: typ, Kind: KindBadResponse, Message: msg}, true
+		d.Kind = KindBadResponse
+	case isFHIR:
+		d.Kind = KindUnavailable
+	default:
+		return DataError{}, false
 	}
-	if fe != nil {
-		return DataError{Resource: typ, Kind: KindUnavailable, Message: msg}, true
-	}
-	return DataError{}, false
+	return d, true
 }

@@ -37,7 +37,7 @@ func (s *Service) mapOptions() mapping.MapOptions {
 // inputs are asked for.
 func (s *Service) Evaluate(ctx context.Context, rec *fhir.Record, overrides calc.Inputs, now time.Time) (*Assessment, error) {
 	m := mapping.MapRecordContext(ctx, s.Scoring, rec, now, s.mapOptions())
-	inputs := m.Inputs.Overlay(overrides)
+	inputs := m.CalcInputs().Overlay(overrides)
 	results, err := s.Engine.EvaluateAll(inputs)
 	if err != nil {
 		return nil, fmt.Errorf("assess: evaluate: %w", err)
@@ -45,7 +45,7 @@ func (s *Service) Evaluate(ctx context.Context, rec *fhir.Record, overrides calc
 	a := &Assessment{
 		AssessedAt:        now.UTC(),
 		Results:           make(map[string]*calc.Result, len(results)),
-		Warnings:          append([]string{}, m.Warnings...),
+		Warnings:          []calc.Warning{},
 		DataErrors:        []DataError{},
 		Recommendations:   []Recommendation{},
 		ConfigVersion:     s.Scoring.Version,
@@ -63,7 +63,6 @@ func (s *Service) Evaluate(ctx context.Context, rec *fhir.Record, overrides calc
 	seen := map[string]bool{}
 	for _, r := range results {
 		a.Results[r.Calculator] = r
-		s.scopeWarnings(r, a.DataErrors, overrides)
 		for _, id := range r.Recommendations {
 			if seen[id] {
 				continue
@@ -74,38 +73,13 @@ func (s *Service) Evaluate(ctx context.Context, rec *fhir.Record, overrides calc
 			}
 		}
 	}
+	a.Warnings = gatherWarnings(a.DataErrors, m.Warnings, results)
 	a.Summary = s.Scoring.Summarize(a.Results, inputs, slices.Sorted(maps.Keys(overrides)))
 	// What only the record shows: the drugs taken now and the index PCI.
 	rg := m.Regimen
 	a.Summary.Regimen = &calc.Regimen{Aspirin: nonNil(rg.Aspirin), P2Y12: nonNil(rg.P2Y12), Anticoagulant: nonNil(rg.Anticoagulant), Vascular: nonNil(rg.Vascular)}
 	a.Summary.PCI = m.IndexPCI
 	return a, nil
-}
-
-// scopeWarnings makes a calculator name the scope or permission it lacks
-// for each input it is missing because of a refusal.
-func (s *Service) scopeWarnings(r *calc.Result, errs []DataError, overrides calc.Inputs) {
-	for _, de := range errs {
-		if de.Kind != KindScope && de.Kind != KindForbidden {
-			continue
-		}
-		var hit []string
-		for _, in := range de.Inputs {
-			if slices.Contains(r.Missing, in) {
-				if _, entered := overrides[in]; !entered {
-					hit = append(hit, in)
-				}
-			}
-		}
-		if len(hit) == 0 {
-			continue
-		}
-		if de.Kind == KindScope {
-			r.Warnings = append(r.Warnings, fmt.Sprintf("Missing scope %s: the EHR did not grant it, so %v could not be read from the record.", de.Scope, hit))
-		} else {
-			r.Warnings = append(r.Warnings, fmt.Sprintf("The EHR refused access to %s records, so %v could not be read (this is a permission refusal, not missing data).", de.Resource, hit))
-		}
-	}
 }
 
 func (s *Service) recommendation(id string) *Recommendation {
@@ -120,7 +94,7 @@ func (s *Service) recommendation(id string) *Recommendation {
 		if it.Provenance.Table != "" {
 			src += " (" + it.Provenance.Table + ")"
 		}
-		return &Recommendation{ID: it.ID, Title: it.Title, Text: it.Text, Source: src}
+		return &Recommendation{ID: it.ID, Title: s.Scoring.Text("rec." + it.ID + ".title"), Text: s.Scoring.Text("rec." + it.ID + ".text"), Source: src}
 	}
 	return nil
 }

@@ -457,7 +457,7 @@ func TestContext(t *testing.T) {
 			name:     "birth date in the future: no age, a clear message",
 			requests: 1,
 			patient:  func(p map[string]any) { p["birthDate"] = "2100-01-01" },
-			check:    wantBirthProblem("2100-01-01 is after the assessment date", "future"),
+			check:    wantBirthProblem("2100-01-01 is after today", "future"),
 		},
 		{
 			name:     "birth date more than 130 years ago: no age, a clear message",
@@ -495,11 +495,13 @@ func TestContext(t *testing.T) {
 			requests: 0,
 			check: func(t *testing.T, c *assess.Context) {
 				want := []assess.DataError{{Resource: "Patient", Kind: assess.KindScope, Scope: "patient/Patient.r"}}
-				if !sameErrors(c.DataErrors, want) || !strings.Contains(c.DataErrors[0].Message, "patient/Patient.r") {
+				if !sameErrors(c.DataErrors, want) || !strings.Contains(c.DataErrors[0].Message.String(), "not granted access to the demographics") {
 					t.Errorf("DataErrors = %+v, want %+v", c.DataErrors, want)
 				}
-				if c.Patient == nil || c.Patient.ID != "p1" || c.Patient.Name != "" {
-					t.Errorf("Patient = %+v, want only the id", c.Patient)
+				// The banner says the data is not available, and why; it is
+				// not "not recorded".
+				if c.Patient == nil || c.Patient.ID != "p1" || c.Patient.Name != "" || !strings.HasPrefix(c.Patient.Unavailable.String(), "Not available") {
+					t.Errorf("Patient = %+v, want only the id and why the rest is not available", c.Patient)
 				}
 			},
 		},
@@ -509,11 +511,11 @@ func TestContext(t *testing.T) {
 			requests: 1,
 			check: func(t *testing.T, c *assess.Context) {
 				want := []assess.DataError{{Resource: "Patient", Kind: assess.KindForbidden}}
-				if !sameErrors(c.DataErrors, want) || !strings.Contains(c.DataErrors[0].Message, "refused") {
+				if !sameErrors(c.DataErrors, want) || !strings.Contains(c.DataErrors[0].Message.String(), "refused") {
 					t.Errorf("DataErrors = %+v, want %+v", c.DataErrors, want)
 				}
-				if c.Patient == nil || c.Patient.ID != "p1" || c.Patient.Name != "" {
-					t.Errorf("Patient = %+v, want only the id", c.Patient)
+				if c.Patient == nil || c.Patient.ID != "p1" || c.Patient.Name != "" || !strings.Contains(c.Patient.Unavailable.String(), "refused") {
+					t.Errorf("Patient = %+v, want only the id and why the rest is not available", c.Patient)
 				}
 			},
 		},
@@ -585,7 +587,7 @@ func TestContext(t *testing.T) {
 func wantBirthProblem(msg, issue string) func(t *testing.T, c *assess.Context) {
 	return func(t *testing.T, c *assess.Context) {
 		t.Helper()
-		if c.Patient == nil || c.Patient.Age != nil || !strings.Contains(c.Patient.BirthDateProblem, msg) ||
+		if c.Patient == nil || c.Patient.Age != nil || !strings.Contains(c.Patient.BirthDateProblem.String(), msg) ||
 			c.Patient.BirthDateIssue != issue || c.Patient.MaxAge != 130 {
 			t.Errorf("banner = %+v, want no age and a birth date problem %s with %q", c.Patient, issue, msg)
 		}
@@ -608,7 +610,7 @@ func sameErrors(got, want []assess.DataError) bool {
 	}
 	for i := range got {
 		g, w := got[i], want[i]
-		if g.Resource != w.Resource || g.Kind != w.Kind || g.Scope != w.Scope || g.Message == "" {
+		if g.Resource != w.Resource || g.Kind != w.Kind || g.Scope != w.Scope || g.Message.IsZero() {
 			return false
 		}
 	}

@@ -34,9 +34,10 @@ type Config struct {
 	// Config.Plan selects from it, hence the field's name).
 	PlanDef PlanDef `json:"plan"`
 
-	raw   []byte
-	etag  string
-	texts []ConfigText // templates and parameters, kept by fillTexts
+	raw     []byte
+	etag    string
+	texts   []ConfigText   // templates and parameters, kept by fillTexts
+	textIdx map[string]int // texts by key
 }
 
 // ConfigChange is one entry of the configuration's change log, newest
@@ -82,14 +83,21 @@ type Quantity struct {
 	Label   string   `json:"label"`
 	Unit    string   `json:"unit"`
 	Aliases []string `json:"aliases,omitempty"`
-	Units   []UnitConversion
+	// Decimals is how many decimals a value in the canonical unit is
+	// shown with: the precision the quantity is measured to (creatinine
+	// 2, hemoglobin and weight 1), never the float a conversion gives.
+	Decimals *int `json:"decimals"`
+	Units    []UnitConversion
 }
 
 // UnitConversion converts a value in Code (or one of its aliases) to the
 // quantity's canonical unit: multiply by Multiply, or divide by Divide.
 type UnitConversion struct {
-	Code       string     `json:"code"`
-	Aliases    []string   `json:"aliases,omitempty"`
+	Code    string   `json:"code"`
+	Aliases []string `json:"aliases,omitempty"`
+	// Decimals is how many decimals a value in this unit is shown with;
+	// nil means the quantity's.
+	Decimals   *int       `json:"decimals,omitempty"`
 	Multiply   *float64   `json:"multiply,omitempty"`
 	Divide     *float64   `json:"divide,omitempty"`
 	Provenance Provenance `json:"provenance"`
@@ -97,10 +105,11 @@ type UnitConversion struct {
 
 // quantityJSON mirrors Quantity for decoding ("units" is required).
 type quantityJSON struct {
-	Label   string            `json:"label"`
-	Unit    string            `json:"unit"`
-	Aliases []string          `json:"aliases,omitempty"`
-	Units   *[]UnitConversion `json:"units"`
+	Label    string            `json:"label"`
+	Unit     string            `json:"unit"`
+	Aliases  []string          `json:"aliases,omitempty"`
+	Decimals *int              `json:"decimals"`
+	Units    *[]UnitConversion `json:"units"`
 }
 
 // UnmarshalJSON decodes a Quantity, requiring "units" (possibly empty).
@@ -112,7 +121,7 @@ func (q *Quantity) UnmarshalJSON(b []byte) error {
 	if j.Units == nil {
 		return errors.New(`missing field "units"`)
 	}
-	*q = Quantity{Label: j.Label, Unit: j.Unit, Aliases: j.Aliases, Units: *j.Units}
+	*q = Quantity{Label: j.Label, Unit: j.Unit, Aliases: j.Aliases, Decimals: j.Decimals, Units: *j.Units}
 	return nil
 }
 
@@ -122,7 +131,7 @@ func (q Quantity) MarshalJSON() ([]byte, error) {
 	if u == nil {
 		u = []UnitConversion{}
 	}
-	return json.Marshal(quantityJSON{Label: q.Label, Unit: q.Unit, Aliases: q.Aliases, Units: &u})
+	return json.Marshal(quantityJSON{Label: q.Label, Unit: q.Unit, Aliases: q.Aliases, Decimals: q.Decimals, Units: &u})
 }
 
 // Input types.

@@ -94,6 +94,22 @@ func (c *Config) Convert(q string, value float64, unit string) (float64, error) 
 	return 0, fmt.Errorf("%w %q for %s (accepted: %s)", ErrUnknownUnit, unit, q, strings.Join(c.AcceptedUnits(q), ", "))
 }
 
+// Decimals is how many decimals a value of quantity q in unit (a code or
+// alias; empty means canonical) is shown with.
+func (c *Config) Decimals(q, unit string) int {
+	qd, ok := c.Quantities[q]
+	if !ok || qd.Decimals == nil {
+		return 2
+	}
+	unit = strings.TrimSpace(unit)
+	for _, u := range qd.Units {
+		if (unit == u.Code || contains(u.Aliases, unit)) && u.Decimals != nil {
+			return *u.Decimals
+		}
+	}
+	return *qd.Decimals
+}
+
 // AcceptedUnits lists the UCUM codes accepted for quantity q, canonical
 // first.
 func (c *Config) AcceptedUnits(q string) []string {

@@ -4,8 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
+
+	"github.com/smartcalc-app/smartcalc/shared/message"
 )
 
 // Engine evaluates the configured calculators. It is immutable and safe for
@@ -99,23 +100,23 @@ func (e *Engine) Evaluate(id string, in Inputs) (*Result, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w %q", ErrUnknownCalculator, id)
 	}
-	vals, err := e.normalizeAll(in)
+	vals, why, err := e.normalizeAll(in)
 	if err != nil {
 		return nil, err
 	}
-	return e.evaluate(&e.cfg.Calculators[i], vals), nil
+	return e.evaluate(&e.cfg.Calculators[i], vals, why), nil
 }
 
 // EvaluateAll runs every calculator on one set of inputs (one fetch of the
 // record), in configuration order.
 func (e *Engine) EvaluateAll(in Inputs) ([]*Result, error) {
-	vals, err := e.normalizeAll(in)
+	vals, why, err := e.normalizeAll(in)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]*Result, len(e.cfg.Calculators))
 	for i := range e.cfg.Calculators {
-		out[i] = e.evaluate(&e.cfg.Calculators[i], vals)
+		out[i] = e.evaluate(&e.cfg.Calculators[i], vals, why)
 	}
 	return out, nil
 }
@@ -152,20 +153,9 @@ func floorDiv(a, b int64) int64 {
 
 func clamp(x, lo, hi float64) float64 { return math.Max(lo, math.Min(hi, x)) }
 
-// fmtNum formats x for a person: at most d decimals, no trailing zeros.
 // FormatNumber writes x with at most d decimals, without trailing zeros
-// and never as "-0": the one number format of the engine's and the
-// mapping's messages.
-func FormatNumber(x float64, d int) string {
-	s := strconv.FormatFloat(x, 'f', d, 64)
-	if strings.Contains(s, ".") {
-		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
-	}
-	if s == "-0" {
-		s = "0"
-	}
-	return s
-}
+// and never as "-0" (message.FormatNumber, the one number format).
+func FormatNumber(x float64, d int) string { return message.FormatNumber(x, d) }
 
 // ptr returns a pointer to a copy of v.
 func ptr[T any](v T) *T { return &v }
@@ -173,9 +163,11 @@ func ptr[T any](v T) *T { return &v }
 // evalCtx is the state of one calculator evaluation.
 type evalCtx struct {
 	e        *Engine
+	cfg      *Config
 	def      *CalculatorDef
 	declared map[string]bool
 	vals     map[string]given
+	why      map[string]Input // inputs without a value that say why
 	res      *Result
 	echoed   map[string]bool
 	missing  *[]string
@@ -191,26 +183,27 @@ type derivation struct {
 	missing []string
 }
 
-func (e *Engine) newCtx(def *CalculatorDef, vals map[string]given) *evalCtx {
+func (e *Engine) newCtx(def *CalculatorDef, vals map[string]given, why map[string]Input) *evalCtx {
 	n := len(def.Inputs)
-	c := &evalCtx{e: e, def: def, vals: vals, declared: make(map[string]bool, n), echoed: make(map[string]bool, n),
+	c := &evalCtx{e: e, cfg: e.cfg, def: def, vals: vals, why: why, declared: make(map[string]bool, n), echoed: make(map[string]bool, n),
 		outRange: map[string]bool{}, warned: map[string]bool{}, derived: map[string]derivation{}, looked: make(map[string]bool, n)}
 	for _, in := range def.Inputs {
 		c.declared[in.Name] = true
 	}
 	var miss []string
 	c.missing = &miss
-	c.res = &Result{Calculator: def.ID, Title: def.Title, Equation: def.Equation, ConfigVersion: e.cfg.Version,
-		Values: []Value{}, Inputs: make([]InputEcho, 0, len(def.Inputs)), Missing: []string{}, Warnings: []string{},
+	c.res = &Result{Calculator: def.ID, Title: e.cfg.Text("calc." + def.ID + ".title"), Equation: def.Equation, ConfigVersion: e.cfg.Version,
+		Values: []Value{}, Inputs: make([]InputEcho, 0, len(def.Inputs)), Missing: []string{}, Warnings: []Warning{},
 		References: append([]string(nil), e.cites[def.ID]...)}
 	return c
 }
 
-func (c *evalCtx) warn(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	if !c.warned[msg] {
-		c.warned[msg] = true
-		c.res.Warnings = append(c.res.Warnings, msg)
+// warn records a problem once per kind, input and message.
+func (c *evalCtx) warn(kind, input, key string, args message.Args) {
+	w := Warning{Kind: kind, Input: input, Text: message.New(key, args)}
+	if !c.warned[w.WarningKey()] {
+		c.warned[w.WarningKey()] = true
+		c.res.Warnings = append(c.res.Warnings, w)
 	}
 }
 
@@ -234,35 +227,26 @@ func (c *evalCtx) probe(f func()) []string {
 	return tmp
 }
 
-func (c *evalCtx) unitLabel(name string) string {
-	def := c.e.cfg.Inputs[name]
-	if def.Type != TypeNumber {
-		return ""
-	}
-	return c.e.cfg.Quantities[def.Quantity].Label
-}
-
-func (c *evalCtx) withUnit(name string, x float64) string {
-	if u := c.unitLabel(name); u != "" {
-		return FormatNumber(x, 2) + " " + u
-	}
-	return FormatNumber(x, 2)
-}
-
+// echo lists an input as the calculator used it. A number keeps the value
+// and unit as reported beside the value in the canonical unit. Staleness
+// is marked, not warned: the mapping warns of a stale result once, for
+// every calculator.
 func (c *evalCtx) echo(g given) {
 	if c.echoed[g.name] {
 		return
 	}
 	c.echoed[g.name] = true
-	e := InputEcho{Name: g.name, Origin: g.in.Origin, Source: g.in.Source, Evidence: g.in.Evidence, Stale: g.in.Stale}
+	e := InputEcho{Name: g.name, Origin: g.in.Origin, Source: g.in.Source, Evidence: g.in.Evidence, Stale: g.in.Stale, Note: g.in.Note}
 	switch g.def.Type {
 	case TypeNumber:
-		q := c.e.cfg.Quantities[g.def.Quantity]
+		q := c.cfg.Quantities[g.def.Quantity]
 		e.Value, e.Unit = g.num, q.Unit
-		if g.in.Unit != "" && g.in.Unit != q.Unit {
-			if f, ok := toFloat(g.in.Value); ok {
-				e.Given = &Measured{Value: f, Unit: g.in.Unit}
+		if f, ok := toFloat(g.in.Value); ok {
+			unit := strings.TrimSpace(g.in.Unit)
+			if unit == "" {
+				unit = q.Unit
 			}
+			e.Reported = &Measured{Value: f, Unit: unit}
 		}
 	case TypeBoolean:
 		e.Value = g.b
@@ -270,24 +254,24 @@ func (c *evalCtx) echo(g given) {
 		e.Value = g.s
 	}
 	c.res.Inputs = append(c.res.Inputs, e)
-	if g.in.Stale {
-		where := ""
-		if g.in.Source != nil && (g.in.Source.Reference != "" || g.in.Source.Date != "") {
-			where = " (" + strings.Trim(g.in.Source.Reference+", "+g.in.Source.Date, ", ") + ")"
-		}
-		c.warn("%s%s is older than the %d-day lookback window; check that it is still current.", g.name, where, *c.e.cfg.FHIR.LookbackDays)
-	}
 }
 
 // lookup returns a given input, echoing it. It records nothing as missing.
+// An input without a value that says why is echoed with its reason.
 func (c *evalCtx) lookup(name string) (given, bool) {
 	c.looked[name] = true
 	g, ok := c.vals[name]
 	if ok {
 		c.echo(g)
+	} else if in, why := c.why[name]; why && !c.echoed[name] {
+		c.echoed[name] = true
+		c.res.Inputs = append(c.res.Inputs, InputEcho{Name: name, Origin: in.Origin, Source: in.Source, Evidence: in.Evidence, Note: in.Note})
 	}
 	return g, ok
 }
+
+// note is what an input without a value says of itself, or zero.
+func (c *evalCtx) note(name string) message.Msg { return c.why[name].Note }
 
 // num returns a numeric input in its canonical unit, deriving eGFR and
 // creatinine clearance from creatinine when they are not given. It records
@@ -309,30 +293,43 @@ func (c *evalCtx) num(name string) (float64, bool) {
 		if !c.outRange[name] {
 			c.outRange[name] = true
 			c.res.OutOfRange = append(c.res.OutOfRange, name)
-			c.warn("%s %s is outside the validated range %s–%s.", name, c.withUnit(name, g.num), FormatNumber(*d.Min, 2), c.withUnit(name, *d.Max))
+			c.warn(WarnRange, name, "warn.out-of-range", message.Args{"input": c.cfg.InputLabel(name), "value": c.reported(g),
+				"title": c.res.Title, "range": c.rangeMsg(name, *d.Min, *d.Max)})
 		}
 		return 0, false
 	}
 	if p := g.def.Plausible; g.num < *p.Min || g.num > *p.Max {
-		c.warn("%s %s is outside the plausible range %s–%s; check the value and its unit.", name, c.withUnit(name, g.num), FormatNumber(*p.Min, 2), c.withUnit(name, *p.Max))
+		c.warn(WarnPlausible, name, "warn.implausible", message.Args{"input": c.cfg.InputLabel(name), "value": c.reported(g),
+			"range": c.rangeMsg(name, *p.Min, *p.Max)})
 	}
 	return g.num, true
 }
 
-func (c *evalCtx) derive(name string, f func() (v float64, ok bool, how string, stale bool)) (float64, bool) {
+func (c *evalCtx) derive(name string, f func() (v float64, ok bool, how message.Msg, stale bool, from []string)) (float64, bool) {
 	d, done := c.derived[name]
 	if !done {
 		var v float64
 		var ok, stale bool
-		var how string
-		d.missing = c.probe(func() { v, ok, how, stale = f() })
+		var how message.Msg
+		var from []string
+		d.missing = c.probe(func() { v, ok, how, stale, from = f() })
 		d.v, d.ok = v, ok
 		c.derived[name] = d
 		if ok {
-			def := c.e.cfg.Inputs[name]
+			def := c.cfg.Inputs[name]
 			c.echoed[name] = true
-			c.res.Inputs = append(c.res.Inputs, InputEcho{Name: name, Value: v, Unit: c.e.cfg.Quantities[def.Quantity].Unit,
-				Origin: OriginDerived, Stale: stale, Derivation: how})
+			e := InputEcho{Name: name, Value: v, Unit: c.cfg.Quantities[def.Quantity].Unit, Origin: OriginDerived, Stale: stale, Derivation: how}
+			// A derived value is as old as the oldest result it is
+			// computed from, and cites them.
+			for _, in := range from {
+				for _, s := range c.sources(in) {
+					e.Evidence = append(e.Evidence, s)
+					if s.Date != "" && (e.Source == nil || dateOnly(s.Date) < dateOnly(e.Source.Date)) {
+						e.Source = &Source{Date: s.Date}
+					}
+				}
+			}
+			c.res.Inputs = append(c.res.Inputs, e)
 		}
 	}
 	if !d.ok {
@@ -357,7 +354,7 @@ func (c *evalCtx) sex() (string, bool) {
 		return "", false
 	}
 	if g.s != Female && g.s != Male {
-		c.warn("sex %q is neither female nor male: every part that depends on sex is left undetermined.", g.s)
+		c.warn(WarnValue, "sex", "warn.sex-other", message.Args{"sex": g.s})
 		c.miss("sex")
 		return "", false
 	}
@@ -402,8 +399,8 @@ func band(bands []Band, x float64) Band {
 	return b
 }
 
-func (e *Engine) evaluate(def *CalculatorDef, vals map[string]given) *Result {
-	c := e.newCtx(def, vals)
+func (e *Engine) evaluate(def *CalculatorDef, vals map[string]given, why map[string]Input) *Result {
+	c := e.newCtx(def, vals, why)
 	switch def.Kind {
 	case KindPoints:
 		c.points(def.Points)
@@ -420,26 +417,27 @@ func (e *Engine) evaluate(def *CalculatorDef, vals map[string]given) *Result {
 	return c.res
 }
 
-// finish sets the status, and makes sure no number is NaN or Inf.
+// finish sets the status and the sentence that explains it, and makes sure
+// no number is NaN or Inf.
 func (c *evalCtx) finish() {
 	r := c.res
 	r.Missing = append(r.Missing, *c.missing...)
 	switch {
 	case len(r.OutOfRange) > 0:
 		r.Status = StatusOutOfRange
-		r.Message = "Outside the validated range of " + r.Title + ": " + strings.Join(r.OutOfRange, ", ") + ". No result is given."
+		r.Message = message.New("result.out-of-range", message.Args{"title": r.Title, "inputs": c.cfg.InputLabels(r.OutOfRange)})
 		r.Values, r.Components, r.Criteria, r.Recommendations = []Value{}, nil, nil, nil
 	case len(r.Missing) > 0:
 		r.Status = StatusIncomplete
-		r.Message = "Incomplete: ask about " + strings.Join(r.Missing, ", ") + ". Missing inputs are never counted as zero."
+		r.Message = c.incompleteMessage()
 	default:
 		r.Status = StatusOK
 	}
 	for i := range r.Values {
 		if f, ok := r.Values[i].Value.(float64); ok && (math.IsNaN(f) || math.IsInf(f, 0)) {
-			r.Values[i].Value, r.Values[i].Display = nil, "not computable"
+			r.Values[i].Value, r.Values[i].Display = nil, message.New("value.not-computable", nil)
 			r.Status = StatusNotApplicable
-			r.Message = "The inputs give no finite result for " + r.Values[i].Name + "."
+			r.Message = message.New("result.not-finite", nil)
 		}
 	}
 	for i := range r.Components {

@@ -3,6 +3,9 @@ package calc
 import (
 	"errors"
 	"fmt"
+	"strings"
+
+	"github.com/smartcalc-app/smartcalc/shared/message"
 )
 
 // Sentinel errors. Callers decide with errors.Is; an *InputError wraps the
@@ -27,7 +30,8 @@ var (
 // validated domain is not an InputError: it gives status out-of-range.)
 type InputError struct {
 	Input  string // the input's name
-	Reason string // for a person, e.g. `unit "mg" is not accepted (g/dL, g/L, mmol/L)`
+	Reason string // for the log and API clients, e.g. `unit "mg" is not accepted (g/dL, g/L, mmol/L)`
+	Unit   string // the unit refused, with ErrUnknownUnit
 	Err    error  // one of the sentinels above
 }
 
@@ -35,6 +39,42 @@ func (e *InputError) Error() string { return fmt.Sprintf("calc: input %q: %s", e
 
 // Unwrap returns the sentinel.
 func (e *InputError) Unwrap() error { return e.Err }
+
+// Message says what is wrong with the input for a person, in the
+// catalogue's words: the input by its label, what it takes.
+func (c *Config) InputErrorMessage(ie *InputError) message.Msg {
+	def, known := c.Inputs[ie.Input]
+	if !known {
+		return message.New("input-error.unknown", message.Args{"input": ie.Input})
+	}
+	args := message.Args{"input": c.InputLabel(ie.Input)}
+	switch def.Type {
+	case TypeNumber:
+		units := message.List{}
+		for _, u := range c.AcceptedUnits(def.Quantity) {
+			units = append(units, c.UnitLabel(def.Quantity, u))
+		}
+		args["want"] = message.New("input-error.want.number", message.Args{"units": units})
+	case TypeBoolean:
+		args["want"] = message.New("input-error.want.boolean", nil)
+	case TypeSex:
+		args["want"] = message.New("input-error.want.sex", nil)
+	default:
+		vals := message.List{}
+		for _, v := range def.Values {
+			vals = append(vals, c.EnumLabel(ie.Input, v))
+		}
+		args["want"] = message.New("input-error.want.enum", message.Args{"values": vals})
+	}
+	switch {
+	case errors.Is(ie, ErrUnknownUnit):
+		args["unit"] = strings.TrimSpace(ie.Unit)
+		return message.New("input-error.unit", args)
+	case errors.Is(ie, ErrInvalidValue):
+		return message.New("input-error.invalid", args)
+	}
+	return message.New("input-error.wrong-type", args)
+}
 
 // ConfigError names a missing or invalid field of the scoring configuration.
 type ConfigError struct {

@@ -82,9 +82,11 @@ func component(t testing.TB, r *Result, name string) float64 {
 	return 0
 }
 
+// hasWarning reports whether a warning's kind, input or English text
+// contains substr.
 func hasWarning(r *Result, substr string) bool {
 	for _, w := range r.Warnings {
-		if strings.Contains(w, substr) {
+		if strings.Contains(w.Kind+" "+w.Input+" "+w.Text.String(), substr) {
 			return true
 		}
 	}

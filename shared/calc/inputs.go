@@ -7,16 +7,24 @@ import (
 	"math"
 	"sort"
 	"strings"
+
+	"github.com/smartcalc-app/smartcalc/shared/message"
 )
 
 // Origin says where an input value came from.
 type Origin string
 
-// Origins (README Design §5).
+// Origins (README Design §5). Record, entered and derived values have a
+// value; absent is a value concluded from the absence of a finding; the
+// inputs without a value say why: not available (a read refused or failed)
+// or asked (the record holds something to confirm, or cannot tell).
 const (
-	OriginRecord  Origin = "record"  // read from the EHR record
-	OriginEntered Origin = "entered" // typed by the clinician (what-if, standalone)
-	OriginDerived Origin = "derived" // computed by SMART Calc from other inputs
+	OriginRecord      Origin = "record"      // stated by the EHR record
+	OriginAbsent      Origin = "absent"      // no such finding in searches read in full ("None recorded")
+	OriginEntered     Origin = "entered"     // typed by the clinician (what-if, standalone)
+	OriginDerived     Origin = "derived"     // computed by SMART Calc from other inputs
+	OriginUnavailable Origin = "unavailable" // no value: the EHR refused the read, or it failed ("Not available")
+	OriginAsked       Origin = "asked"       // no value: the clinician is asked (Note says what)
 )
 
 // Source identifies the record an input was read from.
@@ -24,7 +32,24 @@ type Source struct {
 	Reference string `json:"reference,omitempty"` // e.g. Observation/123
 	Code      string `json:"code,omitempty"`      // system|code, e.g. http://loinc.org|718-7
 	Date      string `json:"date,omitempty"`      // effective date (FHIR dateTime)
-	Display   string `json:"display,omitempty"`   // what the record says, for a person
+	Display   string `json:"display,omitempty"`   // what the record says, in its own words
+	// Label, when set, is what SMART Calc says of the record ("inpatient
+	// stay", "NIHSS 8"), in the reader's language; it is shown instead of
+	// Display, which it may quote.
+	Label message.Msg `json:"label,omitzero"`
+}
+
+// Describe is how a person reads the source: its Label, else the record's
+// Display, else its code.
+func (s Source) Describe() message.Msg {
+	switch {
+	case !s.Label.IsZero():
+		return s.Label
+	case s.Display != "":
+		return message.Verbatim(s.Display)
+	}
+	_, code, _ := strings.Cut(s.Code, "|")
+	return message.Verbatim(code)
 }
 
 // Input is one calculator input with its provenance.
@@ -32,6 +57,11 @@ type Source struct {
 // Value is a float64 (or any Go integer) for numbers, a bool for booleans
 // and a string for enums and sex. Unit is the UCUM unit of a number; empty
 // means the input's canonical unit. An empty Origin means OriginEntered.
+//
+// An Input with a nil Value and an Origin (unavailable, asked, absent) is
+// no value but says why there is none: the calculators count it missing
+// and echo its Note, so a criterion the record cannot decide says what
+// could not be read or what the clinician is asked.
 type Input struct {
 	Value  any
 	Unit   string
@@ -42,6 +72,10 @@ type Input struct {
 	// Conditions and Procedures behind "bleeding_history: major", say);
 	// Source is then the main one. Criteria met by the input show it.
 	Evidence []Source
+	// Note says, for a person, what a value not stated by a record rests
+	// on: the search that found nothing ("no intracranial haemorrhage in
+	// the problem list"), or why there is no value.
+	Note message.Msg
 }
 
 // Inputs are a calculator's inputs by name (the names of the configuration's
@@ -224,7 +258,7 @@ func (e *Engine) normalize(name string, in Input) (given, error) {
 		}
 		c, err := e.cfg.Convert(def.Quantity, f, in.Unit)
 		if err != nil {
-			return given{}, &InputError{Input: name, Reason: fmt.Sprintf("unit %q is not accepted (accepted: %s)", in.Unit, strings.Join(e.cfg.AcceptedUnits(def.Quantity), ", ")), Err: ErrUnknownUnit}
+			return given{}, &InputError{Input: name, Unit: in.Unit, Reason: fmt.Sprintf("unit %q is not accepted (accepted: %s)", in.Unit, strings.Join(e.cfg.AcceptedUnits(def.Quantity), ", ")), Err: ErrUnknownUnit}
 		}
 		if math.IsNaN(c) || math.IsInf(c, 0) {
 			return given{}, &InputError{Input: name, Reason: "value is too large", Err: ErrInvalidValue}
@@ -257,9 +291,12 @@ func (e *Engine) normalize(name string, in Input) (given, error) {
 	return v, nil
 }
 
-// normalizeAll checks every input, in name order so errors are stable.
-func (e *Engine) normalizeAll(in Inputs) (map[string]given, error) {
+// normalizeAll checks every input, in name order so errors are stable. It
+// returns the inputs with a value, and those without one that say why
+// (a nil Value with an Origin other than entered).
+func (e *Engine) normalizeAll(in Inputs) (map[string]given, map[string]Input, error) {
 	out := make(map[string]given, len(in))
+	why := map[string]Input{}
 	names := make([]string, 0, len(in))
 	for k := range in {
 		names = append(names, k)
@@ -267,13 +304,20 @@ func (e *Engine) normalizeAll(in Inputs) (map[string]given, error) {
 	sort.Strings(names)
 	for _, name := range names {
 		if in[name].Value == nil {
-			continue // nil is "not given"
+			// nil is "not given"; with a reason, the reason is echoed.
+			if o := in[name].Origin; o != "" && o != OriginEntered {
+				if _, ok := e.defs[name]; !ok {
+					return nil, nil, &InputError{Input: name, Reason: "unknown input (see GET /api/scoring-config for the names)", Err: ErrUnknownInput}
+				}
+				why[name] = in[name]
+			}
+			continue
 		}
 		v, err := e.normalize(name, in[name])
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out[name] = v
 	}
-	return out, nil
+	return out, why, nil
 }

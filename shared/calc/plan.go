@@ -3,6 +3,8 @@ package calc
 import (
 	"fmt"
 	"strings"
+
+	"github.com/smartcalc-app/smartcalc/shared/message"
 )
 
 // PlanDef is the guideline antithrombotic plan after PCI: the strategies
@@ -123,11 +125,11 @@ var (
 // "not-hbr", "oac", "no-oac", "acs", "ccs"); an item with a non-empty If is
 // conditional and must be shown with its condition.
 type PlanItem struct {
-	Pathway      string   `json:"pathway"`
-	Presentation string   `json:"presentation"`
-	If           []string `json:"if"`
-	Text         string   `json:"text"`
-	// Key names Text in the UI's translations (config_text).
+	Pathway      string      `json:"pathway"`
+	Presentation string      `json:"presentation"`
+	If           []string    `json:"if"`
+	Text         message.Msg `json:"text"`
+	// Key names Text in the translations (config_text).
 	Key       string         `json:"key"`
 	Citations []PlanCitation `json:"citations"`
 }
@@ -187,7 +189,7 @@ func (c *Config) Plan(hbr *bool, oac *bool, presentation string) []PlanItem {
 			Pathway:      it.Pathway,
 			Presentation: it.Presentation,
 			If:           cond,
-			Text:         it.Text,
+			Text:         c.Text(planTextKey(it)),
 			Key:          planTextKey(it),
 			Citations:    append([]PlanCitation(nil), it.Citations...),
 		})

@@ -17,7 +17,7 @@ func planLabels(t *testing.T, cfg *Config, items []PlanItem) []string {
 	for _, it := range items {
 		label := ""
 		for _, d := range cfg.PlanDef.Items {
-			if d.Text == it.Text {
+			if planTextKey(d) == it.Key && d.Text == it.Text.String() {
 				label = strings.TrimSuffix(strings.TrimPrefix(planTextKey(d), "plan."), ".text")
 			}
 		}
@@ -125,7 +125,7 @@ func TestPlanNeverMixes(t *testing.T) {
 					if pres != "" && hbr != nil && oac != nil && it.Conditional() {
 						t.Errorf("everything known, yet %s is conditional on %v", it.Pathway, it.If)
 					}
-					if it.Text == "" || len(it.Citations) == 0 {
+					if it.Text.String() == "" || len(it.Citations) == 0 {
 						t.Errorf("%s item without text or citations", it.Pathway)
 					}
 				}

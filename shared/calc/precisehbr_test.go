@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -56,12 +57,19 @@ func TestPreciseHBRTruncationEdges(t *testing.T) {
 			if got := component(t, r, tt.component); math.Abs(got-tt.points) > 1e-9 {
 				t.Errorf("%s points = %v, want %v", tt.component, got, tt.points)
 			}
-			gotTrunc := hasWarning(r, tt.input+" ") && hasWarning(r, "was truncated")
-			if (tt.truncated != "") != gotTrunc {
-				t.Errorf("truncation warning = %v, want %q; warnings %v", gotTrunc, tt.truncated, r.Warnings)
+			// A truncation the score defines is shown in its component's
+			// row, never as a warning.
+			var comp Component
+			for _, c := range r.Components {
+				if c.Name == tt.component {
+					comp = c
+				}
 			}
-			if tt.truncated != "" && !hasWarning(r, "the "+tt.truncated+" limit") {
-				t.Errorf("warning does not name the %s limit: %v", tt.truncated, r.Warnings)
+			if comp.Truncated != tt.truncated || (tt.truncated != "") != (comp.Counted != nil) {
+				t.Errorf("component %+v: truncated %q, want %q with the value counted", comp, comp.Truncated, tt.truncated)
+			}
+			if hasWarning(r, "truncat") {
+				t.Errorf("a truncation the score defines is warned of: %v", r.Warnings)
 			}
 		})
 	}
@@ -235,8 +243,8 @@ func TestPreciseHBRMissingAndOutOfRange(t *testing.T) {
 		if _, ok := r.Value("bleeding_1y"); ok {
 			t.Error("risk given although the score is incomplete")
 		}
-		if !hasWarning(r, "counted as 0 points") || r.Message == "" {
-			t.Errorf("no statement about the missing input: %q %v", r.Message, r.Warnings)
+		if msg := r.Message.String(); !strings.Contains(msg, "counted as 0 points") || !strings.Contains(msg, "White blood cell count") || len(r.Warnings) != 0 {
+			t.Errorf("the message %q must say what is missing and what it does to the score, without a warning: %v", msg, r.Warnings)
 		}
 	})
 	t.Run("no eGFR and no creatinine asks for eGFR", func(t *testing.T) {
@@ -265,7 +273,7 @@ func TestPreciseHBRMissingAndOutOfRange(t *testing.T) {
 				echo = &r.Inputs[i]
 			}
 		}
-		if echo == nil || echo.Origin != OriginDerived || echo.Value != 80.0 || echo.Derivation == "" {
+		if echo == nil || echo.Origin != OriginDerived || echo.Value != 80.0 || echo.Derivation.IsZero() {
 			t.Fatalf("egfr echo %+v, want derived 80 with its derivation", echo)
 		}
 		if got := component(t, r, "egfr"); math.Abs(got-1.1) > 1e-9 {
@@ -292,7 +300,7 @@ func TestPreciseHBRMissingAndOutOfRange(t *testing.T) {
 			if r.Status != StatusOutOfRange || !sameStrings(r.OutOfRange, []string{tt.input}) || !hasWarning(r, tt.input) {
 				t.Fatalf("status %s out_of_range %v warnings %v", r.Status, r.OutOfRange, r.Warnings)
 			}
-			if len(r.Values) != 0 || r.Message == "" {
+			if len(r.Values) != 0 || r.Message.IsZero() {
 				t.Errorf("values %v message %q", r.Values, r.Message)
 			}
 		})
@@ -321,7 +329,7 @@ func TestPreciseHBROtherCriterion(t *testing.T) {
 		{"one met decides despite unknowns", with(base, "active_malignancy", true, "platelets", nil, "bleeding_diathesis", nil), 3, nil, ""},
 		{"unknowns ask for what is missing", with(base, "platelets", nil, "nsaid_or_steroid", nil), -1, []string{"platelets", "nsaid_or_steroid"}, ""},
 		{"summary true", with(hbrBase(), "arc_hbr_other", true), 3, nil, ""},
-		{"summary false but a criterion met", with(base, "arc_hbr_other", false, "platelets", 50), 3, nil, "given as false"},
+		{"summary false but a criterion met", with(base, "arc_hbr_other", false, "platelets", 50), 3, nil, "was answered no"},
 		{"summary false alone", with(hbrBase(), "arc_hbr_other", false), 0, nil, ""},
 	}
 	for _, tt := range tests {

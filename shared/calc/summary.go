@@ -3,7 +3,8 @@ package calc
 import (
 	"math"
 	"slices"
-	"strings"
+
+	"github.com/smartcalc-app/smartcalc/shared/message"
 )
 
 // Summary is the one bleeding-risk answer of an assessment: the verdict
@@ -20,11 +21,10 @@ type Summary struct {
 	HBR *bool `json:"hbr"`
 	// Basis are the calculator ids behind the verdict.
 	Basis []string `json:"basis"`
-	// Reason keys the sentence in the configuration's summary texts (the
-	// UI translates it by "summary."+Reason); Text is that sentence in
-	// English, completed with the names of NotWeighed.
-	Reason string `json:"reason"`
-	Text   string `json:"text"`
+	// Reason keys the sentence in the configuration's summary texts; Text
+	// is that sentence, completed with the names of NotWeighed.
+	Reason string      `json:"reason"`
+	Text   message.Msg `json:"text"`
 	// NotWeighed are the ARC-HBR criteria met that PRECISE-HBR does not
 	// weigh: why the two disagree when ARC-HBR alone says HBR.
 	NotWeighed []string `json:"not_weighed,omitempty"`
@@ -37,8 +37,8 @@ type Summary struct {
 	Assumptions []AssumptionResult `json:"assumptions"`
 	// Entered names the inputs the clinician entered (what-if), which the
 	// verdict includes; EnteredText says so.
-	Entered     []string `json:"entered"`
-	EnteredText string   `json:"entered_text,omitempty"`
+	Entered     []string    `json:"entered"`
+	EnteredText message.Msg `json:"entered_text,omitzero"`
 	// OAC is long-term oral anticoagulation as the scores used it (from
 	// the record, or entered): true, false or nil (unknown).
 	OAC *bool `json:"oac"`
@@ -48,8 +48,8 @@ type Summary struct {
 	Presentation *string `json:"presentation"`
 	// PresentationKey keys PresentationText in the configuration's summary
 	// texts (the UI translates it by "summary."+PresentationKey).
-	PresentationKey  string `json:"presentation_key"`
-	PresentationText string `json:"presentation_text"`
+	PresentationKey  string      `json:"presentation_key"`
+	PresentationText message.Msg `json:"presentation_text"`
 	// PresentationOrigin says where the presentation came from: the
 	// record, or the clinician's answer (entered); empty when unknown.
 	PresentationOrigin Origin `json:"presentation_origin,omitempty"`
@@ -90,10 +90,10 @@ type RegimenDrug struct {
 
 // SummaryRisk is the summary's bleeding figure and where it comes from.
 type SummaryRisk struct {
-	Calculator string  `json:"calculator"`
-	Value      float64 `json:"value"`
-	Unit       string  `json:"unit"`
-	Label      string  `json:"label"`
+	Calculator string      `json:"calculator"`
+	Value      float64     `json:"value"`
+	Unit       string      `json:"unit"`
+	Label      message.Msg `json:"label"`
 }
 
 // Summarize combines results (by calculator id) into the Summary. in are
@@ -131,18 +131,18 @@ func (c *Config) Summarize(results map[string]*Result, in Inputs, entered []stri
 	default:
 		s.Reason = ReasonUndetermined
 	}
-	s.Text = c.Summary.Texts[s.Reason]
+	s.Text = c.Text("summary." + s.Reason)
 	if len(s.NotWeighed) > 0 {
-		names := make([]string, len(s.NotWeighed))
+		names := make(message.Series, len(s.NotWeighed))
 		for i, id := range s.NotWeighed {
 			names[i] = criterionName(results["arc-hbr"], id)
 		}
-		s.Text += " " + c.Summary.Texts[reasonNotWeighed] + " " + strings.Join(names, "; ") + "."
+		s.Text = message.New("summary.not-weighed", message.Args{"text": s.Text, "lead": c.Text("summary." + reasonNotWeighed), "criteria": names})
 	}
 	if r := results[c.Summary.Risk.Calculator]; r != nil && r.Status == StatusOK {
 		if v, ok := r.Value(c.Summary.Risk.Value); ok {
 			if f, ok := v.Value.(float64); ok {
-				s.Risk = &SummaryRisk{Calculator: r.Calculator, Value: math.Round(f*10) / 10, Unit: v.Unit, Label: c.Summary.Risk.Label}
+				s.Risk = &SummaryRisk{Calculator: r.Calculator, Value: math.Round(f*10) / 10, Unit: v.Unit, Label: c.Text("summary.risk.label")}
 			}
 		}
 	}
@@ -162,14 +162,7 @@ func (c *Config) Summarize(results map[string]*Result, in Inputs, entered []stri
 	s.Plan = c.Plan(s.HBR, s.OAC, presentation)
 	if len(entered) > 0 {
 		s.Entered = slices.Sorted(slices.Values(entered))
-		labels := make([]string, len(s.Entered))
-		for i, name := range s.Entered {
-			labels[i] = name
-			if d, ok := c.Inputs[name]; ok && d.Label != "" {
-				labels[i] = d.Label
-			}
-		}
-		s.EnteredText = c.Summary.Texts[ReasonEntered] + " " + strings.Join(labels, ", ") + "."
+		s.EnteredText = message.New("summary.entered", message.Args{"lead": c.Text("summary." + ReasonEntered), "inputs": c.InputLabels(s.Entered)})
 	}
 	return s
 }
@@ -198,7 +191,7 @@ func (c *Config) presentation(s *Summary, results map[string]*Result, in Inputs)
 	if s.Presentation != nil {
 		s.PresentationKey = pick(*s.Presentation == PresentationACS, TextPresentationACS, TextPresentationCCS)
 	}
-	s.PresentationText = c.Summary.Texts[s.PresentationKey]
+	s.PresentationText = c.Text("summary." + s.PresentationKey)
 }
 
 func originOf(o Origin) Origin {
@@ -252,11 +245,11 @@ func (c *Config) notWeighed(arc *Result) []string {
 	return out
 }
 
-func criterionName(r *Result, id string) string {
+func criterionName(r *Result, id string) message.Msg {
 	if c, ok := r.Criterion(id); ok {
 		return c.Name
 	}
-	return id
+	return message.Verbatim(id)
 }
 
 // echoed is the value a calculator used for an input (nil when it had

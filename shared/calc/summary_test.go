@@ -48,7 +48,7 @@ func TestSummarize(t *testing.T) {
 				t.Errorf("not weighed %v, want %v", s.NotWeighed, tt.notWeighed)
 			}
 			for _, w := range tt.text {
-				if !strings.Contains(s.Text, w) {
+				if !strings.Contains(s.Text.String(), w) {
 					t.Errorf("text %q lacks %q", s.Text, w)
 				}
 			}
@@ -74,10 +74,10 @@ func TestSummarizeAssumptionsAndEntered(t *testing.T) {
 	if len(s.Assumptions) != 1 || s.Assumptions[0].Input != "nondeferrable_major_surgery" {
 		t.Errorf("assumptions %+v", s.Assumptions)
 	}
-	if strings.Join(s.Entered, ",") != "age,hemoglobin" || !strings.Contains(s.EnteredText, "Hemoglobin") || !strings.Contains(s.EnteredText, "Age") {
+	if strings.Join(s.Entered, ",") != "age,hemoglobin" || !strings.Contains(s.EnteredText.String(), "Hemoglobin") || !strings.Contains(s.EnteredText.String(), "Age") {
 		t.Errorf("entered %v %q", s.Entered, s.EnteredText)
 	}
-	if s := e.Config().Summarize(res, nil, nil); s.EnteredText != "" || len(s.Entered) != 0 {
+	if s := e.Config().Summarize(res, nil, nil); !s.EnteredText.IsZero() || len(s.Entered) != 0 {
 		t.Errorf("nothing entered, yet %v %q", s.Entered, s.EnteredText)
 	}
 }
@@ -119,7 +119,7 @@ func TestSummarizePresentation(t *testing.T) {
 			if s.Presentation != nil {
 				got = *s.Presentation
 			}
-			if got != tt.want || s.PresentationKey != tt.key || s.PresentationText != e.Config().Summary.Texts[tt.key] || s.PresentationText == "" || s.PresentationOrigin != tt.origin {
+			if got != tt.want || s.PresentationKey != tt.key || s.PresentationText.String() != e.Config().Summary.Texts[tt.key] || s.PresentationText.IsZero() || s.PresentationOrigin != tt.origin {
 				t.Fatalf("presentation %v key %q text %q origin %q, want %v %q %q", got, s.PresentationKey, s.PresentationText, s.PresentationOrigin, tt.want, tt.key, tt.origin)
 			}
 			var refs []string

@@ -15,8 +15,8 @@ import (
 // but named as {placeholders}, filled from the parameters, so that a text
 // cannot state an old number after the parameter changes.
 type ConfigText struct {
-	// Key names the text in the UI's translations (config_text in
-	// static/i18n.json): "criterion.age", "band.precise-hbr.hbr",
+	// Key names the text in the translations (config_text in the message
+	// catalogue, shared/message): "criterion.age", "band.precise-hbr.hbr",
 	// "rec.short-dapt-precise-dapt.text", …
 	Key string
 	// Template is the English as the document writes it, placeholders
@@ -133,6 +133,10 @@ func (c *Config) textRefs() []textRef {
 			}
 		}
 		if h := cd.Hazard; h != nil {
+			for j := range h.Outcomes {
+				o := &h.Outcomes[j]
+				field("outcome."+cd.ID+"."+o.Name, fmt.Sprintf("%s.hazard.outcomes[%d].label", p, j), &o.Label, nil)
+			}
 			for j := range h.Factors {
 				f := &h.Factors[j]
 				field("factor."+f.ID, fmt.Sprintf("%s.hazard.factors[%d].label", p, j), &f.Label, c.ruleParams(f.Rule))
@@ -330,8 +334,10 @@ func formatNumber(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64)
 func (c *Config) fillTexts() {
 	refs := c.textRefs()
 	c.texts = make([]ConfigText, len(refs))
+	c.textIdx = make(map[string]int, len(refs))
 	for i, r := range refs {
 		c.texts[i] = r.ConfigText
+		c.textIdx[r.Key] = i
 		r.set(fillText(r.Template, r.Params))
 	}
 	for i := range c.Calculators {

@@ -134,6 +134,7 @@ func (c *Config) validateQuantities(v *validator) {
 		p := "quantities." + name
 		v.text(p+".label", q.Label)
 		v.text(p+".unit", q.Unit)
+		v.decimals(p+".decimals", q.Decimals)
 		seen := map[string]bool{q.Unit: true}
 		for _, a := range q.Aliases {
 			if seen[a] {
@@ -144,6 +145,9 @@ func (c *Config) validateQuantities(v *validator) {
 		for i, u := range q.Units {
 			up := fmt.Sprintf("%s.units[%d]", p, i)
 			v.text(up+".code", u.Code)
+			if u.Decimals != nil {
+				v.decimals(up+".decimals", u.Decimals)
+			}
 			for _, code := range append([]string{u.Code}, u.Aliases...) {
 				if seen[code] {
 					v.fail(up, "unit %q listed twice", code)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/smartcalc-app/smartcalc/shared/assess"
 	"github.com/smartcalc-app/smartcalc/shared/calc"
+	"github.com/smartcalc-app/smartcalc/shared/message"
 )
 
 // Card is a CDS Hooks card. SMART Calc's cards carry no suggestions: it
@@ -65,16 +66,11 @@ const (
 	riskYes                 // summary.hbr true: ARC-HBR met or PRECISE-HBR in an HBR band
 )
 
-// Verdict headings, as the app's page words them.
-const (
-	verdictHBR          = "High bleeding risk"
-	verdictNotHBR       = "Not high bleeding risk"
-	verdictUndetermined = "Bleeding risk undetermined"
-)
-
-// view is an assessment as the cards tell it.
+// view is an assessment as the cards tell it, in the cards' language.
 type view struct {
 	a        *assess.Assessment
+	p        message.Printer
+	conf     *calc.Config
 	ph, arc  *calc.Result
 	score    string // "31", or "≥ 25" when only a lower bound is known
 	category string // a PRECISE-HBR category, or ""
@@ -90,7 +86,10 @@ type view struct {
 }
 
 func (s *Service) view(a *assess.Assessment, notes []note, types int) *view {
-	v := &view{a: a, ph: a.Results[calcPreciseHBR], arc: a.Results[calcARCHBR], notes: notes, types: types}
+	// The cards are written in the deployment's language, every sentence
+	// of the assessment with them.
+	s.printer().Localize(a)
+	v := &view{a: a, p: s.printer(), conf: s.Assess.Scoring, ph: a.Results[calcPreciseHBR], arc: a.Results[calcARCHBR], notes: notes, types: types}
 	if v.ph != nil {
 		if sc, ok := v.ph.Value("score"); ok && sc.Value != nil {
 			if f, ok := sc.Value.(float64); ok {
@@ -103,7 +102,7 @@ func (s *Service) view(a *assess.Assessment, notes []note, types int) *view {
 				v.score, v.category = "≥ "+strconv.FormatFloat(f, 'f', 0, 64), lb.Category
 			}
 		}
-		v.label, v.band = s.band(v.category)
+		v.label, v.band = s.band(v.p, v.category)
 	}
 	if v.arc != nil {
 		if h, ok := v.arc.Value("hbr"); ok {
@@ -136,28 +135,50 @@ func (s *Service) view(a *assess.Assessment, notes []note, types int) *view {
 	return v
 }
 
-// verdict is the summary's verdict heading.
+// verdict is the summary's verdict heading, as the app's page words it.
 func (v *view) verdict() string {
 	switch v.risk {
 	case riskYes:
-		return verdictHBR
+		return v.text("verdict.hbr", nil)
 	case riskNo:
-		return verdictNotHBR
+		return v.text("verdict.not-hbr", nil)
 	}
-	return verdictUndetermined
+	return v.text("verdict.undetermined", nil)
 }
 
-// band returns the label and risk text of a PRECISE-HBR category from the
-// scoring configuration.
-func (s *Service) band(category string) (label, risk string) {
-	for _, c := range s.Assess.Scoring.Calculators {
+// cfg is the scoring configuration the cards are computed with.
+func (v *view) cfg() *calc.Config { return v.conf }
+
+// text writes a message of the catalogue in the cards' language.
+func (v *view) text(key string, args message.Args) string { return v.p.Text(key, args) }
+
+// band returns the label and the published risk of a PRECISE-HBR category,
+// in the cards' language, from the scoring configuration.
+func (s *Service) band(p message.Printer, category string) (label, risk string) {
+	cfg := s.Assess.Scoring
+	for _, c := range cfg.Calculators {
 		if c.ID != calcPreciseHBR || c.Points == nil {
 			continue
 		}
 		for _, b := range c.Points.Bands {
-			if b.Category == category {
-				return b.Label, b.Risk
+			if b.Category != category {
+				continue
 			}
+			label = p.Sprint(cfg.Text("band." + c.ID + "." + b.Category))
+			outcome := cfg.Text("bands." + c.ID + ".risk_outcome")
+			switch r := b.RiskPercent; {
+			case r == nil:
+				if b.Note != "" {
+					risk = p.Sprint(cfg.Text("band." + c.ID + "." + b.Category + ".note"))
+				}
+			case r.Min != nil && r.Max != nil:
+				risk = p.Text("risk.between", message.Args{"min": *r.Min, "max": *r.Max, "outcome": outcome})
+			case r.Max != nil:
+				risk = p.Text("risk.below", message.Args{"max": *r.Max, "outcome": outcome})
+			case r.Min != nil:
+				risk = p.Text("risk.at-least", message.Args{"min": *r.Min, "outcome": outcome})
+			}
+			return label, risk
 		}
 	}
 	return "", ""
@@ -171,23 +192,23 @@ func (s *Service) headline(v *view) string {
 	var ph string
 	switch {
 	case v.score != "":
-		ph = fmt.Sprintf("PRECISE-HBR %s (%s)", v.score, v.label)
+		ph = v.text("cds.headline.score", message.Args{"label": v.label, "score": v.score})
 	case v.ph != nil:
-		ph = "PRECISE-HBR incomplete" + missingSuffix(s, v)
+		ph = v.text("cds.headline.incomplete", message.Args{"needs": missingSuffix(s, v)})
 	default:
-		ph = "PRECISE-HBR not computed"
+		ph = v.text("cds.headline.none", nil)
 	}
-	return v.verdict() + ": " + ph + "; ARC-HBR " + v.arcText()
+	return v.text("cds.headline", message.Args{"verdict": v.verdict(), "precise": ph, "arc": v.arcText()})
 }
 
 func (v *view) arcText() string {
 	switch {
 	case v.arcHBR == nil:
-		return "undetermined"
+		return v.text("cds.arc.undetermined", nil)
 	case *v.arcHBR:
-		return fmt.Sprintf("HBR (%d major, %d minor)", v.majors, v.minors)
+		return v.text("cds.arc.hbr", message.Args{"major": v.majors, "minor": v.minors})
 	}
-	return "not met"
+	return v.text("cds.arc.not-met", nil)
 }
 
 // nothing reports whether the assessment had no data at all to work on.
@@ -197,11 +218,11 @@ func (v *view) nothing() bool {
 
 // patientCard is patient-view's one card.
 func (s *Service) patientCard(v *view) Card {
-	c := s.card(v.indic)
+	c := s.card(v.p, v.indic)
 	switch {
 	case v.nothing() && v.score == "":
 		c.Indicator = IndicatorInfo
-		c.Summary = summary("Bleeding risk not assessed: " + v.notes[0].Reason)
+		c.Summary = summary(v.text("cds.not-assessed", message.Args{"reason": v.notes[0].Reason}))
 	default:
 		c.Summary = summary(s.headline(v))
 	}
@@ -213,12 +234,12 @@ func (s *Service) patientCard(v *view) Card {
 	return c
 }
 
-// missingSuffix is ": needs hemoglobin, WBC" for an incomplete score.
+// missingSuffix is " (needs Hemoglobin, WBC)" for an incomplete score.
 func missingSuffix(s *Service, v *view) string {
 	if v.ph == nil || len(v.ph.Missing) == 0 {
 		return ""
 	}
-	return " (needs " + strings.Join(s.labels(v.ph.Missing), ", ") + ")"
+	return v.text("cds.needs", message.Args{"inputs": s.labels(v.p, v.ph.Missing)})
 }
 
 // summary bounds a summary to MaxSummary characters, cutting at a word.
@@ -228,19 +249,19 @@ func summary(s string) string {
 		return s
 	}
 	cut := string(r[:MaxSummary-1])
-	if i := strings.LastIndexAny(cut, " ,;"); i > MaxSummary/2 {
+	if i := strings.LastIndexAny(cut, " ,;，；、"); i > MaxSummary/2 {
 		cut = cut[:i]
 	}
-	return strings.TrimRight(cut, " ,;(") + "…"
+	return strings.TrimRight(cut, " ,;(，；、（") + "…"
 }
 
-func (s *Service) card(indicator string) Card {
+func (s *Service) card(p message.Printer, indicator string) Card {
 	return Card{
 		UUID:      newUUID(),
 		Indicator: indicator,
-		Source:    Source{Label: s.sourceLabel(), URL: s.sourceURL()},
+		Source:    Source{Label: s.sourceLabel(p), URL: s.sourceURL()},
 		Links: []Link{{
-			Label: "Open the full bleeding-risk assessment in SMART Calc",
+			Label: p.Text("cds.link", nil),
 			URL:   s.AppLaunchURL,
 			Type:  "smart",
 		}},
@@ -248,21 +269,22 @@ func (s *Service) card(indicator string) Card {
 }
 
 // sourceLabel names SMART Calc with the equations and their versions.
-func (s *Service) sourceLabel() string {
-	parts := []string{}
+func (s *Service) sourceLabel(p message.Printer) string {
+	var parts message.Series
 	for _, c := range s.Assess.Scoring.Calculators {
 		if c.ID == calcPreciseHBR || c.ID == calcARCHBR {
 			parts = append(parts, c.Equation.Name+" ("+c.Equation.Version+")")
 		}
 	}
-	return "SMART Calc: " + strings.Join(parts, "; ")
+	return p.Text("cds.source", message.Args{"equations": parts})
 }
 
 // failureCard is patient-view's answer when the assessment itself failed.
 func (s *Service) failureCard() Card {
-	c := s.card(IndicatorInfo)
-	c.Summary = "SMART Calc could not assess bleeding risk here: open the app for the full assessment"
-	c.Detail = "SMART Calc could not compute the bleeding-risk scores for this call. The full assessment is in the app."
+	p := s.printer()
+	c := s.card(p, IndicatorInfo)
+	c.Summary = p.Text("cds.failure.summary", nil)
+	c.Detail = p.Text("cds.failure.detail", nil)
 	return c
 }
 
@@ -270,50 +292,50 @@ func (s *Service) failureCard() Card {
 // inputs and dates, and what is missing.
 func (s *Service) writeAssessment(b *strings.Builder, v *view) {
 	// The one answer first, as the app's page and print give it.
-	if sm := v.a.Summary; sm.Text != "" {
-		fmt.Fprintf(b, "**%s.** %s\n\n", v.verdict(), md(sm.Text))
+	if sm := v.a.Summary; !sm.Text.IsZero() {
+		fmt.Fprintf(b, "**%s** %s\n\n", md(v.text("cds.verdict", message.Args{"verdict": v.verdict()})), md(sm.Text.String()))
 		if sm.Risk != nil {
-			fmt.Fprintf(b, "%s: %s%%\n\n", md(sm.Risk.Label), strconv.FormatFloat(sm.Risk.Value, 'f', 1, 64))
+			fmt.Fprintf(b, "%s\n\n", md(v.text("verdict.risk", message.Args{"label": sm.Risk.Label, "risk": message.Num{Value: sm.Risk.Value, Decimals: 1}})))
 		}
 		for _, a := range sm.Assumptions {
-			fmt.Fprintf(b, "_%s_\n\n", md(a.Statement))
+			fmt.Fprintf(b, "_%s_\n\n", md(a.Statement.String()))
 		}
-		writePresentation(b, sm)
+		writePresentation(b, v, sm)
 		if rg := sm.Regimen; rg != nil {
-			var drugs []string
+			var drugs message.Series
 			for _, group := range [][]calc.RegimenDrug{rg.Aspirin, rg.P2Y12, rg.Anticoagulant, rg.Vascular} {
 				for _, d := range group {
-					name := d.Display
-					if d.Ingredient != "" && !strings.HasPrefix(strings.ToLower(name), strings.ToLower(d.Ingredient)) {
-						name = d.Ingredient + " (" + name + ")"
+					name := d.Describe()
+					if d.Ingredient != "" && !strings.HasPrefix(strings.ToLower(d.Display), strings.ToLower(d.Ingredient)) {
+						name = message.New("cds.drug.ingredient", message.Args{"ingredient": d.Ingredient, "what": name})
 					}
 					drugs = append(drugs, name)
 				}
 			}
 			if len(drugs) > 0 {
-				fmt.Fprintf(b, "Antithrombotic drugs in the record: %s.\n\n", md(strings.Join(drugs, "; ")))
+				fmt.Fprintf(b, "%s\n\n", md(v.text("cds.drugs", message.Args{"drugs": drugs})))
 			}
 		}
-		s.writePlan(b, sm.Plan)
+		writePlan(b, v, sm.Plan)
 	}
 	if v.ph != nil {
 		switch {
 		case v.score != "":
-			fmt.Fprintf(b, "**PRECISE-HBR %s: %s**", md(v.score), md(v.label))
+			b.WriteString("**" + md(v.text("cds.phbr", message.Args{"score": v.score, "label": v.label})) + "**")
 			if v.band != "" {
-				fmt.Fprintf(b, " (%s)", md(v.band))
+				fmt.Fprintf(b, " %s", md(v.text("cds.parenthesis", message.Args{"text": v.band})))
 			}
 			b.WriteString("\n\n")
 		default:
-			b.WriteString("**PRECISE-HBR could not be computed.**\n\n")
+			b.WriteString("**" + md(v.text("cds.phbr.none", nil)) + "**\n\n")
 		}
-		s.writeInputs(b, v.ph)
+		s.writeInputs(b, v, v.ph)
 		if len(v.ph.Missing) > 0 {
-			fmt.Fprintf(b, "Missing for PRECISE-HBR: %s.\n\n", md(strings.Join(s.labels(v.ph.Missing), ", ")))
+			fmt.Fprintf(b, "%s\n\n", md(v.text("cds.phbr.missing", message.Args{"inputs": s.labels(v.p, v.ph.Missing)})))
 		}
 	}
 	if v.arc != nil {
-		fmt.Fprintf(b, "**ARC-HBR: %s**\n\n", md(arcSentence(v)))
+		fmt.Fprintf(b, "**%s**\n\n", md(arcSentence(v)))
 		var met, asked []calc.CriterionResult
 		for _, cr := range v.arc.Criteria {
 			switch {
@@ -324,130 +346,113 @@ func (s *Service) writeAssessment(b *strings.Builder, v *view) {
 			}
 		}
 		if len(met) > 0 {
-			b.WriteString("Criteria met:\n\n")
+			b.WriteString(md(v.text("cds.criteria-met", nil)) + "\n\n")
 			for _, cr := range met {
-				fmt.Fprintf(b, "- %s (%s): %s\n", md(cr.Name), cr.Level, md(cr.Evidence))
+				fmt.Fprintf(b, "- %s\n", md(v.text("cds.criterion", message.Args{"name": cr.Name, "level": message.New("ev.level."+cr.Level, nil), "evidence": cr.Evidence})))
 			}
 			b.WriteString("\n")
 		}
 		if len(asked) > 0 {
-			names := make([]string, 0, maxAsked)
+			var names message.Series
 			for _, cr := range asked[:min(len(asked), maxAsked)] {
 				names = append(names, cr.Name)
 			}
-			more := ""
 			if len(asked) > maxAsked {
-				more = fmt.Sprintf("; and %d more (answer them in SMART Calc)", len(asked)-maxAsked)
+				fmt.Fprintf(b, "%s\n\n", md(v.text("cds.asked.more", message.Args{"criteria": names, "n": len(asked) - maxAsked})))
+			} else {
+				fmt.Fprintf(b, "%s\n\n", md(v.text("cds.asked", message.Args{"criteria": names})))
 			}
-			fmt.Fprintf(b, "The record cannot tell (ask or check): %s%s.\n\n", md(strings.Join(names, "; ")), more)
 		}
 	}
 	if len(v.notes) > 0 {
-		b.WriteString("**Not checked:**\n\n")
+		b.WriteString("**" + md(v.text("cds.not-checked", nil)) + "**\n\n")
 		for _, n := range v.notes {
-			fmt.Fprintf(b, "- %s: %s", n.Resource, md(n.Reason))
+			args := message.Args{"resource": message.New("resource."+n.Resource, nil), "reason": n.Reason}
 			if in := s.relevant(n.Inputs); len(in) > 0 {
-				fmt.Fprintf(b, " (leaves %s unknown)", md(strings.Join(s.labels(in), ", ")))
+				args["inputs"] = s.labels(v.p, in)
+				fmt.Fprintf(b, "- %s\n", md(v.text("cds.note.leaves", args)))
+				continue
 			}
-			b.WriteString(".\n")
+			fmt.Fprintf(b, "- %s\n", md(v.text("cds.note", args)))
 		}
 		b.WriteString("\n")
 	}
 }
 
 func arcSentence(v *view) string {
+	args := message.Args{"major": v.majors, "minor": v.minors}
 	switch {
 	case v.arcHBR == nil:
-		return fmt.Sprintf("undetermined (%d major, %d minor met so far)", v.majors, v.minors)
+		return v.text("cds.arc.sentence.undetermined", args)
 	case *v.arcHBR:
-		return fmt.Sprintf("high bleeding risk (%d major, %d minor)", v.majors, v.minors)
+		return v.text("cds.arc.sentence.hbr", args)
 	}
-	return fmt.Sprintf("not high bleeding risk (%d major, %d minor)", v.majors, v.minors)
+	return v.text("cds.arc.sentence.not-hbr", args)
 }
 
 // writeInputs lists a result's inputs from the record with their dates:
 // every number, and the criteria flags that are set; the flags the record
 // answered "no" are named together.
-func (s *Service) writeInputs(b *strings.Builder, r *calc.Result) {
+func (s *Service) writeInputs(b *strings.Builder, v *view, r *calc.Result) {
 	if len(r.Inputs) == 0 {
 		return
 	}
-	b.WriteString("Inputs:\n\n")
-	var absent []string
+	b.WriteString(md(v.text("cds.inputs", nil)) + "\n\n")
+	var absent message.List
 	for _, in := range r.Inputs {
 		if f, ok := in.Value.(bool); ok && !f {
-			absent = append(absent, s.label(in.Name))
+			absent = append(absent, s.Assess.Scoring.InputLabel(in.Name))
 			continue
 		}
-		fmt.Fprintf(b, "- %s: %s", md(s.label(in.Name)), md(s.value(in)))
+		if in.Value == nil {
+			continue // without a value: listed as missing below
+		}
+		line := v.text("cds.input", message.Args{"input": s.Assess.Scoring.InputLabel(in.Name), "value": s.value(in)})
 		src := in.Source
 		if src == nil && len(in.Evidence) > 0 {
 			src = &in.Evidence[0]
 		}
-		if src != nil {
-			var where []string
-			if src.Date != "" {
-				where = append(where, dateOnly(src.Date))
-			}
-			if src.Reference != "" && !strings.Contains(src.Reference, "?") {
-				where = append(where, src.Reference)
-			}
-			if len(where) > 0 {
-				fmt.Fprintf(b, " (%s)", md(strings.Join(where, ", ")))
-			}
+		if src != nil && src.Date != "" && src.Label.IsZero() {
+			line += " " + v.text("cds.parenthesis", message.Args{"text": message.Date(src.Date)})
 		}
-		if in.Derivation != "" {
-			fmt.Fprintf(b, " — %s", md(in.Derivation))
+		if !in.Derivation.IsZero() {
+			line += " — " + in.Derivation.String()
 		}
 		if in.Origin == calc.OriginEntered {
-			b.WriteString(" [entered]")
+			line += " " + v.text("cds.entered", nil)
 		}
+		fmt.Fprintf(b, "- %s", md(line))
 		if in.Stale {
-			b.WriteString(" — **older than the lookback window**")
+			b.WriteString(" — **" + md(v.text("cds.stale", nil)) + "**")
 		}
 		b.WriteString("\n")
 	}
 	if len(absent) > 0 {
-		fmt.Fprintf(b, "- No record of: %s\n", md(strings.Join(absent, ", ")))
+		fmt.Fprintf(b, "- %s\n", md(v.text("cds.none-recorded", message.Args{"inputs": absent})))
 	}
 	b.WriteString("\n")
 }
 
-// value formats an input's value with its unit's label from the scoring
-// configuration ("78 years", "51 mL/min/1.73 m²").
-func (s *Service) value(in calc.InputEcho) string {
+// value writes an input's value as reported, with the canonical value
+// beside it when the unit differs ("97 µmol/L (1.1 mg/dL)").
+func (s *Service) value(in calc.InputEcho) message.Msg {
+	cfg := s.Assess.Scoring
 	switch x := in.Value.(type) {
 	case bool:
 		if x {
-			return "yes"
+			return message.New("value.yes", nil)
 		}
-		return "no"
+		return message.New("value.no", nil)
 	case float64:
-		v := strconv.FormatFloat(x, 'f', 2, 64)
-		v = strings.TrimRight(strings.TrimRight(v, "0"), ".")
-		unit := in.Unit
-		if def, ok := s.Assess.Scoring.Inputs[in.Name]; ok {
-			if q, ok := s.Assess.Scoring.Quantities[def.Quantity]; ok && (unit == "" || unit == q.Unit) && q.Label != "" {
-				unit = q.Label
-			}
+		canon := cfg.Amount(in.Name, x, "")
+		if r := in.Reported; r != nil && r.Unit != in.Unit && r.Value != x {
+			return message.New("value.reported", message.Args{"reported": cfg.Amount(in.Name, r.Value, r.Unit), "value": canon})
 		}
-		if unit != "" && unit != "1" && !strings.HasPrefix(unit, "{") {
-			v += " " + unit
-		}
-		return v
+		return canon
 	case string:
-		return x
-	case nil:
-		return "unknown"
+		return cfg.EnumLabel(in.Name, x)
 	}
-	return fmt.Sprint(in.Value)
-}
-
-func dateOnly(d string) string {
-	if len(d) >= 10 {
-		return d[:10]
-	}
-	return d
+	return message.New("value.unknown", nil)
 }
 
 // writeGuidance adds the recommendations whose source the scoring
@@ -465,16 +470,16 @@ func (s *Service) writeGuidance(b *strings.Builder, v *view) {
 	if len(recs) == 0 {
 		return
 	}
-	b.WriteString("**Guidance:**\n\n")
+	b.WriteString("**" + md(v.text("cds.guidance", nil)) + "**\n\n")
 	for _, r := range recs {
-		fmt.Fprintf(b, "- %s: %s Source: %s\n", md(r.Title), md(r.Text), md(r.Source))
+		fmt.Fprintf(b, "- %s\n", md(v.text("cds.guidance.item", message.Args{"title": r.Title, "text": r.Text, "source": r.Source})))
 	}
 	b.WriteString("\n")
 }
 
 func (s *Service) writeFooter(b *strings.Builder, v *view) {
-	fmt.Fprintf(b, "Computed by SMART Calc (scoring configuration %s) from the EHR record as of %s. %s",
-		md(v.a.ConfigVersion), v.a.AssessedAt.Format("2006-01-02 15:04 UTC"), md(s.Assess.Scoring.Recommendations.Disclaimer))
+	b.WriteString(md(v.text("cds.footer", message.Args{"version": v.a.ConfigVersion, "time": v.a.AssessedAt.Format("2006-01-02 15:04 UTC"),
+		"disclaimer": s.Assess.Scoring.Text("rec.disclaimer")})))
 }
 
 // maxAsked bounds the undecided ARC-HBR criteria a card names.
@@ -504,26 +509,24 @@ func (s *Service) relevant(names []string) []string {
 	return out
 }
 
-// labels names inputs for a person.
-func (s *Service) labels(names []string) []string {
-	out := make([]string, 0, len(names))
+// labels names inputs for a person, in the cards' language, each once, in
+// alphabetical order.
+func (s *Service) labels(p message.Printer, names []string) message.List {
+	var out []string
 	seen := map[string]bool{}
 	for _, n := range names {
-		l := s.label(n)
+		l := p.Sprint(s.Assess.Scoring.InputLabel(n))
 		if !seen[l] {
 			seen[l] = true
 			out = append(out, l)
 		}
 	}
 	sort.Strings(out)
-	return out
-}
-
-func (s *Service) label(name string) string {
-	if d, ok := s.Assess.Scoring.Inputs[name]; ok && d.Label != "" {
-		return d.Label
+	list := make(message.List, len(out))
+	for i, l := range out {
+		list[i] = l
 	}
-	return name
+	return list
 }
 
 // mdEscaper escapes the Markdown that record text could carry, so a drug
@@ -542,54 +545,58 @@ func newUUID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
-// writePresentation gives the index PCI's presentation, its date and the
-// records behind it, as the app's page does.
-func writePresentation(b *strings.Builder, sm calc.Summary) {
-	if sm.PresentationText != "" {
-		b.WriteString(md(sm.PresentationText))
-		var from []string
-		for _, src := range sm.PresentationEvidence {
-			if src.Reference != "" && !strings.Contains(src.Reference, "?") {
-				from = append(from, src.Reference)
-			}
-		}
+// writePresentation gives the index PCI's presentation, the records behind
+// it with their dates, and the PCI's date, as the app's page does.
+func writePresentation(b *strings.Builder, v *view, sm calc.Summary) {
+	if !sm.PresentationText.IsZero() {
+		b.WriteString(md(sm.PresentationText.String()))
 		switch {
 		case sm.PresentationOrigin == calc.OriginEntered:
-			b.WriteString(" [entered]")
-		case len(from) > 0:
-			fmt.Fprintf(b, " (%s)", md(strings.Join(from, ", ")))
+			b.WriteString(" " + md(v.text("cds.entered", nil)))
+		case len(sm.PresentationEvidence) > 0:
+			b.WriteString(" " + md(v.text("cds.parenthesis", message.Args{"text": sourcesMsg(sm.PresentationEvidence)})))
 		}
 		b.WriteString("\n\n")
 	}
 	if sm.PCI != nil && sm.PCI.Date != "" {
-		fmt.Fprintf(b, "Index PCI: %s (%s, %s).\n\n", md(dateOnly(sm.PCI.Date)), md(sm.PCI.Display), md(sm.PCI.Reference))
+		fmt.Fprintf(b, "%s\n\n", md(v.text("cds.pci", message.Args{"date": message.Date(sm.PCI.Date), "procedure": sm.PCI.Describe()})))
 	}
+}
+
+// sourcesMsg lists records for a person, each with its date.
+func sourcesMsg(srcs []calc.Source) message.Series {
+	out := make(message.Series, 0, len(srcs))
+	for _, s := range srcs {
+		out = append(out, calc.SourceMsg(s))
+	}
+	return out
 }
 
 // writePlan gives the guideline plan as the app shows it: each item with
 // the conditions it assumes (named as the configuration names them), and
 // its citations marked verified or not.
-func (s *Service) writePlan(b *strings.Builder, plan []calc.PlanItem) {
+func writePlan(b *strings.Builder, v *view, plan []calc.PlanItem) {
 	if len(plan) == 0 {
 		return
 	}
-	b.WriteString("**Antithrombotic plan from the guidelines:**\n\n")
+	b.WriteString("**" + md(v.text("plan.title", nil)) + "**\n\n")
 	for _, it := range plan {
 		b.WriteString("- ")
 		if len(it.If) > 0 {
-			names := make([]string, len(it.If))
-			for i, c := range it.If {
-				names[i] = s.Assess.Scoring.PlanDef.ConditionName(c)
+			var conds message.List
+			for _, c := range it.If {
+				conds = append(conds, v.cfg().Text("plan.condition."+c))
 			}
-			fmt.Fprintf(b, "_If %s:_ ", md(strings.Join(names, ", ")))
+			fmt.Fprintf(b, "_%s_ ", md(v.text("plan.if", message.Args{"conditions": conds})))
 		}
-		b.WriteString(md(it.Text))
+		b.WriteString(md(it.Text.String()))
 		for _, c := range it.Citations {
-			state := "not verified"
+			state := "cds.unverified"
 			if c.IsVerified() {
-				state = "verified"
+				state = "cds.verified"
 			}
-			fmt.Fprintf(b, " [%s %s, class %s, level %s, %s]", md(c.Guideline), md(c.Section), md(c.Class), md(c.Level), state)
+			fmt.Fprintf(b, " [%s]", md(v.text("cds.citation", message.Args{"guideline": c.Guideline, "section": c.Section, "class": c.Class, "level": c.Level,
+				"state": message.New(state, nil)})))
 		}
 		b.WriteString("\n")
 	}

@@ -2,6 +2,7 @@ package cds
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -9,6 +10,7 @@ import (
 	"github.com/smartcalc-app/smartcalc/shared/assess"
 	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/mapping"
+	"github.com/smartcalc-app/smartcalc/shared/message"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -209,11 +211,11 @@ func TestPatientCardGivesTheSummary(t *testing.T) {
 	s := testService(t)
 	_, a := hbrView(t, s, mapping.DAPT{})
 	a.Summary = s.Assess.Scoring.Summarize(a.Results, nil, nil)
-	if a.Summary.Text == "" || a.Summary.Risk == nil || len(a.Summary.Assumptions) == 0 {
+	if a.Summary.Text.IsZero() || a.Summary.Risk == nil || len(a.Summary.Assumptions) == 0 {
 		t.Fatalf("the fixture's summary is not complete: %+v", a.Summary)
 	}
 	c := s.patientCard(s.view(a, nil, 7))
-	for _, want := range []string{md(a.Summary.Text), md(a.Summary.Risk.Label), md(a.Summary.Assumptions[0].Statement)} {
+	for _, want := range []string{md(a.Summary.Text.String()), md(a.Summary.Risk.Label.String()), md(a.Summary.Assumptions[0].Statement.String())} {
 		if !strings.Contains(c.Detail, want) {
 			t.Errorf("card detail lacks %q:\n%s", want, c.Detail)
 		}
@@ -222,7 +224,7 @@ func TestPatientCardGivesTheSummary(t *testing.T) {
 		t.Fatal("the fixture's summary has no plan")
 	}
 	for _, it := range a.Summary.Plan {
-		if !strings.Contains(c.Detail, md(it.Text)) {
+		if !strings.Contains(c.Detail, md(it.Text.String())) {
 			t.Errorf("card detail lacks the plan item %s/%s", it.Pathway, it.Presentation)
 		}
 		for _, ct := range it.Citations {
@@ -235,7 +237,33 @@ func TestPatientCardGivesTheSummary(t *testing.T) {
 			}
 		}
 	}
-	if i, j := strings.Index(c.Detail, md(a.Summary.Text)), strings.Index(c.Detail, "PRECISE-HBR "); i < 0 || j >= 0 && j < i {
+	if i, j := strings.Index(c.Detail, md(a.Summary.Text.String())), strings.Index(c.Detail, "PRECISE-HBR "); i < 0 || j >= 0 && j < i {
 		t.Errorf("the summary is not the card's first statement:\n%s", c.Detail)
+	}
+}
+
+// TestCardsInTheDeploymentLanguage: with SMARTCALC_CDS_LANGUAGE=zh-TW the
+// cards are written in Traditional Chinese, every sentence of the
+// assessment with them; only the guidelines' own section titles (in the
+// citations) and the equations' names stay as published.
+func TestCardsInTheDeploymentLanguage(t *testing.T) {
+	english := regexp.MustCompile(`\b[A-Za-z][A-Za-z'’-]*[A-Za-z](?:,? [A-Za-z][A-Za-z'’-]*[A-Za-z]){2,}\b`)
+	citation := regexp.MustCompile(`\[[^\]]*\]`)
+	for _, lang := range []message.Lang{message.TraditionalChinese, message.English} {
+		s := testService(t)
+		s.Language = lang
+		v, _ := hbrView(t, s, mapping.DAPT{})
+		c := s.patientCard(v)
+		text := citation.ReplaceAllString(c.Summary+"\n"+c.Detail+"\n"+c.Links[0].Label, "")
+		found := english.FindAllString(text, -1)
+		switch {
+		case lang == message.English && len(found) == 0:
+			t.Errorf("English card without English: the check is broken:\n%s", text)
+		case lang != message.English && len(found) > 0:
+			t.Errorf("%s card has English %q:\n%s", lang, found, text)
+		}
+		if lang != message.English && (!strings.Contains(c.Summary, "高出血風險") || !strings.Contains(c.Detail, "依指引的抗血栓治療計畫")) {
+			t.Errorf("%s card:\n%s\n%s", lang, c.Summary, c.Detail)
+		}
 	}
 }

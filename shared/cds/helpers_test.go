@@ -292,3 +292,11 @@ func (e *env) assessWithToken(patient, token, scope string) *assess.Assessment {
 	}
 	return a
 }
+
+// The verdict headings of the cards in English, as the app's page words
+// them (the catalogue's verdict.* messages).
+const (
+	verdictHBR          = "High bleeding risk"
+	verdictNotHBR       = "Not high bleeding risk"
+	verdictUndetermined = "Bleeding risk undetermined"
+)

@@ -3,7 +3,6 @@ package cds
 import (
 	"context"
 	"errors"
-	"fmt"
 	"maps"
 	"net/http"
 	"slices"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/smartcalc-app/smartcalc/shared/assess"
 	"github.com/smartcalc-app/smartcalc/shared/fhir"
+	"github.com/smartcalc-app/smartcalc/shared/message"
 )
 
 // Response is a hook's answer.
@@ -106,9 +106,9 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 
 // note is one part of the record that was not checked, and why.
 type note struct {
-	Resource string   // FHIR type
-	Reason   string   // for a person
-	Inputs   []string // the inputs left unset because of it
+	Resource string      // FHIR type
+	Reason   message.Msg // for a person
+	Inputs   []string    // the inputs left unset because of it
 }
 
 // notChecked lists the resource types the assessment could not use, with
@@ -122,35 +122,36 @@ func (s *Service) notChecked(sources []source, rec *fhir.Record, a *assess.Asses
 	for _, src := range sources {
 		n := note{Resource: src.typ, Inputs: inputs[src.typ]}
 		err := rec.Errors[src.typ]
+		reason := func(key string, args message.Args) message.Msg { return message.New("cds.reason."+key, args) }
 		switch {
-		case src.skipped != "":
+		case !src.skipped.IsZero():
 			n.Reason = src.skipped
 		case timed[src.typ]:
-			n.Reason = fmt.Sprintf("the EHR's FHIR server did not answer within SMART Calc's %s budget", s.budget())
+			n.Reason = reason("budget", message.Args{"budget": s.budget().String()})
 		case unmapped[src.typ]:
-			n.Reason = fmt.Sprintf("SMART Calc's %s budget ran out before it checked these records", s.budget())
+			n.Reason = reason("unmapped", message.Args{"budget": s.budget().String()})
 		case err == nil:
 			continue
 		case src.outcome:
-			n.Reason = "the EHR could not prefetch it"
+			n.Reason = reason("prefetch", nil)
 			var fe *fhir.Error
 			if errors.As(err, &fe) && fe.Outcome != nil {
 				if t := fe.Outcome.Text(); t != "" {
-					n.Reason += " (" + t + ")"
+					n.Reason = reason("prefetch.said", message.Args{"text": t})
 				}
 			}
 		case errors.Is(err, fhir.ErrScope):
-			n.Reason = "SMART Calc's FHIR access does not cover it"
+			n.Reason = reason("scope", nil)
 		case errors.Is(err, fhir.ErrForbidden):
-			n.Reason = "the EHR refused access to it"
+			n.Reason = reason("forbidden", nil)
 		case errors.Is(err, fhir.ErrUnauthorized):
-			n.Reason = "the EHR refused SMART Calc's FHIR access token"
+			n.Reason = reason("unauthorized", nil)
 		case errors.Is(err, fhir.ErrNotFound) && src.typ == "Patient":
-			n.Reason = "the EHR has no such patient record"
+			n.Reason = reason("no-patient", nil)
 		case errors.Is(err, fhir.ErrUnavailable):
-			n.Reason = "the EHR's FHIR server did not answer"
+			n.Reason = reason("unavailable", nil)
 		default:
-			n.Reason = "the EHR's answer could not be used"
+			n.Reason = reason("unusable", nil)
 		}
 		out = append(out, n)
 	}

@@ -158,7 +158,7 @@ func TestPatientView(t *testing.T) {
 		notDetail []string
 	}{
 		{name: "full prefetch, very HBR", patient: "ckd-severe", indicator: IndicatorWarning,
-			inDetail: []string{"Criteria met", "Severe or end-stage CKD", "Hemoglobin", "Long-term oral anticoagulation: yes"}, notDetail: []string{"Not checked"}},
+			inDetail: []string{"Criteria met", "Severe or end-stage CKD", "Hemoglobin", "Long-term oral anticoagulation: Yes"}, notDetail: []string{"Not checked"}},
 		{name: "full prefetch, not HBR", patient: "low-risk", indicator: IndicatorInfo, score: "10"},
 		{name: "full prefetch, no labs", patient: "no-labs", indicator: IndicatorInfo,
 			inDetail: []string{"Missing for PRECISE-HBR", "Hemoglobin", "could not be computed"}},
@@ -170,10 +170,10 @@ func TestPatientView(t *testing.T) {
 			fetched: []string{"Condition", "Encounter", "MedicationRequest", "MedicationStatement", "Observation", "Patient/ckd-severe", "Procedure"}},
 		{name: "partial prefetch, no FHIR access: says what was not checked", patient: "ckd-severe",
 			call:     ehrsim.CDSCall{PrefetchKeys: []string{"patient", "observations"}, NoFHIRAccess: true},
-			inDetail: []string{"Not checked", "Condition: not prefetched, and the EHR gave SMART Calc no FHIR access", "MedicationRequest: not prefetched"}},
+			inDetail: []string{"Not checked", "problem list: not prefetched, and the EHR gave SMART Calc no FHIR access", "medication orders: not prefetched"}},
 		{name: "no prefetch, no FHIR access: nothing assessed", patient: "ckd-severe", indicator: IndicatorInfo,
 			call:     ehrsim.CDSCall{NoPrefetch: true, NoFHIRAccess: true},
-			inDetail: []string{"Not checked", "Patient: not prefetched, and the EHR gave SMART Calc no FHIR access"}},
+			inDetail: []string{"Not checked", "demographics: not prefetched, and the EHR gave SMART Calc no FHIR access"}},
 	}
 	full := map[string]string{}
 	for _, tt := range tests {
@@ -281,13 +281,13 @@ func TestNumbersEqualApp(t *testing.T) {
 			if !strings.HasPrefix(card.Summary, verdict+": ") || card.Indicator != indicator {
 				t.Errorf("card %q (%s), want the app's verdict %q (%s)", card.Summary, card.Indicator, verdict, indicator)
 			}
-			if !strings.Contains(card.Detail, md(app.Summary.Text)) || !strings.Contains(card.Detail, md(app.Summary.PresentationText)) {
+			if !strings.Contains(card.Detail, md(app.Summary.Text.String())) || !strings.Contains(card.Detail, md(app.Summary.PresentationText.String())) {
 				t.Errorf("card detail lacks the app's summary %q and presentation %q:\n%s", app.Summary.Text, app.Summary.PresentationText, card.Detail)
 			}
 			ph := app.Results[calcPreciseHBR]
 			sc, _ := ph.Value("score")
 			if f, ok := sc.Value.(float64); ok {
-				label, _ := e.svc.band(sc.Category)
+				label, _ := e.svc.band(e.svc.printer(), sc.Category)
 				want := verdict + ": PRECISE-HBR " + strings.TrimSuffix(strings.TrimSuffix(jsonNum(f), ".0"), ".00") + " (" + label + ")"
 				if !strings.HasPrefix(card.Summary, want) {
 					t.Errorf("summary %q, want it to start with %q (the app's)", card.Summary, want)
@@ -310,7 +310,7 @@ func TestNumbersEqualApp(t *testing.T) {
 				}
 			}
 			for _, cr := range arc.Criteria {
-				if cr.Met != nil && *cr.Met && !strings.Contains(card.Detail, md(cr.Name)) {
+				if cr.Met != nil && *cr.Met && !strings.Contains(card.Detail, md(cr.Name.String())) {
 					t.Errorf("the app's ARC-HBR criterion %q is not in the card", cr.Name)
 				}
 			}
@@ -334,7 +334,7 @@ func TestNumbersEqualApp(t *testing.T) {
 				t.Errorf("the summary differs from the app's:\n app: %s\n cds: %s", wj, gj)
 			}
 			for _, it := range app.Summary.Plan {
-				if !strings.Contains(card.Detail, md(it.Text)) {
+				if !strings.Contains(card.Detail, md(it.Text.String())) {
 					t.Errorf("the card lacks the app's plan item %s/%s", it.Pathway, it.Presentation)
 				}
 			}
@@ -400,7 +400,7 @@ func TestOrderHooks(t *testing.T) {
 		{name: "very HBR, draft clopidogrel continues DAPT", hook: HookOrderSign, patient: "ckd-severe",
 			drafts:   []json.RawMessage{draft("d1", "ckd-severe", "32968", "clopidogrel 75 mg tablet")},
 			wantCard: true, indicator: IndicatorWarning, summary: "continue DAPT (aspirin + clopidogrel)",
-			inDetail: []string{"clopidogrel 75 mg tablet (draft order), MedicationRequest/d1", "aspirin 81 mg tablet, MedicationRequest/ckd-severe-med-8", "Why this card"}},
+			inDetail: []string{"clopidogrel 75 mg tablet (draft order)", "aspirin 81 mg tablet (", "Why this card"}},
 		{name: "HBR, draft apixaban adds an oral anticoagulant", hook: HookOrderSelect, patient: "recent-bleed",
 			drafts:   []json.RawMessage{draft("d2", "recent-bleed", "1364430", "apixaban 5 mg tablet")},
 			wantCard: true, summary: "add an oral anticoagulant (apixaban)", inDetail: []string{"Oral anticoagulant", "apixaban 5 mg tablet (draft order)"}},
@@ -452,7 +452,7 @@ func TestOrderHooks(t *testing.T) {
 				}
 			}
 			// "with the inputs and their dates": every lab input carries its date.
-			if !regexp.MustCompile(`- Hemoglobin: [0-9.]+ g/dL \(\d{4}-\d{2}-\d{2}, Observation/`).MatchString(c.Detail) {
+			if !regexp.MustCompile(`- Hemoglobin: [0-9.]+ g/dL \(\d{1,2} [A-Z][a-z]{2} \d{4}\)`).MatchString(c.Detail) {
 				t.Errorf("detail lacks the dated hemoglobin:\n%s", c.Detail)
 			}
 		})
@@ -514,7 +514,7 @@ func TestSlowFHIR(t *testing.T) {
 			t.Fatalf("status %d: %s", res.Status, res.Body)
 		}
 		c := res.Cards[0]
-		for _, s := range []string{"- Hemoglobin: 10.8 g/dL", "Condition: the EHR's FHIR server did not answer within", "MedicationRequest: the EHR's FHIR server did not answer"} {
+		for _, s := range []string{"- Hemoglobin: 10.8 g/dL", "problem list: the EHR's FHIR server did not answer within", "medication orders: the EHR's FHIR server did not answer"} {
 			if !strings.Contains(c.Detail, s) {
 				t.Errorf("detail lacks %q:\n%s", s, c.Detail)
 			}
@@ -559,10 +559,10 @@ func TestPrefetchValues(t *testing.T) {
 	var resp struct{ Cards []ehrsim.CDSCard }
 	json.Unmarshal(out, &resp)
 	d := resp.Cards[0].Detail
-	if !strings.Contains(d, "MedicationRequest: the EHR could not prefetch it (restricted record)") {
+	if !strings.Contains(d, "medication orders: the EHR could not prefetch it (restricted record)") {
 		t.Errorf("detail does not report the failed prefetch:\n%s", d)
 	}
-	if strings.Contains(d, "Condition:") {
+	if strings.Contains(d, "problem list:") {
 		t.Errorf("a null prefetch (no conditions) was reported as not checked:\n%s", d)
 	}
 }
@@ -692,9 +692,9 @@ func TestMappingPastDeadline(t *testing.T) {
 	}
 	c := res.Cards[0]
 	for _, s := range []string{
-		"Observation: SMART Calc's 300ms budget ran out before it checked these records",
-		"Condition: the EHR's FHIR server did not answer within SMART Calc's 300ms budget",
-		"MedicationRequest: the EHR's FHIR server did not answer within",
+		"lab results: SMART Calc's 300ms budget ran out before it checked these records",
+		"problem list: the EHR's FHIR server did not answer within SMART Calc's 300ms budget",
+		"medication orders: the EHR's FHIR server did not answer within",
 	} {
 		if !strings.Contains(c.Detail, s) {
 			t.Errorf("detail lacks %q:\n%s", s, c.Detail)

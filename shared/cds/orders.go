@@ -9,6 +9,7 @@ import (
 	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/fhir"
 	"github.com/smartcalc-app/smartcalc/shared/mapping"
+	"github.com/smartcalc-app/smartcalc/shared/message"
 )
 
 // Medication classes of the scoring configuration (codes.medications).
@@ -115,9 +116,10 @@ func (s *Service) draftFindings(k *call, a *assess.Assessment) findings {
 	return f
 }
 
-// draftSource describes a draft order for the card.
+// draftSource describes a draft order for the card: its name as the order
+// gives it, marked as a draft.
 func draftSource(m *fhir.MedicationRequest, concepts []fhir.CodeableConcept) calc.Source {
-	src := calc.Source{Reference: "MedicationRequest/" + m.ID, Date: m.AuthoredOn, Display: "draft order"}
+	src := calc.Source{Reference: "MedicationRequest/" + m.ID, Date: m.AuthoredOn}
 	for _, cc := range concepts {
 		name := cc.Text
 		if name == "" {
@@ -129,12 +131,17 @@ func draftSource(m *fhir.MedicationRequest, concepts []fhir.CodeableConcept) cal
 			}
 		}
 		if name != "" {
-			src.Display = name + " (draft order)"
+			src.Display = name
 			break
 		}
 	}
-	if m.MedicationReference != nil && m.MedicationReference.Display != "" && src.Display == "draft order" {
-		src.Display = m.MedicationReference.Display + " (draft order)"
+	if src.Display == "" && m.MedicationReference != nil {
+		src.Display = m.MedicationReference.Display
+	}
+	if src.Display == "" {
+		src.Label = message.New("cds.draft.unnamed", nil)
+	} else {
+		src.Label = message.New("cds.draft", message.Args{"what": src.Display})
 	}
 	return src
 }
@@ -146,31 +153,31 @@ func (s *Service) orderCard(v *view, f findings) (Card, bool) {
 	if f.dapt == daptNone && len(f.oac) == 0 || v.risk == riskNo {
 		return Card{}, false
 	}
-	what := f.what()
-	c := s.card(v.indic)
+	what := f.what(v)
+	c := s.card(v.p, v.indic)
 	if v.risk == riskYes {
-		why := "ARC-HBR " + v.arcText()
+		why := v.text("cds.why.arc", message.Args{"arc": v.arcText()})
 		if v.category == categoryHBR || v.category == categoryVeryHBR {
-			why = "PRECISE-HBR " + v.score + ", " + v.label
+			why = v.text("cds.why.precise", message.Args{"score": v.score, "label": v.label})
 		}
-		c.Summary = summary(fmt.Sprintf("%s (%s): the draft orders %s", verdictHBR, why, what))
+		c.Summary = summary(v.text("cds.order.summary", message.Args{"name": v.verdict(), "why": why, "what": what}))
 	} else {
-		c.Summary = summary(verdictUndetermined + ", and the draft orders " + what + missingSuffix(s, v))
+		c.Summary = summary(v.text("cds.order.summary.unknown", message.Args{"verdict": v.verdict(), "what": what, "needs": missingSuffix(s, v)}))
 	}
 	var b strings.Builder
-	b.WriteString("**Why this card:** the draft orders " + md(what) + ".\n\n")
+	b.WriteString(md(v.text("cds.order.why", message.Args{"what": what})) + "\n\n")
 	if f.dapt != daptNone {
-		writeSources(&b, "Aspirin", f.aspirin)
-		writeSources(&b, "P2Y12 inhibitor", f.p2y12)
+		writeSources(&b, v, "regimen.aspirin", f.aspirin)
+		writeSources(&b, v, "regimen.p2y12", f.p2y12)
 		if f.dapt == daptPossible {
-			b.WriteString("The active medications could not be read, so SMART Calc cannot tell whether the other part of DAPT is already given.\n\n")
+			b.WriteString(md(v.text("cds.order.meds-unread", nil)) + "\n\n")
 		}
 	}
-	writeSources(&b, "Oral anticoagulant", f.oac)
+	writeSources(&b, v, "regimen.oac", f.oac)
 	if v.risk == riskYes {
-		b.WriteString("The patient is at high bleeding risk:\n\n")
+		b.WriteString(md(v.text("cds.order.hbr", nil)) + "\n\n")
 	} else {
-		b.WriteString("SMART Calc could not decide whether the patient is at high bleeding risk:\n\n")
+		b.WriteString(md(v.text("cds.order.unknown", nil)) + "\n\n")
 	}
 	s.writeAssessment(&b, v)
 	s.writeGuidance(&b, v)
@@ -180,39 +187,32 @@ func (s *Service) orderCard(v *view, f findings) (Card, bool) {
 }
 
 // what says what the drafts do: "start DAPT (aspirin + clopidogrel)".
-func (f findings) what() string {
-	var parts []string
+func (f findings) what(v *view) string {
+	var parts message.List
 	drugs := drugNames(f.aspirin, f.p2y12)
 	switch f.dapt {
 	case daptStart:
-		parts = append(parts, "start DAPT ("+drugs+")")
+		parts = append(parts, message.New("cds.what.start", message.Args{"drugs": drugs}))
 	case daptContinue:
-		parts = append(parts, "continue DAPT ("+drugs+")")
+		parts = append(parts, message.New("cds.what.continue", message.Args{"drugs": drugs}))
 	case daptPossible:
-		parts = append(parts, "may start DAPT ("+drugs+")")
+		parts = append(parts, message.New("cds.what.possible", message.Args{"drugs": drugs}))
 	}
 	if len(f.oac) > 0 {
-		parts = append(parts, "add an oral anticoagulant ("+drugNames(f.oac)+")")
+		parts = append(parts, message.New("cds.what.oac", message.Args{"drugs": drugNames(f.oac)}))
 	}
-	return strings.Join(parts, " and ")
+	return v.p.Sprint(message.New("value.number", message.Args{"value": parts}))
 }
 
-func writeSources(b *strings.Builder, what string, srcs []calc.Source) {
+// writeSources lists drugs under a heading (a catalogue key): each as the
+// order names it, with its date.
+func writeSources(b *strings.Builder, v *view, heading string, srcs []calc.Source) {
 	if len(srcs) == 0 {
 		return
 	}
-	fmt.Fprintf(b, "%s:\n\n", what)
+	fmt.Fprintf(b, "%s\n\n", md(v.text("cds.heading", message.Args{"text": message.New(heading, nil)})))
 	for _, src := range srcs {
-		line := src.Display
-		if line == "" {
-			line = src.Reference
-		} else if src.Reference != "" {
-			line += ", " + src.Reference
-		}
-		if src.Date != "" {
-			line += ", " + dateOnly(src.Date)
-		}
-		fmt.Fprintf(b, "- %s\n", md(line))
+		fmt.Fprintf(b, "- %s\n", md(v.p.Sprint(calc.SourceMsg(src))))
 	}
 	b.WriteString("\n")
 }
@@ -226,7 +226,7 @@ func drugNames(groups ...[]calc.Source) string {
 			continue
 		}
 		name, _, _ := strings.Cut(strings.TrimSpace(g[0].Display), " ")
-		if name == "" || name == "draft" {
+		if name == "" {
 			name = "?"
 		}
 		names = append(names, strings.ToLower(name))

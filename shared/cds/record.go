@@ -14,6 +14,7 @@ import (
 
 	"github.com/smartcalc-app/smartcalc/shared/assess"
 	"github.com/smartcalc-app/smartcalc/shared/fhir"
+	"github.com/smartcalc-app/smartcalc/shared/message"
 )
 
 // noServer is the FHIR base used when the request names none: requests to
@@ -23,11 +24,11 @@ const noServer = "https://prefetch.invalid"
 // source says where one resource type's records came from.
 type source struct {
 	typ, key  string
-	prefetch  bool   // answered from the prefetch
-	fetched   bool   // read from fhirServer
-	skipped   string // why it was neither, or ""
-	outcome   bool   // the prefetch value was the client's OperationOutcome
-	nullValue bool   // the prefetch value was null
+	prefetch  bool        // answered from the prefetch
+	fetched   bool        // read from fhirServer
+	skipped   message.Msg // why it was neither, or zero
+	outcome   bool        // the prefetch value was the client's OperationOutcome
+	nullValue bool        // the prefetch value was null
 }
 
 // readRecord builds the patient's record the way the app reads it: the
@@ -57,9 +58,9 @@ func (s *Service) readRecord(ctx context.Context, k *call, now time.Time, hc *ht
 		} else {
 			switch {
 			case k.fhir == nil:
-				src.skipped = "not prefetched, and " + k.noFetch
+				src.skipped = message.New("cds.skipped", message.Args{"why": k.noFetch})
 			case k.scope != "" && !assess.Allows(k.scope, r.Type, r.Interaction):
-				src.skipped = "not prefetched, and the EHR's FHIR access token does not cover " + r.Type
+				src.skipped = message.New("cds.skipped", message.Args{"why": message.New("cds.nofetch.scope", nil)})
 			default:
 				src.fetched = true
 			}

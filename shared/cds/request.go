@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/smartcalc-app/smartcalc/shared/message"
 )
 
 // Request is a hook call's body (CDS Hooks 2.0 §Calling a CDS Service).
@@ -52,7 +54,7 @@ type call struct {
 	fhir    *url.URL // nil: no FHIR server given or usable
 	token   string   // the fhirAuthorization access token, or ""
 	scope   string
-	noFetch string // why the service may not read FHIR itself, for the card
+	noFetch message.Msg // why the service may not read FHIR itself, for the card
 }
 
 // parseCall decodes and checks a hook request for the service's hook.
@@ -90,22 +92,22 @@ func (s *Service) parseCall(body []byte, hook string, c *Client) (*call, error) 
 	}
 	switch a := r.FHIRAuthorization; {
 	case a == nil || a.AccessToken == "":
-		k.noFetch = "the EHR gave SMART Calc no FHIR access (no fhirAuthorization)"
+		k.noFetch = message.New("cds.nofetch.no-authorization", nil)
 	case r.FHIRServer == "":
-		k.noFetch = "the EHR gave a FHIR access token without fhirServer"
+		k.noFetch = message.New("cds.nofetch.no-server", nil)
 	case !strings.EqualFold(a.TokenType, "Bearer"):
-		k.noFetch = "the EHR's FHIR access token is not a Bearer token"
+		k.noFetch = message.New("cds.nofetch.not-bearer", nil)
 	case a.Patient != "" && a.Patient != k.ctx.PatientID:
-		k.noFetch = "the EHR's FHIR access token is for another patient"
+		k.noFetch = message.New("cds.nofetch.other-patient", nil)
 	default:
 		u, err := url.Parse(strings.TrimRight(r.FHIRServer, "/"))
 		switch {
 		case err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "":
-			k.noFetch = "the EHR's fhirServer is not a usable URL"
+			k.noFetch = message.New("cds.nofetch.bad-url", nil)
 		case !(u.Scheme == "https" || u.Scheme == "http" && s.AllowLoopbackHTTP && isLoopback(u.Hostname())):
-			k.noFetch = "the EHR's fhirServer does not use https"
+			k.noFetch = message.New("cds.nofetch.not-https", nil)
 		case !c.allowsFHIRServer(u):
-			k.noFetch = "the EHR's fhirServer is not a host registered for this CDS client"
+			k.noFetch = message.New("cds.nofetch.host", nil)
 		default:
 			k.fhir, k.token, k.scope = u, a.AccessToken, a.Scope
 		}

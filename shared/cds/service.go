@@ -13,7 +13,11 @@ import (
 
 	"github.com/smartcalc-app/smartcalc/shared/assess"
 	"github.com/smartcalc-app/smartcalc/shared/logging"
+	"github.com/smartcalc-app/smartcalc/shared/message"
 )
+
+// printer writes the cards in the service's language.
+func (s *Service) printer() message.Printer { return message.Default().Printer(s.Language) }
 
 // Defaults for the Service's zero-valued fields.
 const (
@@ -70,6 +74,10 @@ type Service struct {
 	AllowLoopbackHTTP bool
 	// MaxRequestBytes bounds a hook request body; default 8 MiB.
 	MaxRequestBytes int64
+	// Language is the language of the cards (SMARTCALC_CDS_LANGUAGE): a
+	// CDS client sends no reader's language, so the deployment chooses
+	// one; empty means English.
+	Language message.Lang
 
 	// beforeMap, when set, runs just before the mapping with its context:
 	// tests use it to make the mapping start after its deadline.

@@ -17,6 +17,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/smartcalc-app/smartcalc/shared/message"
 )
 
 // Variable describes one environment variable SMART Calc reads.
@@ -45,6 +47,7 @@ const (
 	EnvIdleTimeout       = "SMARTCALC_IDLE_TIMEOUT"
 	EnvDiscoveryTTL      = "SMARTCALC_DISCOVERY_TTL"
 	EnvCDSBudget         = "SMARTCALC_CDS_BUDGET"
+	EnvCDSLanguage       = "SMARTCALC_CDS_LANGUAGE"
 	EnvLabLookback       = "SMARTCALC_LAB_LOOKBACK"
 	EnvFrameAncestors    = "SMARTCALC_FRAME_ANCESTORS"
 	EnvSandboxData       = "SMARTCALC_SANDBOX_DATA"
@@ -71,6 +74,7 @@ var Variables = []Variable{
 	{Name: EnvIdleTimeout, Deployed: true, Doc: "An app session ends after this long without a request; default 30m (calculate)."},
 	{Name: EnvDiscoveryTTL, Deployed: true, Doc: "How long an instance caches an EHR's SMART configuration; default 1h."},
 	{Name: EnvCDSBudget, Deployed: true, Doc: "Time budget of a CDS Hooks answer; default 2s."},
+	{Name: EnvCDSLanguage, Deployed: true, Doc: "Language of the CDS Hooks cards: en (default) or zh-TW. The app's page follows each browser's Accept-Language instead."},
 	{Name: EnvLabLookback, Deployed: true, Doc: "Oldest lab value the assessment uses; default 8760h (1 year)."},
 	{Name: EnvFrameAncestors, Deployed: true, Doc: "Extra origins (space-separated) allowed to embed the app, besides the registered EHRs' hosts."},
 	{Name: EnvSandboxData, Doc: "Local runner: a folder of FHIR Bundles loaded into the sandbox EHR."},
@@ -95,6 +99,7 @@ type Config struct {
 	IdleTimeout       time.Duration //
 	DiscoveryTTL      time.Duration //
 	CDSBudget         time.Duration //
+	CDSLanguage       message.Lang  // the cards' language; default English
 	LabLookback       time.Duration //
 	FrameAncestors    []string      // extra origins
 	SandboxData       string        //
@@ -219,6 +224,14 @@ func Load(getenv func(string) string) (*Config, error) {
 			continue
 		}
 		c.FrameAncestors = append(c.FrameAncestors, u.Scheme+"://"+u.Host)
+	}
+	c.CDSLanguage = message.English
+	if s := strings.TrimSpace(getenv(EnvCDSLanguage)); s != "" {
+		if l, ok := message.ParseLang(s); ok {
+			c.CDSLanguage = l
+		} else {
+			fail(EnvCDSLanguage, "want one of %v, got %q", message.Langs, s)
+		}
 	}
 	c.SandboxData = getenv(EnvSandboxData)
 	return c, errors.Join(errs...)

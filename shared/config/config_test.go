@@ -33,8 +33,12 @@ func TestLoadDefaults(t *testing.T) {
 	if c.LaunchTTL != 10*time.Minute || c.SessionTTL != 8*time.Hour || c.IdleTimeout != 30*time.Minute || c.CDSBudget != 2*time.Second || c.LabLookback != 365*24*time.Hour {
 		t.Errorf("defaults: %+v", c)
 	}
-	if c.Deployed || c.FirestoreProject != "" || c.TokenKey != nil || c.LaunchKey != nil {
+	if c.Deployed || c.FirestoreProject != "" || c.TokenKey != nil || c.LaunchKey != nil || c.CDSLanguage != "en" {
 		t.Errorf("unexpected: %+v", c)
+	}
+	c, err = Load(env(map[string]string{EnvCDSLanguage: "zh-TW"}))
+	if err != nil || c.CDSLanguage != "zh-TW" {
+		t.Errorf("SMARTCALC_CDS_LANGUAGE=zh-TW: %v %v", c.CDSLanguage, err)
 	}
 }
 
@@ -60,6 +64,7 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"both ehrs sources", map[string]string{EnvEHRs: "[]", EnvEHRsFile: "/x"}, EnvEHRs},
 		{"missing ehrs file", map[string]string{EnvEHRsFile: "/nonexistent/ehrs.json"}, EnvEHRsFile},
 		{"bad frame ancestor", map[string]string{EnvFrameAncestors: "http://evil.example"}, EnvFrameAncestors},
+		{"CDS language not offered", map[string]string{EnvCDSLanguage: "zh-CN"}, EnvCDSLanguage},
 		{"short admin token", map[string]string{EnvAdminToken: "admin-token-too-short"}, EnvAdminToken},
 	}
 	for _, tt := range tests {

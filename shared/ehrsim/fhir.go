@@ -81,11 +81,11 @@ func (s *Server) serveFHIR(w http.ResponseWriter, r *http.Request, st *site, res
 		}
 	}
 	if fail, forbid := a.faults.fhirFault(typ); fail {
-		writeOutcome(w, http.StatusInternalServerError, "exception", "Simulated server error (fault fhir-5xx).")
+		writeOutcome(w, http.StatusInternalServerError, "exception", "Internal server error.")
 		return
 	} else if forbid {
 		writeOutcomeDetails(w, http.StatusForbidden, "forbidden",
-			fmt.Sprintf("Access to %s for this patient is restricted: break-the-glass authorization is required (fault fhir-403).", typ))
+			fmt.Sprintf("Access to %s for this patient is restricted: break-the-glass authorization is required.", typ))
 		return
 	}
 	if !search {

@@ -122,7 +122,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, st *site) {
 	if f.token5xx {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(http.StatusServiceUnavailable)
-		io.WriteString(w, "<html><body><h1>503 Service Temporarily Unavailable</h1><p>Simulated gateway error (fault token-5xx).</p></body></html>\n")
+		io.WriteString(w, "<html><body><h1>503 Service Temporarily Unavailable</h1><p>Service temporarily unavailable.</p></body></html>\n")
 		return
 	}
 	now := s.cfg.Now()
@@ -132,7 +132,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, st *site) {
 		return
 	}
 	if f.invalidClient {
-		writeOAuthError(w, errInvalidClient("Client authentication failed (simulated by fault invalid_client)."))
+		writeOAuthError(w, errInvalidClient("Client authentication failed."))
 		return
 	}
 	var a *authorization
@@ -163,7 +163,7 @@ func (s *Server) checkCode(form url.Values, code *authCode, client *Client, now 
 		return nil, errInvalidGrant("The authorization code is unknown or expired.")
 	}
 	if code.a.faults.invalidGrant {
-		return nil, errInvalidGrant("The authorization code was rejected (simulated by fault invalid_grant).")
+		return nil, errInvalidGrant("The authorization code was rejected.")
 	}
 	s.mu.Lock()
 	if code.used {
@@ -219,7 +219,7 @@ func (s *Server) checkRefresh(form url.Values, rt *issuedToken, client *Client, 
 		return nil, errInvalidGrant("The refresh token is unknown, expired or already used (refresh tokens rotate on use).")
 	}
 	if rt.a.faults.refreshExpired {
-		return nil, errInvalidGrant("The refresh token expired (simulated by fault refresh-expired).")
+		return nil, errInvalidGrant("The refresh token expired.")
 	}
 	if rt.a.clientID != client.ID {
 		return nil, errInvalidGrant("The refresh token was issued to another client.")

@@ -57,7 +57,7 @@ func TestMappingStopsAtDeadline(t *testing.T) {
 			for _, de := range m.DataErrors {
 				if errors.Is(de.Err, ErrNotChecked) {
 					unchecked = append(unchecked, de.ResourceType)
-					if de.Kind != DataUnavailable || !strings.Contains(de.Message, "ran out before it checked the "+de.ResourceType) {
+					if de.Kind != DataUnavailable || de.Message.Key != "read.not-checked" || !strings.Contains(de.Message.String(), "ran out before it checked the ") {
 						t.Errorf("%s: %s %q", de.ResourceType, de.Kind, de.Message)
 					}
 				}

@@ -3,15 +3,15 @@ package mapping
 import (
 	"context"
 	"errors"
-	"fmt"
-	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"maps"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/fhir"
+	"github.com/smartcalc-app/smartcalc/shared/message"
 )
 
 // DefaultLabLookback is how old an Observation may be and still be used
@@ -92,11 +92,13 @@ const (
 )
 
 // Gap is an input the mapping left unset, and why. Evidence lists the
-// records the clinician should look at.
+// records the clinician should look at. MapRecord also gives the input
+// no value but Message as its note in CalcInputs, so that the calculators
+// say why they cannot decide.
 type Gap struct {
 	Input        string        `json:"input"`
 	Reason       GapReason     `json:"reason"`
-	Message      string        `json:"message"`
+	Message      message.Msg   `json:"message"`
 	ResourceType string        `json:"resource_type,omitempty"` // the failed search, for refused and unavailable
 	Evidence     []calc.Source `json:"evidence,omitempty"`
 }
@@ -117,8 +119,16 @@ const (
 type DataError struct {
 	ResourceType string        `json:"resource_type"`
 	Kind         DataErrorKind `json:"kind"`
-	// Message is for a person: fhir.Error's Message when there is one.
-	Message string `json:"message"`
+	// BreakTheGlass is a refusal the EHR lifts with break-the-glass
+	// access; TooLarge, an answer larger than SMART Calc reads.
+	BreakTheGlass bool `json:"break_the_glass,omitempty"`
+	TooLarge      bool `json:"too_large,omitempty"`
+	// Message says it for a person: "Not available: the EHR refused
+	// access to the problem list."
+	Message message.Msg `json:"message"`
+	// EHRSaid is the EHR's own OperationOutcome text, verbatim, for
+	// support; it is not part of Message.
+	EHRSaid string `json:"ehr_said,omitempty"`
 	// Inputs are the inputs left unset because of it.
 	Inputs []string `json:"inputs,omitempty"`
 	Err    error    `json:"-"`
@@ -161,9 +171,11 @@ type Mapped struct {
 	Gaps []Gap `json:"gaps"`
 	// NeedsConfirmation names the inputs whose gap is GapConfirm.
 	NeedsConfirmation []string `json:"needs_confirmation"`
-	// Warnings are for a person: stale values, values not used, failed
-	// searches, the EHR's OperationOutcome warnings.
-	Warnings []string `json:"warnings"`
+	// Warnings are for a person, one per problem and input: stale values,
+	// values not used, the EHR's OperationOutcome warnings, searches cut
+	// short. Reads that failed are DataErrors (the assessment warns of
+	// them, grouped).
+	Warnings []calc.Warning `json:"warnings"`
 	// DataErrors are the resource types that could not be read, in type
 	// order.
 	DataErrors []DataError `json:"data_errors"`
@@ -178,6 +190,21 @@ type Mapped struct {
 	// IndexPCI is the index PCI as a Procedure shows it (the newest PCI
 	// within procedures.pci.window_months), nil when none does.
 	IndexPCI *calc.Source `json:"index_pci"`
+}
+
+// CalcInputs returns the calculators' inputs: the values found, and for
+// each gap an input without a value that says why (origin unavailable,
+// absent or asked, the gap's message as its note), so that a criterion
+// the record cannot decide says what could not be read or what is asked.
+func (m *Mapped) CalcInputs() calc.Inputs {
+	out := make(calc.Inputs, len(m.Inputs)+len(m.Gaps))
+	for _, g := range m.Gaps {
+		out[g.Input] = calc.Input{Origin: gapOrigin(g.Reason), Note: g.Message, Evidence: g.Evidence}
+	}
+	for k, v := range m.Inputs {
+		out[k] = v
+	}
+	return out
 }
 
 // Gap returns the gap of an input.
@@ -378,7 +405,7 @@ type mapper struct {
 	opts   MapOptions
 	inputs calc.Inputs
 	gaps   map[string]Gap
-	warns  []string
+	warns  []calc.Warning
 	warned map[string]bool
 	sysKey map[string]string // system URI → key of codes.systems
 	conds  []*fhir.Condition // not refuted or entered in error
@@ -388,20 +415,28 @@ type mapper struct {
 	pci    *calc.Source // the index PCI
 }
 
-func (m *mapper) warn(format string, args ...any) {
-	s := fmt.Sprintf(format, args...)
-	if !m.warned[s] {
-		m.warned[s] = true
-		m.warns = append(m.warns, s)
+// Warning kinds of the mapping (beside calc's).
+const (
+	WarnStale  = "stale"  // a result older than fhir.lookback_days, used
+	WarnAccess = "access" // part of the record not read (see DataErrors)
+	WarnRecord = "record" // something in the record not used as it stands
+)
+
+// warn records one problem with one input ("" for the record as a whole),
+// once.
+func (m *mapper) warn(kind, input, key string, args message.Args) {
+	w := calc.Warning{Kind: kind, Input: input, Text: message.New(key, args)}
+	if !m.warned[w.WarningKey()] {
+		m.warned[w.WarningKey()] = true
+		m.warns = append(m.warns, w)
 	}
 }
 
-func (m *mapper) label(input string) string {
-	if d, ok := m.cfg.Inputs[input]; ok {
-		return d.Label
-	}
-	return input
-}
+func (m *mapper) label(input string) message.Msg { return m.cfg.InputLabel(input) }
+
+// resource names what a FHIR resource type holds for a person: "the
+// problem list" for Condition.
+func resource(typ string) message.Msg { return message.New("resource."+typ, nil) }
 
 // set records an input read from the record.
 func (m *mapper) set(name string, in calc.Input) {
@@ -423,17 +458,18 @@ func (m *mapper) setFlag(name string, v bool, evidence []calc.Source) {
 }
 
 // absent records a value decided from the absence of matching records in
-// searches read in full. Its source names the search, since no record can.
-func (m *mapper) absent(name string, v any, what string, types ...string) {
-	pid := ""
-	if m.rec.Patient != nil {
-		pid = m.rec.Patient.ID
-	}
-	src := calc.Source{Reference: types[0] + "?patient=" + pid, Display: what + " (searched " + strings.Join(types, ", ") + ")"}
-	m.set(name, calc.Input{Value: v, Origin: calc.OriginRecord, Source: &src})
+// searches read in full: origin absent ("None recorded"), no source (no
+// record states it), and a note saying what was searched for.
+func (m *mapper) absent(name string, v any, note message.Msg) {
+	m.set(name, calc.Input{Value: v, Origin: calc.OriginAbsent, Note: note})
 }
 
-func (m *mapper) gap(name string, reason GapReason, msg string, evidence ...calc.Source) {
+// absentNote is the catalogue's "absent.<input>" sentence.
+func absentNote(input string, args message.Args) message.Msg {
+	return message.New("absent."+input, args)
+}
+
+func (m *mapper) gap(name string, reason GapReason, msg message.Msg, evidence ...calc.Source) {
 	if _, ok := m.inputs[name]; ok {
 		return
 	}
@@ -469,17 +505,14 @@ func (m *mapper) unknown(name string, types ...string) {
 		return
 	}
 	err := m.rec.Errors[pick]
-	g := Gap{Input: name, ResourceType: pick}
+	g := Gap{Input: name, ResourceType: pick, Message: ReadMessage(pick, err)}
 	switch {
 	case err == nil:
 		g.Reason = GapUnavailable
-		g.Message = fmt.Sprintf("%s: the EHR has more %s records than SMART Calc reads, so their absence cannot be concluded; please answer.", m.label(name), pick)
 	case errors.Is(err, fhir.ErrForbidden):
 		g.Reason = GapRefused
-		g.Message = fmt.Sprintf("%s: permission to read %s records was refused, so this cannot be read from the record; please answer.", m.label(name), pick)
 	default:
 		g.Reason = GapUnavailable
-		g.Message = fmt.Sprintf("%s: the %s records could not be read (%s); please answer or try again.", m.label(name), pick, errorKind(err))
 	}
 	if _, ok := m.inputs[name]; !ok {
 		m.gaps[name] = g
@@ -505,20 +538,60 @@ func (m *mapper) outcomes() {
 	for _, t := range slices.Sorted(maps.Keys(m.rec.Outcomes)) {
 		for _, o := range m.rec.Outcomes[t] {
 			if s := o.Text(); s != "" {
-				m.warn("The EHR said about the %s records: %s", t, s)
+				m.warn(WarnRecord, "", "warn.ehr-said", message.Args{"resource": resource(t), "text": s})
 			}
 		}
 	}
 	for _, t := range slices.Sorted(maps.Keys(m.rec.Truncated)) {
 		if m.rec.Truncated[t] {
-			m.warn("The EHR has more %s records than SMART Calc reads: the oldest were not read, so their absence is never concluded.", t)
+			m.warn(WarnAccess, "", "warn.search-truncated", message.Args{"resource": resource(t)})
 		}
 	}
 }
 
-// finish sorts the gaps and warnings and builds the data errors.
+// ReadMessage says, for a person, why the records of a type could not be
+// read ("Not available: …"); err nil means the search was cut short.
+func ReadMessage(typ string, err error) message.Msg {
+	args := message.Args{"resource": resource(typ)}
+	var fe *fhir.Error
+	errors.As(err, &fe)
+	switch {
+	case err == nil:
+		return message.New("read.truncated", args)
+	case errors.Is(err, ErrNotChecked):
+		return message.New("read.not-checked", args)
+	case errors.Is(err, fhir.ErrScope):
+		return message.New("read.scope", args)
+	case fe != nil && fe.BreakTheGlass:
+		return message.New("read.break-the-glass", args)
+	case errors.Is(err, fhir.ErrForbidden):
+		return message.New("read.forbidden", args)
+	case errors.Is(err, fhir.ErrUnauthorized):
+		return message.New("read.unauthorized", args)
+	case errors.Is(err, fhir.ErrUnavailable):
+		return message.New("read.unavailable", args)
+	case fe != nil && fe.TooLarge:
+		return message.New("read.too-large", args)
+	}
+	return message.New("read.unusable", args)
+}
+
+// gapOrigin is how an input without a value says why: not available (a
+// read refused or failed), none recorded, or asked.
+func gapOrigin(r GapReason) calc.Origin {
+	switch r {
+	case GapRefused, GapUnavailable:
+		return calc.OriginUnavailable
+	case GapNotRecorded:
+		return calc.OriginAbsent
+	}
+	return calc.OriginAsked
+}
+
+// finish sorts the gaps and warnings, gives each unset input its reason
+// and builds the data errors.
 func (m *mapper) finish() *Mapped {
-	out := &Mapped{Inputs: m.inputs, Gaps: []Gap{}, NeedsConfirmation: []string{}, Warnings: []string{}, DataErrors: []DataError{},
+	out := &Mapped{Inputs: m.inputs, Gaps: []Gap{}, NeedsConfirmation: []string{}, Warnings: []calc.Warning{}, DataErrors: []DataError{},
 		OralAnticoagulant: m.oac, DAPT: m.dapt, Regimen: m.reg, IndexPCI: m.pci}
 	for _, name := range slices.Sorted(maps.Keys(m.gaps)) {
 		g := m.gaps[name]
@@ -532,15 +605,10 @@ func (m *mapper) finish() *Mapped {
 		if err == nil {
 			continue
 		}
-		d := DataError{ResourceType: t, Kind: errorKind(err), Err: err}
+		d := DataError{ResourceType: t, Kind: errorKind(err), Err: err, Message: ReadMessage(t, err)}
 		var fe *fhir.Error
-		switch {
-		case errors.Is(err, ErrNotChecked):
-			d.Message = fmt.Sprintf("SMART Calc's time for this assessment ran out before it checked the %s records. Try again, or check them in the EHR.", t)
-		case errors.As(err, &fe):
-			d.Message = fe.Message()
-		default:
-			d.Message = fmt.Sprintf("The %s records could not be read.", t)
+		if errors.As(err, &fe) {
+			d.BreakTheGlass, d.TooLarge, d.EHRSaid = fe.BreakTheGlass, fe.TooLarge, fe.Outcome.Text()
 		}
 		for _, g := range out.Gaps {
 			if g.ResourceType == t {
@@ -548,14 +616,6 @@ func (m *mapper) finish() *Mapped {
 			}
 		}
 		out.DataErrors = append(out.DataErrors, d)
-		switch {
-		case d.Refused():
-			m.warn("%s records were not read: permission refused. %s", t, d.Message)
-		case errors.Is(err, ErrNotChecked):
-			m.warn("%s records were not checked. %s", t, d.Message)
-		default:
-			m.warn("%s records were not read (%s). %s", t, d.Kind, d.Message)
-		}
 	}
 	out.Warnings = append(out.Warnings, m.warns...)
 	return out
@@ -620,7 +680,7 @@ func token(cd fhir.Coding) string {
 }
 
 // display is what a concept says: the matched coding's display, else the
-// concept text.
+// concept text. These are the record's own words.
 func display(cd fhir.Coding, cc fhir.CodeableConcept) string {
 	switch {
 	case cd.Display != "" && cd.Code != "":
@@ -705,8 +765,8 @@ func (m *mapper) demographics() {
 			m.unknown("age", "Patient")
 			m.unknown("sex", "Patient")
 		} else {
-			m.gap("age", GapNotRecorded, "Age: the Patient record was not read.")
-			m.gap("sex", GapNotRecorded, "Sex: the Patient record was not read.")
+			m.gap("age", GapNotRecorded, message.New("gap.patient-not-read", message.Args{"input": m.label("age")}))
+			m.gap("sex", GapNotRecorded, message.New("gap.patient-not-read", message.Args{"input": m.label("sex")}))
 		}
 		return
 	}
@@ -718,23 +778,23 @@ func (m *mapper) demographics() {
 func (m *mapper) age(p *fhir.Patient, ref string) {
 	start, end, ok := span(p.BirthDate)
 	if !ok {
-		msg := "Age: the Patient record has no birth date."
+		msg := message.New("gap.no-birth-date", nil)
 		if p.BirthDate != "" {
-			msg = fmt.Sprintf("Age: the birth date %q is not a valid date.", p.BirthDate)
+			msg = message.New("gap.bad-birth-date", message.Args{"date": p.BirthDate})
 		}
 		m.gap("age", GapNotRecorded, msg)
 		return
 	}
-	if msg := BirthDateProblem(p.BirthDate, start, end, m.now); msg != "" {
-		m.gap("age", GapConfirm, "Age: "+msg)
+	if msg := BirthDateProblem(p.BirthDate, start, end, m.now); !msg.IsZero() {
+		m.gap("age", GapConfirm, message.New("gap.age-problem", message.Args{"problem": msg}))
 		return
 	}
 	oldest := WholeYears(start, m.now)
 	youngest := WholeYears(end.Add(-time.Nanosecond), m.now)
 	if oldest != youngest {
-		m.warn("The birth date is partial (%s): age is taken as %d, the oldest it can be (it may be %d). Confirm the age.", p.BirthDate, oldest, youngest)
+		m.warn(WarnRecord, "age", "warn.birth-partial", message.Args{"date": message.Date(p.BirthDate), "oldest": oldest, "youngest": youngest})
 	}
-	m.set("age", calc.Input{Value: float64(oldest), Source: &calc.Source{Reference: ref, Date: p.BirthDate, Display: "birth date"}})
+	m.set("age", calc.Input{Value: float64(oldest), Source: &calc.Source{Reference: ref, Date: p.BirthDate, Label: message.New("source.birth-date", nil)}})
 }
 
 // MaxAge is the oldest age SMART Calc accepts from a birth date: an older
@@ -761,17 +821,16 @@ func BirthDateIssue(start, end, now time.Time) string {
 }
 
 // BirthDateProblem says why a birth date cannot be right at now, or returns
-// "": it is after now, or more than MaxAge years before it (BirthDateIssue).
-// The banner and the scores use it, so both refuse the same dates with the
-// same words.
-func BirthDateProblem(raw string, start, end, now time.Time) string {
+// a zero message: it is after now, or more than MaxAge years before it
+// (BirthDateIssue). The scores use it for the age they are not given.
+func BirthDateProblem(raw string, start, end, now time.Time) message.Msg {
 	switch BirthDateIssue(start, end, now) {
 	case BirthDateFuture:
-		return fmt.Sprintf("the birth date %s is after the assessment date, so it cannot be right. Correct it in the EHR or enter the age.", raw)
+		return message.New("birth.future", message.Args{"date": raw})
 	case BirthDateTooOld:
-		return fmt.Sprintf("the birth date %s is more than %d years ago, so it cannot be right. Correct it in the EHR or enter the age.", raw, MaxAge)
+		return message.New("birth.too-old", message.Args{"date": raw, "years": MaxAge})
 	}
-	return ""
+	return message.Msg{}
 }
 
 // dateOf is the start of now's calendar day in UTC.
@@ -804,18 +863,18 @@ func (m *mapper) sex(p *fhir.Patient, ref string) {
 	fromBirth := map[string]string{"F": calc.Female, "M": calc.Male}[birth]
 	if g == calc.Female || g == calc.Male {
 		if fromBirth != "" && fromBirth != g {
-			m.warn("Patient.gender is %s but the US Core birth sex is %s: the calculators use %s. Check which applies to the sex-specific thresholds.", g, birth, g)
+			m.warn(WarnRecord, "sex", "warn.sex-mismatch", message.Args{"gender": m.cfg.EnumLabel("sex", g), "birth": m.cfg.EnumLabel("sex", fromBirth)})
 		}
-		m.set("sex", calc.Input{Value: g, Source: &calc.Source{Reference: ref, Code: systemGender + "|" + g, Display: "Patient.gender"}})
+		m.set("sex", calc.Input{Value: g, Source: &calc.Source{Reference: ref, Code: systemGender + "|" + g, Label: message.New("source.gender", nil)}})
 		return
 	}
 	if fromBirth != "" {
-		m.set("sex", calc.Input{Value: fromBirth, Source: &calc.Source{Reference: ref, Code: fhir.ExtBirthSex + "|" + birth, Display: "US Core birth sex"}})
+		m.set("sex", calc.Input{Value: fromBirth, Source: &calc.Source{Reference: ref, Code: fhir.ExtBirthSex + "|" + birth, Label: message.New("source.birth-sex", nil)}})
 		return
 	}
-	msg := "Sex: the Patient record gives neither female nor male"
 	if g != "" {
-		msg += fmt.Sprintf(" (gender %q)", g)
+		m.gap("sex", GapAsk, message.New("gap.sex.other", message.Args{"gender": g}))
+		return
 	}
-	m.gap("sex", GapAsk, msg+": the sex-specific parts (CKD-EPI, Cockcroft-Gault, ARC-HBR anaemia) need female or male.")
+	m.gap("sex", GapAsk, message.New("gap.sex", nil))
 }

@@ -1,14 +1,13 @@
 package mapping
 
 import (
-	"fmt"
-	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
+	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/fhir"
+	"github.com/smartcalc-app/smartcalc/shared/message"
 )
 
 // The project's choices for linking records in time (documented on
@@ -41,11 +40,7 @@ type condMatch struct {
 }
 
 func (cm condMatch) source() calc.Source {
-	d := display(cm.coding, cm.c.Code)
-	if s := cm.c.ClinicalStatusCode(); s != "" {
-		d += " (" + s + ")"
-	}
-	return calc.Source{Reference: "Condition/" + cm.c.ID, Code: token(cm.coding), Date: cm.date, Display: d}
+	return calc.Source{Reference: "Condition/" + cm.c.ID, Code: token(cm.coding), Date: cm.date, Display: display(cm.coding, cm.c.Code)}
 }
 
 // usableConditions drops refuted and entered-in-error conditions.
@@ -127,14 +122,24 @@ func (m *mapper) window(set calc.CodeSet, start, end time.Time, dated bool) tri 
 	return triYes
 }
 
-func windowText(set calc.CodeSet) string {
+// windowText names a code set's time window: "12 months".
+func windowText(set calc.CodeSet) message.Msg {
 	switch {
 	case set.WindowMonths > 0:
-		return fmt.Sprintf("%d months", set.WindowMonths)
+		return message.New("window.months", message.Args{"n": set.WindowMonths})
 	case set.WindowDays > 0:
-		return fmt.Sprintf("%d days", set.WindowDays)
+		return message.New("window.days", message.Args{"n": set.WindowDays})
 	}
-	return ""
+	return message.Msg{}
+}
+
+// recordedAs names a record for a gap's question: what it says and its date
+// ("undated" when it has none).
+func recordedAs(s calc.Source) message.Msg {
+	if s.Date == "" {
+		return message.New("source.undated", message.Args{"what": s.Describe()})
+	}
+	return calc.SourceMsg(s)
 }
 
 // condSpec names a code set behind a boolean input; anyStatus counts past
@@ -180,13 +185,11 @@ func (m *mapper) conditionFlag(input string, specs ...condSpec) {
 		m.setFlag(input, true, sortSources(yes))
 	case len(ask) > 0:
 		ask = sortSources(ask)
-		m.gap(input, GapConfirm, fmt.Sprintf("%s: %s (%s) is recorded: does it amount to this criterion? The code alone cannot tell.",
-			m.label(input), ask[0].Display, ask[0].Reference), ask...)
+		m.gap(input, GapConfirm, message.New("gap.condition-ask", message.Args{"input": m.label(input), "what": recordedAs(ask[0])}), ask...)
 	case len(maybe) > 0:
-		m.gap(input, GapConfirm, fmt.Sprintf("%s: %s (%s) is recorded without a date that places it inside or outside the time window: confirm.",
-			m.label(input), maybe[0].Display, maybe[0].Reference), sortSources(maybe)...)
+		m.gap(input, GapConfirm, message.New("gap.condition-undated", message.Args{"input": m.label(input), "what": recordedAs(maybe[0])}), sortSources(maybe)...)
 	case m.conclusive("Condition"):
-		m.absent(input, false, "no matching condition recorded", "Condition")
+		m.absent(input, false, absentNote(input, nil))
 	default:
 		m.unknown(input, "Condition")
 	}
@@ -224,20 +227,12 @@ func (m *mapper) malignancy() {
 	case len(yes) > 0:
 		m.setFlag(input, true, sortSources(yes))
 	case len(ask) > 0:
-		m.gap(input, GapConfirm, fmt.Sprintf("Active malignancy: %s (%s, %s) is current but was not diagnosed within the last %s: is it under treatment (surgery, chemotherapy, radiotherapy)? Remission or maintenance therapy only does not count.",
-			ask[0].Display, ask[0].Reference, orUndated(ask[0].Date), windowText(set)), sortSources(ask)...)
+		m.gap(input, GapConfirm, message.New("gap.malignancy", message.Args{"what": recordedAs(ask[0]), "window": windowText(set)}), sortSources(ask)...)
 	case m.conclusive("Condition"):
-		m.absent(input, false, "no current malignancy recorded", "Condition")
+		m.absent(input, false, absentNote(input, nil))
 	default:
 		m.unknown(input, "Condition")
 	}
-}
-
-func orUndated(date string) string {
-	if date == "" {
-		return "undated"
-	}
-	return date
 }
 
 // stroke maps ischemic_stroke: major within the window (6 months) with
@@ -249,7 +244,7 @@ func (m *mapper) stroke() {
 	strokes := m.conditionMatches("ischemic-stroke", false)
 	if len(strokes) == 0 {
 		if m.conclusive("Condition") {
-			m.absent(input, "none", "no ischaemic stroke recorded", "Condition")
+			m.absent(input, "none", absentNote(input, nil))
 		} else {
 			m.unknown(input, "Condition")
 		}
@@ -281,8 +276,8 @@ func (m *mapper) stroke() {
 	case len(major) > 0:
 		m.set(input, calc.Input{Value: "major", Origin: calc.OriginRecord, Source: &major[0], Evidence: sortSources(major)})
 	case len(pending) > 0:
-		m.gap(input, GapConfirm, fmt.Sprintf("Ischaemic stroke: %s (%s, %s) may be within %s, and no NIHSS score tells whether it was moderate or severe (NIHSS ≥%s): major or minor?",
-			pending[0].Display, pending[0].Reference, orUndated(pending[0].Date), windowText(set), calc.FormatNumber(threshold, 0)), sortSources(pending)...)
+		m.gap(input, GapConfirm, message.New("gap.stroke", message.Args{"what": recordedAs(pending[0]), "window": windowText(set),
+			"threshold": message.Num{Value: threshold}}), sortSources(pending)...)
 	default:
 		all = sortSources(all)
 		m.set(input, calc.Input{Value: "minor", Origin: calc.OriginRecord, Source: &all[0], Evidence: all})
@@ -301,7 +296,7 @@ func (m *mapper) strokeSeverity(s condMatch, threshold float64) (tri, []calc.Sou
 	var ev []calc.Source
 	for _, c := range m.nihss(from, to) {
 		src := c.source()
-		src.Display = "NIHSS " + calc.FormatNumber(*c.o.ValueQuantity.Value, 0)
+		src.Label = message.New("source.nihss", message.Args{"score": message.Num{Value: *c.o.ValueQuantity.Value}})
 		ev = append(ev, src)
 		if *c.o.ValueQuantity.Value >= threshold {
 			res = triYes
@@ -339,20 +334,21 @@ func (m *mapper) myocardialInfarction() {
 	for _, cm := range m.conditionMatches("prior-mi", false) {
 		prior = append(prior, cm.source())
 	}
-	decide := func(input string, yes, maybe []calc.Source, what string) {
+	window := message.Args{"window": windowText(acuteSet)}
+	decide := func(input string, yes, maybe []calc.Source) {
 		switch {
 		case len(yes) > 0:
 			m.setFlag(input, true, sortSources(yes))
 		case len(maybe) > 0:
-			m.gap(input, GapConfirm, fmt.Sprintf("%s: %s (%s, %s) has no date that tells whether it is %s: confirm.", m.label(input), maybe[0].Display, maybe[0].Reference, orUndated(maybe[0].Date), what), maybe...)
+			m.gap(input, GapConfirm, message.New("gap.mi-undated."+input, message.Args{"what": recordedAs(maybe[0]), "window": windowText(acuteSet)}), maybe...)
 		case m.conclusive("Condition"):
-			m.absent(input, false, "no matching condition recorded", "Condition")
+			m.absent(input, false, absentNote(input, window))
 		default:
 			m.unknown(input, "Condition")
 		}
 	}
-	decide("nstemi_stemi", index, indexMaybe, "the index presentation (within 30 days)")
-	decide("prior_mi", prior, priorMaybe, "a prior infarction (more than 30 days ago)")
+	decide("nstemi_stemi", index, indexMaybe)
+	decide("prior_mi", prior, priorMaybe)
 }
 
 // usableProcedure drops procedures that did not happen.
@@ -429,7 +425,7 @@ func (m *mapper) bleedSupport(cm condMatch) []calc.Source {
 				(dated && cm.dated && !ps.Before(cm.start.Add(-transfusionBefore)) && !ps.After(cm.end.Add(transfusionAfter)))
 			if link {
 				src := procedureSource(p, cd, date)
-				src.Display = "transfusion: " + src.Display
+				src.Label = message.New("source.transfusion", message.Args{"what": src.Describe()})
 				out = append(out, src)
 			}
 		}
@@ -459,7 +455,8 @@ func (m *mapper) bleedSupport(cm condMatch) []calc.Source {
 			}
 		}
 		if link {
-			out = append(out, calc.Source{Reference: "Encounter/" + e.ID, Code: token(fhir.Coding{System: e.Class.System, Code: e.Class.Code}), Date: date, Display: "inpatient stay"})
+			out = append(out, calc.Source{Reference: "Encounter/" + e.ID, Code: token(fhir.Coding{System: e.Class.System, Code: e.Class.Code}), Date: date,
+				Display: e.Class.Display, Label: message.New("source.inpatient-stay", nil)})
 		}
 	}
 	return out
@@ -558,7 +555,7 @@ func (m *mapper) bleeding() {
 	case len(unsup) > 0:
 		m.gap("prior_bleeding", GapConfirm, m.askBleed(unsup[0]), evidence(unsup)...)
 	case m.conclusive("Condition"):
-		m.absent("prior_bleeding", false, "no bleeding recorded", "Condition")
+		m.absent("prior_bleeding", false, absentNote("prior_bleeding", nil))
 	default:
 		m.unknown("prior_bleeding", "Condition")
 	}
@@ -595,33 +592,30 @@ func (m *mapper) bleeding() {
 	case len(sup) == 1 && w(sup[0], cut12) == triYes:
 		setHistory("minor", evidence(sup))
 	case len(eps) > 0 && m.conclusive("Condition"):
-		m.absent("bleeding_history", "none", fmt.Sprintf("no bleed within %d months and none recurrent", *m.cfg.FHIR.Windows.BleedingMinorMonths), "Condition")
+		m.absent("bleeding_history", "none", message.New("absent.bleeding_history.old", message.Args{"months": *m.cfg.FHIR.Windows.BleedingMinorMonths}))
 	case len(eps) == 0 && m.conclusive("Condition"):
-		m.absent("bleeding_history", "none", "no bleeding recorded", "Condition")
+		m.absent("bleeding_history", "none", absentNote("bleeding_history", nil))
 	default:
 		m.unknown("bleeding_history", "Condition")
 	}
 }
 
 // askBleed is the question about an unsupported (or undated) bleed.
-func (m *mapper) askBleed(ep bleedEpisode) string {
-	src := ep.conds[0].source()
-	var why []string
-	for _, t := range []string{"Procedure", "Encounter"} {
-		if err := m.rec.Errors[t]; err != nil {
-			why = append(why, fmt.Sprintf("the %s records could not be read (%s)", t, errorKind(err)))
-		}
-	}
-	msg := fmt.Sprintf("Prior bleeding: %s (%s, %s) is recorded", src.Display, src.Reference, orUndated(src.Date))
+func (m *mapper) askBleed(ep bleedEpisode) message.Msg {
+	what := recordedAs(ep.conds[0].source())
 	if len(ep.support) == 0 {
-		msg += ", but no transfusion or inpatient stay in the record shows that it needed hospitalisation or transfusion"
-		if len(why) > 0 {
-			msg += " (" + strings.Join(why, "; ") + ")"
+		var unread message.List
+		for _, t := range []string{"Procedure", "Encounter"} {
+			if m.rec.Errors[t] != nil {
+				unread = append(unread, resource(t))
+			}
 		}
-		return msg + ": did it? When, and was it recurrent?"
+		if len(unread) > 0 {
+			return message.New("gap.bleed-unsupported.unread", message.Args{"what": what, "unread": unread})
+		}
+		return message.New("gap.bleed-unsupported", message.Args{"what": what})
 	}
-	return msg + fmt.Sprintf(" with a date that does not tell whether it is within %d or %d months: when was it?",
-		*m.cfg.FHIR.Windows.BleedingMajorMonths, *m.cfg.FHIR.Windows.BleedingMinorMonths)
+	return message.New("gap.bleed-date", message.Args{"what": what, "major": *m.cfg.FHIR.Windows.BleedingMajorMonths, "minor": *m.cfg.FHIR.Windows.BleedingMinorMonths})
 }
 
 // procedures maps recent major surgery or trauma, complex PCI and
@@ -630,9 +624,9 @@ func (m *mapper) askBleed(ep bleedEpisode) string {
 // an input asks the same way.
 func (m *mapper) procedures() {
 	m.recentSurgery()
-	for _, p := range []struct{ input, set, what string }{
-		{"complex_pci", "complex-pci", "Complex PCI is not coded: was the PCI complex?"},
-		{"bare_metal_stent", "bare-metal-stent", "Stent type is rarely coded: was a bare-metal stent implanted?"},
+	for _, p := range []struct{ input, set string }{
+		{"complex_pci", "complex-pci"},
+		{"bare_metal_stent", "bare-metal-stent"},
 	} {
 		set, hasSet := m.cfg.Codes.Procedures[p.set]
 		var ev []calc.Source
@@ -645,7 +639,7 @@ func (m *mapper) procedures() {
 		case hasSet && m.rec.Errors["Procedure"] != nil:
 			m.unknown(p.input, "Procedure")
 		default:
-			m.gap(p.input, GapAsk, m.label(p.input)+": "+p.what)
+			m.gap(p.input, GapAsk, message.New("gap."+p.set, nil))
 		}
 	}
 }
@@ -745,12 +739,11 @@ func (m *mapper) recentSurgery() {
 		m.setFlag(input, true, sortSources(major))
 	case len(ask) > 0:
 		ask = sortSources(ask)
-		m.gap(input, GapAsk, fmt.Sprintf("Recent major surgery or trauma: %s (%s, %s) is recorded within %d days: was it major surgery or major trauma?",
-			ask[0].Display, ask[0].Reference, orUndated(ask[0].Date), nDays), ask...)
+		m.gap(input, GapAsk, message.New("gap.surgery-ask", message.Args{"what": recordedAs(ask[0]), "days": nDays}), ask...)
 	case m.opts.AskRecentSurgery:
-		m.gap(input, GapAsk, fmt.Sprintf("Recent major surgery or trauma: none is recorded in the last %d days; please confirm.", nDays))
+		m.gap(input, GapAsk, message.New("gap.surgery-confirm", message.Args{"days": nDays}))
 	case m.conclusive("Procedure", "Condition"):
-		m.absent(input, false, fmt.Sprintf("no surgery or injury recorded in the last %d days", nDays), "Procedure", "Condition")
+		m.absent(input, false, absentNote(input, message.Args{"days": nDays}))
 	default:
 		m.unknown(input, "Procedure", "Condition")
 	}
@@ -772,7 +765,7 @@ func (m *mapper) tradeoff() {
 	if len(ev) > 0 {
 		m.setFlag("liver_cancer_surgery", true, sortSources(ev))
 	} else {
-		m.gap("liver_cancer_surgery", GapAsk, "Liver disease, cancer or surgery (trade-off model): not detected from the record; please answer.")
+		m.gap("liver_cancer_surgery", GapAsk, message.New("gap.liver-cancer-surgery", nil))
 	}
-	m.gap("nondeferrable_major_surgery", GapAsk, "Non-deferrable major surgery on DAPT: is major surgery planned that cannot be deferred? The record cannot tell.")
+	m.gap("nondeferrable_major_surgery", GapAsk, message.New("gap.nondeferrable", nil))
 }

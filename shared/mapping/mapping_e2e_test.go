@@ -80,8 +80,10 @@ func TestMapRecordEndToEnd(t *testing.T) {
 		}
 	}
 	for _, in := range hbr.Inputs {
-		if in.Origin != calc.OriginRecord || in.Source == nil {
-			t.Errorf("input %s: origin %s source %+v", in.Name, in.Origin, in.Source)
+		// A value a record states cites it; a "no" from the absence of a
+		// finding cites none and says what was searched for.
+		if (in.Origin != calc.OriginRecord || in.Source == nil) && (in.Origin != calc.OriginAbsent || in.Source != nil || in.Note.IsZero()) {
+			t.Errorf("input %s: origin %s source %+v note %q", in.Name, in.Origin, in.Source, in.Note)
 		}
 		if in.Name == "hemoglobin" && (in.Source.Reference != "Observation/hb" || in.Stale) {
 			t.Errorf("hemoglobin from %+v", in.Source)
@@ -105,20 +107,30 @@ func TestMapRecordEndToEnd(t *testing.T) {
 	if len(arc.Assumptions) != 1 || arc.Assumptions[0].Input != "nondeferrable_major_surgery" || !criterionByID(arc, "nondeferrable-surgery").Assumed {
 		t.Errorf("assumptions %+v", arc.Assumptions)
 	}
-	// Each criterion met names the records that met it.
-	for id, refs := range map[string][]string{
-		"oral-anticoagulation": {"MedicationRequest/oac"},
-		"bleeding-minor":       {"Condition/bleed", "Encounter/stay"},
-		"anemia-mild":          {"Observation/hb"},
-		"ckd-moderate":         {"Observation/gfr"},
-		"age":                  {"Patient/p1"},
+	// Each criterion met names the records that met it in its sources,
+	// and says in clinical language what they show, without a reference.
+	for id, tt := range map[string]struct {
+		refs     []string
+		evidence string
+	}{
+		"oral-anticoagulation": {[]string{"MedicationRequest/oac"}, "apixaban 5 mg tablet (14 Jan 2026), major criterion"},
+		"bleeding-minor":       {[]string{"Condition/bleed", "Encounter/stay"}, "K92.2 K92.2 (15 Jul 2025); inpatient stay (15 Jul 2025), minor criterion"},
+		"anemia-mild":          {[]string{"Observation/hb"}, "Hb 11.8 g/dL on 14 Mar 2026: 11–12.9 g/dL in a man, minor criterion"},
+		"ckd-moderate":         {[]string{"Observation/gfr"}, "eGFR 51 mL/min/1.73 m² on 14 Mar 2026: 30–59 mL/min/1.73 m², minor criterion"},
+		"age":                  {[]string{"Patient/p1"}, "Age 78 years: 75 years or more, minor criterion"},
 	} {
 		c := criterionByID(arc, id)
-		for _, ref := range refs {
-			if !hasRef(c.Sources, ref) || !strings.Contains(c.Evidence, ref) {
-				t.Errorf("criterion %s: sources %+v evidence %q lack %s", id, c.Sources, c.Evidence, ref)
+		for _, ref := range tt.refs {
+			if !hasRef(c.Sources, ref) {
+				t.Errorf("criterion %s: sources %+v lack %s", id, c.Sources, ref)
 			}
 		}
+		if got := c.Evidence.String(); got != tt.evidence {
+			t.Errorf("criterion %s evidence\n got %q\nwant %q", id, got, tt.evidence)
+		}
+	}
+	if got := criterionByID(arc, "intracranial-hemorrhage").Evidence.String(); got != "No intracranial haemorrhage in the problem list" {
+		t.Errorf("unmet criterion's evidence %q: want what was searched for", got)
 	}
 	if c := criterionByID(arc, "thrombocytopenia"); c.Met == nil || *c.Met || len(c.Sources) != 0 {
 		t.Errorf("unmet criterion %+v", c)

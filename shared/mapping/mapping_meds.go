@@ -1,15 +1,15 @@
 package mapping
 
 import (
-	"fmt"
-	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"maps"
 	"math"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/fhir"
+	"github.com/smartcalc-app/smartcalc/shared/message"
 )
 
 // Long-term use (planned on fhir.windows.long_term_min_days_per_week days a
@@ -136,11 +136,7 @@ func (m *mapper) medications() {
 	items := m.activeMedications()
 	for _, it := range items {
 		if !it.ok {
-			name := it.text
-			if name == "" {
-				name = "unnamed"
-			}
-			m.warn("%s (%q) has no code SMART Calc can read (RxNorm or ATC): it was not counted. Check whether it is an anticoagulant, an antiplatelet, an NSAID or a steroid.", it.ref, name)
+			m.warn(WarnRecord, "", "warn.drug-uncoded", message.Args{"drug": drugName(it)})
 		}
 	}
 	medTypes := []string{"MedicationRequest", "MedicationStatement"}
@@ -149,16 +145,25 @@ func (m *mapper) medications() {
 	m.daptDetect(items, medTypes)
 }
 
+// drugName names a medication for a person: the record's text, or "a
+// drug without a name".
+func drugName(it medItem) message.Msg {
+	if it.text == "" {
+		return message.New("drug.unnamed", nil)
+	}
+	return message.Verbatim(it.text)
+}
+
 // unidentified lists the active medications with no readable code.
 func unidentified(items []medItem) []calc.Source {
 	var out []calc.Source
 	for _, it := range items {
 		if !it.ok {
-			name := it.text
-			if name == "" {
-				name = "an unnamed drug"
+			src := calc.Source{Reference: it.ref, Date: it.date, Display: it.text}
+			if it.text == "" {
+				src.Label = drugName(it)
 			}
-			out = append(out, calc.Source{Reference: it.ref, Date: it.date, Display: name})
+			out = append(out, src)
 		}
 	}
 	return out
@@ -176,9 +181,9 @@ func (m *mapper) oralAnticoagulant(items []medItem, medTypes []string) {
 		src := it.source(cd)
 		ing[src.Reference+"\x00"+src.Code] = m.ingredient("oral-anticoagulant", cd)
 		if m.vascularDose(it) {
-			src.Display += " — rivaroxaban 2.5 mg, a vascular-protection dose: not long-term OAC"
+			src.Label = message.New("source.vascular-dose", message.Args{"what": src.Describe(), "mg": *m.cfg.FHIR.Windows.RivaroxabanVascularMg})
 			excluded = append(excluded, src)
-			m.warn("%s (%s) is rivaroxaban 2.5 mg, a vascular-protection dose: it does not count as long-term oral anticoagulation.", it.ref, it.text)
+			m.warn(WarnRecord, input, "warn.rivaroxaban-vascular", message.Args{"drug": message.Verbatim(src.Display), "mg": *m.cfg.FHIR.Windows.RivaroxabanVascularMg})
 			continue
 		}
 		present = append(present, src)
@@ -193,11 +198,10 @@ func (m *mapper) oralAnticoagulant(items []medItem, medTypes []string) {
 		// A drug SMART Calc cannot identify may be an anticoagulant: the
 		// record cannot say "none", so the clinician is asked.
 		u := unidentified(items)
-		m.gap(input, GapConfirm, fmt.Sprintf("Oral anticoagulation: %s (%s) could not be identified from its coding. Is the patient on long-term oral anticoagulation?",
-			u[0].Display, u[0].Reference), u...)
+		m.gap(input, GapConfirm, message.New("gap.oac-unidentified", message.Args{"drug": u[0].Describe()}), u...)
 	case m.conclusive(medTypes...):
 		m.oac.Present = new(false)
-		m.absent(input, false, "no active oral anticoagulant", medTypes...)
+		m.absent(input, false, absentNote(input, nil))
 	default:
 		m.unknown(input, medTypes...)
 	}
@@ -233,7 +237,7 @@ func (m *mapper) vascularDose(it medItem) bool {
 func (m *mapper) nsaidSteroid(items []medItem, medTypes []string) {
 	const input = "nsaid_or_steroid"
 	var yes, ask []calc.Source
-	var why string
+	var why message.Msg
 	for _, it := range items {
 		for _, key := range []string{"nsaid", "systemic-corticosteroid"} {
 			cd, ok := m.medMatch(it, key)
@@ -251,9 +255,9 @@ func (m *mapper) nsaidSteroid(items []medItem, medTypes []string) {
 				yes = append(yes, src)
 			default:
 				ask = append(ask, src)
-				if why == "" {
+				if why.IsZero() {
 					if route == triMaybe {
-						why = fmt.Sprintf("the route is not recorded (it counts only %s)", map[string]string{"oral": "by mouth", "systemic": "by a systemic route"}[want])
+						why = message.New("why.route", message.Args{"route": message.New("route."+want, nil)})
 					} else {
 						why = reason
 					}
@@ -265,14 +269,13 @@ func (m *mapper) nsaidSteroid(items []medItem, medTypes []string) {
 	case len(yes) > 0:
 		m.setFlag(input, true, sortSources(yes))
 	case len(ask) > 0:
-		m.gap(input, GapConfirm, fmt.Sprintf("Long-term oral NSAIDs or steroids: %s (%s): %s. Is it planned on at least %d days a week, long term?",
-			ask[0].Display, ask[0].Reference, why, *m.cfg.FHIR.Windows.LongTermMinDaysPerWeek), sortSources(ask)...)
+		m.gap(input, GapConfirm, message.New("gap.nsaid-ask", message.Args{"drug": ask[0].Describe(), "why": why,
+			"days": *m.cfg.FHIR.Windows.LongTermMinDaysPerWeek}), sortSources(ask)...)
 	case len(unidentified(items)) > 0:
 		u := unidentified(items)
-		m.gap(input, GapConfirm, fmt.Sprintf("Long-term oral NSAIDs or steroids: %s (%s) could not be identified from its coding. Is it an NSAID or a systemic steroid taken long term?",
-			u[0].Display, u[0].Reference), u...)
+		m.gap(input, GapConfirm, message.New("gap.nsaid-unidentified", message.Args{"drug": u[0].Describe()}), u...)
 	case m.conclusive(medTypes...):
-		m.absent(input, false, "no active oral NSAID or systemic steroid", medTypes...)
+		m.absent(input, false, absentNote(input, nil))
 	default:
 		m.unknown(input, medTypes...)
 	}
@@ -406,8 +409,9 @@ func (m *mapper) route(it medItem, want string) tri {
 
 // longTerm decides whether use is planned on ≥4 days a week for ≥30 days,
 // from the schedule (timing) and the duration (bounds, supply and repeats,
-// or how long the order or statement has been active).
-func (m *mapper) longTerm(it medItem) (tri, string) {
+// or how long the order or statement has been active), and says why when
+// it cannot tell.
+func (m *mapper) longTerm(it medItem) (tri, message.Msg) {
 	prn := len(it.dosages) > 0
 	for _, d := range it.dosages {
 		if d.AsNeeded == nil || !*d.AsNeeded {
@@ -415,22 +419,22 @@ func (m *mapper) longTerm(it medItem) (tri, string) {
 		}
 	}
 	if prn {
-		return triMaybe, "it is taken as needed"
+		return triMaybe, message.New("why.as-needed", nil)
 	}
 	perWeek, known := daysPerWeek(it.dosages)
 	if known && perWeek < float64(*m.cfg.FHIR.Windows.LongTermMinDaysPerWeek) {
-		return triNo, ""
+		return triNo, message.Msg{}
 	}
 	dur := m.duration(it)
 	switch {
 	case dur == triNo:
-		return triNo, ""
+		return triNo, message.Msg{}
 	case known && dur == triYes:
-		return triYes, ""
+		return triYes, message.Msg{}
 	case !known:
-		return triMaybe, "the schedule is not recorded"
+		return triMaybe, message.New("why.no-schedule", nil)
 	}
-	return triMaybe, fmt.Sprintf("nothing shows use for %d days or more", *m.cfg.FHIR.Windows.LongTermMinDays)
+	return triMaybe, message.New("why.duration", message.Args{"days": *m.cfg.FHIR.Windows.LongTermMinDays})
 }
 
 // duration: yes when the record shows use over ≥30 days, no when it shows

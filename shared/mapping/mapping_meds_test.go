@@ -187,7 +187,7 @@ func TestMapMedicationDetails(t *testing.T) {
 	}
 	// An uncoded drug is named.
 	mp = mapIt(t, newRecord(patient("male", "1950-01-01"), order("x", fhir.CodeableConcept{Text: "Eliquis 5mg"})))
-	if !warningHas(mp, "MedicationRequest/x") || !warningHas(mp, "Eliquis 5mg") {
+	if !warningHas(mp, "Eliquis 5mg") || warningHas(mp, "MedicationRequest/") {
 		t.Errorf("warnings %q", mp.Warnings)
 	}
 	// A failed medication search leaves DAPT unknown, unless found.

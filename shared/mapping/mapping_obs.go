@@ -1,8 +1,6 @@
 package mapping
 
 import (
-	"fmt"
-	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"maps"
 	"math"
 	"slices"
@@ -10,7 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/fhir"
+	"github.com/smartcalc-app/smartcalc/shared/message"
 )
 
 // systemUCUM is the code system of UCUM units in Quantity.system.
@@ -54,8 +54,9 @@ func effectiveDate(o *fhir.Observation) string {
 
 // obsCandidates returns the Observations coded with one of codes, with an
 // accepted status and a date in the lookback window, newest first; and the
-// newest one older than the window.
-func (m *mapper) obsCandidates(codes []calc.Coding) (valid []obsCand, tooOld *obsCand) {
+// newest one older than the window. what names them in warnings (a lab's
+// short name).
+func (m *mapper) obsCandidates(input string, what message.Msg, codes []calc.Coding) (valid []obsCand, tooOld *obsCand) {
 	cutoff := m.now.Add(-m.opts.labLookback())
 	for i := range m.rec.Observations {
 		o := &m.rec.Observations[i]
@@ -65,13 +66,13 @@ func (m *mapper) obsCandidates(codes []calc.Coding) (valid []obsCand, tooOld *ob
 		}
 		t, ok := o.EffectiveTime()
 		if !ok {
-			m.warn("Observation/%s (%s) has no date and was not used.", o.ID, display(cd, o.Code))
+			m.warn(WarnRecord, input, "warn.obs-undated", message.Args{"what": what})
 			continue
 		}
 		c := obsCand{o: o, t: t, date: effectiveDate(o), coding: cd}
 		switch {
 		case t.After(m.now.Add(futureSlack)):
-			m.warn("Observation/%s (%s) is dated %s, after the assessment time, and was not used.", o.ID, display(cd, o.Code), c.date)
+			m.warn(WarnRecord, input, "warn.obs-future", message.Args{"what": what, "date": message.Date(c.date)})
 		case t.Before(cutoff):
 			if tooOld == nil || t.After(tooOld.t) {
 				cc := c
@@ -109,20 +110,23 @@ func (m *mapper) obsCoding(o *fhir.Observation, codes []calc.Coding) (fhir.Codin
 // labRead is the newest result of a lab input.
 type labRead struct {
 	input   string
-	cand    *obsCand // the result that decides (usable or not)
-	value   float64  // as given
-	unit    string   // UCUM code (or unit text) as given
-	problem string   // why cand is not usable; "" when it is
+	cand    *obsCand    // the result that decides (usable or not)
+	value   float64     // as given
+	unit    string      // UCUM code (or unit text) as given
+	problem message.Msg // why cand is not usable; zero when it is
 	tooOld  *obsCand
 }
 
-func (r labRead) usable() bool { return r.cand != nil && r.problem == "" }
+func (r labRead) usable() bool { return r.cand != nil && r.problem.IsZero() }
+
+// short is a lab's short name ("Hb").
+func short(input string) message.Msg { return message.New("short."+input, nil) }
 
 // readLab finds the newest result with a value. Results without a value
 // (dataAbsentReason) are skipped; the newest with a value decides.
 func (m *mapper) readLab(lc calc.LabCodes) labRead {
 	r := labRead{input: lc.Input}
-	valid, tooOld := m.obsCandidates(lc.Codes)
+	valid, tooOld := m.obsCandidates(lc.Input, short(lc.Input), lc.Codes)
 	r.tooOld = tooOld
 	q := m.cfg.Inputs[lc.Input].Quantity
 	for i := range valid {
@@ -136,16 +140,21 @@ func (m *mapper) readLab(lc calc.LabCodes) labRead {
 		if r.unit == "" || (vq.System != "" && vq.System != systemUCUM) {
 			r.unit = strings.TrimSpace(vq.Unit)
 		}
+		value := message.Num{Value: r.value, Decimals: 3}
 		switch {
 		case vq.Comparator != "":
-			r.problem = fmt.Sprintf("is reported as %s%s, not an exact value", vq.Comparator, calc.FormatNumber(r.value, 3))
+			r.problem = message.New("problem.comparator", message.Args{"value": vq.Comparator + calc.FormatNumber(r.value, 3)})
 		case r.unit == "":
-			r.problem = fmt.Sprintf("(%s) has no unit", calc.FormatNumber(r.value, 3))
+			r.problem = message.New("problem.no-unit", message.Args{"value": value})
 		default:
 			if v, err := m.cfg.Convert(q, r.value, r.unit); err != nil {
-				r.problem = fmt.Sprintf("(%s %q) has a unit SMART Calc does not convert (accepted: %s)", calc.FormatNumber(r.value, 3), r.unit, strings.Join(m.cfg.AcceptedUnits(q), ", "))
+				units := message.List{}
+				for _, u := range m.cfg.AcceptedUnits(q) {
+					units = append(units, m.cfg.UnitLabel(q, u))
+				}
+				r.problem = message.New("problem.unit", message.Args{"value": value, "unit": r.unit, "units": units})
 			} else if math.IsInf(v, 0) || math.IsNaN(v) {
-				r.problem = fmt.Sprintf("(%g %s) is not a usable number", r.value, r.unit)
+				r.problem = message.New("problem.not-a-number", message.Args{"value": value, "unit": r.unit})
 			}
 		}
 		break
@@ -153,15 +162,16 @@ func (m *mapper) readLab(lc calc.LabCodes) labRead {
 	return r
 }
 
-// input returns the usable result as an input, marking it stale (with a
-// warning) when older than fhir.lookback_days.
+// labInput returns the usable result as an input, marking it stale (with
+// one warning, whichever calculators use it) when older than
+// fhir.lookback_days.
 func (m *mapper) labInput(r labRead) calc.Input {
 	src := r.cand.source()
 	in := calc.Input{Value: r.value, Unit: r.unit, Origin: calc.OriginRecord, Source: &src}
 	if age := m.now.Sub(r.cand.t); age > time.Duration(*m.cfg.FHIR.LookbackDays)*24*time.Hour {
 		in.Stale = true
-		m.warn("%s: the newest result (%s, %s) is %d days old, more than %d days: it is used, but check that it is still current.",
-			m.label(r.input), r.cand.ref(), r.cand.date, days(age), *m.cfg.FHIR.LookbackDays)
+		m.warn(WarnStale, r.input, "warn.stale", message.Args{"what": short(r.input), "value": m.cfg.Amount(r.input, r.value, r.unit),
+			"date": message.Date(r.cand.date), "days": days(age), "limit": *m.cfg.FHIR.LookbackDays})
 	}
 	return in
 }
@@ -183,8 +193,8 @@ func (m *mapper) observations() {
 		case r.usable():
 			m.set(name, m.labInput(r))
 		case r.cand != nil:
-			m.gap(name, GapConfirm, fmt.Sprintf("%s: the newest result, %s of %s, %s: confirm the value in %s.",
-				m.label(name), r.cand.ref(), r.cand.date, r.problem, m.cfg.Quantities[m.cfg.Inputs[name].Quantity].Unit), r.cand.source())
+			m.gap(name, GapConfirm, message.New("gap.lab-unusable", message.Args{"input": m.label(name), "date": message.Date(r.cand.date),
+				"problem": r.problem, "unit": m.cfg.UnitLabel(m.cfg.Inputs[name].Quantity, "")}), r.cand.source())
 		default:
 			m.labMissing(name, r)
 		}
@@ -195,7 +205,7 @@ func (m *mapper) observations() {
 	if m.rec.Errors["Observation"] != nil {
 		for _, name := range slices.Sorted(maps.Keys(reads)) {
 			if _, ok := m.inputs[name]; ok {
-				m.warn("The Observation search did not complete: %s may not be the newest result.", m.label(name))
+				m.warn(WarnRecord, name, "warn.obs-partial", message.Args{"what": short(name)})
 			}
 		}
 	}
@@ -208,24 +218,25 @@ func (m *mapper) labMissing(name string, r labRead) {
 		m.unknown(name, "Observation")
 		return
 	}
-	msg := fmt.Sprintf("%s: no final result in the last %d days.", m.label(name), days(m.opts.labLookback()))
+	args := message.Args{"input": m.label(name), "days": days(m.opts.labLookback())}
+	msg := message.New("gap.lab-none", args)
 	var ev []calc.Source
 	if r.tooOld != nil {
-		msg = fmt.Sprintf("%s: no final result in the last %d days; the newest, %s of %s, is older and was not used.",
-			m.label(name), days(m.opts.labLookback()), r.tooOld.ref(), r.tooOld.date)
+		args["date"] = message.Date(r.tooOld.date)
+		msg = message.New("gap.lab-too-old", args)
 		ev = append(ev, r.tooOld.source())
 	}
 	// A coded diagnosis hints at the missing value without replacing it.
-	for _, hint := range []struct{ input, set, says string }{
-		{"platelets", "thrombocytopenia", "thrombocytopenia is recorded"},
-		{"egfr", "ckd-severe", "CKD stage 4-5 or dialysis is recorded (eGFR below 30 likely)"},
-		{"egfr", "ckd-moderate", "CKD stage 3 is recorded (eGFR 30-59 likely)"},
+	for _, hint := range []struct{ input, set string }{
+		{"platelets", "thrombocytopenia"},
+		{"egfr", "ckd-severe"},
+		{"egfr", "ckd-moderate"},
 	} {
 		if hint.input != name {
 			continue
 		}
 		if cms := m.conditionMatches(hint.set, true); len(cms) > 0 {
-			msg += " " + strings.ToUpper(hint.says[:1]) + hint.says[1:] + ": enter the value."
+			msg = message.New("gap.with-hint", message.Args{"gap": msg, "hint": message.New("hint."+hint.set, nil)})
 			for _, cm := range cms {
 				ev = append(ev, cm.source())
 			}
@@ -242,34 +253,32 @@ const creatinineSlack = 24 * time.Hour
 // computation from creatinine, which the engine does when egfr is unset.
 func (m *mapper) egfr(r, creat labRead, lc calc.LabCodes) {
 	for _, c := range m.ignoredEGFR(lc) {
-		m.warn("eGFR %s of %s (%s) was not used: only CKD-EPI results count as a reported eGFR; it is computed from creatinine instead.", c.ref(), c.date, display(c.coding, c.o.Code))
+		m.warn(WarnRecord, "egfr", "warn.egfr-method", message.Args{"date": message.Date(c.date), "what": message.Verbatim(display(c.coding, c.o.Code))})
 	}
 	haveCreat := creat.usable()
 	switch {
 	case r.usable() && haveCreat && creat.cand.t.After(r.cand.t.Add(creatinineSlack)):
-		m.warn("The reported eGFR (%s of %s) is older than the newest creatinine (%s of %s): eGFR is computed from that creatinine with CKD-EPI 2021.",
-			r.cand.ref(), r.cand.date, creat.cand.ref(), creat.cand.date)
+		m.warn(WarnRecord, "egfr", "warn.egfr-older", message.Args{"date": message.Date(r.cand.date), "creatinine_date": message.Date(creat.cand.date)})
 	case r.usable():
 		m.set("egfr", m.labInput(r))
 	case r.cand != nil && haveCreat:
-		m.warn("The reported eGFR %s of %s %s: eGFR is computed from creatinine with CKD-EPI 2021 instead.", r.cand.ref(), r.cand.date, r.problem)
+		m.warn(WarnRecord, "egfr", "warn.egfr-unusable", message.Args{"date": message.Date(r.cand.date), "problem": r.problem})
 	case r.cand != nil && r.cand.o.ValueQuantity.Comparator != "":
 		vq := r.cand.o.ValueQuantity
+		reported := vq.Comparator + calc.FormatNumber(r.value, 3)
 		if _, err := m.cfg.Convert(m.cfg.Inputs["egfr"].Quantity, r.value, r.unit); err != nil || r.unit == "" {
-			m.gap("egfr", GapConfirm, fmt.Sprintf("eGFR: the newest result, %s of %s, is reported as %s%s without a usable unit, and there is no creatinine to compute it from: confirm the value.",
-				r.cand.ref(), r.cand.date, vq.Comparator, calc.FormatNumber(r.value, 3)), r.cand.source())
+			m.gap("egfr", GapConfirm, message.New("gap.egfr-comparator", message.Args{"date": message.Date(r.cand.date), "value": reported}), r.cand.source())
 			return
 		}
 		m.set("egfr", m.labInput(r))
-		m.warn("eGFR is reported as %s%s (%s of %s) and there is no creatinine to compute it from: the calculators use %s. Enter the exact eGFR if it is known.",
-			vq.Comparator, calc.FormatNumber(r.value, 3), r.cand.ref(), r.cand.date, calc.FormatNumber(r.value, 3))
+		m.warn(WarnRecord, "egfr", "warn.egfr-comparator", message.Args{"value": reported, "date": message.Date(r.cand.date), "used": m.cfg.Amount("egfr", r.value, r.unit)})
 	case r.cand != nil:
-		m.gap("egfr", GapConfirm, fmt.Sprintf("eGFR: the newest result, %s of %s, %s, and there is no creatinine to compute it from: confirm the value in mL/min/1.73 m².",
-			r.cand.ref(), r.cand.date, r.problem), r.cand.source())
+		m.gap("egfr", GapConfirm, message.New("gap.egfr-unusable", message.Args{"date": message.Date(r.cand.date), "problem": r.problem,
+			"unit": m.cfg.UnitLabel(m.cfg.Inputs["egfr"].Quantity, "")}), r.cand.source())
 	case haveCreat:
 		// The engine computes CKD-EPI 2021 from creatinine: origin derived.
 	case creat.cand != nil:
-		m.gap("egfr", GapConfirm, "eGFR: no CKD-EPI eGFR is reported; it is computed from creatinine once the creatinine result is confirmed.", creat.cand.source())
+		m.gap("egfr", GapConfirm, message.New("gap.egfr-creatinine", nil), creat.cand.source())
 	default:
 		m.labMissing("egfr", r)
 	}
@@ -281,7 +290,7 @@ func (m *mapper) ignoredEGFR(lc calc.LabCodes) []obsCand {
 	if len(lc.Ignore) == 0 {
 		return nil
 	}
-	valid, _ := m.obsCandidates(lc.Ignore)
+	valid, _ := m.obsCandidates("egfr", short("egfr"), lc.Ignore)
 	if len(valid) > 0 {
 		return valid[:1]
 	}
@@ -294,7 +303,8 @@ func (m *mapper) smoking() {
 	if !ok {
 		return
 	}
-	valid, tooOld := m.obsCandidates(oc.Codes)
+	what := message.New("short.smoking", nil)
+	valid, tooOld := m.obsCandidates(oc.Input, what, oc.Codes)
 	for _, c := range valid {
 		v := c.o.ValueCodeableConcept
 		if v == nil || (len(v.Coding) == 0 && v.Text == "") {
@@ -302,7 +312,7 @@ func (m *mapper) smoking() {
 		}
 		src := c.source()
 		if len(v.Coding) == 0 {
-			m.gap(oc.Input, GapConfirm, fmt.Sprintf("Current smoker: the newest smoking status, %s of %s, is text only (%q): confirm.", c.ref(), c.date, v.Text), src)
+			m.gap(oc.Input, GapConfirm, message.New("gap.smoking-text", message.Args{"date": message.Date(c.date), "text": v.Text}), src)
 			return
 		}
 		cd, current := m.codingIn(v.Coding, oc.CurrentValues)
@@ -312,14 +322,15 @@ func (m *mapper) smoking() {
 			src.Display = display(v.Coding[0], *v)
 			if cd, ok := m.codingIn(v.Coding, oc.AskValues); ok {
 				src.Display = display(cd, *v)
-				m.gap(oc.Input, GapConfirm, fmt.Sprintf("Current smoker: the newest smoking status, %s of %s, is %q, which does not say whether the patient smokes now: does the patient smoke?", c.ref(), c.date, src.Display), src)
+				m.gap(oc.Input, GapConfirm, message.New("gap.smoking-ask", message.Args{"date": message.Date(c.date), "text": src.Display}), src)
 				return
 			}
 		}
 		in := calc.Input{Value: current, Origin: calc.OriginRecord, Source: &src, Evidence: []calc.Source{src}}
 		if age := m.now.Sub(c.t); age > time.Duration(*m.cfg.FHIR.LookbackDays)*24*time.Hour {
 			in.Stale = true
-			m.warn("Current smoker: the newest smoking status (%s, %s) is %d days old, more than %d days: check that it is still current.", c.ref(), c.date, days(age), *m.cfg.FHIR.LookbackDays)
+			m.warn(WarnStale, oc.Input, "warn.stale", message.Args{"what": what, "value": src.Describe(), "date": message.Date(c.date),
+				"days": days(age), "limit": *m.cfg.FHIR.LookbackDays})
 		}
 		m.set(oc.Input, in)
 		return
@@ -328,9 +339,9 @@ func (m *mapper) smoking() {
 	case m.rec.Errors["Observation"] != nil:
 		m.unknown(oc.Input, "Observation")
 	case tooOld != nil:
-		m.gap(oc.Input, GapNotRecorded, fmt.Sprintf("Current smoker: no smoking status in the last %d days (the newest, %s of %s, is older).", days(m.opts.labLookback()), tooOld.ref(), tooOld.date), tooOld.source())
+		m.gap(oc.Input, GapNotRecorded, message.New("gap.smoking-old", message.Args{"days": days(m.opts.labLookback()), "date": message.Date(tooOld.date)}), tooOld.source())
 	default:
-		m.gap(oc.Input, GapNotRecorded, "Current smoker: no smoking status is recorded.")
+		m.gap(oc.Input, GapNotRecorded, message.New("gap.smoking-none", nil))
 	}
 }
 
@@ -353,7 +364,7 @@ func (m *mapper) nihss(from, to time.Time) []obsCand {
 	if !ok {
 		return nil
 	}
-	valid, _ := m.obsCandidates(oc.Codes)
+	valid, _ := m.obsCandidates("ischemic_stroke", message.New("short.nihss", nil), oc.Codes)
 	var out []obsCand
 	for _, c := range valid {
 		if (c.o.ValueQuantity == nil || c.o.ValueQuantity.Value == nil) && c.o.ValueInteger != nil {

@@ -1,12 +1,12 @@
 package mapping
 
 import (
-	"fmt"
 	"slices"
 	"time"
 
 	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/fhir"
+	"github.com/smartcalc-app/smartcalc/shared/message"
 )
 
 // presentationAfter is how long after the index PCI an acute coronary
@@ -93,7 +93,8 @@ func (m *mapper) presentation() {
 	var acs, acsMaybe []calc.Source
 	if cd, ok := m.reasonCoded(pci, acsSet); ok {
 		src := pciSrc
-		src.Code, src.Display = token(cd), "reason for the PCI: "+display(cd, fhir.CodeableConcept{})
+		src.Code, src.Display = token(cd), display(cd, fhir.CodeableConcept{})
+		src.Label = message.New("source.pci-reason", message.Args{"what": src.Display})
 		acs = append(acs, src)
 	}
 	for _, cm := range m.conditionMatches("acs-presentation", false) {
@@ -111,8 +112,7 @@ func (m *mapper) presentation() {
 		m.setPresentation(calc.PresentationACS, withPCI(sortSources(acs)))
 		return
 	case len(acsMaybe) > 0:
-		m.gap(input, GapConfirm, fmt.Sprintf("%s: %s (%s) is recorded without a date: was the PCI for this acute coronary syndrome (ACS), or for a chronic coronary syndrome (CCS)?",
-			m.label(input), acsMaybe[0].Display, acsMaybe[0].Reference), withPCI(acsMaybe)...)
+		m.gap(input, GapConfirm, message.New("gap.presentation-undated", message.Args{"what": recordedAs(acsMaybe[0])}), withPCI(acsMaybe)...)
 		return
 	case !m.conclusive("Condition"):
 		m.unknown(input, "Condition")
@@ -125,7 +125,8 @@ func (m *mapper) presentation() {
 	if pci != nil {
 		if cd, ok := m.reasonCoded(pci, ccsSet); ok {
 			src := pciSrc
-			src.Code, src.Display = token(cd), "reason for the PCI: "+display(cd, fhir.CodeableConcept{})
+			src.Code, src.Display = token(cd), display(cd, fhir.CodeableConcept{})
+			src.Label = message.New("source.pci-reason", message.Args{"what": src.Display})
 			ccs = append(ccs, src)
 		}
 		for _, cm := range m.conditionMatches("ccs-presentation", false) {
@@ -138,17 +139,15 @@ func (m *mapper) presentation() {
 		m.setPresentation(calc.PresentationCCS, withPCI(sortSources(ccs)))
 		return
 	}
-	var msg string
+	var msg message.Msg
 	switch {
 	case pci != nil:
-		msg = fmt.Sprintf("%s: %s (%s, %s) is recorded, but no acute or chronic coronary syndrome around it: was it for an acute coronary syndrome (ACS) or a chronic coronary syndrome (CCS)?",
-			m.label(input), pciSrc.Display, pciSrc.Reference, orUndated(pciSrc.Date))
+		msg = message.New("gap.presentation-pci", message.Args{"what": recordedAs(pciSrc)})
 	case m.rec.Errors["Procedure"] != nil:
 		m.unknown(input, "Procedure")
 		return
 	default:
-		msg = fmt.Sprintf("%s: the record shows no PCI in the last %d months and no recent acute coronary syndrome: is the PCI for an acute coronary syndrome (ACS) or a chronic coronary syndrome (CCS)?",
-			m.label(input), m.cfg.Codes.Procedures["pci"].WindowMonths)
+		msg = message.New("gap.presentation-none", message.Args{"months": m.cfg.Codes.Procedures["pci"].WindowMonths})
 	}
 	m.gap(input, GapAsk, msg, withPCI(nil)...)
 }

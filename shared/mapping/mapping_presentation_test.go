@@ -106,7 +106,7 @@ func TestMapPresentation(t *testing.T) {
 			if got != tt.pci {
 				t.Errorf("index PCI %q, want %q", got, tt.pci)
 			}
-			if g, ok := mp.Gap(calc.InputPresentation); ok && (g.Reason == GapAsk || g.Reason == GapConfirm) && !strings.Contains(g.Message, "coronary syndrome") {
+			if g, ok := mp.Gap(calc.InputPresentation); ok && (g.Reason == GapAsk || g.Reason == GapConfirm) && !strings.Contains(g.Message.String(), "coronary syndrome") {
 				t.Errorf("question %q does not ask ACS or CCS", g.Message)
 			}
 		})

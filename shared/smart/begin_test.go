@@ -282,7 +282,7 @@ func TestBeginRefusals(t *testing.T) {
 			if e.Kind != tc.want || e.HTTPStatus() != tc.status {
 				t.Errorf("Begin error kind %v status %d, want %v %d (%v)", e.Kind, e.HTTPStatus(), tc.want, tc.status, e)
 			}
-			if e.Title() == "" || e.Advice() == "" {
+			if e.Title().IsZero() || e.Advice().IsZero() {
 				t.Errorf("empty Title or Advice for %v", e.Kind)
 			}
 			if got := len(fx.srv.Requests("")); got != tc.wantDiscovery {

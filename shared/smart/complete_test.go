@@ -352,7 +352,7 @@ func expectKind(t *testing.T, err error, kind smart.Kind, status int) *smart.Err
 	if e.Kind != kind || e.HTTPStatus() != status {
 		t.Fatalf("error %v: kind %v status %d, want %v %d", e, e.Kind, e.HTTPStatus(), kind, status)
 	}
-	if e.Title() == "" || e.Advice() == "" {
+	if e.Title().IsZero() || e.Advice().IsZero() {
 		t.Errorf("%v: empty Title or Advice", kind)
 	}
 	return e
@@ -838,7 +838,7 @@ func TestCompleteFailsClosed(t *testing.T) {
 				return
 			}
 			e := expectKind(t, err, smart.BindingMismatch, http.StatusForbidden)
-			if !strings.Contains(e.Title(), "Open SMART Calc from the EHR again") {
+			if !strings.Contains(e.Title().String(), "Open SMART Calc from the EHR again") {
 				t.Errorf("Title = %q", e.Title())
 			}
 			if got := len(fx.srv.Requests("/token")); got != 0 {

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/smartcalc-app/smartcalc/shared/message"
 	"github.com/smartcalc-app/smartcalc/shared/store"
 )
 
@@ -205,105 +206,52 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // Title says, for the clinician, what happened.
-func (e *Error) Title() string {
+func (e *Error) Title() message.Msg {
 	switch e.Kind {
-	case MalformedIssuer:
-		return "The EHR did not send a valid server address (iss)"
-	case MalformedLaunch:
-		return "The EHR sent an unusable launch parameter"
-	case UnknownIssuer:
-		return "SMART Calc is not registered with this EHR"
-	case LaunchModeNotAllowed:
-		return "SMART Calc is not set up for this kind of launch with this EHR"
-	case DiscoveryFailed:
-		return "SMART Calc could not read the EHR's SMART configuration"
-	case EndpointNotAllowed:
-		return "The EHR's sign-in server is not one SMART Calc trusts"
-	case NoS256:
-		return "The EHR does not support the secure sign-in SMART Calc requires (PKCE S256)"
-	case MissingState:
-		return "This page was opened without a launch from the EHR"
-	case UnknownState:
-		return "This sign-in is not known to SMART Calc"
-	case ExpiredState:
-		return "The sign-in took too long and has expired"
-	case ReplayedState:
-		return "This launch was already used"
-	case BindingMismatch:
-		return "Open SMART Calc from the EHR again: this sign-in was not started in this browser"
-	case MixUp:
-		return "The sign-in came back from a different EHR than the one SMART Calc was launched from"
-	case EHRDenied:
-		return "The EHR did not authorize SMART Calc"
-	case MissingCode:
-		return "The EHR returned without an authorization code"
-	case InvalidGrant:
-		return "The EHR rejected SMART Calc's authorization code"
-	case InvalidClient:
-		return "The EHR did not accept SMART Calc's client credentials"
-	case TokenEndpointError:
-		return "The EHR's token service returned an error"
-	case TokenEndpointUnreachable:
-		return "The EHR's token service did not answer"
-	case BadTokenResponse:
-		return "The EHR's token service sent an unusable answer"
-	case IDTokenInvalid:
-		return "The EHR's identity token could not be verified"
-	case NoPatientContext:
-		return "The EHR did not say which patient to open"
-	case RefreshUnavailable:
-		return "The SMART Calc session can no longer reach the EHR"
-	case Misconfigured:
-		return "SMART Calc is not configured correctly"
 	case StoreFailure:
 		if e.StoreUnavailable() {
-			return "SMART Calc's storage is briefly unavailable"
+			return message.New("signin.store_unavailable.title", nil)
 		}
-		return "SMART Calc could not save or read the launch"
+	case KindUnknown:
+		return message.New("signin.failed.title", nil)
 	}
-	return "The SMART launch failed"
+	return message.New("signin."+e.Kind.String()+".title", nil)
 }
 
-// relaunch is the advice for most failures.
-const relaunch = "Relaunch SMART Calc from the EHR."
-
 // Advice says, for the clinician, what to do next.
-func (e *Error) Advice() string {
+func (e *Error) Advice() message.Msg {
+	key := "relaunch"
 	switch e.Kind {
 	case MalformedIssuer, MalformedLaunch, UnknownIssuer, LaunchModeNotAllowed, EndpointNotAllowed, NoS256:
-		return "Launch SMART Calc from the EHR it is registered with. If this keeps happening, give your EHR administrator the details below."
+		key = "registered"
 	case DiscoveryFailed, TokenEndpointUnreachable, TokenEndpointError:
-		return "Wait a minute and relaunch SMART Calc from the EHR. If this keeps happening, give your EHR administrator the details below."
+		key = "wait"
 	case MissingState, UnknownState:
-		return "Open SMART Calc from within the patient's chart in the EHR; bookmarks and copied links cannot start it. " + relaunch
-	case ExpiredState:
-		return relaunch
+		key = "from-chart"
 	case ReplayedState:
-		return relaunch + " Reloading the page or using the back button repeats a launch that can only be used once."
+		key = "replayed"
 	case BindingMismatch:
-		return "For your safety SMART Calc did not continue: open SMART Calc from the EHR again, in this browser. A link to a sign-in page cannot start SMART Calc."
+		key = "binding"
 	case MixUp:
-		return "For your safety SMART Calc did not use this sign-in. " + relaunch + " If this keeps happening, give your EHR administrator the details below: another registered EHR may be forwarding sign-ins."
+		key = "mix-up"
 	case EHRDenied:
+		key = "admin"
 		if e.EHRError == "access_denied" {
-			return "Access was declined. " + relaunch + " If you meant to allow access, approve SMART Calc when the EHR asks."
+			key = "declined"
 		}
-		return relaunch + " If this keeps happening, give your EHR administrator the details below."
 	case NoPatientContext:
-		return "Open a patient's chart in the EHR and launch SMART Calc from there."
-	case RefreshUnavailable:
-		return relaunch
+		key = "open-chart"
 	case InvalidGrant, InvalidClient, BadTokenResponse, IDTokenInvalid, MissingCode:
-		return relaunch + " If this keeps happening, give your EHR administrator the details below."
+		key = "admin"
 	case StoreFailure:
+		key = "later"
 		if e.StoreUnavailable() {
-			return "Try again in a moment: relaunch SMART Calc from the EHR. If this keeps happening, contact the SMART Calc administrator."
+			key = "store"
 		}
-		return "Try again in a minute. If this keeps happening, contact the SMART Calc administrator."
 	case Misconfigured:
-		return "Try again in a minute. If this keeps happening, contact the SMART Calc administrator."
+		key = "later"
 	}
-	return relaunch
+	return message.New("signin.advice."+key, nil)
 }
 
 // HTTPStatus is the status the handler answers with: 4xx when the request

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/smartcalc-app/smartcalc/shared/message"
 	"github.com/smartcalc-app/smartcalc/shared/store"
 	"github.com/smartcalc-app/smartcalc/shared/web"
 )
@@ -17,8 +18,8 @@ func Problem(err error) web.Problem {
 	if !errors.As(err, &e) {
 		return web.Problem{
 			Status: http.StatusInternalServerError,
-			Title:  "SMART Calc could not complete the sign-in.",
-			Advice: "Relaunch SMART Calc from the EHR. If it happens again, tell your EHR support team.",
+			Title:  message.New("signin.generic.title", nil),
+			Advice: message.New("signin.advice.generic", nil),
 		}
 	}
 	p := web.Problem{

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/smartcalc-app/smartcalc/shared/logging"
+	"github.com/smartcalc-app/smartcalc/shared/message"
 	"github.com/smartcalc-app/smartcalc/shared/smart"
 	"github.com/smartcalc-app/smartcalc/shared/smarttest"
 	"github.com/smartcalc-app/smartcalc/shared/store"
@@ -35,58 +36,58 @@ func TestProblem(t *testing.T) {
 		{
 			name: "not a smart error",
 			err:  errors.New("boom"),
-			want: web.Problem{Status: 500, Title: "SMART Calc could not complete the sign-in.",
-				Advice: "Relaunch SMART Calc from the EHR. If it happens again, tell your EHR support team."},
+			want: web.Problem{Status: 500, Title: message.Verbatim("SMART Calc could not complete the sign-in."),
+				Advice: message.Verbatim("Relaunch SMART Calc from the EHR. If it happens again, tell your EHR support team.")},
 		},
 		{
 			name: "nil",
 			err:  nil,
-			want: web.Problem{Status: 500, Title: "SMART Calc could not complete the sign-in.",
-				Advice: "Relaunch SMART Calc from the EHR. If it happens again, tell your EHR support team."},
+			want: web.Problem{Status: 500, Title: message.Verbatim("SMART Calc could not complete the sign-in."),
+				Advice: message.Verbatim("Relaunch SMART Calc from the EHR. If it happens again, tell your EHR support team.")},
 		},
 		{
 			name: "wrapped",
 			err:  fmt.Errorf("callback: %w", &smart.Error{Kind: smart.ReplayedState, Correlation: "0123456789abcdef"}),
-			want: web.Problem{Status: 409, Title: "This launch was already used",
-				Advice:      "Relaunch SMART Calc from the EHR. Reloading the page or using the back button repeats a launch that can only be used once.",
+			want: web.Problem{Status: 409, Title: message.Verbatim("This launch was already used"),
+				Advice:      message.Verbatim("Relaunch SMART Calc from the EHR. Reloading the page or using the back button repeats a launch that can only be used once."),
 				Correlation: "0123456789abcdef"},
 		},
 		{
 			name: "EHR error with description and URI",
 			err: &smart.Error{Kind: smart.EHRDenied, Correlation: "c1", EHRError: "access_denied",
 				EHRDescription: "The user denied the request", EHRURI: "urn:cerner:error:access-denied?correlation=abc"},
-			want: web.Problem{Status: 403, Title: "The EHR did not authorize SMART Calc",
-				Advice:      "Access was declined. Relaunch SMART Calc from the EHR. If you meant to allow access, approve SMART Calc when the EHR asks.",
+			want: web.Problem{Status: 403, Title: message.Verbatim("The EHR did not authorize SMART Calc"),
+				Advice:      message.Verbatim("Access was declined. Relaunch SMART Calc from the EHR. If you meant to allow access, approve SMART Calc when the EHR asks."),
 				EHRError:    "access_denied: The user denied the request (urn:cerner:error:access-denied?correlation=abc)",
 				Correlation: "c1"},
 		},
 		{
 			name: "EHR error code alone",
 			err:  &smart.Error{Kind: smart.EHRDenied, EHRError: "server_error"},
-			want: web.Problem{Status: 502, Title: "The EHR did not authorize SMART Calc",
-				Advice:   "Relaunch SMART Calc from the EHR. If this keeps happening, give your EHR administrator the details below.",
+			want: web.Problem{Status: 502, Title: message.Verbatim("The EHR did not authorize SMART Calc"),
+				Advice:   message.Verbatim("Relaunch SMART Calc from the EHR. If this keeps happening, give your EHR administrator the details below."),
 				EHRError: "server_error"},
 		},
 		{
 			name: "EHR error code and URI",
 			err:  &smart.Error{Kind: smart.TokenEndpointError, EHRError: "invalid_scope", EHRURI: "https://ehr.example/e/1"},
-			want: web.Problem{Status: 502, Title: "The EHR's token service returned an error",
-				Advice:   "Wait a minute and relaunch SMART Calc from the EHR. If this keeps happening, give your EHR administrator the details below.",
+			want: web.Problem{Status: 502, Title: message.Verbatim("The EHR's token service returned an error"),
+				Advice:   message.Verbatim("Wait a minute and relaunch SMART Calc from the EHR. If this keeps happening, give your EHR administrator the details below."),
 				EHRError: "invalid_scope (https://ehr.example/e/1)"},
 		},
 		{
 			name: "unmatched EHR error: its text stays off the page",
 			err:  unmatched,
-			want: web.Problem{Status: 403, Title: "The EHR did not authorize SMART Calc",
-				Advice: "Access was declined. Relaunch SMART Calc from the EHR. If you meant to allow access, approve SMART Calc when the EHR asks.",
+			want: web.Problem{Status: 403, Title: message.Verbatim("The EHR did not authorize SMART Calc"),
+				Advice: message.Verbatim("Access was declined. Relaunch SMART Calc from the EHR. If you meant to allow access, approve SMART Calc when the EHR asks."),
 				Causes: []string{"cause one", "this error response did not match a launch SMART Calc started (its state was missing, unknown, expired or already used), so the EHR's message is not shown here; SMART Calc's log has it"}},
 		},
 		{
 			name: "causes and what was sent",
 			err: &smart.Error{Kind: smart.InvalidGrant, Correlation: "c2", EHRError: "invalid_grant",
 				Causes: []string{"PKCE verifier mismatch", "redirect_uri mismatch"}, Sent: []string{"POST https://ehr.example/token", "grant_type=authorization_code"}},
-			want: web.Problem{Status: 502, Title: "The EHR rejected SMART Calc's authorization code",
-				Advice:   "Relaunch SMART Calc from the EHR. If this keeps happening, give your EHR administrator the details below.",
+			want: web.Problem{Status: 502, Title: message.Verbatim("The EHR rejected SMART Calc's authorization code"),
+				Advice:   message.Verbatim("Relaunch SMART Calc from the EHR. If this keeps happening, give your EHR administrator the details below."),
 				Causes:   []string{"PKCE verifier mismatch", "redirect_uri mismatch"},
 				Sent:     []string{"POST https://ehr.example/token", "grant_type=authorization_code"},
 				EHRError: "invalid_grant", Correlation: "c2"},
@@ -94,14 +95,14 @@ func TestProblem(t *testing.T) {
 		{
 			name: "token endpoint unreachable",
 			err:  &smart.Error{Kind: smart.TokenEndpointUnreachable},
-			want: web.Problem{Status: 504, Title: "The EHR's token service did not answer",
-				Advice: "Wait a minute and relaunch SMART Calc from the EHR. If this keeps happening, give your EHR administrator the details below."},
+			want: web.Problem{Status: 504, Title: message.Verbatim("The EHR's token service did not answer"),
+				Advice: message.Verbatim("Wait a minute and relaunch SMART Calc from the EHR. If this keeps happening, give your EHR administrator the details below.")},
 		},
 		{
 			name: "SMART Calc misconfigured",
 			err:  &smart.Error{Kind: smart.Misconfigured},
-			want: web.Problem{Status: 500, Title: "SMART Calc is not configured correctly",
-				Advice: "Try again in a minute. If this keeps happening, contact the SMART Calc administrator."},
+			want: web.Problem{Status: 500, Title: message.Verbatim("SMART Calc is not configured correctly"),
+				Advice: message.Verbatim("Try again in a minute. If this keeps happening, contact the SMART Calc administrator.")},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -115,7 +116,7 @@ func TestProblem(t *testing.T) {
 
 	// The unmatched EHR's words reach neither the page nor its title.
 	rec := httptest.NewRecorder()
-	web.ErrorPage(rec, nil, smart.Problem(unmatched))
+	web.ErrorPage(rec, nil, nil, smart.Problem(unmatched))
 	if body := rec.Body.String(); strings.Contains(body, "555-0100") || strings.Contains(body, "evil.example") {
 		t.Errorf("page shows the unmatched EHR text:\n%s", body)
 	}
@@ -123,7 +124,7 @@ func TestProblem(t *testing.T) {
 
 func checkProblem(t *testing.T, got, want web.Problem) {
 	t.Helper()
-	if got.Status != want.Status || got.Title != want.Title || got.Advice != want.Advice ||
+	if got.Status != want.Status || got.Title.String() != want.Title.String() || got.Advice.String() != want.Advice.String() ||
 		got.EHRError != want.EHRError || got.Correlation != want.Correlation ||
 		!slices.Equal(got.Causes, want.Causes) || !slices.Equal(got.Sent, want.Sent) {
 		t.Errorf("Problem:\n got %+v\nwant %+v", got, want)
@@ -280,7 +281,7 @@ func TestProblemAndLogHoldNoSecret(t *testing.T) {
 			}
 
 			rec := httptest.NewRecorder()
-			web.ErrorPage(rec, nil, smart.Problem(err))
+			web.ErrorPage(rec, nil, nil, smart.Problem(err))
 			var logBuf bytes.Buffer
 			smart.LogFailure(logging.New(&logBuf, slog.LevelDebug), "callback failed", err)
 			page, log := html.UnescapeString(rec.Body.String()), logBuf.String()
@@ -320,7 +321,7 @@ func TestStoreUnavailableProblem(t *testing.T) {
 			t.Errorf("%s: status %d retry-after %d, want %d %d", tt.name, p.Status, p.RetryAfter, tt.status, tt.retryAfter)
 		}
 		rec := httptest.NewRecorder()
-		web.ErrorPage(rec, nil, p)
+		web.ErrorPage(rec, nil, nil, p)
 		if got, want := rec.Header().Get("Retry-After"), map[bool]string{true: "2", false: ""}[tt.retryAfter > 0]; got != want {
 			t.Errorf("%s: Retry-After %q, want %q", tt.name, got, want)
 		}

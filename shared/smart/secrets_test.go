@@ -178,7 +178,7 @@ func TestErrorsCarryNoSecrets(t *testing.T) {
 			}
 			secrets.fromRequests(fx)
 			e := asError(t, err)
-			texts := []string{err.Error(), fmt.Sprintf("%+v", *e), fmt.Sprintf("%#v", e.Sent), e.Title(), e.Advice(),
+			texts := []string{err.Error(), fmt.Sprintf("%+v", *e), fmt.Sprintf("%#v", e.Sent), e.Title().String(), e.Advice().String(),
 				e.EHRError, e.EHRDescription, e.EHRURI, e.Issuer, e.RegistrationID, e.Correlation}
 			texts = append(texts, e.Causes...)
 			texts = append(texts, e.Sent...)

@@ -14,19 +14,23 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/smartcalc-app/smartcalc/shared/message"
 )
 
 // Problem is what went wrong, told twice: to the clinician on the page, and
 // to the deployer in the log line the handler writes with the same fields.
+// Title and Advice are written in the reader's language; Causes and Sent
+// are details for the EHR's administrator, in English like the log.
 type Problem struct {
-	Status      int      // HTTP status
-	Title       string   // what happened, in a sentence
-	Advice      string   // what to do, usually "Relaunch SMART Calc from the EHR."
-	Causes      []string // likely causes, most likely first
-	Sent        []string // what the app sent (never a secret value)
-	EHRError    string   // the EHR's error code and description, if any
-	Correlation string   // the launch's correlation id, for support
-	RetryAfter  int      // seconds; > 0 sends Retry-After (a transient failure)
+	Status      int         // HTTP status
+	Title       message.Msg // what happened, in a sentence
+	Advice      message.Msg // what to do, usually "Relaunch SMART Calc from the EHR."
+	Causes      []string    // likely causes, most likely first
+	Sent        []string    // what the app sent (never a secret value)
+	EHRError    string      // the EHR's error code and description, if any
+	Correlation string      // the launch's correlation id, for support
+	RetryAfter  int         // seconds; > 0 sends Retry-After (a transient failure)
 }
 
 // Headers sets the security headers for a SMART Calc page or API response.
@@ -69,31 +73,52 @@ var styleHash = func() string {
 }()
 
 var page = template.Must(template.New("error").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>SMART Calc: {{.Title}}</title><style>` + pageStyle + `</style></head>
+<html lang="{{.Lang}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.HeadTitle}}</title><style>` + pageStyle + `</style></head>
 <body><main role="alert" aria-live="assertive">
 <h1>{{.Title}}</h1>
 <p class="advice">{{.Advice}}</p>
-{{if .EHRError}}<h2>What the EHR said</h2><p><code>{{.EHRError}}</code></p>{{end}}
-{{if .Causes}}<h2>Likely causes, most likely first</h2><ol>{{range .Causes}}<li>{{.}}</li>{{end}}</ol>{{end}}
-{{if .Sent}}<h2>What SMART Calc sent</h2><ul>{{range .Sent}}<li>{{.}}</li>{{end}}</ul>{{end}}
-<p class="meta">HTTP {{.Status}}{{if .Correlation}} · Support reference: <code>{{.Correlation}}</code>{{end}}</p>
+{{if .EHRError}}<h2>{{.EHRSaid}}</h2><p><code>{{.EHRError}}</code></p>{{end}}
+{{if .Causes}}<h2>{{.CausesTitle}}</h2><div lang="en"><ol>{{range .Causes}}<li>{{.}}</li>{{end}}</ol></div>{{end}}
+{{if .Sent}}<h2>{{.SentTitle}}</h2><div lang="en"><ul>{{range .Sent}}<li>{{.}}</li>{{end}}</ul></div>{{end}}
+<p class="meta">{{.StatusText}}{{if .Correlation}} · {{.Reference}} <code>{{.Correlation}}</code>{{end}}</p>
 </main></body></html>
 `))
 
+// pageData is a Problem written in one language.
+type pageData struct {
+	Lang, HeadTitle, Title, Advice, EHRSaid, CausesTitle, SentTitle, StatusText, Reference string
+	EHRError, Correlation                                                                  string
+	Causes, Sent                                                                           []string
+}
+
 // ErrorPage writes p as the one HTML error page, with its status, no-store
-// and the security headers.
-func ErrorPage(w http.ResponseWriter, frameAncestors []string, p Problem) {
+// and the security headers, in the language r asks for (Accept-Language;
+// English when r is nil).
+func ErrorPage(w http.ResponseWriter, r *http.Request, frameAncestors []string, p Problem) {
 	if p.Status == 0 {
 		p.Status = http.StatusInternalServerError
 	}
-	if p.Title == "" {
-		p.Title = http.StatusText(p.Status)
+	lang := message.English
+	if r != nil {
+		lang = message.Negotiate(r.Header.Get("Accept-Language"))
 	}
-	if p.Advice == "" {
-		p.Advice = "Relaunch SMART Calc from the EHR."
+	say := message.Default().Printer(lang)
+	title := say.Sprint(p.Title)
+	if p.Title.IsZero() {
+		title = http.StatusText(p.Status)
 	}
+	advice := say.Sprint(p.Advice)
+	if p.Advice.IsZero() {
+		advice = say.Text("signin.advice.relaunch", nil)
+	}
+	d := pageData{Lang: string(say.Lang()), HeadTitle: say.Text("errorpage.title", message.Args{"title": title}), Title: title, Advice: advice,
+		EHRSaid: say.Text("errorpage.ehr-said", nil), CausesTitle: say.Text("errorpage.causes", nil), SentTitle: say.Text("errorpage.sent", nil),
+		StatusText: say.Text("errorpage.status", message.Args{"status": p.Status}), Reference: say.Text("errorpage.reference", nil),
+		EHRError: p.EHRError, Correlation: p.Correlation, Causes: p.Causes, Sent: p.Sent}
 	h := w.Header()
+	h.Set("Content-Language", string(say.Lang()))
+	h.Add("Vary", "Accept-Language")
 	Headers(h, frameAncestors, styleHash)
 	NoStore(h)
 	h.Set("Content-Type", "text/html; charset=utf-8")
@@ -101,7 +126,7 @@ func ErrorPage(w http.ResponseWriter, frameAncestors []string, p Problem) {
 		h.Set("Retry-After", strconv.Itoa(p.RetryAfter))
 	}
 	w.WriteHeader(p.Status)
-	_ = page.Execute(w, p)
+	_ = page.Execute(w, d)
 }
 
 // JSON writes v as a JSON response with status.

@@ -5,14 +5,16 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/smartcalc-app/smartcalc/shared/message"
 )
 
 func TestErrorPage(t *testing.T) {
 	rec := httptest.NewRecorder()
-	ErrorPage(rec, []string{"https://ehr.example"}, Problem{
+	ErrorPage(rec, nil, []string{"https://ehr.example"}, Problem{
 		Status:      409,
-		Title:       "This launch was already used",
-		Advice:      "Relaunch SMART Calc from the EHR.",
+		Title:       message.New("signin.replayed_state.title", nil),
+		Advice:      message.New("signin.advice.relaunch", nil),
 		Causes:      []string{"the page was reloaded", "<script>alert(1)</script>"},
 		Sent:        []string{"redirect_uri https://app/callback"},
 		Correlation: "abc123",
@@ -46,6 +48,26 @@ func TestErrorPage(t *testing.T) {
 	}
 	if h.Get("Referrer-Policy") != "no-referrer" {
 		t.Errorf("Referrer-Policy %q", h.Get("Referrer-Policy"))
+	}
+}
+
+// TestErrorPageFollowsAcceptLanguage: the page a clinician sees is in the
+// language the browser asks for, with Chinese punctuation, its lang
+// attribute set; the administrator's details stay English, marked so.
+func TestErrorPageFollowsAcceptLanguage(t *testing.T) {
+	req := httptest.NewRequest("GET", "/callback", nil)
+	req.Header.Set("Accept-Language", "zh-TW,zh;q=0.9,en;q=0.8")
+	rec := httptest.NewRecorder()
+	ErrorPage(rec, req, nil, Problem{Status: 409, Title: message.New("signin.replayed_state.title", nil),
+		Advice: message.New("signin.advice.replayed", nil), Causes: []string{"the page was reloaded"}, Correlation: "abc123"})
+	body := rec.Body.String()
+	for _, want := range []string{`<html lang="zh-TW">`, "此次啟動已被使用過", "請從電子病歷系統重新啟動 SMART Calc", "支援參考編號", `<div lang="en"><ol>`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %q:\n%s", want, body)
+		}
+	}
+	if strings.Contains(body, "This launch was already used") || rec.Header().Get("Content-Language") != "zh-TW" {
+		t.Errorf("page in English or without Content-Language: %q\n%s", rec.Header().Get("Content-Language"), body)
 	}
 }
 
