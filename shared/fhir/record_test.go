@@ -274,9 +274,13 @@ func TestFetchRecordDropsOtherPatients(t *testing.T) {
 	contained := strings.Replace(labObs("k", "718-7", 9, "2025-03-02"), "Patient/p-1", "#p", 1)
 	logical := strings.Replace(labObs("l", "718-7", 9, "2025-03-02"), `"reference":"Patient/p-1"`, `"identifier":{"value":"p-1"}`, 1)
 	absolute := strings.Replace(labObs("a", "718-7", 11, "2025-03-02"), "Patient/p-1", "https://ehr.example/fhir/Patient/p-1", 1)
+	none := strings.Replace(labObs("n", "718-7", 6, "2025-03-02"), subjectP1+",", "", 1)
+	if strings.Contains(none, "subject") {
+		t.Fatalf("the subject-less observation has a subject: %s", none)
+	}
 	srv, _ := newServer(t, ehrHandler(map[string]http.HandlerFunc{
 		"/fhir/Observation": func(w http.ResponseWriter, r *http.Request) {
-			writeJSON(w, 200, bundle("", labObs("hb1", "718-7", 12, "2025-03-01"), other, group, contained, logical, absolute))
+			writeJSON(w, 200, bundle("", labObs("hb1", "718-7", 12, "2025-03-01"), other, group, contained, logical, absolute, none))
 		},
 	}))
 	rec := newClient(srv).FetchRecord(context.Background(), fullQuery())
@@ -284,7 +288,7 @@ func TestFetchRecordDropsOtherPatients(t *testing.T) {
 		t.Errorf("observations = %+v", rec.Observations)
 	}
 	err := rec.Err("Observation")
-	if !errors.Is(err, ErrBadResponse) || !strings.Contains(err.Error(), "4 resources about another patient, or naming no patient") {
+	if !errors.Is(err, ErrBadResponse) || !strings.Contains(err.Error(), "5 resources about another patient, or naming no patient") {
 		t.Errorf("err = %v", err)
 	}
 }
