@@ -14,6 +14,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -36,6 +37,7 @@ import (
 	"github.com/smartcalc-app/smartcalc/shared/ehrsim"
 	"github.com/smartcalc-app/smartcalc/shared/smart"
 	"github.com/smartcalc-app/smartcalc/shared/smarttest"
+	"github.com/smartcalc-app/smartcalc/shared/store"
 )
 
 // browserTimeout bounds each browser test: the browser dies with it.
@@ -878,14 +880,35 @@ func TestBrowserRelaunch(t *testing.T) {
 	offset.Store(0)
 	b.launchInto(e, "low-risk")
 	h := b.handle()
+	// A duplicated tab holds a copy of the handle (Chromium copies
+	// sessionStorage with the tab): this one is given it the same way.
+	dup := b.newTab()
+	dup.navigate(e.URL + "/calculate/evaluate.html")
+	eval[chromedp.Void](dup, fmt.Sprintf(`sessionStorage.setItem(%q, %q)`, sessionKey, h))
+	dup.navigate(e.URL + "/calculate/")
+	dup.waitStatus("Assessment loaded.")
 	b.do(chromedp.Click(chromedp.CSS("#signout-btn")))
 	relaunch("You signed out; this tab no longer holds a session.")
 	if b.handle() != "" {
 		t.Error("the handle is still in sessionStorage after sign-out")
 	}
-	if _, err := e.store.GetSession(context.Background(), smart.SessionID(h)); err == nil {
-		t.Error("the session is still in the store after sign-out")
+	if _, err := e.store.GetSession(context.Background(), smart.SessionID(h)); !errors.Is(err, store.ErrSignedOut) {
+		t.Errorf("the store gives %v after sign-out, want ErrSignedOut", err)
 	}
+	// The duplicate's next what-if says why its session ended.
+	dup.do(
+		chromedp.Focus(chromedp.CSS("#phbr-in-hemoglobin")),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('phbr-in-hemoglobin').select()`),
+		chromedp.SendKeys(chromedp.CSS("#phbr-in-hemoglobin"), "9\t"),
+	)
+	dup.waitFor("the duplicate's relaunch message", `(() => { const r = document.getElementById('relaunch'); return r && !r.hidden ? 'ok' : ''; })()`)
+	if got, want := dup.text("#relaunch-reason"), "This session was signed out in another tab or window that shared it (a duplicated tab shares its session)."; got != want {
+		t.Errorf("duplicate tab's #relaunch-reason %q, want %q", got, want)
+	}
+	if dup.handle() != "" {
+		t.Error("the duplicate tab still holds the signed-out handle")
+	}
+	dup.noConsoleErrors("401")
 
 	// Idle: the page was left open, unused, for longer than the idle
 	// timeout; the next action says so, in either language.

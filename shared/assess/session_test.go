@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -727,13 +728,47 @@ func TestLoadIdleTimeout(t *testing.T) {
 		t.Errorf("Load past the lifetime = %v, want ErrLifetime", err)
 	}
 
-	// A failed activity write fails the request as a store error, never
-	// as a missing session.
+	// A failed activity write does not fail the request: the session is
+	// served, the error is kept for the caller's log, nothing is retried
+	// within the request, and the next request writes the activity again.
 	fx3, handle3 := newFixture(t, srv, nil)
-	fx3.svc.Now = func() time.Time { return now.Add(2 * time.Minute) }
-	fx3.sessions.touchFail = errors.New("firestore: unavailable")
-	if _, err := fx3.svc.Load(context.Background(), "Bearer "+handle3); err == nil || errors.Is(err, assess.ErrNoSession) ||
-		!strings.Contains(err.Error(), "firestore: unavailable") {
-		t.Errorf("Load with a failing activity write = %v", err)
+	clock3 := now
+	fx3.svc.Now = func() time.Time { return clock3 }
+	fx3.sessions.Sessions.(*store.Memory).Now = func() time.Time { return clock3 }
+	clock3 = clock3.Add(2 * time.Minute)
+	fx3.sessions.touchFail = fmt.Errorf("%w: firestore down", store.ErrUnavailable)
+	fx3.sessions.touches.Store(0)
+	ss, err := fx3.svc.Load(context.Background(), "Bearer "+handle3)
+	if err != nil || ss == nil {
+		t.Fatalf("Load with a failing activity write = %v, %v; want the session", ss, err)
+	}
+	if aerr := ss.ActivityError(); !errors.Is(aerr, store.ErrUnavailable) || !strings.Contains(aerr.Error(), "firestore down") {
+		t.Errorf("ActivityError = %v, want the store's error", aerr)
+	}
+	if n := fx3.sessions.touches.Load(); n != 1 {
+		t.Errorf("%d activity writes, want 1 (no retry within the request)", n)
+	}
+	fx3.sessions.touchFail = nil
+	fx3.sessions.touches.Store(0)
+	clock3 = clock3.Add(time.Second)
+	ss, err = fx3.svc.Load(context.Background(), "Bearer "+handle3)
+	if err != nil || ss.ActivityError() != nil {
+		t.Fatalf("Load after the store came back = %v, %v", err, ss.ActivityError())
+	}
+	if n := fx3.sessions.touches.Load(); n != 1 {
+		t.Errorf("%d activity writes on the next request, want 1: the failed one left the activity unrecorded", n)
+	}
+	// Activity that was never recorded counts as none: the session ends
+	// the idle timeout after the last recorded activity, never later.
+	fx3.sessions.touchFail = fmt.Errorf("%w: firestore down", store.ErrUnavailable)
+	for _, d := range []time.Duration{10 * time.Minute, 10 * time.Minute, store.DefaultIdleTimeout - 20*time.Minute - time.Second} {
+		clock3 = clock3.Add(d)
+		if _, err := fx3.svc.Load(context.Background(), "Bearer "+handle3); err != nil {
+			t.Fatalf("Load while activity writes fail: %v", err)
+		}
+	}
+	clock3 = clock3.Add(time.Second)
+	if _, err := fx3.svc.Load(context.Background(), "Bearer "+handle3); !errors.Is(err, assess.ErrIdle) {
+		t.Errorf("Load 30 min after the last recorded activity = %v, want ErrIdle", err)
 	}
 }
