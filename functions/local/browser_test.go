@@ -248,12 +248,43 @@ func (b *tab) attr(sel, name string) string {
 func (b *tab) describe() string {
 	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
 	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + ' | status: ' + ((document.getElementById('status') || {}).textContent || '') +
-  ' | ' + (document.body ? document.body.innerText.slice(0, 600).replace(/\s+/g, ' ') : '')`))
+	// innerText falls back to all the text, hidden panels included, when
+	// the document is not rendered: say which panels show, and whether
+	// anything is rendered at all, before the text.
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => {
+  const $ = (id) => document.getElementById(id);
+  const nav = performance.getEntriesByType('navigation')[0];
+  const shown = ['app', 'relaunch', 'error-panel'].filter((id) => $(id) && !$(id).hidden);
+  const rendered = !!document.body && document.body.getClientRects().length > 0;
+  return location.href + ' | ' + document.readyState + ', ' + document.visibilityState +
+    ', document started ' + Math.round(performance.timeOrigin) + (nav ? ' (' + nav.type + ')' : '') +
+    ' | status: ' + (($('status') || {}).textContent || '') +
+    ' | shown: ' + (shown.join(', ') || 'none') + ($('relaunch') && !$('relaunch').hidden ? ' (' + ($('relaunch-reason') || {}).textContent + ')' : '') +
+    ' | ' + (rendered ? 'rendered' : 'NOT RENDERED (no layout box: the text below includes hidden parts)') +
+    ' | ' + (document.body ? document.body.innerText.slice(0, 600).replace(/\s+/g, ' ') : '');
+})()`))
 	if err != nil {
 		s = "(unreadable: " + err.Error() + ")"
 	}
-	return s + b.consoleText()
+	return s + b.documentsText() + b.consoleText()
+}
+
+// documentsText lists the documents this tab requested, in order (paths
+// only: queries hold codes and states), to show a navigation the test did
+// not make.
+func (b *tab) documentsText() string {
+	var sb strings.Builder
+	for _, r := range b.requestsSeen() {
+		if r.Type != network.ResourceTypeDocument {
+			continue
+		}
+		u := r.Request.URL
+		if i := strings.IndexAny(u, "?#"); i >= 0 {
+			u = u[:i]
+		}
+		fmt.Fprintf(&sb, "\n  document %s %s", r.Request.Method, u)
+	}
+	return sb.String()
 }
 
 func (b *tab) consoleText() string {
