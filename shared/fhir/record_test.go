@@ -464,6 +464,7 @@ func TestFetchRecordBounds(t *testing.T) {
 	}{
 		{"no caps reached", func(c *Client) {}, 500, false, "", 10},
 		{"entries per search", func(c *Client) { c.MaxEntries = 120 }, 120, true, "", 3},
+		{"entries per search, reached at a page's end", func(c *Client) { c.MaxEntries = 100 }, 100, true, "", 2},
 		{"record budget spent after two pages", func(c *Client) { c.MaxRecordBytes = 2*pageBytes + pageBytes/2 + 8<<10 }, 100, true, "", 3},
 		{"first page over the per-response cap", func(c *Client) { c.MaxResponseBytes = pageBytes - 1 }, 0, false, "larger than SMART Calc reads", 1},
 		{"budget too small for the first page", func(c *Client) { c.MaxRecordBytes = 8 << 10 }, 0, false, "larger than SMART Calc reads", 1},
