@@ -1272,10 +1272,10 @@ func TestBrowserImpossibleBirthDate(t *testing.T) {
 	}{
 		{"birth-future", "2100-01-01",
 			"No age: the birth date 2100-01-01 is after today, so it cannot be right. Correct it in the EHR, or enter the age.",
-			"無法計算年齡：出生日期 2100-01-01 晚於今天，不可能正確。請在 EHR 中更正，或自行輸入年齡。"},
+			"無法計算年齡：出生日期 2100-01-01 晚於今天，不可能正確。請於電子病歷系統更正，或自行輸入年齡。"},
 		{"birth-too-old", "1850-03-04",
 			"No age: the birth date 1850-03-04 is more than 130 years ago, so it cannot be right. Correct it in the EHR, or enter the age.",
-			"無法計算年齡：出生日期 1850-03-04 距今超過 130 年，不可能正確。請在 EHR 中更正，或自行輸入年齡。"},
+			"無法計算年齡：出生日期 1850-03-04 距今超過 130 年，不可能正確。請於電子病歷系統更正，或自行輸入年齡。"},
 	} {
 		b.launchInto(e, tt.patient)
 		if got := b.text("#patient-age"); got != tt.en {

@@ -160,3 +160,25 @@ func TestNegotiate(t *testing.T) {
 		}
 	}
 }
+
+// TestZhTWNamesTheEHROneWay holds the Traditional Chinese catalogue to its
+// one term for the EHR, 電子病歷系統 (introduced once as
+// 電子病歷系統（EHR）): never the bare English abbreviation.
+func TestZhTWNamesTheEHROneWay(t *testing.T) {
+	c, err := Parse(catalogJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := map[string]string{}
+	for _, k := range c.Keys() {
+		texts[k] = c.Text(TraditionalChinese, k)
+	}
+	for _, k := range c.ConfigKeys(TraditionalChinese) {
+		texts["config_text."+k] = c.ConfigText(TraditionalChinese, k)
+	}
+	for k, s := range texts {
+		if strings.Contains(strings.ReplaceAll(s, "電子病歷系統（EHR）", ""), "EHR") {
+			t.Errorf("zh-TW %s says EHR where the catalogue says 電子病歷系統: %q", k, s)
+		}
+	}
+}
