@@ -431,13 +431,13 @@ function renderPresentation(sm) {
   const from = (sm.presentation_evidence || []).filter((e) => e.display || e.label);
   if (sm.presentation_origin === 'entered') text.append(' ', R.originBadge({ origin: 'entered' }));
   else if (from.length) {
-    text.append(' ', R.el('span', { class: 'source', title: from.map((e) => e.reference).filter(Boolean).join(', ') || null },
+    text.append(' ', R.el('span', { class: 'source', title: from.map(R.sourceTitle).filter(Boolean).join('; ') || null },
       t('source.list', { records: from.map(sourceLine).join(t('list.series')) })));
   }
   box.append(text);
   if (sm.pci && sm.pci.date) {
-    box.append(R.el('p', { class: 'verdict-pci', 'data-testid': 'verdict-pci', title: sm.pci.reference || null },
-      t('verdict.pci', { date: longDate(sm.pci.date), procedure: sm.pci.label || sm.pci.display || sm.pci.code || '' })));
+    box.append(R.el('p', { class: 'verdict-pci', 'data-testid': 'verdict-pci', title: R.sourceTitle(sm.pci) },
+      t('verdict.pci', { date: longDate(sm.pci.date), procedure: sm.pci.label || sm.pci.display || R.codeText(sm.pci) })));
   }
   // One click per answer: ACS, CCS, or back to the record (or unknown).
   const name = 'pci_presentation';
@@ -473,10 +473,10 @@ function renderRegimen(rg) {
   const ul = R.el('ul', {});
   for (const [key, srcs] of [['aspirin', rg.aspirin], ['p2y12', rg.p2y12], ['oac', rg.oral_anticoagulant], ['vascular', rg.vascular_dose]]) {
     for (const src of srcs || []) {
-      const shown = src.display || src.code || '';
+      const shown = src.display || R.codeText(src);
       const drug = src.ingredient && !shown.toLowerCase().startsWith(src.ingredient.toLowerCase()) ? t('regimen.ingredient', { ingredient: src.ingredient, what: shown }) : shown;
       const when = src.date ? t('source.dated', { what: drug, date: longDate(src.date) }) : drug;
-      ul.append(R.el('li', { 'data-testid': 'regimen-' + key, title: src.reference || null, dataset: { ingredient: src.ingredient || '', reference: src.reference || '' } }, t('regimen.line', { kind: t('regimen.' + key), drug: when })));
+      ul.append(R.el('li', { 'data-testid': 'regimen-' + key, title: R.sourceTitle(src), dataset: { ingredient: src.ingredient || '', reference: src.reference || '' } }, t('regimen.line', { kind: t('regimen.' + key), drug: when })));
     }
   }
   // No drug listed means none only when the medications were read.
