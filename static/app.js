@@ -11,7 +11,7 @@
 // iframe with third-party cookies blocked. The handle is never written into
 // the DOM, a URL or the console.
 
-import { loadI18n, t, has, cfgText, useConfigParams, setLang, onLangChange, number, date, longDate, list, dateTime } from './i18n.js';
+import { loadI18n, t, has, cfgText, useConfigParams, setLang, onLangChange, number, risk, date, longDate, list, dateTime } from './i18n.js';
 import { Scoring, ruleHolds } from './scoring.js';
 import { call, ApiError } from './api.js';
 import * as R from './render.js';
@@ -386,7 +386,7 @@ function renderVerdict(results) {
   v.append(R.el('p', { class: 'verdict-head ' + R.riskClass(level), 'data-testid': 'verdict-head' }, t('verdict.' + verdict)));
   v.append(R.el('p', { class: 'verdict-why', 'data-testid': 'verdict-why' }, sm.text || ''));
   if (sm.risk) {
-    v.append(R.el('p', { class: 'verdict-risk', 'data-testid': 'verdict-risk' }, t('verdict.risk', { label: sm.risk.label, risk: number(sm.risk.value, 1) })));
+    v.append(R.el('p', { class: 'verdict-risk', 'data-testid': 'verdict-risk' }, t('verdict.risk', { label: sm.risk.label, risk: risk(sm.risk.value) })));
   }
   const stale = staleInputs(results);
   if (stale.length) {
@@ -650,7 +650,7 @@ function renderPreciseHBR(results) {
   const pct = R.valueOf(r, (curve && curve.name) || 'bleeding_1y');
   const score = R.valueOf(r, 'score');
   if (pct && typeof pct.value === 'number') {
-    const p = R.el('p', { id: 'phbr-bleeding', class: 'bleeding-risk', 'data-testid': 'phbr-bleeding' }, t('phbr.bleeding', { pct: number(pct.value, curve && typeof curve.decimals === 'number' ? curve.decimals : 2) }));
+    const p = R.el('p', { id: 'phbr-bleeding', class: 'bleeding-risk', 'data-testid': 'phbr-bleeding' }, t('phbr.bleeding', { pct: risk(pct.value) }));
     if (curve && curve.calibrated && score && typeof score.value === 'number' && (score.value > curve.calibrated.max || score.value < curve.calibrated.min)) {
       p.append(' ', R.el('span', { class: 'badge unverified-badge', 'data-testid': 'phbr-extrapolated' }, t('phbr.extrapolated', { min: curve.calibrated.min, max: curve.calibrated.max })));
     }
@@ -807,7 +807,7 @@ function renderTradeoff(results) {
       idPrefix: 'tradeoff',
       labels: {
         title: t('tradeoff.chart.title'),
-        desc: b !== null && th !== null ? t('tradeoff.values', { bleeding: number(b, 2), thrombotic: number(th, 2) }) + ' ' + modelNote + (zone ? ' ' + t('tradeoff.zone.' + zone) : '') : t('tradeoff.no-values'),
+        desc: b !== null && th !== null ? t('tradeoff.values', { bleeding: risk(b), thrombotic: risk(th) }) + ' ' + modelNote + (zone ? ' ' + t('tradeoff.zone.' + zone) : '') : t('tradeoff.no-values'),
         x: t('tradeoff.axis.x'),
         y: t('tradeoff.axis.y'),
         patient: t('tradeoff.patient'),
@@ -816,12 +816,12 @@ function renderTradeoff(results) {
   );
   const values = R.clear($('tradeoff-values'));
   if (b !== null && th !== null) {
-    values.append(R.el('span', { 'data-testid': 'tradeoff-numbers' }, t('tradeoff.values', { bleeding: number(b, 2), thrombotic: number(th, 2) })));
+    values.append(R.el('span', { 'data-testid': 'tradeoff-numbers' }, t('tradeoff.values', { bleeding: risk(b), thrombotic: risk(th) })));
     values.append(' ', R.el('strong', { class: 'model-note', 'data-testid': 'tradeoff-model-note' }, modelNote));
     if (zone) values.append(' ', R.el('strong', { 'data-testid': 'tradeoff-zone', dataset: { zone } }, t('tradeoff.zone.' + zone)));
   } else if (bleeding && bleeding.range && thrombotic && thrombotic.range) {
     values.append(R.el('span', { 'data-testid': 'tradeoff-range-text' }, t('tradeoff.range', {
-      bmin: number(bleeding.range.min, 2), bmax: number(bleeding.range.max, 2), tmin: number(thrombotic.range.min, 2), tmax: number(thrombotic.range.max, 2),
+      bmin: risk(bleeding.range.min), bmax: risk(bleeding.range.max), tmin: risk(thrombotic.range.min), tmax: risk(thrombotic.range.max),
     })));
     values.append(' ', R.el('strong', { class: 'model-note', 'data-testid': 'tradeoff-model-note' }, modelNote));
   } else values.append(t('tradeoff.no-values'), ' ', R.statusText(s, r));

@@ -119,7 +119,7 @@ export function displayValue(scoring, name, value, ctx) {
   if (typeof value === 'boolean') return value ? t('value.yes') : t('value.no');
   if (typeof value === 'number') {
     const u = unitFor(scoring, name, ctx);
-    return number(value / u.toCanonical, u.decimals);
+    return number(value / u.toCanonical, u.decimals, true);
   }
   if (typeof value === 'object' && typeof value.value === 'number') return number(value.value, scoring.decimals(name, value.unit));
   return enumLabel(name, value);
@@ -282,10 +282,10 @@ export function sourceText(src) {
   return codeText(src);
 }
 
-/** sourceTitle is a source's code and FHIR reference, for a title: the details behind its name. */
+/** sourceTitle is a source's FHIR reference and code, for a title: the details behind its name. */
 export function sourceTitle(src) {
   if (!src) return null;
-  return [codeText(src), src.reference].filter(Boolean).join(' · ') || null;
+  return [src.reference, codeText(src)].filter(Boolean).join(' · ') || null;
 }
 
 /**
@@ -314,7 +314,7 @@ export function control(scoring, name, rec, ctx, label) {
   const common = { id, 'data-input': name, 'data-testid': 'input-' + name, 'aria-label': label };
   if (type === 'number') {
     const u = unitFor(scoring, name, ctx);
-    const shown = typeof value === 'number' ? Number((value / u.toCanonical).toFixed(u.decimals)) : '';
+    const shown = typeof value === 'number' ? (value / u.toCanonical).toFixed(u.decimals) : '';
     const attrs = Object.assign({}, common, {
       type: 'number',
       inputmode: 'decimal',

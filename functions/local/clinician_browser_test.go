@@ -150,7 +150,7 @@ func TestBrowserUnitSwitches(t *testing.T) {
 	key := func(name string) string { return b.text(`[data-testid="key-` + name + `"] .key-val`) }
 	for name, want := range map[string]*regexp.Regexp{
 		"hemoglobin": regexp.MustCompile(`^11\.8 g/dL \(reported 118 g/L\)$`),
-		"creatinine": regexp.MustCompile(`^1\.1 mg/dL \(reported 97 µmol/L\)$`),
+		"creatinine": regexp.MustCompile(`^1\.10 mg/dL \(reported 97 µmol/L\)$`),
 		"wbc":        regexp.MustCompile(`^7\.4 ×10⁹/L \(reported 7400 /µL\)$`),
 	} {
 		if got := key(name); !want.MatchString(got) {

@@ -295,7 +295,7 @@ func (s *Service) writeAssessment(b *strings.Builder, v *view) {
 	if sm := v.a.Summary; !sm.Text.IsZero() {
 		fmt.Fprintf(b, "**%s** %s\n\n", md(v.text("cds.verdict", message.Args{"verdict": v.verdict()})), md(sm.Text.String()))
 		if sm.Risk != nil {
-			fmt.Fprintf(b, "%s\n\n", md(v.text("verdict.risk", message.Args{"label": sm.Risk.Label, "risk": message.Num{Value: sm.Risk.Value, Decimals: 1}})))
+			fmt.Fprintf(b, "%s\n\n", md(v.text("verdict.risk", message.Args{"label": sm.Risk.Label, "risk": message.Num{Value: sm.Risk.Value, Decimals: calc.RiskDecimals, Fixed: true}})))
 		}
 		for _, a := range sm.Assumptions {
 			fmt.Fprintf(b, "_%s_\n\n", md(a.Statement.String()))
@@ -444,7 +444,7 @@ func (s *Service) value(in calc.InputEcho) message.Msg {
 		}
 		return message.New("value.no", nil)
 	case float64:
-		canon := cfg.Amount(in.Name, x, "")
+		canon := cfg.Measured(in.Name, x, "")
 		if r := in.Reported; r != nil && r.Unit != in.Unit && r.Value != x {
 			return message.New("value.reported", message.Args{"reported": cfg.Amount(in.Name, r.Value, r.Unit), "value": canon})
 		}

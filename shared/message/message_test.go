@@ -88,8 +88,11 @@ func TestSprint(t *testing.T) {
 		m    Msg
 		want string
 	}{
-		{en, New("wrap", Args{"inner": New("greet", Args{"name": "A", "n": Num{1.2345, 2}, "d": Date("2026-05")})}), "Note: Hello A, 1.23 results on May 2026."},
+		{en, New("wrap", Args{"inner": New("greet", Args{"name": "A", "n": Num{Value: 1.2345, Decimals: 2}, "d": Date("2026-05")})}), "Note: Hello A, 1.23 results on May 2026."},
 		{zh, New("items", Args{"list": List{"Hb", "WBC", "eGFR"}}), "項目：Hb、WBC及eGFR。"},
+		// A measured value keeps the decimals it is measured to; a plain
+		// number drops trailing zeros.
+		{en, New("items", Args{"list": List{Num{Value: 1.1, Decimals: 2, Fixed: true}, Num{Value: 82, Decimals: 1, Fixed: true}, Num{Value: 1.1, Decimals: 2}, Num{Value: -0.01, Decimals: 1, Fixed: true}}}), "Items: 1.10, 82.0, 1.1 and 0.0."},
 		{en, New("items", Args{"list": List{"Hb", "WBC", "eGFR"}}), "Items: Hb, WBC and eGFR."},
 		{en, New("items", Args{"list": List{"Hb"}}), "Items: Hb."},
 		{zh, New("series", Args{"s": Series{"a, b", "c"}}), "所見：a, b；c。"},
