@@ -509,7 +509,15 @@ function renderPlan(sm) {
         t('plan.citation', { guideline: name, section: c.section || '', class: c.class || '?', level: c.level || '?' }), ' ',
         R.el('span', { class: 'badge ' + (verified ? 'badge-verified' : 'badge-unverified') }, t(verified ? 'plan.verified' : 'plan.unverified'))));
     }
-    const d = R.el('details', { class: 'plan-sources' }, R.el('summary', {}, t('plan.sources', { n: (it.citations || []).length })), cites);
+    // Whether the item's sources were checked against the guideline shows
+    // without opening them: the summary counts the verified and the not
+    // verified, and the item carries the marks for print and tests.
+    const n = (it.citations || []).length;
+    const ok = (it.citations || []).filter((c) => c.verified === true).length;
+    const key = ok === n ? 'plan.sources.all-verified' : ok === 0 ? 'plan.sources.none-verified' : 'plan.sources.marked';
+    li.dataset.verified = String(ok);
+    li.dataset.unverified = String(n - ok);
+    const d = R.el('details', { class: 'plan-sources' }, R.el('summary', { 'data-testid': 'plan-sources-summary' }, t(key, { n, verified: ok, unverified: n - ok })), cites);
     li.append(d);
     ul.append(li);
   }
@@ -909,6 +917,20 @@ function bind() {
     window.print();
   });
   window.addEventListener('beforeprint', updatePrintMeta);
+  // The printed summary gives every citation with its verified mark: the
+  // folded lists open for print and close again after.
+  window.addEventListener('beforeprint', () => {
+    for (const d of document.querySelectorAll('details.plan-sources:not([open])')) {
+      d.open = true;
+      d.dataset.printOpened = 'true';
+    }
+  });
+  window.addEventListener('afterprint', () => {
+    for (const d of document.querySelectorAll('details.plan-sources[data-print-opened]')) {
+      d.open = false;
+      delete d.dataset.printOpened;
+    }
+  });
   $('signout-btn').addEventListener('click', async () => {
     // The server ends the session on every instance; this tab forgets it.
     try {

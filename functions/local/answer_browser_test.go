@@ -24,6 +24,10 @@ type pagePlanItem struct {
 	Pathway, Presentation, Text string
 	Citations                   int
 	Visible                     bool
+	// Marks is what the item says of its sources' verification without
+	// anything opened, and MarksShown whether that is rendered.
+	Marks      string
+	MarksShown bool
 }
 
 // pagePlan reads the plan the page shows: each item's pathway,
@@ -33,7 +37,9 @@ const pagePlanJS = `JSON.stringify([...document.querySelectorAll('[data-testid="
   Pathway: li.dataset.pathway, Presentation: li.dataset.presentation,
   Text: li.querySelector('.plan-text').textContent,
   Citations: li.querySelectorAll('[data-testid="plan-citation"][data-verified]').length,
-  Visible: li.getClientRects().length > 0 && [...li.querySelectorAll('[data-testid="plan-citation"]')].every((c) => c.getClientRects().length > 0),
+  Visible: li.checkVisibility() && [...li.querySelectorAll('[data-testid="plan-citation"]')].every((c) => c.checkVisibility()),
+  Marks: (li.querySelector('[data-testid="plan-sources-summary"]') || {}).textContent || '',
+  MarksShown: !!li.querySelector('[data-testid="plan-sources-summary"]') && li.querySelector('[data-testid="plan-sources-summary"]').checkVisibility(),
 })))`
 
 func (b *tab) plan() []pagePlanItem {
@@ -166,6 +172,21 @@ func samePlan(t *testing.T, where string, got []pagePlanItem, want []calc.PlanIt
 		}
 		if visible && !g.Visible {
 			t.Errorf("%s hides plan item %d (%s/%s) or its sources", where, i, it.Pathway, it.Presentation)
+		}
+		if !visible {
+			// On screen the sources are folded, but whether they were
+			// verified shows: in the summary line, counted.
+			v, u := citationMarks([]calc.PlanItem{it})
+			want := fmt.Sprintf("Sources (%d): %d verified against the guideline, %d not verified", v+u, v, u)
+			switch {
+			case u == 0:
+				want = fmt.Sprintf("Sources (%d): all verified against the guideline", v)
+			case v == 0:
+				want = fmt.Sprintf("Sources (%d): not verified", u)
+			}
+			if g.Marks != want || !g.MarksShown {
+				t.Errorf("%s item %d (%s/%s) says %q (shown: %v), want %q", where, i, it.Pathway, it.Presentation, g.Marks, g.MarksShown, want)
+			}
 		}
 	}
 }

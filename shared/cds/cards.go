@@ -595,10 +595,23 @@ func writePlan(b *strings.Builder, v *view, plan []calc.PlanItem) {
 			if c.IsVerified() {
 				state = "cds.verified"
 			}
-			fmt.Fprintf(b, " [%s]", md(v.text("cds.citation", message.Args{"guideline": c.Guideline, "section": c.Section, "class": c.Class, "level": c.Level,
+			fmt.Fprintf(b, " [%s]", md(v.text("cds.citation", message.Args{"guideline": guidelineName(v.cfg(), c.Guideline), "section": c.Section, "class": c.Class, "level": c.Level,
 				"state": message.New(state, nil)})))
 		}
 		b.WriteString("\n")
 	}
 	b.WriteString("\n")
+}
+
+// guidelineName is how a card names a cited guideline: its short name in
+// the catalogue ("2023 ESC ACS guidelines"), else the configuration's
+// citation; never its identifier.
+func guidelineName(cfg *calc.Config, id string) message.Msg {
+	if key := "guideline." + id; message.Default().Has(key) {
+		return message.New(key, nil)
+	}
+	if p, ok := cfg.Sources[id]; ok && p.Citation != "" {
+		return message.Verbatim(p.Citation)
+	}
+	return message.Verbatim(id)
 }
