@@ -136,7 +136,7 @@ export function reportedText(scoring, name, rec, ctx) {
   if (r.unit === shown.code || shown.aliases.includes(r.unit)) return '';
   const u = scoring.unit(name, r.unit);
   if (u && u.toCanonical === shown.toCanonical) return '';
-  return t('value.reported-as', { value: number(r.value, scoring.decimals(name, r.unit)), unit: unitLabel(scoring, name, r.unit) });
+  return t('value.reported-as', { value: number(r.value, scoring.decimals(name, r.unit), true), unit: unitLabel(scoring, name, r.unit) });
 }
 
 /**

@@ -155,9 +155,9 @@ func (c *evalCtx) reported(g given) message.Msg {
 	}
 	if f == g.num {
 		// A unit that only renames the canonical one (10*3/uL): as reported.
-		return c.cfg.Amount(g.name, f, unit)
+		return c.cfg.Measured(g.name, f, unit)
 	}
-	return message.New("value.reported", message.Args{"reported": c.cfg.Amount(g.name, f, unit), "value": canon})
+	return message.New("value.reported", message.Args{"reported": c.cfg.Measured(g.name, f, unit), "value": canon})
 }
 
 // rangeMsg writes a range of input name in its canonical unit: "3–20 g/dL".

@@ -446,7 +446,7 @@ func (s *Service) value(in calc.InputEcho) message.Msg {
 	case float64:
 		canon := cfg.Measured(in.Name, x, "")
 		if r := in.Reported; r != nil && r.Unit != in.Unit && r.Value != x {
-			return message.New("value.reported", message.Args{"reported": cfg.Amount(in.Name, r.Value, r.Unit), "value": canon})
+			return message.New("value.reported", message.Args{"reported": cfg.Measured(in.Name, r.Value, r.Unit), "value": canon})
 		}
 		return canon
 	case string:
