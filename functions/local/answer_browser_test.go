@@ -273,9 +273,14 @@ func TestBrowserPresentationQuestion(t *testing.T) {
 		!strings.Contains(got, "Stable angina") || !strings.Contains(refs, "Condition/stable-angina-pci-cond-2") {
 		t.Errorf("presentation %q (sources %q): want CCS with its source", got, refs)
 	}
+	// The procedure by its name and date; its code, with the reference,
+	// in the title, never ahead of the name.
 	if got, ref := b.text(`[data-testid="verdict-pci"]`), b.attr(`[data-testid="verdict-pci"]`, "title"); !strings.Contains(got, "Percutaneous coronary intervention") ||
-		!regexp.MustCompile(`\d{1,2} [A-Z][a-z]{2} \d{4}`).MatchString(got) || ref != "Procedure/stable-angina-pci-proc-4" {
-		t.Errorf("PCI line %q (title %q): want the procedure and its date", got, ref)
+		!regexp.MustCompile(`\d{1,2} [A-Z][a-z]{2} \d{4}`).MatchString(got) || strings.Contains(got, "415070008") || ref != "Procedure/stable-angina-pci-proc-4 · SNOMED CT 415070008" {
+		t.Errorf("PCI line %q (title %q): want the procedure and its date, its reference and code as the title", got, ref)
+	}
+	if got := b.text(`[data-testid="verdict-presentation"]`); regexp.MustCompile(`\d{6,}`).MatchString(got) {
+		t.Errorf("presentation %q: a code in the text", got)
 	}
 	for _, sel := range []string{`[data-testid="verdict-why"]`, `[data-testid="verdict-presentation"]`, `[data-testid="verdict-pci"]`} {
 		if bottom := eval[float64](b, fmt.Sprintf(`document.querySelector(%q).getBoundingClientRect().bottom`, sel)); bottom <= 0 || bottom > 800 {
