@@ -88,8 +88,8 @@ func TestProblem(t *testing.T) {
 				Causes: msgs("PKCE verifier mismatch", "redirect_uri mismatch"), Sent: msgs("POST https://ehr.example/token", "grant_type=authorization_code")},
 			want: web.Problem{Status: 502, Title: message.Verbatim("The EHR rejected SMART Calc's authorization code"),
 				Advice:   message.Verbatim("Relaunch SMART Calc from the EHR. If this keeps happening, give your EHR administrator the details below."),
-				Causes: msgs("PKCE verifier mismatch", "redirect_uri mismatch"),
-				Sent: msgs("POST https://ehr.example/token", "grant_type=authorization_code"),
+				Causes:   msgs("PKCE verifier mismatch", "redirect_uri mismatch"),
+				Sent:     msgs("POST https://ehr.example/token", "grant_type=authorization_code"),
 				EHRError: "invalid_grant", Correlation: "c2"},
 		},
 		{
