@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/smartcalc-app/smartcalc/shared/assess"
+	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/fhir"
 	"github.com/smartcalc-app/smartcalc/shared/smart"
 	"github.com/smartcalc-app/smartcalc/shared/store"
@@ -771,4 +772,56 @@ func TestLoadIdleTimeout(t *testing.T) {
 	if _, err := fx3.svc.Load(context.Background(), "Bearer "+handle3); !errors.Is(err, assess.ErrIdle) {
 		t.Errorf("Load 30 min after the last recorded activity = %v, want ErrIdle", err)
 	}
+}
+
+// TestAssessDeadline: one deadline bounds all of an assessment's FHIR
+// reads. A search the EHR never answers is cancelled when it passes (the
+// EHR sees the request end, rather than SMART Calc waiting out its own
+// client timeout), and the assessment comes back with what was read and
+// says what was not.
+func TestAssessDeadline(t *testing.T) {
+	srv := newFHIRServer(t, "at-1")
+	cancelled := make(chan bool, 1)
+	base := srv.Config.Handler
+	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/fhir/Observation" {
+			base.ServeHTTP(w, r)
+			return
+		}
+		select {
+		case <-r.Context().Done():
+			cancelled <- true
+		case <-time.After(15 * time.Second):
+			cancelled <- false
+			w.Header().Set("Content-Type", "application/fhir+json")
+			fmt.Fprint(w, `{"resourceType":"Bundle","type":"searchset","entry":[]}`)
+		}
+	})
+	fx, handle := newFixture(t, srv, nil)
+	engine, err := calc.NewEngine(mustConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.svc.Engine, fx.svc.Scoring = engine, engine.Config()
+	fx.svc.AssessTimeout = 300 * time.Millisecond
+	a, err := fx.svc.Assess(context.Background(), fx.load(t, handle), nil)
+	if err != nil {
+		t.Fatalf("Assess: %v", err)
+	}
+	if !<-cancelled {
+		t.Error("the Observation search was answered, not cancelled at the assessment's deadline")
+	}
+	var obs *assess.DataError
+	for i := range a.DataErrors {
+		if a.DataErrors[i].Resource == "Observation" {
+			obs = &a.DataErrors[i]
+		}
+	}
+	if obs == nil || obs.Kind != assess.KindUnavailable || obs.Message.Key == "" {
+		t.Fatalf("Observation data error %+v, want it reported unavailable; all: %+v", obs, a.DataErrors)
+	}
+	if a.Patient == nil || a.Patient.Name != "Mei Chen" {
+		t.Errorf("the patient, read in time, is missing: %+v", a.Patient)
+	}
+	t.Logf("what the assessment says: %s %+v", obs.Message.Key, obs.Inputs)
 }
