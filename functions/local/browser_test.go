@@ -30,6 +30,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/css"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 
@@ -369,11 +370,23 @@ func (b *tab) saveArtifact(name string, png []byte, shows string) string {
 // server's new assessment.
 func (b *tab) setHemoglobin(v string) {
 	b.t.Helper()
-	b.change(
-		chromedp.Focus(chromedp.CSS("#phbr-in-hemoglobin")),
-		chromedp.Evaluate[chromedp.Void](`document.getElementById('phbr-in-hemoglobin').select()`),
-		chromedp.SendKeys(chromedp.CSS("#phbr-in-hemoglobin"), v+"\t"),
-	)
+	b.change(typeInto("phbr-in-hemoglobin", v)...)
+}
+
+// typeInto types v into the input with that id as a clinician does: focus
+// it, select the old value, type, Tab away. Like a clinician, it waits
+// until the field is rendered (chromedp's Click and SendKeys wait for that
+// themselves, Focus does not): a document can have run all its scripts
+// and still not be rendered, as in a cross-site iframe that the EHR's page
+// has not laid out yet, and then its fields cannot take focus ("Element is
+// not focusable").
+func typeInto(id, v string) []chromedp.Action[chromedp.Void] {
+	sel := "#" + id
+	return []chromedp.Action[chromedp.Void]{
+		chromedp.Focus(chromedp.CSS(sel), chromedp.NodeVisible),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('` + id + `').select()`),
+		chromedp.SendKeys(chromedp.CSS(sel), v+"\t"),
+	}
 }
 
 // launchInto runs the EHR launch for patient in the tab and waits until
@@ -737,6 +750,51 @@ func TestBrowserEmbeddedLaunch(t *testing.T) {
 	}
 }
 
+// TestBrowserEmbeddedShownLater: the EHR page keeps SMART Calc's iframe
+// hidden (display: none, as an EHR does with an app in a background tab)
+// until after the app has loaded in it. A cross-site frame that its
+// embedder has not laid out is not rendered: scripts run, nothing has a
+// layout box, nothing can take focus. This is also what a busy EHR page
+// does for a moment, and what made TestBrowserEmbeddedLaunch fail under
+// load ("Element is not focusable"). Once shown, the app is whole: the
+// scores are right and a what-if works.
+func TestBrowserEmbeddedShownLater(t *testing.T) {
+	ehrOrigin := ""
+	e := start(t, memoryStore, nil, &Tune{Env: func(en *entrypoints.Env) {
+		ehrOrigin = "http://localhost:" + en.Config.BaseURL.Port()
+		en.Config.FrameAncestors = append(en.Config.FrameAncestors, ehrOrigin)
+	}}, nil)
+	b := newBrowser(t, nil)
+	hide := `new MutationObserver((ms, o) => { for (const m of ms) for (const n of m.addedNodes) if (n.tagName === 'IFRAME') { n.style.display = 'none'; o.disconnect(); } }).observe(document, {childList: true, subtree: true});`
+	if _, err := chromedp.Call(b.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: hide}); err != nil {
+		t.Fatalf("Page.addScriptToEvaluateOnNewDocument: %v", err)
+	}
+	b.navigate(ehrOrigin + "/ehr/embed?patient=hbr-anticoag")
+	id := waitTarget(t, b, func(i *target.Info) bool {
+		return i.Type == "iframe" && strings.HasPrefix(i.URL, e.URL+"/calculate/")
+	})
+	f := b.attach(id)
+	f.waitStatus("Assessment loaded.")
+	if eval[bool](f, `document.body.getClientRects().length > 0`) {
+		t.Fatal("the hidden iframe's document is rendered: this test proves nothing")
+	}
+	// While hidden, the field exists but cannot take focus, and typeInto
+	// waits for it to be rendered instead of failing.
+	if _, err := chromedp.Run(f.ctx, chromedp.Focus(chromedp.CSS("#phbr-in-hemoglobin"))); err == nil || !strings.Contains(err.Error(), "not focusable") {
+		t.Errorf("focusing a field of the unrendered frame: %v, want Chromium's 'Element is not focusable'", err)
+	}
+	ctx, cancel := context.WithTimeout(f.ctx, 500*time.Millisecond)
+	err := chromedp.Do(ctx, typeInto("phbr-in-hemoglobin", "9")...)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("typeInto on the unrendered frame: %v, want it still waiting for the field to be rendered", err)
+	}
+	eval[chromedp.Void](b, `document.querySelector('iframe').style.display = ''`)
+	f.setHemoglobin("9")
+	f.checkScore("41", "very-hbr", "Very HBR")
+	f.noConsoleErrors()
+}
+
 // cookieProbeJS sets a SameSite=None cookie and reports whether it stuck.
 const cookieProbeJS = `(() => {
   document.cookie = 'smartcalc_probe=1; SameSite=None; Secure; Path=/';
@@ -892,11 +950,7 @@ func TestBrowserRelaunch(t *testing.T) {
 
 	b.launchInto(e, "low-risk")
 	offset.Store(int64(9 * time.Hour)) // past the 8 h session TTL
-	b.do(
-		chromedp.Focus(chromedp.CSS("#phbr-in-hemoglobin")),
-		chromedp.Evaluate[chromedp.Void](`document.getElementById('phbr-in-hemoglobin').select()`),
-		chromedp.SendKeys(chromedp.CSS("#phbr-in-hemoglobin"), "9\t"),
-	)
+	b.do(typeInto("phbr-in-hemoglobin", "9")...)
 	relaunch("The session reached its time limit of 8 hours.")
 	if h := b.handle(); h != "" {
 		t.Error("the expired handle is still in sessionStorage")
@@ -927,11 +981,7 @@ func TestBrowserRelaunch(t *testing.T) {
 		t.Errorf("the store gives %v after sign-out, want ErrSignedOut", err)
 	}
 	// The duplicate's next what-if says why its session ended.
-	dup.do(
-		chromedp.Focus(chromedp.CSS("#phbr-in-hemoglobin")),
-		chromedp.Evaluate[chromedp.Void](`document.getElementById('phbr-in-hemoglobin').select()`),
-		chromedp.SendKeys(chromedp.CSS("#phbr-in-hemoglobin"), "9\t"),
-	)
+	dup.do(typeInto("phbr-in-hemoglobin", "9")...)
 	dup.waitFor("the duplicate's relaunch message", `(() => { const r = document.getElementById('relaunch'); return r && !r.hidden ? 'ok' : ''; })()`)
 	if got, want := dup.text("#relaunch-reason"), "This session was signed out in another tab or window that shared it (a duplicated tab shares its session)."; got != want {
 		t.Errorf("duplicate tab's #relaunch-reason %q, want %q", got, want)
@@ -945,11 +995,7 @@ func TestBrowserRelaunch(t *testing.T) {
 	// timeout; the next action says so, in either language.
 	b.launchInto(e, "low-risk")
 	offset.Store(int64(31 * time.Minute))
-	b.do(
-		chromedp.Focus(chromedp.CSS("#phbr-in-hemoglobin")),
-		chromedp.Evaluate[chromedp.Void](`document.getElementById('phbr-in-hemoglobin').select()`),
-		chromedp.SendKeys(chromedp.CSS("#phbr-in-hemoglobin"), "9\t"),
-	)
+	b.do(typeInto("phbr-in-hemoglobin", "9")...)
 	relaunch("The session ended after 30 minutes without use.")
 	if b.handle() != "" {
 		t.Error("the idle handle is still in sessionStorage")
