@@ -7,11 +7,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 //go:embed messages.json
@@ -56,8 +56,6 @@ type catalogFile struct {
 	Strings    map[string]map[string]string `json:"strings"`
 	ConfigText map[string]map[string]string `json:"config_text"`
 }
-
-var placeholderRE = regexp.MustCompile(`\{(\w+)\}`)
 
 // Parse reads a catalogue and checks it: every language of Langs has the
 // same keys with the same placeholders, no text is empty, and the zh-TW
@@ -171,23 +169,31 @@ func (c *Catalog) ConfigText(l Lang, key string) string { return c.config[l][key
 // ConfigKeys lists the configuration texts translated into l.
 func (c *Catalog) ConfigKeys(l Lang) []string { return sortedKeys(c.config[l]) }
 
-// asciiPunctRE finds an ASCII mark that Chinese text writes full width.
-var asciiPunctRE = regexp.MustCompile(`[,;:!?()]`)
+// asciiPunct are the ASCII marks that Chinese text writes full width.
+const asciiPunct = ",;:!?()"
 
 // ASCIIPunctuation returns the first ASCII punctuation mark of a zh-TW text
 // that stands in Chinese text (next to a Han character or a placeholder,
 // spaces aside), with its context; "" when there is none. Marks inside
 // Latin runs (a citation's "2021;6:410", "10*9/L", a clock time) are left.
 func ASCIIPunctuation(s string) string {
+	if !strings.ContainsAny(s, asciiPunct) {
+		return ""
+	}
 	r := []rune(s)
 	// A placeholder stands for words of the text's language; other
 	// braces (a JSON example) do not.
 	inPlaceholder := make([]bool, len(r))
-	for _, m := range placeholderRE.FindAllStringIndex(s, -1) {
-		from, to := len([]rune(s[:m[0]])), len([]rune(s[:m[1]]))
-		for i := from; i < to; i++ {
+	for from := 0; ; {
+		start, end, ok := nextPlaceholder(s, from)
+		if !ok {
+			break
+		}
+		lo, hi := utf8.RuneCountInString(s[:start]), utf8.RuneCountInString(s[:end])
+		for i := lo; i < hi; i++ {
 			inPlaceholder[i] = true
 		}
+		from = end
 	}
 	chinese := func(i, step int) bool {
 		for ; i >= 0 && i < len(r); i += step {
@@ -202,7 +208,7 @@ func ASCIIPunctuation(s string) string {
 		return true // the start or end of the text
 	}
 	for i, x := range r {
-		if !asciiPunctRE.MatchString(string(x)) {
+		if x >= utf8.RuneSelf || strings.IndexByte(asciiPunct, byte(x)) < 0 {
 			continue
 		}
 		if chinese(i-1, -1) || chinese(i+1, 1) {
@@ -219,9 +225,9 @@ func isHan(x rune) bool {
 
 func placeholderSet(s string) string {
 	var out []string
-	for _, m := range placeholderRE.FindAllStringSubmatch(s, -1) {
-		if !slices.Contains(out, m[1]) {
-			out = append(out, m[1])
+	for _, name := range Placeholders(s) {
+		if !slices.Contains(out, name) {
+			out = append(out, name)
 		}
 	}
 	sort.Strings(out)
