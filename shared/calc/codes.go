@@ -1,10 +1,11 @@
 package calc
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/smartcalc-app/smartcalc/shared/strictjson"
 )
 
 // Codes are the code sets the FHIR mapping reads: labs by LOINC (with
@@ -110,33 +111,45 @@ type CodeMatch struct {
 	Refs   []CodeRef
 }
 
+// codeMatchJSON is a CodeMatch as the document writes it.
 type codeMatchJSON struct {
-	System string            `json:"system"`
-	Match  string            `json:"match"`
-	Codes  []json.RawMessage `json:"codes"`
+	System string    `json:"system"`
+	Match  string    `json:"match"`
+	Codes  []codeRef `json:"codes"`
 }
 
-// UnmarshalJSON decodes a CodeMatch whose codes are strings or CodeRefs.
-func (m *CodeMatch) UnmarshalJSON(b []byte) error {
+// codeRef is one code of a CodeMatch as the document writes it: a string
+// (the code) or a CodeRef object.
+type codeRef CodeRef
+
+// UnmarshalStrictJSON decodes a string or a CodeRef.
+func (r *codeRef) UnmarshalStrictJSON(d *strictjson.Decoder) error {
+	if d.PeekString() {
+		return d.Decode(&r.Code)
+	}
+	return d.Decode((*CodeRef)(r))
+}
+
+// UnmarshalStrictJSON decodes a CodeMatch whose codes are strings or
+// CodeRefs, in the configuration's one pass.
+func (m *CodeMatch) UnmarshalStrictJSON(d *strictjson.Decoder) error {
 	var j codeMatchJSON
-	if err := strictDecode(b, &j); err != nil {
+	if err := d.Decode(&j); err != nil {
 		return err
 	}
 	*m = CodeMatch{System: j.System, Match: j.Match}
-	for _, raw := range j.Codes {
-		var r CodeRef
-		if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '"' {
-			if err := json.Unmarshal(t, &r.Code); err != nil {
-				return err
-			}
-		} else if err := strictDecode(raw, &r); err != nil {
-			return err
+	if len(j.Codes) > 0 {
+		m.Codes = make([]string, len(j.Codes))
+		m.Refs = make([]CodeRef, len(j.Codes))
+		for i, r := range j.Codes {
+			m.Codes[i], m.Refs[i] = r.Code, CodeRef(r)
 		}
-		m.Codes = append(m.Codes, r.Code)
-		m.Refs = append(m.Refs, r)
 	}
 	return nil
 }
+
+// UnmarshalJSON decodes a CodeMatch whose codes are strings or CodeRefs.
+func (m *CodeMatch) UnmarshalJSON(b []byte) error { return strictjson.Unmarshal(b, m) }
 
 // MarshalJSON encodes a CodeMatch with its codes as CodeRefs.
 func (m CodeMatch) MarshalJSON() ([]byte, error) {

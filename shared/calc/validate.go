@@ -7,6 +7,7 @@ import (
 	"math"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // validator collects configuration errors with their paths.
@@ -81,17 +82,20 @@ func (v *validator) sexMap(path string, m map[string]float64, positive bool) {
 	}
 }
 
-var versionRE = regexp.MustCompile(`^[0-9]{4}\.[0-9]+\.[0-9]+$`)
+// versionRE is compiled on first use, by the calculate function alone.
+var versionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]{4}\.[0-9]+\.[0-9]+$`) })
 
 // requiredCalculators are the ids the API contract (README Design §5) names.
 var requiredCalculators = []string{"precise-hbr", "arc-hbr", "precise-dapt", "arc-hbr-tradeoff", "egfr-ckd-epi-2021", "crcl-cockcroft-gault"}
 
-func (c *Config) validate() error {
+// validate checks the whole configuration; refs are its texts
+// (textRefs), which fillTexts then fills.
+func (c *Config) validate(refs []textRef) error {
 	v := &validator{c: c}
 	if c.Format != 1 {
 		v.fail("format", "unsupported format %d (want 1)", c.Format)
 	}
-	if !versionRE.MatchString(c.Version) {
+	if !versionRE().MatchString(c.Version) {
 		v.fail("version", "must look like YYYY.MINOR.PATCH, got %q", c.Version)
 	}
 	v.text("title", c.Title)
@@ -121,7 +125,7 @@ func (c *Config) validate() error {
 	c.validateCodes(v)
 	c.validateChanges(v)
 	c.validatePlan(v)
-	c.validateTexts(v)
+	c.validateTexts(v, refs)
 	return errors.Join(v.errs...)
 }
 
@@ -429,7 +433,7 @@ func (c *Config) validateChanges(v *validator) {
 			v.fail(p+".version", "version %q listed twice", ch.Version)
 		}
 		seen[ch.Version] = true
-		if !dateRE.MatchString(ch.Date) {
+		if !dateRE().MatchString(ch.Date) {
 			v.fail(p+".date", "want YYYY-MM-DD, got %q", ch.Date)
 		}
 		if len(ch.Changes) == 0 {
@@ -441,4 +445,4 @@ func (c *Config) validateChanges(v *validator) {
 	}
 }
 
-var dateRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+var dateRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`) })
