@@ -21,11 +21,15 @@ func LoadConfig() (*Config, error) { return parseConfig(embeddedConfig, false) }
 // errors.Join); the configuration is never completed with defaults.
 func ParseConfig(b []byte) (*Config, error) { return parseConfig(b, true) }
 
-// parseConfig is ParseConfig; own says whether Raw needs a copy of b (the
-// caller may change b later).
+// parseConfig is ParseConfig; own says whether the Config needs a copy of b
+// (the caller may change b later). The Config's strings share b's memory,
+// or the copy's, which Raw serves.
 func parseConfig(b []byte, own bool) (*Config, error) {
+	if own {
+		b = append([]byte(nil), b...)
+	}
 	var c Config
-	if err := strictjson.Unmarshal(b, &c); err != nil {
+	if err := strictjson.UnmarshalShared(b, &c); err != nil {
 		return nil, &ConfigError{Path: "(document)", Reason: err.Error()}
 	}
 	// The texts' parameters and the texts themselves are worked out once,
@@ -37,9 +41,6 @@ func parseConfig(b []byte, own bool) (*Config, error) {
 	}
 	c.fillTexts(refs)
 	c.raw = b
-	if own {
-		c.raw = append([]byte(nil), b...)
-	}
 	// The entity tag hashes the whole document: only GET
 	// /api/scoring-config needs it, so it is computed there, once.
 	raw, version := c.raw, c.Version

@@ -1,17 +1,17 @@
 package message
 
 import (
-	"bytes"
 	"crypto/sha256"
 	_ "embed"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/smartcalc-app/smartcalc/shared/strictjson"
 )
 
 //go:embed messages.json
@@ -59,12 +59,11 @@ type catalogFile struct {
 
 // Parse reads a catalogue and checks it: every language of Langs has the
 // same keys with the same placeholders, no text is empty, and the zh-TW
-// texts use Chinese punctuation.
+// texts use Chinese punctuation. The catalogue keeps data, which it serves
+// (JSON) and its texts share: data must not change afterwards.
 func Parse(data []byte) (*Catalog, error) {
 	var f catalogFile
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
+	if err := strictjson.UnmarshalShared(data, &f); err != nil {
 		return nil, fmt.Errorf("message: catalogue: %w", err)
 	}
 	c := &Catalog{names: map[Lang]string{}, strings: map[Lang]map[string]string{}, config: map[Lang]map[string]string{}, raw: data}

@@ -35,6 +35,7 @@ import (
 	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Unmarshaler is a type that decodes itself from the document: its method
@@ -44,8 +45,16 @@ type Unmarshaler interface {
 }
 
 // Unmarshal decodes the JSON document b into v, a non-nil pointer.
-func Unmarshal(b []byte, v any) error {
-	d := Decoder{data: b}
+func Unmarshal(b []byte, v any) error { return unmarshal(b, v, false) }
+
+// UnmarshalShared is Unmarshal for a document that outlives v and is never
+// modified, such as an embedded file: the strings decoded share b's memory
+// (those with escapes or invalid UTF-8 excepted) instead of being copied
+// onto the heap.
+func UnmarshalShared(b []byte, v any) error { return unmarshal(b, v, true) }
+
+func unmarshal(b []byte, v any, shared bool) error {
+	d := Decoder{data: b, shared: shared}
 	err := d.Decode(v)
 	if err == nil {
 		d.skipSpace()
@@ -78,8 +87,9 @@ var (
 
 // Decoder reads one document; an Unmarshaler reads its value with it.
 type Decoder struct {
-	data []byte
-	off  int
+	data   []byte
+	off    int
+	shared bool // strings may share data's memory
 	// structName and path are the innermost struct's type name and the
 	// JSON field names from the document's root, for type errors.
 	structName string
@@ -276,7 +286,7 @@ func (s *structPlan) decode(d *Decoder, v reflect.Value) error {
 	}
 	for {
 		d.skipSpace()
-		key, err := d.key()
+		key, _, err := d.key()
 		if err != nil {
 			return err
 		}
@@ -296,21 +306,21 @@ func (s *structPlan) decode(d *Decoder, v reflect.Value) error {
 }
 
 // key reads an object key and its colon. The key is a slice of the
-// document unless it has escapes.
-func (d *Decoder) key() ([]byte, error) {
+// document (inDoc) unless it has escapes.
+func (d *Decoder) key() (key []byte, inDoc bool, err error) {
 	if d.peek() != '"' {
-		return nil, errSyntax
+		return nil, false, errSyntax
 	}
-	key, err := d.stringBytes()
+	key, inDoc, err = d.stringBytes()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	d.skipSpace()
 	if d.peek() != ':' {
-		return nil, errSyntax
+		return nil, false, errSyntax
 	}
 	d.off++
-	return key, nil
+	return key, inDoc, nil
 }
 
 // next reads what follows a member or an element: a comma (done false) or
@@ -333,11 +343,11 @@ func decodeString(d *Decoder, v reflect.Value) error {
 	case 'n':
 		return d.literal("null")
 	case '"':
-		s, err := d.stringBytes()
+		s, err := d.str()
 		if err != nil {
 			return err
 		}
-		v.SetString(string(s))
+		v.SetString(s)
 		return nil
 	}
 	return d.typeError(v.Type())
@@ -486,11 +496,11 @@ func decodeMap(d *Decoder, v reflect.Value, elem *plan) error {
 	k := reflect.New(t.Key()).Elem()
 	for {
 		d.skipSpace()
-		key, err := d.key()
+		key, inDoc, err := d.key()
 		if err != nil {
 			return err
 		}
-		k.SetString(string(key))
+		k.SetString(d.toString(key, inDoc))
 		e.SetZero()
 		d.skipSpace()
 		if err := elem.decode(d, e); err != nil {
@@ -591,7 +601,7 @@ func (d *Decoder) skipValue() error {
 		for {
 			d.skipSpace()
 			if c == '{' {
-				if _, err := d.key(); err != nil {
+				if _, _, err := d.key(); err != nil {
 					return err
 				}
 				d.skipSpace()
@@ -604,7 +614,7 @@ func (d *Decoder) skipValue() error {
 			}
 		}
 	case '"':
-		_, err := d.stringBytes()
+		_, _, err := d.stringBytes()
 		return err
 	case 't':
 		return d.literal("true")
@@ -656,31 +666,51 @@ func (d *Decoder) number() ([]byte, error) {
 	return num, nil
 }
 
+// str reads the string at d.off.
+func (d *Decoder) str() (string, error) {
+	b, inDoc, err := d.stringBytes()
+	if err != nil {
+		return "", err
+	}
+	return d.toString(b, inDoc), nil
+}
+
+// toString returns b, read by stringBytes, as a string: sharing the
+// document's memory when b is a slice of a shared document.
+func (d *Decoder) toString(b []byte, inDoc bool) string {
+	if d.shared && inDoc && len(b) > 0 {
+		return unsafe.String(&b[0], len(b))
+	}
+	return string(b)
+}
+
 // stringBytes reads the string at d.off and returns its value: a slice of
-// the document unless it has escapes or invalid UTF-8.
-func (d *Decoder) stringBytes() ([]byte, error) {
+// the document (inDoc) unless it has escapes or invalid UTF-8.
+func (d *Decoder) stringBytes() (s []byte, inDoc bool, err error) {
 	b := d.data
 	for i := d.off + 1; i < len(b); {
 		switch c := b[i]; {
 		case c == '"':
 			s := b[d.off+1 : i]
 			d.off = i + 1
-			return s, nil
+			return s, true, nil
 		case c == '\\':
-			return d.unquote()
+			s, err := d.unquote()
+			return s, false, err
 		case c < ' ':
-			return nil, errSyntax
+			return nil, false, errSyntax
 		case c < utf8.RuneSelf:
 			i++
 		default:
 			r, size := utf8.DecodeRune(b[i:])
 			if r == utf8.RuneError && size == 1 {
-				return d.unquote()
+				s, err := d.unquote()
+				return s, false, err
 			}
 			i += size
 		}
 	}
-	return nil, errSyntax
+	return nil, false, errSyntax
 }
 
 // unquote decodes the string at d.off as encoding/json does: escapes

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 // doc is a document type with every kind Unmarshal decodes.
@@ -61,8 +62,14 @@ func reference(b []byte, v any) error {
 // the same error.
 func same(t *testing.T, b []byte) {
 	t.Helper()
+	sameAs(t, b, Unmarshal)
+	sameAs(t, append([]byte(nil), b...), UnmarshalShared)
+}
+
+func sameAs(t *testing.T, b []byte, unmarshal func([]byte, any) error) {
+	t.Helper()
 	var got, want doc
-	gotErr := Unmarshal(b, &got)
+	gotErr := unmarshal(b, &got)
 	wantErr := reference(b, &want)
 	switch {
 	case (gotErr == nil) != (wantErr == nil):
@@ -158,6 +165,34 @@ func FuzzUnmarshal(f *testing.F) {
 		f.Add([]byte(d))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) { same(t, b) })
+}
+
+func TestUnmarshalShared(t *testing.T) {
+	b := []byte(`{"name": "plain", "untagged": "esc\u00e9", "nums": {"key": 1}, "tags": ["中文"]}`)
+	within := func(s string) bool {
+		p := unsafe.Pointer(unsafe.StringData(s))
+		return uintptr(p) >= uintptr(unsafe.Pointer(&b[0])) && uintptr(p) < uintptr(unsafe.Pointer(&b[0]))+uintptr(len(b))
+	}
+	var d doc
+	if err := UnmarshalShared(b, &d); err != nil {
+		t.Fatal(err)
+	}
+	var key string
+	for k := range d.Nums {
+		key = k
+	}
+	if !within(d.Name) || !within(key) || !within(d.Tags[0]) {
+		t.Error("UnmarshalShared copied a string without escapes")
+	}
+	if within(d.Untagged) || d.Untagged != "escé" {
+		t.Errorf("a string with escapes: %q, shared %v", d.Untagged, within(d.Untagged))
+	}
+	if err := Unmarshal(b, &d); err != nil {
+		t.Fatal(err)
+	}
+	if within(d.Name) {
+		t.Error("Unmarshal shared the document's memory")
+	}
 }
 
 // selfDecoding decodes a string or an object {"v": …} into V.
