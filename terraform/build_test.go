@@ -448,10 +448,16 @@ func TestGeneratedMainServesLaunch(t *testing.T) {
 }
 
 // buildGeneratedMain builds the main the Cloud Functions build generates
-// (mainTemplate importing the root package) into a temporary directory and
+// (mainTemplate importing the root package), with the build environment
+// Terraform gives the deployment's build, into a temporary directory and
 // returns the binary's path.
 func buildGeneratedMain(t *testing.T) string {
 	t.Helper()
+	_, e := example(t)
+	var env []string
+	for k, v := range functionsOf(t, e)["launch"].buildEnv {
+		env = append(env, k+"="+v)
+	}
 	module := modfile.ModulePath(mustRead(t, filepath.Join(root, "go.mod")))
 	// A directory starting with _ inside the module, so the main resolves
 	// the module's packages; the go tool's ./... patterns ignore it.
@@ -466,6 +472,7 @@ func buildGeneratedMain(t *testing.T) string {
 	bin := filepath.Join(t.TempDir(), "function")
 	build := exec.Command("go", "build", "-o", bin, "./"+filepath.Base(dir))
 	build.Dir = root
+	build.Env = append(os.Environ(), env...)
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building the generated main: %v\n%s", err, out)
 	}
