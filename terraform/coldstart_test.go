@@ -49,16 +49,26 @@ type coldRequest struct {
 	status             int // the answer expected
 }
 
-// coldRequests are what each function is asked: launch a real EHR launch
+// coldCase is one function started cold: target is FUNCTION_TARGET.
+type coldCase struct{ name, target string }
+
+// coldCases are the starts measured: each function, and calculate once more
+// with an API call as its first request.
+var coldCases = []coldCase{{"launch", "launch"}, {"callback", "callback"}, {"calculate", "calculate"}, {"calc-api", "calculate"}}
+
+// coldRequests are what each case asks: launch a real EHR launch
 // (discovery against the fake EHR, the launch stored, a 302 with PKCE);
 // callback a completion with the binding cookie for a state nobody
 // started (the flow runs and the store answers: 400 unknown launch);
 // calculate its liveness check first (the handler built, the scoring
 // configuration loaded), then, under load, the standalone calculator's API
-// (inputs parsed, a calculator evaluated, the answer written from the
-// message catalogue).
-func coldRequests(target string) (first, load coldRequest) {
-	switch target {
+// (inputs parsed, a calculator evaluated, the answer written in zh-TW from
+// the message catalogue); calc-api that API call first.
+func coldRequests(name string) (first, load coldRequest) {
+	evaluate := coldRequest{method: "POST", path: "/api/evaluate", status: http.StatusOK,
+		header: http.Header{"Content-Type": {"application/json"}, "Accept-Language": {"zh-TW"}},
+		body:   `{"calculator": "precise-hbr", "inputs": {"age": 72, "hemoglobin": {"value": 123, "unit": "g/L"}, "egfr": 50, "wbc": 8, "prior_bleeding": false, "oral_anticoagulation": true, "arc_hbr_other": false}}`}
+	switch name {
 	case "launch":
 		q := url.Values{"iss": {fakeEHR.srv.URL + "/fhir"}, "launch": {"cold-start"}}
 		r := coldRequest{method: "GET", path: "/?" + q.Encode(), status: http.StatusFound}
@@ -69,12 +79,11 @@ func coldRequests(target string) (first, load coldRequest) {
 		r := coldRequest{method: "GET", path: "/?" + url.Values{"code": {"c"}, "state": {state}}.Encode(), header: h, status: http.StatusBadRequest}
 		return r, r
 	case "calculate":
-		return coldRequest{method: "GET", path: "/healthz", status: http.StatusOK},
-			coldRequest{method: "POST", path: "/api/evaluate", status: http.StatusOK,
-				header: http.Header{"Content-Type": {"application/json"}, "Accept-Language": {"zh-TW"}},
-				body:   `{"calculator": "precise-hbr", "inputs": {"age": 72, "hemoglobin": {"value": 123, "unit": "g/L"}, "egfr": 50, "wbc": 8, "prior_bleeding": false, "oral_anticoagulation": true, "arc_hbr_other": false}}`}
+		return coldRequest{method: "GET", path: "/healthz", status: http.StatusOK}, evaluate
+	case "calc-api":
+		return evaluate, evaluate
 	}
-	panic("no requests for " + target)
+	panic("no requests for " + name)
 }
 
 // coldRun is what one start of one function measured.
@@ -125,16 +134,16 @@ func TestColdStart(t *testing.T) {
 		results[b.name] = map[string][]coldRun{}
 	}
 	for i := range runs {
-		for _, target := range coldTargets() {
+		for _, c := range coldCases {
 			for _, b := range bins {
 				// The load phase, when asked for, runs on the
-				// first start of each.
+				// first start of each function.
 				n := 0
-				if i == 0 {
+				if i == 0 && c.name != "calc-api" {
 					n = load
 				}
-				r := measureColdStart(t, b.path, target, env, n)
-				results[b.name][target] = append(results[b.name][target], r)
+				r := measureColdStart(t, b.path, c, env, n)
+				results[b.name][c.name] = append(results[b.name][c.name], r)
 			}
 		}
 	}
@@ -142,7 +151,8 @@ func TestColdStart(t *testing.T) {
 	var out strings.Builder
 	fmt.Fprintf(&out, "cold start and RSS, %d runs, %s (VmRSS MiB; RssAnon in brackets)\n", runs, store)
 	for _, b := range bins {
-		for _, target := range coldTargets() {
+		for _, c := range coldCases {
+			target := c.name
 			rs := results[b.name][target]
 			var starts, listens, cpus []time.Duration
 			var before, after, anonBefore, anonAfter []float64
@@ -166,9 +176,6 @@ func TestColdStart(t *testing.T) {
 	t.Log("\n" + out.String())
 }
 
-// entrypoints lists the three functions in the order they are measured.
-func coldTargets() []string { return []string{"launch", "callback", "calculate"} }
-
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // durations gives min–max (median) in milliseconds.
@@ -188,9 +195,10 @@ func span(v []float64) string {
 // measureColdStart starts bin as target twice: once to read its memory
 // before any request, once to time its first answer, read its memory after
 // it and, with load > 0, under load.
-func measureColdStart(t *testing.T, bin, target string, env []string, load int) coldRun {
+func measureColdStart(t *testing.T, bin string, c coldCase, env []string, load int) coldRun {
 	t.Helper()
-	first, repeat := coldRequests(target)
+	first, repeat := coldRequests(c.name)
+	target := c.target
 	var r coldRun
 
 	// Memory before the first request: started, listening, idle.

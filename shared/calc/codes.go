@@ -335,7 +335,9 @@ func (c *Config) validateCodes(v *validator) {
 						v.fail(cp+".codes", "missing or empty")
 					}
 					for j, r := range cm.Refs {
-						v.codeCheck(fmt.Sprintf("%s.codes[%d].checked", cp, j), r.Checked)
+						if r.Checked != nil {
+							v.codeCheck(fmt.Sprintf("%s.codes[%d].checked", cp, j), r.Checked)
+						}
 					}
 					for _, code := range cm.Codes {
 						if strings.TrimSpace(code) == "" {

@@ -46,7 +46,7 @@ type Catalog struct {
 	strings map[Lang]map[string]string
 	config  map[Lang]map[string]string
 	raw     []byte
-	etag    string
+	etag    func() string
 }
 
 // catalogFile is the shape of messages.json.
@@ -128,8 +128,11 @@ func Parse(data []byte) (*Catalog, error) {
 		sort.Strings(errs)
 		return nil, fmt.Errorf("message: catalogue: %s", strings.Join(errs, "; "))
 	}
-	sum := sha256.Sum256(data)
-	c.etag = `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`
+	// Hashed on first use: only GET /messages.json needs it.
+	c.etag = sync.OnceValue(func() string {
+		sum := sha256.Sum256(data)
+		return `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`
+	})
 	return c, nil
 }
 
@@ -147,7 +150,7 @@ var Default = sync.OnceValue(func() *Catalog {
 func (c *Catalog) JSON() []byte { return c.raw }
 
 // ETag is a strong validator of JSON.
-func (c *Catalog) ETag() string { return c.etag }
+func (c *Catalog) ETag() string { return c.etag() }
 
 // Has reports whether key is a message of the catalogue.
 func (c *Catalog) Has(key string) bool {

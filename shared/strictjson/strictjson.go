@@ -676,9 +676,11 @@ func (d *Decoder) str() (string, error) {
 }
 
 // toString returns b, read by stringBytes, as a string: sharing the
-// document's memory when b is a slice of a shared document.
+// document's memory when b is a slice of a shared document, and the memory
+// unquote allocated for it (which nothing else refers to) when it is not a
+// slice of the document.
 func (d *Decoder) toString(b []byte, inDoc bool) string {
-	if d.shared && inDoc && len(b) > 0 {
+	if len(b) > 0 && (!inDoc || d.shared) {
 		return unsafe.String(&b[0], len(b))
 	}
 	return string(b)
@@ -714,10 +716,26 @@ func (d *Decoder) stringBytes() (s []byte, inDoc bool, err error) {
 }
 
 // unquote decodes the string at d.off as encoding/json does: escapes
-// resolved, invalid UTF-8 and lone surrogates as U+FFFD.
+// resolved, invalid UTF-8 and lone surrogates as U+FFFD. It returns a new
+// slice, which only the caller refers to.
 func (d *Decoder) unquote() ([]byte, error) {
 	b := d.data
-	out := make([]byte, 0, 64)
+	// The value is at most as long as its source (a lone invalid byte,
+	// one byte long, becomes U+FFFD, three): the source's length, plus
+	// room for those.
+	end, invalid := d.off+1, 0
+	for end < len(b) && b[end] != '"' {
+		switch {
+		case b[end] == '\\':
+			end++
+		case b[end] >= utf8.RuneSelf:
+			if r, size := utf8.DecodeRune(b[end:]); r == utf8.RuneError && size == 1 {
+				invalid++
+			}
+		}
+		end++
+	}
+	out := make([]byte, 0, max(0, end-d.off-1)+2*invalid)
 	for i := d.off + 1; i < len(b); {
 		switch c := b[i]; {
 		case c == '"':
