@@ -482,10 +482,14 @@ func decodeMap(d *Decoder, v reflect.Value, elem *plan) error {
 	}
 	d.off++
 	t := v.Type()
-	if v.IsNil() {
-		v.Set(reflect.MakeMap(t))
-	}
 	d.skipSpace()
+	if v.IsNil() {
+		// Sized at once: growing it member by member would leave the
+		// smaller tables behind as garbage. (Arrays are not counted
+		// first: their elements' arrays would be counted again at each
+		// level, for less garbage saved.)
+		v.Set(reflect.MakeMapWithSize(t, d.count()))
+	}
 	if d.peek() == '}' {
 		d.off++
 		return nil
@@ -511,6 +515,55 @@ func decodeMap(d *Decoder, v reflect.Value, elem *plan) error {
 			return err
 		}
 	}
+}
+
+// count counts the members or elements of the object or array whose first
+// member or element is at d.off (after its opening bracket and any space).
+// It only looks for brackets, commas and strings, so it is quick; on a
+// malformed document it may miscount, which only costs an allocation: the
+// decoding that follows finds the error.
+func (d *Decoder) count() int {
+	b := d.data[d.off:]
+	commas, depth, empty := 0, 0, true
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			// To the closing quote: the next quote not escaped by an
+			// odd number of backslashes.
+			for {
+				q := bytes.IndexByte(b[i+1:], '"')
+				if q < 0 {
+					return 0
+				}
+				i += 1 + q
+				bs := 0
+				for bs < i && b[i-1-bs] == '\\' {
+					bs++
+				}
+				if bs%2 == 0 {
+					break
+				}
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				if empty {
+					return 0
+				}
+				return commas + 1
+			}
+			depth--
+		case ',':
+			if depth == 0 {
+				commas++
+			}
+		case ' ', '\t', '\n', '\r':
+			continue
+		}
+		empty = false
+	}
+	return 0
 }
 
 func decodeUnmarshaler(d *Decoder, v reflect.Value) error {
