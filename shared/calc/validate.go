@@ -26,6 +26,14 @@ func (v *validator) text(path, s string) {
 	}
 }
 
+// textAt is text for a path that is only written out when s fails: the
+// code sets check thousands of texts, nearly all of them present.
+func (v *validator) textAt(path func() string, s string) {
+	if strings.TrimSpace(s) == "" {
+		v.fail(path(), "missing or empty")
+	}
+}
+
 func (v *validator) num(path string, p *float64) bool {
 	switch {
 	case p == nil:

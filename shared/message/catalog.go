@@ -88,18 +88,20 @@ func Parse(data []byte) (*Catalog, error) {
 	if _, ok := f.ConfigText[string(English)]; ok {
 		fail("config_text must not have en: English comes from the scoring configuration")
 	}
+	// The errors are sorted at the end, so the checks go through the maps
+	// in any order.
 	en := c.strings[English]
 	for _, l := range Langs[1:] {
-		for _, k := range sortedKeys(en) {
+		for k, text := range en {
 			tr, ok := c.strings[l][k]
 			switch {
 			case !ok:
 				fail("%s lacks %q", l, k)
-			case placeholderSet(en[k]) != placeholderSet(tr):
-				fail("%q: placeholders differ: en {%s}, %s {%s}", k, placeholderSet(en[k]), l, placeholderSet(tr))
+			case !samePlaceholders(text, tr):
+				fail("%q: placeholders differ: en {%s}, %s {%s}", k, placeholderSet(text), l, placeholderSet(tr))
 			}
 		}
-		for _, k := range sortedKeys(c.strings[l]) {
+		for k := range c.strings[l] {
 			if _, ok := en[k]; !ok {
 				fail("en lacks %q", k)
 			}
@@ -118,8 +120,8 @@ func Parse(data []byte) (*Catalog, error) {
 		}
 	}
 	for _, m := range []map[string]string{c.strings[TraditionalChinese], c.config[TraditionalChinese]} {
-		for _, k := range sortedKeys(m) {
-			if p := ASCIIPunctuation(m[k]); p != "" {
+		for k, text := range m {
+			if p := ASCIIPunctuation(text); p != "" {
 				fail("zh-TW %q: %s: use Chinese punctuation (，：；。（）！？)", k, p)
 			}
 		}
@@ -223,6 +225,40 @@ func ASCIIPunctuation(s string) string {
 
 func isHan(x rune) bool {
 	return (x >= 0x4e00 && x <= 0x9fff) || (x >= 0x3400 && x <= 0x4dbf) || (x >= 0xf900 && x <= 0xfaff)
+}
+
+// samePlaceholders reports whether a and b name the same placeholders
+// (placeholderSet(a) == placeholderSet(b)), without building the sets.
+func samePlaceholders(a, b string) bool {
+	return placeholdersIn(a, b) && placeholdersIn(b, a)
+}
+
+// placeholdersIn reports whether every placeholder of a is one of b's.
+func placeholdersIn(a, b string) bool {
+	for from := 0; ; {
+		start, end, ok := nextPlaceholder(a, from)
+		if !ok {
+			return true
+		}
+		if !hasPlaceholder(b, a[start:end]) {
+			return false
+		}
+		from = end
+	}
+}
+
+// hasPlaceholder reports whether s has the placeholder ph ("{name}").
+func hasPlaceholder(s, ph string) bool {
+	for from := 0; ; {
+		start, end, ok := nextPlaceholder(s, from)
+		if !ok {
+			return false
+		}
+		if s[start:end] == ph {
+			return true
+		}
+		from = end
+	}
 }
 
 func placeholderSet(s string) string {

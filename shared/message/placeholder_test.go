@@ -86,3 +86,13 @@ func FuzzPlaceholders(f *testing.F) {
 		}
 	})
 }
+
+func TestSamePlaceholders(t *testing.T) {
+	for _, a := range placeholderTexts {
+		for _, b := range placeholderTexts {
+			if got, want := samePlaceholders(a, b), placeholderSet(a) == placeholderSet(b); got != want {
+				t.Errorf("samePlaceholders(%q, %q) = %v, want %v", a, b, got, want)
+			}
+		}
+	}
+}
