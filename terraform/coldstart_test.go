@@ -13,10 +13,15 @@ package terraform
 // SMARTCALC_COLDSTART_LOAD sets the requests of the load phase (default
 // 10,000, 8 at a time; 0 skips it). SMARTCALC_COLDSTART_FIRESTORE=1 runs the
 // functions against a Firestore emulator of the test's own instead of the
-// in-memory store. SMARTCALC_COLDSTART_BINS lists binaries built elsewhere
-// (name=path, comma separated, e.g. an earlier commit's generated main) to
-// measure instead of this tree's; their runs are interleaved, so that a
-// comparison shares the machine's load.
+// in-memory store. SMARTCALC_COLDSTART_BASE=<commit> also measures that
+// commit's generated main (from git archive, built with the plain go build
+// environment, which is what Terraform's build used before it set one), its
+// runs interleaved with this tree's so that both share the machine's load:
+//
+//	SMARTCALC_COLDSTART_RUNS=7 SMARTCALC_COLDSTART_BASE=d4af7bc go test ./terraform/ -run TestColdStart -v -count=1
+//
+// SMARTCALC_COLDSTART_BINS lists binaries built elsewhere (name=path, comma
+// separated) to measure instead of this tree's.
 
 import (
 	"bufio"
@@ -28,6 +33,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,6 +41,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/mod/modfile"
 
 	"github.com/smartcalc-app/smartcalc/shared/smart"
 	"github.com/smartcalc-app/smartcalc/shared/smarttest"
@@ -121,6 +129,9 @@ func TestColdStart(t *testing.T) {
 	} else {
 		bins = []binary{{"this tree", buildGeneratedMain(t)}}
 	}
+	if rev := os.Getenv("SMARTCALC_COLDSTART_BASE"); rev != "" {
+		bins = append([]binary{{rev, buildCommit(t, rev)}}, bins...)
+	}
 	env := []string{"LOG_LEVEL=error"}
 	store := "in-memory store"
 	if os.Getenv("SMARTCALC_COLDSTART_FIRESTORE") == "1" {
@@ -174,6 +185,38 @@ func TestColdStart(t *testing.T) {
 		}
 	}
 	t.Log("\n" + out.String())
+}
+
+// buildCommit builds the generated main of commit rev of this repository,
+// extracted with git archive into a temporary directory.
+func buildCommit(t *testing.T, rev string) string {
+	t.Helper()
+	dir := t.TempDir()
+	archive := exec.Command("git", "archive", "--format=tar", rev)
+	archive.Dir = root
+	tarball, err := archive.Output()
+	if err != nil {
+		t.Fatalf("git archive %s: %v", rev, err)
+	}
+	extract := exec.Command("tar", "-x", "-C", dir)
+	extract.Stdin = bytes.NewReader(tarball)
+	if out, err := extract.CombinedOutput(); err != nil {
+		t.Fatalf("extracting %s: %v\n%s", rev, err, out)
+	}
+	module := modfile.ModulePath(mustRead(t, filepath.Join(dir, "go.mod")))
+	if err := os.MkdirAll(filepath.Join(dir, "_generated_main"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "_generated_main", "main.go"), []byte(fmt.Sprintf(mainTemplate, module)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "function-"+rev)
+	build := exec.Command("go", "build", "-o", bin, "./_generated_main")
+	build.Dir = dir
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building %s: %v\n%s", rev, err, out)
+	}
+	return bin
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
