@@ -11,7 +11,7 @@
 // iframe with third-party cookies blocked. The handle is never written into
 // the DOM, a URL or the console.
 
-import { loadI18n, t, has, cfgText, useConfigParams, setLang, onLangChange, number, date, longDate, list, dateTime } from './i18n.js';
+import { loadI18n, t, has, cfgText, useConfigParams, setLang, onLangChange, number, risk, date, longDate, list, dateTime } from './i18n.js';
 import { Scoring, ruleHolds } from './scoring.js';
 import { call, ApiError } from './api.js';
 import * as R from './render.js';
@@ -386,7 +386,7 @@ function renderVerdict(results) {
   v.append(R.el('p', { class: 'verdict-head ' + R.riskClass(level), 'data-testid': 'verdict-head' }, t('verdict.' + verdict)));
   v.append(R.el('p', { class: 'verdict-why', 'data-testid': 'verdict-why' }, sm.text || ''));
   if (sm.risk) {
-    v.append(R.el('p', { class: 'verdict-risk', 'data-testid': 'verdict-risk' }, t('verdict.risk', { label: sm.risk.label, risk: number(sm.risk.value, 1) })));
+    v.append(R.el('p', { class: 'verdict-risk', 'data-testid': 'verdict-risk' }, t('verdict.risk', { label: sm.risk.label, risk: risk(sm.risk.value) })));
   }
   const stale = staleInputs(results);
   if (stale.length) {
@@ -431,13 +431,13 @@ function renderPresentation(sm) {
   const from = (sm.presentation_evidence || []).filter((e) => e.display || e.label);
   if (sm.presentation_origin === 'entered') text.append(' ', R.originBadge({ origin: 'entered' }));
   else if (from.length) {
-    text.append(' ', R.el('span', { class: 'source', title: from.map((e) => e.reference).filter(Boolean).join(', ') || null },
+    text.append(' ', R.el('span', { class: 'source', title: from.map(R.sourceTitle).filter(Boolean).join('; ') || null },
       t('source.list', { records: from.map(sourceLine).join(t('list.series')) })));
   }
   box.append(text);
   if (sm.pci && sm.pci.date) {
-    box.append(R.el('p', { class: 'verdict-pci', 'data-testid': 'verdict-pci', title: sm.pci.reference || null },
-      t('verdict.pci', { date: longDate(sm.pci.date), procedure: sm.pci.label || sm.pci.display || sm.pci.code || '' })));
+    box.append(R.el('p', { class: 'verdict-pci', 'data-testid': 'verdict-pci', title: R.sourceTitle(sm.pci) },
+      t('verdict.pci', { date: longDate(sm.pci.date), procedure: sm.pci.label || sm.pci.display || R.codeText(sm.pci) })));
   }
   // One click per answer: ACS, CCS, or back to the record (or unknown).
   const name = 'pci_presentation';
@@ -473,10 +473,10 @@ function renderRegimen(rg) {
   const ul = R.el('ul', {});
   for (const [key, srcs] of [['aspirin', rg.aspirin], ['p2y12', rg.p2y12], ['oac', rg.oral_anticoagulant], ['vascular', rg.vascular_dose]]) {
     for (const src of srcs || []) {
-      const shown = src.display || src.code || '';
+      const shown = src.display || R.codeText(src);
       const drug = src.ingredient && !shown.toLowerCase().startsWith(src.ingredient.toLowerCase()) ? t('regimen.ingredient', { ingredient: src.ingredient, what: shown }) : shown;
       const when = src.date ? t('source.dated', { what: drug, date: longDate(src.date) }) : drug;
-      ul.append(R.el('li', { 'data-testid': 'regimen-' + key, title: src.reference || null, dataset: { ingredient: src.ingredient || '', reference: src.reference || '' } }, t('regimen.line', { kind: t('regimen.' + key), drug: when })));
+      ul.append(R.el('li', { 'data-testid': 'regimen-' + key, title: R.sourceTitle(src), dataset: { ingredient: src.ingredient || '', reference: src.reference || '' } }, t('regimen.line', { kind: t('regimen.' + key), drug: when })));
     }
   }
   // No drug listed means none only when the medications were read.
@@ -509,7 +509,15 @@ function renderPlan(sm) {
         t('plan.citation', { guideline: name, section: c.section || '', class: c.class || '?', level: c.level || '?' }), ' ',
         R.el('span', { class: 'badge ' + (verified ? 'badge-verified' : 'badge-unverified') }, t(verified ? 'plan.verified' : 'plan.unverified'))));
     }
-    const d = R.el('details', { class: 'plan-sources' }, R.el('summary', {}, t('plan.sources', { n: (it.citations || []).length })), cites);
+    // Whether the item's sources were checked against the guideline shows
+    // without opening them: the summary counts the verified and the not
+    // verified, and the item carries the marks for print and tests.
+    const n = (it.citations || []).length;
+    const ok = (it.citations || []).filter((c) => c.verified === true).length;
+    const key = ok === n ? 'plan.sources.all-verified' : ok === 0 ? 'plan.sources.none-verified' : 'plan.sources.marked';
+    li.dataset.verified = String(ok);
+    li.dataset.unverified = String(n - ok);
+    const d = R.el('details', { class: 'plan-sources' }, R.el('summary', { 'data-testid': 'plan-sources-summary' }, t(key, { n, verified: ok, unverified: n - ok })), cites);
     li.append(d);
     ul.append(li);
   }
@@ -650,7 +658,7 @@ function renderPreciseHBR(results) {
   const pct = R.valueOf(r, (curve && curve.name) || 'bleeding_1y');
   const score = R.valueOf(r, 'score');
   if (pct && typeof pct.value === 'number') {
-    const p = R.el('p', { id: 'phbr-bleeding', class: 'bleeding-risk', 'data-testid': 'phbr-bleeding' }, t('phbr.bleeding', { pct: number(pct.value, curve && typeof curve.decimals === 'number' ? curve.decimals : 2) }));
+    const p = R.el('p', { id: 'phbr-bleeding', class: 'bleeding-risk', 'data-testid': 'phbr-bleeding' }, t('phbr.bleeding', { pct: risk(pct.value) }));
     if (curve && curve.calibrated && score && typeof score.value === 'number' && (score.value > curve.calibrated.max || score.value < curve.calibrated.min)) {
       p.append(' ', R.el('span', { class: 'badge unverified-badge', 'data-testid': 'phbr-extrapolated' }, t('phbr.extrapolated', { min: curve.calibrated.min, max: curve.calibrated.max })));
     }
@@ -807,7 +815,7 @@ function renderTradeoff(results) {
       idPrefix: 'tradeoff',
       labels: {
         title: t('tradeoff.chart.title'),
-        desc: b !== null && th !== null ? t('tradeoff.values', { bleeding: number(b, 2), thrombotic: number(th, 2) }) + ' ' + modelNote + (zone ? ' ' + t('tradeoff.zone.' + zone) : '') : t('tradeoff.no-values'),
+        desc: b !== null && th !== null ? t('tradeoff.values', { bleeding: risk(b), thrombotic: risk(th) }) + ' ' + modelNote + (zone ? ' ' + t('tradeoff.zone.' + zone) : '') : t('tradeoff.no-values'),
         x: t('tradeoff.axis.x'),
         y: t('tradeoff.axis.y'),
         patient: t('tradeoff.patient'),
@@ -816,12 +824,12 @@ function renderTradeoff(results) {
   );
   const values = R.clear($('tradeoff-values'));
   if (b !== null && th !== null) {
-    values.append(R.el('span', { 'data-testid': 'tradeoff-numbers' }, t('tradeoff.values', { bleeding: number(b, 2), thrombotic: number(th, 2) })));
+    values.append(R.el('span', { 'data-testid': 'tradeoff-numbers' }, t('tradeoff.values', { bleeding: risk(b), thrombotic: risk(th) })));
     values.append(' ', R.el('strong', { class: 'model-note', 'data-testid': 'tradeoff-model-note' }, modelNote));
     if (zone) values.append(' ', R.el('strong', { 'data-testid': 'tradeoff-zone', dataset: { zone } }, t('tradeoff.zone.' + zone)));
   } else if (bleeding && bleeding.range && thrombotic && thrombotic.range) {
     values.append(R.el('span', { 'data-testid': 'tradeoff-range-text' }, t('tradeoff.range', {
-      bmin: number(bleeding.range.min, 2), bmax: number(bleeding.range.max, 2), tmin: number(thrombotic.range.min, 2), tmax: number(thrombotic.range.max, 2),
+      bmin: risk(bleeding.range.min), bmax: risk(bleeding.range.max), tmin: risk(thrombotic.range.min), tmax: risk(thrombotic.range.max),
     })));
     values.append(' ', R.el('strong', { class: 'model-note', 'data-testid': 'tradeoff-model-note' }, modelNote));
   } else values.append(t('tradeoff.no-values'), ' ', R.statusText(s, r));
@@ -909,6 +917,20 @@ function bind() {
     window.print();
   });
   window.addEventListener('beforeprint', updatePrintMeta);
+  // The printed summary gives every citation with its verified mark: the
+  // folded lists open for print and close again after.
+  window.addEventListener('beforeprint', () => {
+    for (const d of document.querySelectorAll('details.plan-sources:not([open])')) {
+      d.open = true;
+      d.dataset.printOpened = 'true';
+    }
+  });
+  window.addEventListener('afterprint', () => {
+    for (const d of document.querySelectorAll('details.plan-sources[data-print-opened]')) {
+      d.open = false;
+      delete d.dataset.printOpened;
+    }
+  });
   $('signout-btn').addEventListener('click', async () => {
     // The server ends the session on every instance; this tab forgets it.
     try {

@@ -5,7 +5,7 @@
 // same engine and scoring configuration as the EHR page, a moment after the
 // last change (the latest answer wins).
 
-import { loadI18n, t, cfgText, useConfigParams, setLang, onLangChange, number } from './i18n.js';
+import { loadI18n, t, cfgText, useConfigParams, setLang, onLangChange, number, risk } from './i18n.js';
 import { Scoring } from './scoring.js';
 import { call, ApiError } from './api.js';
 import * as R from './render.js';
@@ -166,7 +166,7 @@ function renderResult() {
     out.append(R.scoreBlock(s, r.calculator, r, 'ev'));
     const curve = s.riskCurve(r.calculator);
     const pct = curve ? R.valueOf(r, curve.name) : null;
-    if (pct && typeof pct.value === 'number') out.append(R.el('p', { class: 'bleeding-risk', 'data-testid': 'ev-bleeding' }, t('phbr.bleeding', { pct: number(pct.value, curve.decimals) })));
+    if (pct && typeof pct.value === 'number') out.append(R.el('p', { class: 'bleeding-risk', 'data-testid': 'ev-bleeding' }, t('phbr.bleeding', { pct: risk(pct.value) })));
     out.append(R.el('div', { class: 'table-wrap' }, R.factorTable(s, R.componentRows(r, s), Object.assign({}, ctx, { caption: t('table.components') }))));
   } else if (cfg.kind === 'criteria') {
     out.append(R.arcSummary(s, r, 'ev'));
@@ -182,7 +182,7 @@ function renderResult() {
     const zone = bv !== null && tv !== null ? zoneOf(bv, tv, zones) : null;
     // Every percentage shown is labelled: a different model, unverified.
     const note = cfgText('calc.' + r.calculator + '.percent-note', (b && b.note) || (h && h.percent_note) || '') || t('tradeoff.unverified');
-    const text = bv !== null && tv !== null ? t('tradeoff.values', { bleeding: number(bv, 2), thrombotic: number(tv, 2) }) + ' ' + note + (zone ? ' ' + t('tradeoff.zone.' + zone) : '') : t('tradeoff.no-values');
+    const text = bv !== null && tv !== null ? t('tradeoff.values', { bleeding: risk(bv), thrombotic: risk(tv) }) + ' ' + note + (zone ? ' ' + t('tradeoff.zone.' + zone) : '') : t('tradeoff.no-values');
     const fig = R.el('figure', { class: 'tradeoff-figure' });
     fig.append(tradeoffChart({ bleeding: bv, thrombotic: tv, zones, idPrefix: 'ev-tradeoff', labels: { title: t('tradeoff.chart.title'), desc: text, x: t('tradeoff.axis.x'), y: t('tradeoff.axis.y'), patient: t('tradeoff.patient') } }));
     fig.append(R.el('figcaption', { 'data-testid': 'ev-tradeoff-values' }, text));

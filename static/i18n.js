@@ -159,11 +159,24 @@ function apply() {
   for (const sel of document.querySelectorAll('select[data-lang-select]')) sel.value = lang;
 }
 
-/** number formats n with at most decimals decimals, trimming zeros. */
-export function number(n, decimals) {
+/**
+ * number formats n with at most decimals decimals, trimming zeros; with
+ * fixed, with exactly decimals decimals, as a measured value reads at the
+ * precision it is measured to (1.10 mg/dL, 82.0 kg).
+ */
+export function number(n, decimals, fixed) {
   if (typeof n !== 'number' || !isFinite(n)) return '';
   const d = typeof decimals === 'number' ? decimals : 2;
-  return new Intl.NumberFormat(lang, { maximumFractionDigits: d, useGrouping: false }).format(n);
+  const s = new Intl.NumberFormat(lang, { maximumFractionDigits: d, minimumFractionDigits: fixed ? d : 0, useGrouping: false }).format(n);
+  return /^-0(\.0+)?$/.test(s) ? s.slice(1) : s;
+}
+
+/** RISK_DECIMALS: a risk is written for a person to one decimal ("11.7%"), as the server writes it. */
+export const RISK_DECIMALS = 1;
+
+/** risk writes a risk in percent for a person: one decimal, kept ("4.0"). */
+export function risk(n) {
+  return number(n, RISK_DECIMALS, true);
 }
 
 /** date shows the date part of an ISO date or date-time as YYYY-MM-DD. */

@@ -119,7 +119,7 @@ export function displayValue(scoring, name, value, ctx) {
   if (typeof value === 'boolean') return value ? t('value.yes') : t('value.no');
   if (typeof value === 'number') {
     const u = unitFor(scoring, name, ctx);
-    return number(value / u.toCanonical, u.decimals);
+    return number(value / u.toCanonical, u.decimals, true);
   }
   if (typeof value === 'object' && typeof value.value === 'number') return number(value.value, scoring.decimals(name, value.unit));
   return enumLabel(name, value);
@@ -136,7 +136,7 @@ export function reportedText(scoring, name, rec, ctx) {
   if (r.unit === shown.code || shown.aliases.includes(r.unit)) return '';
   const u = scoring.unit(name, r.unit);
   if (u && u.toCanonical === shown.toCanonical) return '';
-  return t('value.reported-as', { value: number(r.value, scoring.decimals(name, r.unit)), unit: unitLabel(scoring, name, r.unit) });
+  return t('value.reported-as', { value: number(r.value, scoring.decimals(name, r.unit), true), unit: unitLabel(scoring, name, r.unit) });
 }
 
 /**
@@ -255,21 +255,37 @@ export function scoreBlock(scoring, calcId, result, prefix) {
 }
 
 /**
- * sourceText says which record a value came from, for a person: what SMART
- * Calc calls it (its label), else its code in the terminology (LOINC
- * 718-7). The FHIR reference stays out of the text; the caller gives it as
- * the element's title.
+ * codeText names a source's code with its terminology ("SNOMED CT
+ * 415070008"): for a secondary place, after the name or in a title, never
+ * ahead of the name.
  */
-const SYSTEMS = { 'http://loinc.org': 'LOINC', 'http://snomed.info/sct': 'SNOMED CT', 'http://hl7.org/fhir/sid/icd-10-cm': 'ICD-10-CM', 'http://www.nlm.nih.gov/research/umls/rxnorm': 'RxNorm' };
+const SYSTEMS = { 'http://loinc.org': 'LOINC', 'http://snomed.info/sct': 'SNOMED CT', 'http://hl7.org/fhir/sid/icd-10-cm': 'ICD-10-CM', 'http://hl7.org/fhir/sid/icd-10': 'ICD-10', 'http://www.nlm.nih.gov/research/umls/rxnorm': 'RxNorm', 'http://www.ama-assn.org/go/cpt': 'CPT' };
+export function codeText(src) {
+  if (!src || typeof src.code !== 'string' || !src.code) return '';
+  const i = src.code.lastIndexOf('|');
+  if (i < 0) return src.code;
+  const sys = SYSTEMS[src.code.slice(0, i)];
+  return sys ? sys + ' ' + src.code.slice(i + 1) : src.code.slice(i + 1);
+}
+
+/**
+ * sourceText says which record a value came from, for a person: what SMART
+ * Calc calls it (its label), else the record's own name for it, else its
+ * code in the terminology (LOINC 718-7). A lab's LOINC long name stays out:
+ * the row already names the lab. The FHIR reference and the code go in the
+ * element's title (sourceTitle).
+ */
 export function sourceText(src) {
   if (!src) return '';
   if (src.label) return String(src.label);
-  if (typeof src.code === 'string' && src.code.includes('|')) {
-    const i = src.code.lastIndexOf('|');
-    const sys = SYSTEMS[src.code.slice(0, i)];
-    if (sys) return sys + ' ' + src.code.slice(i + 1);
-  }
-  return '';
+  if (src.display && !String(src.code || '').startsWith('http://loinc.org|')) return src.display;
+  return codeText(src);
+}
+
+/** sourceTitle is a source's FHIR reference and code, for a title: the details behind its name. */
+export function sourceTitle(src) {
+  if (!src) return null;
+  return [src.reference, codeText(src)].filter(Boolean).join(' · ') || null;
 }
 
 /**
@@ -298,7 +314,7 @@ export function control(scoring, name, rec, ctx, label) {
   const common = { id, 'data-input': name, 'data-testid': 'input-' + name, 'aria-label': label };
   if (type === 'number') {
     const u = unitFor(scoring, name, ctx);
-    const shown = typeof value === 'number' ? Number((value / u.toCanonical).toFixed(u.decimals)) : '';
+    const shown = typeof value === 'number' ? (value / u.toCanonical).toFixed(u.decimals) : '';
     const attrs = Object.assign({}, common, {
       type: 'number',
       inputmode: 'decimal',
@@ -449,7 +465,7 @@ export function factorTable(scoring, rows, ctx) {
     if (name) {
       srcCell.append(originBadge(rec));
       const s = rec && origin !== 'entered' ? sourceText(rec.source) : '';
-      if (s) srcCell.append(' ', el('span', { class: 'ref', title: (rec.source && rec.source.reference) || null }, s));
+      if (s) srcCell.append(' ', el('span', { class: 'ref', title: sourceTitle(rec.source) }, s));
       if (rec && rec.derivation) srcCell.append(' ', el('span', { class: 'derivation' }, rec.derivation));
       // Why there is no value, or what the "no" rests on.
       if (rec && rec.note && origin !== 'entered') srcCell.append(' ', el('span', { class: 'note', 'data-testid': 'input-note' }, rec.note));
@@ -556,7 +572,7 @@ function criterionRow(scoring, c, inputs, ctx, head, answered) {
   const evCell = el('td', { 'data-label': head[3], class: 'evidence' });
   if (entered && ctx.provenance !== false) evCell.append(originBadge(rec), ' ');
   const ev = evidenceText(c.evidence);
-  const refs = (c.sources || []).map((x) => x.reference).filter(Boolean).join(', ');
+  const refs = (c.sources || []).map(sourceTitle).filter(Boolean).join('; ');
   if (ev) evCell.append(el('span', { class: 'ev-text', title: refs || null }, ev));
   if (rec && rec.stale && !entered) evCell.append(' ', staleBadge(ctx.staleDays));
   tr.append(evCell);

@@ -24,6 +24,10 @@ type pagePlanItem struct {
 	Pathway, Presentation, Text string
 	Citations                   int
 	Visible                     bool
+	// Marks is what the item says of its sources' verification without
+	// anything opened, and MarksShown whether that is rendered.
+	Marks      string
+	MarksShown bool
 }
 
 // pagePlan reads the plan the page shows: each item's pathway,
@@ -33,7 +37,9 @@ const pagePlanJS = `JSON.stringify([...document.querySelectorAll('[data-testid="
   Pathway: li.dataset.pathway, Presentation: li.dataset.presentation,
   Text: li.querySelector('.plan-text').textContent,
   Citations: li.querySelectorAll('[data-testid="plan-citation"][data-verified]').length,
-  Visible: li.getClientRects().length > 0 && [...li.querySelectorAll('[data-testid="plan-citation"]')].every((c) => c.getClientRects().length > 0),
+  Visible: li.checkVisibility() && [...li.querySelectorAll('[data-testid="plan-citation"]')].every((c) => c.checkVisibility()),
+  Marks: (li.querySelector('[data-testid="plan-sources-summary"]') || {}).textContent || '',
+  MarksShown: !!li.querySelector('[data-testid="plan-sources-summary"]') && li.querySelector('[data-testid="plan-sources-summary"]').checkVisibility(),
 })))`
 
 func (b *tab) plan() []pagePlanItem {
@@ -167,6 +173,21 @@ func samePlan(t *testing.T, where string, got []pagePlanItem, want []calc.PlanIt
 		if visible && !g.Visible {
 			t.Errorf("%s hides plan item %d (%s/%s) or its sources", where, i, it.Pathway, it.Presentation)
 		}
+		if !visible {
+			// On screen the sources are folded, but whether they were
+			// verified shows: in the summary line, counted.
+			v, u := citationMarks([]calc.PlanItem{it})
+			want := fmt.Sprintf("Sources (%d): %d verified against the guideline, %d not verified", v+u, v, u)
+			switch {
+			case u == 0:
+				want = fmt.Sprintf("Sources (%d): all verified against the guideline", v)
+			case v == 0:
+				want = fmt.Sprintf("Sources (%d): not verified", u)
+			}
+			if g.Marks != want || !g.MarksShown {
+				t.Errorf("%s item %d (%s/%s) says %q (shown: %v), want %q", where, i, it.Pathway, it.Presentation, g.Marks, g.MarksShown, want)
+			}
+		}
 	}
 }
 
@@ -252,9 +273,14 @@ func TestBrowserPresentationQuestion(t *testing.T) {
 		!strings.Contains(got, "Stable angina") || !strings.Contains(refs, "Condition/stable-angina-pci-cond-2") {
 		t.Errorf("presentation %q (sources %q): want CCS with its source", got, refs)
 	}
+	// The procedure by its name and date; its code, with the reference,
+	// in the title, never ahead of the name.
 	if got, ref := b.text(`[data-testid="verdict-pci"]`), b.attr(`[data-testid="verdict-pci"]`, "title"); !strings.Contains(got, "Percutaneous coronary intervention") ||
-		!regexp.MustCompile(`\d{1,2} [A-Z][a-z]{2} \d{4}`).MatchString(got) || ref != "Procedure/stable-angina-pci-proc-4" {
-		t.Errorf("PCI line %q (title %q): want the procedure and its date", got, ref)
+		!regexp.MustCompile(`\d{1,2} [A-Z][a-z]{2} \d{4}`).MatchString(got) || strings.Contains(got, "415070008") || ref != "Procedure/stable-angina-pci-proc-4 · SNOMED CT 415070008" {
+		t.Errorf("PCI line %q (title %q): want the procedure and its date, its reference and code as the title", got, ref)
+	}
+	if got := b.text(`[data-testid="verdict-presentation"]`); regexp.MustCompile(`\d{6,}`).MatchString(got) {
+		t.Errorf("presentation %q: a code in the text", got)
 	}
 	for _, sel := range []string{`[data-testid="verdict-why"]`, `[data-testid="verdict-presentation"]`, `[data-testid="verdict-pci"]`} {
 		if bottom := eval[float64](b, fmt.Sprintf(`document.querySelector(%q).getBoundingClientRect().bottom`, sel)); bottom <= 0 || bottom > 800 {

@@ -462,13 +462,13 @@ func TestBrowserSamplePatients(t *testing.T) {
 		shows                                         string
 	}{
 		{"low-risk", "10", "not-hbr", "Not HBR", "not-hbr", "not-hbr",
-			"low-risk (David Kim, male, 52): PRECISE-HBR 10, Not HBR, 1.19% bleeding risk; ARC-HBR not HBR, assuming no non-deferrable surgery; warnings that Hb 15.1 and eGFR 103 were truncated"},
+			"low-risk (David Kim, male, 52): PRECISE-HBR 10, Not HBR, 1.2% bleeding risk; ARC-HBR not HBR, assuming no non-deferrable surgery; warnings that Hb 15.1 and eGFR 103 were truncated"},
 		{"hbr-anticoag", "34", "very-hbr", "Very HBR", "hbr", "hbr",
-			"hbr-anticoag (Robert Kowalski, male, 78, apixaban): PRECISE-HBR 34, Very HBR, 11.66%; ARC-HBR high bleeding risk, 1 major and 3 minor criteria met"},
+			"hbr-anticoag (Robert Kowalski, male, 78, apixaban): PRECISE-HBR 34, Very HBR, 11.7%; ARC-HBR high bleeding risk, 1 major and 3 minor criteria met"},
 		{"ich-history", "20", "not-hbr", "Not HBR", "hbr", "hbr",
 			"ich-history: PRECISE-HBR 20, Not HBR, yet ARC-HBR high bleeding risk (ICH, brain AVM); the verdict says PRECISE-HBR does not weigh them"},
 		{"cirrhosis", "23", "hbr", "HBR", "hbr", "hbr",
-			"cirrhosis (Maria Santos, female, 66): PRECISE-HBR 23, HBR, 4.16%; ARC-HBR high bleeding risk (liver cirrhosis)"},
+			"cirrhosis (Maria Santos, female, 66): PRECISE-HBR 23, HBR, 4.2%; ARC-HBR high bleeding risk (liver cirrhosis)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.patient, func(t *testing.T) {
@@ -1272,10 +1272,10 @@ func TestBrowserImpossibleBirthDate(t *testing.T) {
 	}{
 		{"birth-future", "2100-01-01",
 			"No age: the birth date 2100-01-01 is after today, so it cannot be right. Correct it in the EHR, or enter the age.",
-			"無法計算年齡：出生日期 2100-01-01 晚於今天，不可能正確。請在 EHR 中更正，或自行輸入年齡。"},
+			"無法計算年齡：出生日期 2100-01-01 晚於今天，不可能正確。請於電子病歷系統更正，或自行輸入年齡。"},
 		{"birth-too-old", "1850-03-04",
 			"No age: the birth date 1850-03-04 is more than 130 years ago, so it cannot be right. Correct it in the EHR, or enter the age.",
-			"無法計算年齡：出生日期 1850-03-04 距今超過 130 年，不可能正確。請在 EHR 中更正，或自行輸入年齡。"},
+			"無法計算年齡：出生日期 1850-03-04 距今超過 130 年，不可能正確。請於電子病歷系統更正，或自行輸入年齡。"},
 	} {
 		b.launchInto(e, tt.patient)
 		if got := b.text("#patient-age"); got != tt.en {

@@ -150,7 +150,7 @@ func TestBrowserUnitSwitches(t *testing.T) {
 	key := func(name string) string { return b.text(`[data-testid="key-` + name + `"] .key-val`) }
 	for name, want := range map[string]*regexp.Regexp{
 		"hemoglobin": regexp.MustCompile(`^11\.8 g/dL \(reported 118 g/L\)$`),
-		"creatinine": regexp.MustCompile(`^1\.1 mg/dL \(reported 97 µmol/L\)$`),
+		"creatinine": regexp.MustCompile(`^1\.10 mg/dL \(reported 97 µmol/L\)$`),
 		"wbc":        regexp.MustCompile(`^7\.4 ×10⁹/L \(reported 7400 /µL\)$`),
 	} {
 		if got := key(name); !want.MatchString(got) {
@@ -226,6 +226,71 @@ func TestBrowserRefusedReads(t *testing.T) {
 				t.Errorf("hemoglobin badge %q", got)
 			}
 			b.screenshot("banner", "hbr-anticoag with "+tt.fault+": the banner says Not available and why; the refusal warned once")
+			b.noConsoleErrors()
+		})
+	}
+}
+
+// overflowJS names the elements that reach past the window's right edge,
+// and reports whether the page scrolls sideways.
+const overflowJS = `JSON.stringify({
+  scroll: document.documentElement.scrollWidth > document.documentElement.clientWidth,
+  wide: [...document.querySelectorAll('#app *')].filter((e) => e.getClientRects().length && e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+    .slice(0, 5).map((e) => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className && typeof e.className === 'string' ? '.' + e.className.split(' ')[0] : '')),
+})`
+
+// TestBrowserNarrowLayouts opens sample patients, with reads refused too,
+// at a tablet's 768 px and a phone's or EHR side panel's 390 px, in both
+// languages: nothing reaches past the window (no sideways scrolling, no
+// table cut off), the answer comes first (the verdict above the key inputs
+// and the plan, each above the scores), and ARC-HBR's criteria not met are
+// folded. At 1280 px the criteria table's answer column stays a table
+// column (the summary's grid once turned its cells into grids).
+func TestBrowserNarrowLayouts(t *testing.T) {
+	e := start(t, memoryStore, nil, nil, nil)
+	for _, lang := range []string{"en", "zh-TW"} {
+		t.Run(lang, func(t *testing.T) {
+			b := newBrowser(t, nil)
+			loaded := map[string]string{"en": "Assessment loaded.", "zh-TW": "評估已載入。"}[lang]
+			b.navigate(e.URL + "/calculate/evaluate.html")
+			eval[chromedp.Void](b, `localStorage.setItem('smartcalc.lang', '`+lang+`')`)
+			for _, w := range []int64{768, 390} {
+				b.do(chromedp.EmulateViewport(w, 800))
+				for _, p := range []string{"stale-labs", "alt-units", "hbr-anticoag&fault=fhir-403"} {
+					b.navigate(e.URL + "/ehr/launch?patient=" + p)
+					b.waitStatus(loaded)
+					var o struct {
+						Scroll bool
+						Wide   []string
+					}
+					if err := json.Unmarshal([]byte(eval[string](b, overflowJS)), &o); err != nil {
+						t.Fatal(err)
+					}
+					if o.Scroll || len(o.Wide) > 0 {
+						t.Errorf("%s at %d px: the page scrolls sideways (%v), or these reach past the window: %v", p, w, o.Scroll, o.Wide)
+					}
+					top := func(sel string) float64 {
+						return eval[float64](b, fmt.Sprintf(`document.querySelector(%q).getBoundingClientRect().top`, sel))
+					}
+					if v, k, pl, sc := top(`[data-testid="verdict-head"]`), top(`[data-testid="key-inputs"]`), top(`[data-testid="answer-plan"]`), top(`#card-precise-hbr`); !(v < k && k < sc && pl < sc) {
+						t.Errorf("%s at %d px: verdict at %.0f, key inputs %.0f, plan %.0f, scores %.0f: want the answer first", p, w, v, k, pl, sc)
+					}
+					if open := eval[bool](b, `(() => { const d = document.querySelector('[data-testid="arc-not-met"]'); return !!d && d.open; })()`); open {
+						t.Errorf("%s at %d px: ARC-HBR's criteria not met are unfolded", p, w)
+					}
+					png, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
+					if err != nil {
+						t.Fatal(err)
+					}
+					b.saveArtifact(fmt.Sprintf("%s-%d-%s", lang, w, p), png, fmt.Sprintf("%s at %d px in %s: the answer first, nothing cut off", p, w, lang))
+				}
+			}
+			b.do(chromedp.EmulateViewport(1280, 800))
+			b.navigate(e.URL + "/ehr/launch?patient=hbr-anticoag&fault=fhir-403")
+			b.waitStatus(loaded)
+			if d := eval[string](b, `getComputedStyle(document.querySelector('#arc-table td.answer')).display`); d != "table-cell" {
+				t.Errorf("an ARC-HBR answer cell displays as %q, want table-cell", d)
+			}
 			b.noConsoleErrors()
 		})
 	}

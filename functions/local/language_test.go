@@ -267,3 +267,89 @@ func checkWarnings(t *testing.T, lang string, a map[string]any) {
 		}
 	}
 }
+
+// recordCodings are the codings the sample records hold that carry a
+// display: code and display.
+func recordCodings(t *testing.T) map[string]string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("..", "..", "shared", "ehrsim", "patients", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("sample records: %v", err)
+	}
+	out := map[string]string{}
+	var walk func(any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			code, _ := x["code"].(string)
+			disp, _ := x["display"].(string)
+			if _, sys := x["system"]; sys && code != "" && disp != "" {
+				out[code] = disp
+			}
+			for _, y := range x {
+				walk(y)
+			}
+		case []any:
+			for _, y := range x {
+				walk(y)
+			}
+		}
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v any
+		if err := json.Unmarshal(b, &v); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		walk(v)
+	}
+	return out
+}
+
+// TestNamesBeforeCodes: a clinician reads a record by its name and date;
+// its code is for a secondary place (the source's code field, a title). No
+// string of any sample patient's assessment, in either language, leads
+// with a record's code ("415070008 Percutaneous coronary intervention"),
+// and no source's display holds its code.
+func TestNamesBeforeCodes(t *testing.T) {
+	e := start(t, memoryStore, nil, nil, nil)
+	codings := recordCodings(t)
+	if len(codings) < 50 {
+		t.Fatalf("only %d codings with a display in the sample records", len(codings))
+	}
+	for _, p := range e.Sandbox.Patients() {
+		h := e.launch(t, p.ID)
+		for _, lang := range []string{"en", "zh-TW"} {
+			v, _ := e.get(t, "assessment", h, lang)
+			var walk func(any, string)
+			walk = func(v any, path string) {
+				switch x := v.(type) {
+				case map[string]any:
+					if code, _ := x["code"].(string); code != "" {
+						_, c, _ := strings.Cut(code, "|")
+						if d, _ := x["display"].(string); c != "" && strings.HasPrefix(d, c+" ") {
+							t.Errorf("%s %s: %s.display %q leads with its code", p.ID, lang, path, d)
+						}
+					}
+					for k, y := range x {
+						walk(y, path+"."+k)
+					}
+				case []any:
+					for _, y := range x {
+						walk(y, path+"[]")
+					}
+				case string:
+					for c, d := range codings {
+						if strings.Contains(x, c+" "+d) {
+							t.Errorf("%s %s: %s %q leads with the code %s", p.ID, lang, path, x, c)
+						}
+					}
+				}
+			}
+			walk(v, "assessment")
+		}
+	}
+}

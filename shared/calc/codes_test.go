@@ -38,6 +38,13 @@ func TestCodeSetMatch(t *testing.T) {
 		{"medications", "oral-anticoagulant", "rxnorm", "1364430", true},
 		{"medications", "oral-anticoagulant", "rxnorm", "21821", false}, // the repositories' wrong rivaroxaban code
 		{"medications", "p2y12-inhibitor", "rxnorm", "613391", true},
+		{"medications", "route-systemic", "v3-route", "IV", true},
+		{"medications", "route-systemic", "v3-route", "IVINJ", true},
+		{"medications", "route-systemic", "v3-route", "IM", true},
+		{"medications", "route-systemic", "v3-route", "SQ", true},
+		{"medications", "route-systemic", "v3-route", "IVINFUS", false}, // no v3 RouteOfAdministration code (IV is)
+		{"medications", "route-systemic", "v3-route", "IMINJ", false},   // no v3 RouteOfAdministration code (IM is)
+		{"medications", "route-systemic", "v3-route", "SC", false},      // no v3 RouteOfAdministration code (SQ is)
 		{"procedures", "transfusion", "snomed", "116859006", true},
 		{"conditions", "cirrhosis", "icd10cm", "", false},
 	}

@@ -40,7 +40,8 @@ type Source struct {
 }
 
 // Describe is how a person reads the source: its Label, else the record's
-// Display, else its code.
+// Display (the name, never led by a code), else its code named with its
+// terminology ("ICD-10-CM K92.2").
 func (s Source) Describe() message.Msg {
 	switch {
 	case !s.Label.IsZero():
@@ -48,8 +49,31 @@ func (s Source) Describe() message.Msg {
 	case s.Display != "":
 		return message.Verbatim(s.Display)
 	}
-	_, code, _ := strings.Cut(s.Code, "|")
-	return message.Verbatim(code)
+	return message.Verbatim(s.CodeName())
+}
+
+// terminologies name the code systems a clinician may read a code in.
+var terminologies = map[string]string{
+	"http://loinc.org":                            "LOINC",
+	"http://snomed.info/sct":                      "SNOMED CT",
+	"http://hl7.org/fhir/sid/icd-10-cm":           "ICD-10-CM",
+	"http://hl7.org/fhir/sid/icd-10":              "ICD-10",
+	"http://www.nlm.nih.gov/research/umls/rxnorm": "RxNorm",
+	"http://www.ama-assn.org/go/cpt":              "CPT",
+}
+
+// CodeName is the source's code as a person reads it, after the name:
+// "SNOMED CT 415070008", the terminology named, or the bare code for a
+// system without a common name. Empty when the source has no code.
+func (s Source) CodeName() string {
+	system, code, ok := strings.Cut(s.Code, "|")
+	if !ok {
+		return s.Code
+	}
+	if name, ok := terminologies[system]; ok {
+		return name + " " + code
+	}
+	return code
 }
 
 // Input is one calculator input with its provenance.

@@ -84,7 +84,7 @@ func (c *evalCtx) points(m *PointsModel) {
 		risk := 100 * (1 - math.Exp(-math.Exp(*rc.Intercept+*rc.Slope*score)))
 		risk = c.e.roundTo(risk, *rc.Decimals)
 		c.res.Values = append(c.res.Values, Value{Name: rc.Name, Value: risk, Unit: "%",
-			Display: message.New("value.percent", message.Args{"value": message.Num{Value: risk, Decimals: *rc.Decimals}})})
+			Display: message.New("value.percent", message.Args{"value": riskNum(risk)})})
 		if score < *rc.Calibrated.Min || score > *rc.Calibrated.Max {
 			c.warn(WarnExtrapolate, "", "warn.extrapolated", message.Args{"title": c.res.Title, "score": score,
 				"min": *rc.Calibrated.Min, "max": *rc.Calibrated.Max})
@@ -249,7 +249,7 @@ func (c *evalCtx) measured(name string, x float64, cond message.Msg) message.Msg
 		}
 		return message.New("ev.measured", args)
 	}
-	args["value"] = c.cfg.Amount(name, x, "")
+	args["value"] = c.cfg.Measured(name, x, "")
 	for _, e := range c.res.Inputs {
 		if e.Name == name && e.Origin == OriginDerived && e.Source != nil && e.Source.Date != "" {
 			args["date"] = message.Date(e.Source.Date)
@@ -438,7 +438,7 @@ func (c *evalCtx) hazard(m *HazardModel) {
 		p0 := *o.BaselinePercent / 100
 		return c.e.roundTo(math.Min(100*(1-math.Pow(1-p0, hr)), 100), *m.Decimals)
 	}
-	pct := func(x float64) message.Num { return message.Num{Value: x, Decimals: *m.Decimals} }
+	pct := riskNum
 	var note message.Msg
 	if m.PercentNote != "" {
 		note = c.cfg.Text("calc." + c.def.ID + ".percent-note")
@@ -523,7 +523,7 @@ func (c *evalCtx) egfrCalculator() {
 	}
 	b := band(c.def.Bands, v)
 	c.res.Values = append(c.res.Values, Value{Name: "egfr", Value: v, Unit: c.cfg.Quantities[c.cfg.Inputs["egfr"].Quantity].Unit, Category: b.Category,
-		Display: message.New("value.amount-band", message.Args{"value": c.cfg.Amount("egfr", v, ""), "band": c.cfg.Text("band." + c.def.ID + "." + b.Category)})})
+		Display: message.New("value.amount-band", message.Args{"value": c.cfg.Measured("egfr", v, ""), "band": c.cfg.Text("band." + c.def.ID + "." + b.Category)})})
 }
 
 func (c *evalCtx) crclCalculator() {
@@ -531,5 +531,5 @@ func (c *evalCtx) crclCalculator() {
 	if !ok {
 		return
 	}
-	c.res.Values = append(c.res.Values, Value{Name: "crcl", Value: v, Unit: c.cfg.Quantities[c.cfg.Inputs["crcl"].Quantity].Unit, Display: c.cfg.Amount("crcl", v, "")})
+	c.res.Values = append(c.res.Values, Value{Name: "crcl", Value: v, Unit: c.cfg.Quantities[c.cfg.Inputs["crcl"].Quantity].Unit, Display: c.cfg.Measured("crcl", v, "")})
 }

@@ -71,6 +71,15 @@ func (c *Config) Amount(name string, x float64, unit string) message.Msg {
 	return message.New("value.unit", message.Args{"value": message.Num{Value: x, Decimals: c.Decimals(q, unit)}, "unit": c.UnitLabel(q, unit)})
 }
 
+// Measured writes a measured value x of input name in unit (empty:
+// canonical) with exactly the unit's decimals, trailing zeros kept: a lab
+// value reads at the precision it is measured to ("1.10 mg/dL", "82.0
+// kg"). Thresholds and ranges, which are not measurements, use Amount.
+func (c *Config) Measured(name string, x float64, unit string) message.Msg {
+	q := c.Inputs[name].Quantity
+	return message.New("value.unit", message.Args{"value": message.Num{Value: x, Decimals: c.Decimals(q, unit), Fixed: true}, "unit": c.UnitLabel(q, unit)})
+}
+
 // number writes x of input name in the canonical unit's precision.
 func (c *Config) number(name string, x float64) message.Num {
 	return message.Num{Value: x, Decimals: c.Decimals(c.Inputs[name].Quantity, "")}
@@ -112,7 +121,7 @@ func (c *Config) valueMsg(name string, v any) message.Msg {
 	case string:
 		return c.EnumLabel(name, x)
 	case float64:
-		return c.Amount(name, x, "")
+		return c.Measured(name, x, "")
 	}
 	return message.New("value.unknown", nil)
 }
@@ -137,7 +146,7 @@ func SourceMsg(s Source) message.Msg {
 // reported writes a given number as reported, with the canonical value
 // beside it when the unit differs: "97 µmol/L (1.1 mg/dL)".
 func (c *evalCtx) reported(g given) message.Msg {
-	canon := c.cfg.Amount(g.name, g.num, "")
+	canon := c.cfg.Measured(g.name, g.num, "")
 	f, ok := toFloat(g.in.Value)
 	q := c.cfg.Quantities[g.def.Quantity]
 	unit := strings.TrimSpace(g.in.Unit)
@@ -146,9 +155,9 @@ func (c *evalCtx) reported(g given) message.Msg {
 	}
 	if f == g.num {
 		// A unit that only renames the canonical one (10*3/uL): as reported.
-		return c.cfg.Amount(g.name, f, unit)
+		return c.cfg.Measured(g.name, f, unit)
 	}
-	return message.New("value.reported", message.Args{"reported": c.cfg.Amount(g.name, f, unit), "value": canon})
+	return message.New("value.reported", message.Args{"reported": c.cfg.Measured(g.name, f, unit), "value": canon})
 }
 
 // rangeMsg writes a range of input name in its canonical unit: "3–20 g/dL".
@@ -190,4 +199,22 @@ func dateOnly(s string) string {
 		return s[:10]
 	}
 	return s
+}
+
+// RiskDecimals is how many decimals a risk is written with for a person:
+// one ("11.7%"), whatever precision the model computes it to, which the
+// API's values keep for machines. A risk is an estimate, and a second
+// decimal would claim a precision no risk model has.
+const RiskDecimals = 1
+
+// RoundRisk rounds a risk in percent to RiskDecimals.
+func RoundRisk(x float64) float64 {
+	p := math.Pow(10, RiskDecimals)
+	return math.Round(x*p) / p
+}
+
+// riskNum writes a risk in percent for a person: one decimal, kept
+// ("4.0%").
+func riskNum(x float64) message.Num {
+	return message.Num{Value: x, Decimals: RiskDecimals, Fixed: true}
 }

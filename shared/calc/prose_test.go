@@ -24,7 +24,7 @@ func TestEvidenceInClinicalLanguage(t *testing.T) {
 	en := message.Default().Printer(message.English)
 	zh := message.Default().Printer(message.TraditionalChinese)
 	in := with(arcNone(),
-		"hemoglobin", recorded(11.8, "g/dL", "Observation/hb", "2026-11-30T08:30:00Z"),
+		"hemoglobin", recorded(12, "g/dL", "Observation/hb", "2026-11-30T08:30:00Z"),
 		"platelets", recorded(78000, "/uL", "Observation/plt", "2026-11-29"),
 		"intracranial_hemorrhage", Input{Value: false, Origin: OriginAbsent, Note: message.Verbatim("No intracranial haemorrhage in the problem list")},
 		"brain_avm", nil,
@@ -33,8 +33,10 @@ func TestEvidenceInClinicalLanguage(t *testing.T) {
 	)
 	r := mustEval(t, e, "arc-hbr", in)
 	for _, tt := range []struct{ criterion, en, zh string }{
-		{"anemia-mild", "Hb 11.8 g/dL on 30 Nov 2026: 11–12.9 g/dL in a man, minor criterion", "血紅素 11.8 g/dL（2026年11月30日）：男性 11–12.9 g/dL，次要條件"},
-		{"anemia-severe", "Hb 11.8 g/dL on 30 Nov 2026: 11 g/dL or more", "血紅素 11.8 g/dL（2026年11月30日）：≥ 11 g/dL"},
+		// A measured value keeps the decimals it is measured to (12.0 g/dL);
+		// thresholds and ranges are written as the criteria write them.
+		{"anemia-mild", "Hb 12.0 g/dL on 30 Nov 2026: 11–12.9 g/dL in a man, minor criterion", "血紅素 12.0 g/dL（2026年11月30日）：男性 11–12.9 g/dL，次要條件"},
+		{"anemia-severe", "Hb 12.0 g/dL on 30 Nov 2026: 11 g/dL or more", "血紅素 12.0 g/dL（2026年11月30日）：≥ 11 g/dL"},
 		{"thrombocytopenia", "Platelets 78000 /µL (78 ×10⁹/L) on 29 Nov 2026: below 100 ×10⁹/L, major criterion", "血小板 78000 /µL（78 ×10⁹/L）（2026年11月29日）：< 100 ×10⁹/L，主要條件"},
 		{"intracranial-hemorrhage", "No intracranial haemorrhage in the problem list", "No intracranial haemorrhage in the problem list"},
 		{"oral-anticoagulation", "apixaban 5 MG Oral Tablet (12 Oct 2026), major criterion", "apixaban 5 MG Oral Tablet（2026年10月12日），主要條件"},
@@ -68,7 +70,7 @@ func TestEvidenceInClinicalLanguage(t *testing.T) {
 		if e.Name == "platelets" && (e.Reported == nil || e.Reported.Value != 78000 || e.Reported.Unit != "/uL" || e.Value != 78.0) {
 			t.Errorf("platelets echo %+v (reported %+v)", e, e.Reported)
 		}
-		if e.Name == "hemoglobin" && (e.Reported == nil || e.Reported.Value != 11.8 || e.Reported.Unit != "g/dL") {
+		if e.Name == "hemoglobin" && (e.Reported == nil || e.Reported.Value != 12 || e.Reported.Unit != "g/dL") {
 			t.Errorf("hemoglobin echo %+v (reported %+v)", e, e.Reported)
 		}
 	}
@@ -160,3 +162,35 @@ var (
 	english  = regexp.MustCompile(`\b[A-Za-z][A-Za-z'’]+(?: [A-Za-z][A-Za-z'’]+){2,}\b`)
 	leftover = regexp.MustCompile(`\{\w+\}|\b[a-z]+_[a-z_]+\b|\b[a-z][a-z-]+\.[a-z][a-z0-9-]*(?:\.[a-z0-9-]+)*\b`)
 )
+
+// TestMeasuredValuesKeepTheirPrecision: a measured value reads at the
+// precision its quantity is measured to, trailing zeros kept, in its
+// canonical unit and as reported: creatinine to 2 decimals, weight,
+// hemoglobin and the white cell count to 1, platelets and eGFR whole.
+func TestMeasuredValuesKeepTheirPrecision(t *testing.T) {
+	cfg := testEngine(t).Config()
+	en := message.Default().Printer(message.English)
+	for _, tt := range []struct {
+		name, unit string
+		x          float64
+		want       string
+	}{
+		{"creatinine", "", 1.1, "1.10 mg/dL"},
+		{"creatinine", "", 97 / 88.4, "1.10 mg/dL"},
+		{"creatinine", "umol/L", 97, "97 µmol/L"},
+		{"weight", "", 82, "82.0 kg"},
+		{"weight", "", 81.6466, "81.6 kg"},
+		{"hemoglobin", "", 13, "13.0 g/dL"},
+		{"wbc", "", 7, "7.0 ×10⁹/L"},
+		{"platelets", "", 210, "210 ×10⁹/L"},
+		{"egfr", "", 51, "51 mL/min/1.73 m²"},
+	} {
+		if got := en.Sprint(cfg.Measured(tt.name, tt.x, tt.unit)); got != tt.want {
+			t.Errorf("%s %v %s: %q, want %q", tt.name, tt.x, tt.unit, got, tt.want)
+		}
+	}
+	// Thresholds are no measurement: 100 ×10⁹/L, 11 g/dL.
+	if got := en.Sprint(cfg.Amount("hemoglobin", 11, "")); got != "11 g/dL" {
+		t.Errorf("threshold %q", got)
+	}
+}

@@ -1,7 +1,6 @@
 package calc
 
 import (
-	"math"
 	"slices"
 
 	"github.com/smartcalc-app/smartcalc/shared/message"
@@ -142,7 +141,7 @@ func (c *Config) Summarize(results map[string]*Result, in Inputs, entered []stri
 	if r := results[c.Summary.Risk.Calculator]; r != nil && r.Status == StatusOK {
 		if v, ok := r.Value(c.Summary.Risk.Value); ok {
 			if f, ok := v.Value.(float64); ok {
-				s.Risk = &SummaryRisk{Calculator: r.Calculator, Value: math.Round(f*10) / 10, Unit: v.Unit, Label: c.Text("summary.risk.label")}
+				s.Risk = &SummaryRisk{Calculator: r.Calculator, Value: RoundRisk(f), Unit: v.Unit, Label: c.Text("summary.risk.label")}
 			}
 		}
 	}

@@ -295,7 +295,7 @@ func (s *Service) writeAssessment(b *strings.Builder, v *view) {
 	if sm := v.a.Summary; !sm.Text.IsZero() {
 		fmt.Fprintf(b, "**%s** %s\n\n", md(v.text("cds.verdict", message.Args{"verdict": v.verdict()})), md(sm.Text.String()))
 		if sm.Risk != nil {
-			fmt.Fprintf(b, "%s\n\n", md(v.text("verdict.risk", message.Args{"label": sm.Risk.Label, "risk": message.Num{Value: sm.Risk.Value, Decimals: 1}})))
+			fmt.Fprintf(b, "%s\n\n", md(v.text("verdict.risk", message.Args{"label": sm.Risk.Label, "risk": message.Num{Value: sm.Risk.Value, Decimals: calc.RiskDecimals, Fixed: true}})))
 		}
 		for _, a := range sm.Assumptions {
 			fmt.Fprintf(b, "_%s_\n\n", md(a.Statement.String()))
@@ -444,9 +444,9 @@ func (s *Service) value(in calc.InputEcho) message.Msg {
 		}
 		return message.New("value.no", nil)
 	case float64:
-		canon := cfg.Amount(in.Name, x, "")
+		canon := cfg.Measured(in.Name, x, "")
 		if r := in.Reported; r != nil && r.Unit != in.Unit && r.Value != x {
-			return message.New("value.reported", message.Args{"reported": cfg.Amount(in.Name, r.Value, r.Unit), "value": canon})
+			return message.New("value.reported", message.Args{"reported": cfg.Measured(in.Name, r.Value, r.Unit), "value": canon})
 		}
 		return canon
 	case string:
@@ -595,10 +595,23 @@ func writePlan(b *strings.Builder, v *view, plan []calc.PlanItem) {
 			if c.IsVerified() {
 				state = "cds.verified"
 			}
-			fmt.Fprintf(b, " [%s]", md(v.text("cds.citation", message.Args{"guideline": c.Guideline, "section": c.Section, "class": c.Class, "level": c.Level,
+			fmt.Fprintf(b, " [%s]", md(v.text("cds.citation", message.Args{"guideline": guidelineName(v.cfg(), c.Guideline), "section": c.Section, "class": c.Class, "level": c.Level,
 				"state": message.New(state, nil)})))
 		}
 		b.WriteString("\n")
 	}
 	b.WriteString("\n")
+}
+
+// guidelineName is how a card names a cited guideline: its short name in
+// the catalogue ("2023 ESC ACS guidelines"), else the configuration's
+// citation; never its identifier.
+func guidelineName(cfg *calc.Config, id string) message.Msg {
+	if key := "guideline." + id; message.Default().Has(key) {
+		return message.New(key, nil)
+	}
+	if p, ok := cfg.Sources[id]; ok && p.Citation != "" {
+		return message.Verbatim(p.Citation)
+	}
+	return message.Verbatim(id)
 }

@@ -235,6 +235,13 @@ func TestPatientCardGivesTheSummary(t *testing.T) {
 			if !strings.Contains(c.Detail, mark) {
 				t.Errorf("card detail does not mark %s %s as %q", ct.Guideline, ct.Section, mark)
 			}
+			// The guideline by its name, never by the configuration's id.
+			if strings.Contains(c.Detail, ct.Guideline) {
+				t.Errorf("card detail names the guideline by its id %q", ct.Guideline)
+			}
+			if name := message.Default().Printer(message.English).Text("guideline."+ct.Guideline, nil); !strings.Contains(c.Detail, "["+md(name)+" ") {
+				t.Errorf("card detail lacks the guideline's name %q", name)
+			}
 		}
 	}
 	if i, j := strings.Index(c.Detail, md(a.Summary.Text.String())), strings.Index(c.Detail, "PRECISE-HBR "); i < 0 || j >= 0 && j < i {

@@ -61,7 +61,14 @@ func strokeWith(loinc string) func(fhir.Condition) []any {
 	}
 }
 
-var priorBleeding = []string{"prior-bleeding-gi", "prior-bleeding-other", "intracranial-hemorrhage-spontaneous", "intracranial-hemorrhage-traumatic"}
+var priorBleeding = []string{"prior-bleeding-gi", "prior-bleeding-other", "intracranial-hemorrhage-spontaneous", "intracranial-hemorrhage-traumatic", "intracranial-hemorrhage-unspecified"}
+
+// threeYearsAgo records the condition 3 years ago, resolved.
+func threeYearsAgo(c fhir.Condition) []any {
+	c.OnsetDateTime = monthsAgo(36, 0)
+	return []any{clinical(c, "resolved")}
+}
+
 var diathesis = []string{"bleeding-diathesis", "bleeding-diathesis-ask"}
 
 // The false friends of issue 11, each checked against the configuration and
@@ -93,6 +100,10 @@ var falseFriends = []falseFriend{
 	// as the concept of the set.
 	{"snomed", "397682003", "Not complex PCI (no terminology code means complex PCI)", []string{"complex-pci"}, asProcedure(sysSNOMED), "complex_pci", GapAsk},
 	{"snomed", "427183000", "Not a bare-metal stent in any source read", []string{"bare-metal-stent"}, asProcedure(sysSNOMED), "bare_metal_stent", GapAsk},
+	// An intracranial haemorrhage whose code does not say the cause is not
+	// a spontaneous one: 3 years ago it is asked, never concluded.
+	{"snomed", "1386000", "Intracranial hemorrhage of any cause (traumatic among its descendants)", []string{"intracranial-hemorrhage-spontaneous"}, threeYearsAgo, "intracranial_hemorrhage", GapConfirm},
+	{"snomed", "274100004", "Cerebral hemorrhage of unstated cause", []string{"intracranial-hemorrhage-spontaneous"}, threeYearsAgo, "intracranial_hemorrhage", GapConfirm},
 	{"snomed", "180208006", "In no terminology source read (180208003 is the platelet transfusion)", []string{"transfusion"}, bleedWithProcedure, "bleeding_history", GapConfirm},
 }
 

@@ -680,11 +680,11 @@ func token(cd fhir.Coding) string {
 }
 
 // display is what a concept says: the matched coding's display, else the
-// concept text. These are the record's own words.
+// concept text. These are the record's own words, the name a clinician
+// reads; the code stays in Source.Code, for a secondary place (a title, or
+// "SNOMED CT 415070008" after the name), never ahead of the name.
 func display(cd fhir.Coding, cc fhir.CodeableConcept) string {
 	switch {
-	case cd.Display != "" && cd.Code != "":
-		return cd.Code + " " + cd.Display
 	case cd.Display != "":
 		return cd.Display
 	case cc.Text != "":

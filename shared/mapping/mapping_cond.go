@@ -197,7 +197,7 @@ func (m *mapper) conditionFlag(input string, specs ...condSpec) {
 
 // conditions maps the condition-based inputs.
 func (m *mapper) conditions() {
-	m.conditionFlag("intracranial_hemorrhage", condSpec{"intracranial-hemorrhage-spontaneous", true}, condSpec{"intracranial-hemorrhage-traumatic", true})
+	m.intracranialHaemorrhage()
 	m.conditionFlag("brain_avm", condSpec{"brain-avm", false})
 	m.conditionFlag("bleeding_diathesis", condSpec{"bleeding-diathesis", false}, condSpec{"bleeding-diathesis-ask", false})
 	m.conditionFlag("cirrhosis_portal_hypertension", condSpec{"cirrhosis", false})
@@ -207,6 +207,58 @@ func (m *mapper) conditions() {
 	m.stroke()
 	m.myocardialInfarction()
 	m.bleeding()
+}
+
+// intracranialHaemorrhage maps intracranial_hemorrhage. ARC-HBR counts a
+// spontaneous haemorrhage at any time and a traumatic one within the
+// traumatic set's window (12 months), whatever their clinical status. A
+// code that does not say the cause (the unspecified set: SNOMED CT
+// Intracranial hemorrhage, Cerebral hemorrhage) meets the criterion within
+// that window, where either cause counts; older, undated or straddling the
+// window, only a spontaneous bleed would count, so the clinician is asked
+// whether it was spontaneous instead of the criterion being concluded.
+func (m *mapper) intracranialHaemorrhage() {
+	const input = "intracranial_hemorrhage"
+	var yes, maybe, older, undated []calc.Source
+	for _, cm := range m.conditionMatches("intracranial-hemorrhage-spontaneous", false) {
+		yes = append(yes, cm.source())
+	}
+	traumatic := m.cfg.Codes.Conditions["intracranial-hemorrhage-traumatic"]
+	for _, cm := range m.conditionMatches("intracranial-hemorrhage-traumatic", false) {
+		switch m.window(traumatic, cm.start, cm.end, cm.dated) {
+		case triYes:
+			yes = append(yes, cm.source())
+		case triMaybe:
+			maybe = append(maybe, cm.source())
+		}
+	}
+	unspecified := m.cfg.Codes.Conditions["intracranial-hemorrhage-unspecified"]
+	for _, cm := range m.conditionMatches("intracranial-hemorrhage-unspecified", false) {
+		switch m.window(unspecified, cm.start, cm.end, cm.dated) {
+		case triYes:
+			yes = append(yes, cm.source())
+		case triNo:
+			older = append(older, cm.source())
+		default:
+			undated = append(undated, cm.source())
+		}
+	}
+	switch {
+	case len(yes) > 0:
+		m.setFlag(input, true, sortSources(yes))
+	case len(older) > 0 || len(undated) > 0:
+		key, ev := "gap.ich-cause", sortSources(append(older, undated...))
+		if len(older) == 0 {
+			key = "gap.ich-cause-undated"
+		}
+		m.gap(input, GapConfirm, message.New(key, message.Args{"what": recordedAs(ev[0]), "window": windowText(unspecified)}), ev...)
+	case len(maybe) > 0:
+		m.gap(input, GapConfirm, message.New("gap.condition-undated", message.Args{"input": m.label(input), "what": recordedAs(maybe[0])}), sortSources(maybe)...)
+	case m.conclusive("Condition"):
+		m.absent(input, false, absentNote(input, nil))
+	default:
+		m.unknown(input, "Condition")
+	}
 }
 
 // malignancy: a current malignancy with onset within the window (12

@@ -1,11 +1,12 @@
 package mapping
 
 import (
-	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"strings"
 	"testing"
 
+	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/fhir"
+	"github.com/smartcalc-app/smartcalc/shared/message"
 )
 
 // expectInput checks a mapped input: a value (bool or string), or a gap
@@ -113,6 +114,18 @@ func TestMapConditions(t *testing.T) {
 		{"traumatic ICH 11 months ago", []fhir.Condition{clinical(condition("t", sysICD, "S06.5X0A", monthsAgo(11, 0)), "resolved")}, []check{{"intracranial_hemorrhage", true, []string{"Condition/t"}}}},
 		{"traumatic ICH 13 months ago", []fhir.Condition{clinical(condition("t", sysICD, "S06.5X0A", monthsAgo(13, 0)), "resolved")}, []check{{"intracranial_hemorrhage", false, nil}}},
 		{"traumatic ICH month straddles the window", []fhir.Condition{condition("t", sysICD, "S06.5X0A", mapNow.AddDate(-1, 0, 0).Format("2006-01"))}, []check{{"intracranial_hemorrhage", GapConfirm, []string{"Condition/t"}}}},
+		// SNOMED CT Intracranial hemorrhage and Cerebral hemorrhage do not
+		// say the cause: either counts within 12 months; older or undated,
+		// the clinician is asked whether it was spontaneous.
+		{"cerebral haemorrhage (SNOMED CT) 6 months ago", []fhir.Condition{clinical(condition("ich", sysSNOMED, "274100004", monthsAgo(6, 0)), "resolved")}, []check{{"intracranial_hemorrhage", true, []string{"Condition/ich"}}}},
+		{"intracranial haemorrhage (SNOMED CT) 11 months ago", []fhir.Condition{condition("ich", sysSNOMED, "1386000", monthsAgo(11, 0))}, []check{{"intracranial_hemorrhage", true, []string{"Condition/ich"}}}},
+		{"cerebral haemorrhage (SNOMED CT) 3 years ago: spontaneous?", []fhir.Condition{clinical(condition("ich", sysSNOMED, "274100004", monthsAgo(36, 0)), "resolved")}, []check{{"intracranial_hemorrhage", GapConfirm, []string{"Condition/ich"}}}},
+		{"intracranial haemorrhage (SNOMED CT) 13 months ago: spontaneous?", []fhir.Condition{condition("ich", sysSNOMED, "1386000", monthsAgo(13, 0))}, []check{{"intracranial_hemorrhage", GapConfirm, []string{"Condition/ich"}}}},
+		{"intracranial haemorrhage (SNOMED CT) undated: asked", []fhir.Condition{condition("ich", sysSNOMED, "1386000", "")}, []check{{"intracranial_hemorrhage", GapConfirm, []string{"Condition/ich"}}}},
+		{"cerebral haemorrhage 3 years ago coded I61.9 too: spontaneous", []fhir.Condition{{ResourceType: "Condition", ID: "ich", OnsetDateTime: monthsAgo(36, 0),
+			Code: fhir.CodeableConcept{Coding: []fhir.Coding{{System: sysSNOMED, Code: "274100004"}, {System: sysICD, Code: "I61.9"}}}}}, []check{{"intracranial_hemorrhage", true, []string{"Condition/ich"}}}},
+		{"old cerebral haemorrhage beside a traumatic ICH 2 months ago", []fhir.Condition{condition("old", sysSNOMED, "274100004", monthsAgo(36, 0)), condition("t", sysICD, "S06.6X0A", monthsAgo(2, 0))},
+			[]check{{"intracranial_hemorrhage", true, []string{"Condition/t"}}}},
 		{"brain AVM", []fhir.Condition{condition("avm", sysICD, "Q28.2", monthsAgo(40, 0))}, []check{{"brain_avm", true, []string{"Condition/avm"}}}},
 		{"COPD and diabetes", []fhir.Condition{condition("copd", sysSNOMED, "13645005", monthsAgo(40, 0)), condition("dm", sysICD, "E11.9", monthsAgo(40, 0))},
 			[]check{{"copd", true, []string{"Condition/copd"}}, {"diabetes", true, []string{"Condition/dm"}}}},
@@ -278,4 +291,38 @@ func TestMapProceduresForTradeoff(t *testing.T) {
 	expectInput(t, mp, "complex_pci", GapAsk) // no code means complex PCI
 	mp = mapIt(t, newRecord(patient("male", "1950-01-01"), procedure("des", sysPCS, "027034Z", daysAgo(1))))
 	expectInput(t, mp, "bare_metal_stent", GapAsk)
+}
+
+// TestICHOfUnstatedCauseAsks: the question for an intracranial haemorrhage
+// whose code does not say the cause names the record and its date, says
+// why it matters in clinical words (spontaneous counts at any time,
+// traumatic only within 12 months), in both languages.
+func TestICHOfUnstatedCauseAsks(t *testing.T) {
+	for _, tt := range []struct {
+		name, onset string
+		want        []string
+	}{
+		{"3 years ago", monthsAgo(36, 0), []string{"Cerebral hemorrhage (", "more than 12 months ago", "spontaneous or traumatic", "Was it spontaneous?"}},
+		{"undated", "", []string{"Cerebral hemorrhage (undated)", "within the last 12 months", "Was it spontaneous, or within the last 12 months?"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := condition("ich", sysSNOMED, "274100004", tt.onset)
+			c.Code.Coding[0].Display, c.Code.Text = "Cerebral hemorrhage", "Cerebral hemorrhage"
+			mp := mapIt(t, newRecord(patient("male", "1950-01-01"), c))
+			g, ok := mp.Gap("intracranial_hemorrhage")
+			if !ok || g.Reason != GapConfirm {
+				t.Fatalf("gap %+v, want a question", g)
+			}
+			en := g.Message.String()
+			for _, w := range tt.want {
+				if !strings.Contains(en, w) {
+					t.Errorf("question %q lacks %q", en, w)
+				}
+			}
+			zh := message.Default().Printer(message.TraditionalChinese).Sprint(g.Message)
+			if !strings.Contains(zh, "自發性") || !strings.Contains(zh, "外傷性") || !strings.Contains(zh, "12 個月") {
+				t.Errorf("zh-TW question %q", zh)
+			}
+		})
+	}
 }

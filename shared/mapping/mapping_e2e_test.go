@@ -114,7 +114,7 @@ func TestMapRecordEndToEnd(t *testing.T) {
 		evidence string
 	}{
 		"oral-anticoagulation": {[]string{"MedicationRequest/oac"}, "apixaban 5 mg tablet (14 Jan 2026), major criterion"},
-		"bleeding-minor":       {[]string{"Condition/bleed", "Encounter/stay"}, "K92.2 K92.2 (15 Jul 2025); inpatient stay (15 Jul 2025), minor criterion"},
+		"bleeding-minor":       {[]string{"Condition/bleed", "Encounter/stay"}, "K92.2 (15 Jul 2025); inpatient stay (15 Jul 2025), minor criterion"},
 		"anemia-mild":          {[]string{"Observation/hb"}, "Hb 11.8 g/dL on 14 Mar 2026: 11–12.9 g/dL in a man, minor criterion"},
 		"ckd-moderate":         {[]string{"Observation/gfr"}, "eGFR 51 mL/min/1.73 m² on 14 Mar 2026: 30–59 mL/min/1.73 m², minor criterion"},
 		"age":                  {[]string{"Patient/p1"}, "Age 78 years: 75 years or more, minor criterion"},

@@ -170,7 +170,7 @@ func (m *mapper) labInput(r labRead) calc.Input {
 	in := calc.Input{Value: r.value, Unit: r.unit, Origin: calc.OriginRecord, Source: &src}
 	if age := m.now.Sub(r.cand.t); age > time.Duration(*m.cfg.FHIR.LookbackDays)*24*time.Hour {
 		in.Stale = true
-		m.warn(WarnStale, r.input, "warn.stale", message.Args{"what": short(r.input), "value": m.cfg.Amount(r.input, r.value, r.unit),
+		m.warn(WarnStale, r.input, "warn.stale", message.Args{"what": short(r.input), "value": m.cfg.Measured(r.input, r.value, r.unit),
 			"date": message.Date(r.cand.date), "days": days(age), "limit": *m.cfg.FHIR.LookbackDays})
 	}
 	return in

@@ -204,9 +204,9 @@ func TestMapLabs(t *testing.T) {
 		{"weight [lb_av]", []fhir.Observation{lab("a", "29463-7", 180, "[lb_av]", daysAgo(1))}, MapOptions{}, "weight", 180 * 0.45359237, false, "Observation/a", "", ""},
 		{"weight g (3141-9)", []fhir.Observation{lab("a", "3141-9", 80500, "g", daysAgo(1))}, MapOptions{}, "weight", 80.5, false, "Observation/a", "", ""},
 		{"89 days: not stale", []fhir.Observation{lab("a", "718-7", 13, "g/dL", daysAgo(89))}, MapOptions{}, "hemoglobin", 13, false, "Observation/a", "", ""},
-		{"120 days: stale and named", []fhir.Observation{lab("s", "718-7", 13, "g/dL", daysAgo(120))}, MapOptions{}, "hemoglobin", 13, true, "Observation/s", "", "stale hemoglobin Hb 13 g/dL"},
+		{"120 days: stale and named", []fhir.Observation{lab("s", "718-7", 13, "g/dL", daysAgo(120))}, MapOptions{}, "hemoglobin", 13, true, "Observation/s", "", "stale hemoglobin Hb 13.0 g/dL"},
 		{"400 days: beyond the lookback", []fhir.Observation{lab("o", "718-7", 13, "g/dL", daysAgo(400))}, MapOptions{}, "hemoglobin", math.NaN(), false, "", GapNotRecorded, ""},
-		{"400 days with a longer lookback", []fhir.Observation{lab("o", "718-7", 13, "g/dL", daysAgo(400))}, MapOptions{LabLookback: 500 * 24 * time.Hour}, "hemoglobin", 13, true, "Observation/o", "", "stale hemoglobin Hb 13 g/dL"},
+		{"400 days with a longer lookback", []fhir.Observation{lab("o", "718-7", 13, "g/dL", daysAgo(400))}, MapOptions{LabLookback: 500 * 24 * time.Hour}, "hemoglobin", 13, true, "Observation/o", "", "stale hemoglobin Hb 13.0 g/dL"},
 		{"a shorter lookback excludes", []fhir.Observation{lab("o", "718-7", 13, "g/dL", daysAgo(40))}, MapOptions{LabLookback: 30 * 24 * time.Hour}, "hemoglobin", math.NaN(), false, "", GapNotRecorded, ""},
 	}
 	for _, tt := range tests {

@@ -88,8 +88,11 @@ func TestSprint(t *testing.T) {
 		m    Msg
 		want string
 	}{
-		{en, New("wrap", Args{"inner": New("greet", Args{"name": "A", "n": Num{1.2345, 2}, "d": Date("2026-05")})}), "Note: Hello A, 1.23 results on May 2026."},
+		{en, New("wrap", Args{"inner": New("greet", Args{"name": "A", "n": Num{Value: 1.2345, Decimals: 2}, "d": Date("2026-05")})}), "Note: Hello A, 1.23 results on May 2026."},
 		{zh, New("items", Args{"list": List{"Hb", "WBC", "eGFR"}}), "項目：Hb、WBC及eGFR。"},
+		// A measured value keeps the decimals it is measured to; a plain
+		// number drops trailing zeros.
+		{en, New("items", Args{"list": List{Num{Value: 1.1, Decimals: 2, Fixed: true}, Num{Value: 82, Decimals: 1, Fixed: true}, Num{Value: 1.1, Decimals: 2}, Num{Value: -0.01, Decimals: 1, Fixed: true}}}), "Items: 1.10, 82.0, 1.1 and 0.0."},
 		{en, New("items", Args{"list": List{"Hb", "WBC", "eGFR"}}), "Items: Hb, WBC and eGFR."},
 		{en, New("items", Args{"list": List{"Hb"}}), "Items: Hb."},
 		{zh, New("series", Args{"s": Series{"a, b", "c"}}), "所見：a, b；c。"},
@@ -157,6 +160,28 @@ func TestNegotiate(t *testing.T) {
 	} {
 		if got := Negotiate(h); got != want {
 			t.Errorf("Negotiate(%.40q) = %s, want %s", h, got, want)
+		}
+	}
+}
+
+// TestZhTWNamesTheEHROneWay holds the Traditional Chinese catalogue to its
+// one term for the EHR, 電子病歷系統 (introduced once as
+// 電子病歷系統（EHR）): never the bare English abbreviation.
+func TestZhTWNamesTheEHROneWay(t *testing.T) {
+	c, err := Parse(catalogJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := map[string]string{}
+	for _, k := range c.Keys() {
+		texts[k] = c.Text(TraditionalChinese, k)
+	}
+	for _, k := range c.ConfigKeys(TraditionalChinese) {
+		texts["config_text."+k] = c.ConfigText(TraditionalChinese, k)
+	}
+	for k, s := range texts {
+		if strings.Contains(strings.ReplaceAll(s, "電子病歷系統（EHR）", ""), "EHR") {
+			t.Errorf("zh-TW %s says EHR where the catalogue says 電子病歷系統: %q", k, s)
 		}
 	}
 }

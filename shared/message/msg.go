@@ -75,10 +75,12 @@ func (m *Msg) UnmarshalJSON(b []byte) error {
 }
 
 // Num is a number written with at most Decimals decimals, trailing zeros
-// dropped.
+// dropped; with Fixed, with exactly Decimals decimals, as a measured value
+// reads at the precision it is measured to (1.10 mg/dL, 82.0 kg).
 type Num struct {
 	Value    float64
 	Decimals int
+	Fixed    bool
 }
 
 // Date is a FHIR date or dateTime ("2026-11-30", "2026-11-30T08:30:00Z",
@@ -161,6 +163,9 @@ func (p Printer) arg(v any) string {
 	case float64:
 		return FormatNumber(x, 2)
 	case Num:
+		if x.Fixed {
+			return FormatFixed(x.Value, x.Decimals)
+		}
 		return FormatNumber(x.Value, x.Decimals)
 	case Date:
 		return p.date(string(x))
@@ -223,6 +228,15 @@ func (p Printer) date(s string) string {
 		}
 	}
 	return p.Text(key, args)
+}
+
+// FormatFixed writes x with exactly d decimals, never as "-0.0".
+func FormatFixed(x float64, d int) string {
+	s := strconv.FormatFloat(x, 'f', d, 64)
+	if strings.Trim(s, "-0.") == "" {
+		s = strings.TrimPrefix(s, "-")
+	}
+	return s
 }
 
 // FormatNumber writes x with at most d decimals, without trailing zeros

@@ -69,7 +69,7 @@ func (x *run) clientAuth(ctx context.Context) {
 	}
 	first := "At the first launch the exchange also checks the redirect_uri and PKCE."
 	if d := strings.ToLower(p.Description); strings.Contains(d, "verifier") || strings.Contains(d, "pkce") || strings.Contains(d, "challenge") {
-		first = "The EHR's answer names PKCE: likely cause at a launch, " + smart.InvalidGrantCauses(x.reg, x.flow.RedirectURIFor(x.reg), p.Description)[0] + "."
+		first = "The EHR's answer names PKCE: likely cause at a launch, " + smart.InvalidGrantCauses(x.reg, x.flow.RedirectURIFor(x.reg), p.Description)[0].String() + "."
 	}
 	switch {
 	case p.ClientAccepted():

@@ -387,15 +387,15 @@ func TestCompleteInvalidGrant(t *testing.T) {
 		t.Fatalf("Causes = %q", e.Causes)
 	}
 	for i, w := range wantCauses {
-		if !strings.HasPrefix(e.Causes[i], w) {
-			t.Errorf("Causes[%d] = %q, want it to start with %q", i, e.Causes[i], w)
+		if !strings.HasPrefix(smart.English(e.Causes)[i], w) {
+			t.Errorf("Causes[%d] = %q, want it to start with %q", i, smart.English(e.Causes)[i], w)
 		}
 	}
-	if !strings.Contains(e.Causes[0], "fhirclient.js") || !strings.Contains(e.Causes[1], `"`+redirectURI+`"`) ||
-		!strings.Contains(e.Causes[2], "60 seconds") || !strings.Contains(e.Causes[3], `"calc-client_secret_basic"`) {
+	if !strings.Contains(smart.English(e.Causes)[0], "fhirclient.js") || !strings.Contains(smart.English(e.Causes)[1], `"`+redirectURI+`"`) ||
+		!strings.Contains(smart.English(e.Causes)[2], "60 seconds") || !strings.Contains(smart.English(e.Causes)[3], `"calc-client_secret_basic"`) {
 		t.Errorf("Causes lack detail: %q", e.Causes)
 	}
-	sent := strings.Join(e.Sent, "\n")
+	sent := strings.Join(smart.English(e.Sent), "\n")
 	for _, w := range []string{
 		"POST " + fx.srv.TokenURL(), "client_id=calc-client_secret_basic", "redirect_uri=" + redirectURI,
 		"client_secret_basic", "code_verifier: 43 characters",
@@ -406,7 +406,7 @@ func TestCompleteInvalidGrant(t *testing.T) {
 	}
 	tokenForm := fx.srv.Requests("/token")[0].Form
 	for _, secret := range []string{code, tokenForm.Get("code_verifier"), secretValue} {
-		for _, s := range append(e.Sent, e.Error()) {
+		for _, s := range append(smart.English(e.Sent), e.Error()) {
 			if strings.Contains(s, secret) {
 				t.Errorf("%q contains a secret", s)
 			}
@@ -436,11 +436,11 @@ func TestCompleteTokenEndpointErrors(t *testing.T) {
 			setup: func(fx *fixture) { fx.secrets["ehr-client-secret"] = "wrong" },
 			kind:  smart.InvalidClient, status: http.StatusBadGateway, tokens: 1,
 			check: func(t *testing.T, e *smart.Error) {
-				if e.Status != http.StatusUnauthorized || len(e.Causes) != 3 || !strings.HasPrefix(e.Causes[0], "secret mismatch") ||
-					!strings.HasPrefix(e.Causes[1], "wrong client type registered") {
+				if e.Status != http.StatusUnauthorized || len(e.Causes) != 3 || !strings.HasPrefix(smart.English(e.Causes)[0], "secret mismatch") ||
+					!strings.HasPrefix(smart.English(e.Causes)[1], "wrong client type registered") {
 					t.Errorf("error = %+v", e)
 				}
-				if sent := strings.Join(e.Sent, "\n"); !strings.Contains(sent, "client_secret_basic") || strings.Contains(sent, "wrong") {
+				if sent := strings.Join(smart.English(e.Sent), "\n"); !strings.Contains(sent, "client_secret_basic") || strings.Contains(sent, "wrong") {
 					t.Errorf("Sent = %q", e.Sent)
 				}
 			},
@@ -453,7 +453,7 @@ func TestCompleteTokenEndpointErrors(t *testing.T) {
 			},
 			kind: smart.InvalidClient, status: http.StatusBadGateway, tokens: 1,
 			check: func(t *testing.T, e *smart.Error) {
-				if !strings.HasPrefix(e.Causes[0], "key mismatch") {
+				if !strings.HasPrefix(smart.English(e.Causes)[0], "key mismatch") {
 					t.Errorf("Causes = %q", e.Causes)
 				}
 			},
@@ -466,7 +466,7 @@ func TestCompleteTokenEndpointErrors(t *testing.T) {
 			},
 			kind: smart.InvalidClient, status: http.StatusBadGateway, tokens: 1,
 			check: func(t *testing.T, e *smart.Error) {
-				if !strings.HasPrefix(e.Causes[0], "client type mismatch") {
+				if !strings.HasPrefix(smart.English(e.Causes)[0], "client type mismatch") {
 					t.Errorf("Causes = %q", e.Causes)
 				}
 			},
@@ -870,7 +870,7 @@ func TestCompleteEHRErrorUnbound(t *testing.T) {
 		})
 		e := expectKind(t, err, smart.EHRDenied, http.StatusForbidden)
 		p := smart.Problem(e)
-		if !e.Unbound || p.EHRError != "" || strings.Contains(strings.Join(p.Causes, " "), "555-0100") {
+		if !e.Unbound || p.EHRError != "" || strings.Contains(strings.Join(smart.English(p.Causes), " "), "555-0100") {
 			t.Errorf("nonce %q: Unbound %v, page %+v", nonce, e.Unbound, p)
 		}
 		if e.EHRDescription != "Call 555-0100" {

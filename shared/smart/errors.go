@@ -156,10 +156,12 @@ type Error struct {
 	// Status is the HTTP status of the EHR's response (token endpoint or
 	// discovery), if there was one.
 	Status int
-	// Causes lists likely causes, most likely first.
-	Causes []string
-	// Sent describes what SMART Calc sent, without secret values.
-	Sent []string
+	// Causes lists likely causes, most likely first, as messages: the
+	// error page writes them in the reader's language, the log in English.
+	Causes []message.Msg
+	// Sent describes what SMART Calc sent, without secret values; the
+	// request's own tokens (URLs, parameter names) stay as they are.
+	Sent []message.Msg
 	// Err is the underlying error, if any. For token endpoint errors it is
 	// the *oauth2.RetrieveError.
 	Err error

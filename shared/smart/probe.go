@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"golang.org/x/oauth2"
+
+	"github.com/smartcalc-app/smartcalc/shared/message"
 )
 
 // probeCode is the authorization code the client probe exchanges. No EHR
@@ -53,10 +55,10 @@ func (f *Flow) ProbeClient(ctx context.Context, reg *Registration, tokenURL stri
 		return nil, &Error{Kind: EndpointNotAllowed, RegistrationID: reg.ID, Err: err}
 	}
 	redirect := f.redirectURI(reg)
-	p := &ClientProbe{Sent: append(sentBase(reg, tokenURL, "authorization_code"),
-		"code: a made-up code no EHR issued ("+probeCode+")",
-		"redirect_uri="+redirect,
-		"code_verifier: a fresh verifier (value not shown)")}
+	p := &ClientProbe{Sent: English(append(sentBase(reg, tokenURL, "authorization_code"),
+		message.New("sent.probe-code", message.Args{"code": probeCode}),
+		message.Verbatim("redirect_uri="+redirect),
+		message.New("sent.probe-verifier", nil)))}
 	cred, err := f.credentials(reg, tokenURL)
 	if err != nil {
 		return nil, err

@@ -132,7 +132,7 @@ func TestInvalidGrantCauses(t *testing.T) {
 		"authorization code already used":  "code reused or expired",
 		"urn:cerner:error:grant-not-found": "PKCE verifier mismatch: SMART Calc made",
 	} {
-		c := smart.InvalidGrantCauses(reg, redirectURI, desc)
+		c := smart.English(smart.InvalidGrantCauses(reg, redirectURI, desc))
 		if len(c) != 4 || !strings.HasPrefix(c[0], first) {
 			t.Errorf("%q: first cause %q, want %q", desc, c[0], first)
 		}
@@ -143,7 +143,7 @@ func TestInvalidGrantCauses(t *testing.T) {
 		return 400, map[string]string{"error": "invalid_grant", "error_description": "code_verifier mismatch"}, true
 	})
 	_, err := fx.complete(fx.launch(t, defaultContext))
-	if e := asError(t, err); e.Kind != smart.InvalidGrant || !slices.Equal(e.Causes, smart.InvalidGrantCauses(&fx.reg, redirectURI, "code_verifier mismatch")) {
+	if e := asError(t, err); e.Kind != smart.InvalidGrant || !slices.Equal(smart.English(e.Causes), smart.English(smart.InvalidGrantCauses(&fx.reg, redirectURI, "code_verifier mismatch"))) {
 		t.Errorf("callback causes %q", e.Causes)
 	}
 }

@@ -37,9 +37,9 @@ func Problem(err error) web.Problem {
 	case e.Unmatched:
 		// The text came with a forged or stale URL as easily as from the
 		// EHR: showing it would let anyone put words on SMART Calc's page.
-		p.Causes = append(slices.Clip(p.Causes), unmatchedCause)
+		p.Causes = append(slices.Clip(p.Causes), message.New("cause.unmatched", nil))
 	case e.Unbound:
-		p.Causes = append(slices.Clip(p.Causes), unboundCause)
+		p.Causes = append(slices.Clip(p.Causes), message.New("cause.unbound", nil))
 	case e.EHRError != "":
 		p.EHRError = e.EHRError
 		if e.EHRDescription != "" {
@@ -52,11 +52,16 @@ func Problem(err error) web.Problem {
 	return p
 }
 
-// unmatchedCause explains why an unmatched EHR error shows no EHR text.
-const unmatchedCause = "this error response did not match a launch SMART Calc started (its state was missing, unknown, expired or already used), so the EHR's message is not shown here; SMART Calc's log has it"
-
-// unboundCause explains why an unbound EHR error shows no EHR text.
-const unboundCause = "this error response did not come back to the browser that started the launch, so the EHR's message is not shown here; SMART Calc's log has it"
+// English writes messages in English: the log's language and doctor's,
+// for the deployer.
+func English(msgs []message.Msg) []string {
+	say := message.Default().Printer(message.English)
+	out := make([]string, len(msgs))
+	for i, m := range msgs {
+		out[i] = say.Sprint(m)
+	}
+	return out
+}
 
 // LogFailure writes the one log line for the deployer that names the cause
 // of a failed launch, callback or refresh: WARNING for problems with the
@@ -94,10 +99,10 @@ func LogFailure(log *slog.Logger, msg string, err error, attrs ...any) {
 		attrs = append(attrs, "ehr_status", e.Status)
 	}
 	if len(e.Causes) > 0 {
-		attrs = append(attrs, "likely_causes", e.Causes)
+		attrs = append(attrs, "likely_causes", English(e.Causes))
 	}
 	if len(e.Sent) > 0 {
-		attrs = append(attrs, "sent", e.Sent)
+		attrs = append(attrs, "sent", English(e.Sent))
 	}
 	attrs = append(attrs, "err", e.Error())
 	if e.HTTPStatus() >= 500 {

@@ -23,8 +23,8 @@ import (
 )
 
 func TestProblem(t *testing.T) {
-	causes := make([]string, 1, 4) // spare capacity: Problem must not write into it
-	causes[0] = "cause one"
+	causes := make([]message.Msg, 1, 4) // spare capacity: Problem must not write into it
+	causes[0] = message.Verbatim("cause one")
 	unmatched := &smart.Error{Kind: smart.EHRDenied, EHRError: "access_denied",
 		EHRDescription: "Call 555-0100 to unlock your account", EHRURI: "https://evil.example/help", Unmatched: true,
 		Causes: causes}
@@ -80,16 +80,16 @@ func TestProblem(t *testing.T) {
 			err:  unmatched,
 			want: web.Problem{Status: 403, Title: message.Verbatim("The EHR did not authorize SMART Calc"),
 				Advice: message.Verbatim("Access was declined. Relaunch SMART Calc from the EHR. If you meant to allow access, approve SMART Calc when the EHR asks."),
-				Causes: []string{"cause one", "this error response did not match a launch SMART Calc started (its state was missing, unknown, expired or already used), so the EHR's message is not shown here; SMART Calc's log has it"}},
+				Causes: msgs("cause one", "this error response did not match a launch SMART Calc started (its state was missing, unknown, expired or already used), so the EHR's message is not shown here; SMART Calc's log has it")},
 		},
 		{
 			name: "causes and what was sent",
 			err: &smart.Error{Kind: smart.InvalidGrant, Correlation: "c2", EHRError: "invalid_grant",
-				Causes: []string{"PKCE verifier mismatch", "redirect_uri mismatch"}, Sent: []string{"POST https://ehr.example/token", "grant_type=authorization_code"}},
+				Causes: msgs("PKCE verifier mismatch", "redirect_uri mismatch"), Sent: msgs("POST https://ehr.example/token", "grant_type=authorization_code")},
 			want: web.Problem{Status: 502, Title: message.Verbatim("The EHR rejected SMART Calc's authorization code"),
 				Advice:   message.Verbatim("Relaunch SMART Calc from the EHR. If this keeps happening, give your EHR administrator the details below."),
-				Causes:   []string{"PKCE verifier mismatch", "redirect_uri mismatch"},
-				Sent:     []string{"POST https://ehr.example/token", "grant_type=authorization_code"},
+				Causes:   msgs("PKCE verifier mismatch", "redirect_uri mismatch"),
+				Sent:     msgs("POST https://ehr.example/token", "grant_type=authorization_code"),
 				EHRError: "invalid_grant", Correlation: "c2"},
 		},
 		{
@@ -110,7 +110,7 @@ func TestProblem(t *testing.T) {
 			checkProblem(t, got, tc.want)
 		})
 	}
-	if len(unmatched.Causes) != 1 || causes[:2][1] != "" {
+	if len(unmatched.Causes) != 1 || !causes[:2][1].IsZero() {
 		t.Errorf("Problem changed the error's causes: %q", causes[:2])
 	}
 
@@ -126,7 +126,7 @@ func checkProblem(t *testing.T, got, want web.Problem) {
 	t.Helper()
 	if got.Status != want.Status || got.Title.String() != want.Title.String() || got.Advice.String() != want.Advice.String() ||
 		got.EHRError != want.EHRError || got.Correlation != want.Correlation ||
-		!slices.Equal(got.Causes, want.Causes) || !slices.Equal(got.Sent, want.Sent) {
+		!slices.Equal(smart.English(got.Causes), smart.English(want.Causes)) || !slices.Equal(smart.English(got.Sent), smart.English(want.Sent)) {
 		t.Errorf("Problem:\n got %+v\nwant %+v", got, want)
 	}
 }
@@ -170,7 +170,7 @@ func TestLogFailure(t *testing.T) {
 			err: &smart.Error{Kind: smart.InvalidGrant, Correlation: "0123456789abcdef", RegistrationID: "oracle-prod",
 				Issuer: "https://fhir-ehr.cerner.com/r4/t1", EHRError: "invalid_grant", EHRDescription: "code expired",
 				EHRURI: "urn:cerner:error?correlation=x-1", Status: 400,
-				Causes: []string{"code reused or expired"}, Sent: []string{"POST https://authorization.cerner.com/token"}},
+				Causes: msgs("code reused or expired"), Sent: msgs("POST https://authorization.cerner.com/token")},
 			attrs: []any{"mode", "ehr"},
 			want: map[string]any{"severity": "ERROR", "cause": "invalid_grant", "status": 502.0,
 				"correlation": "0123456789abcdef", "registration": "oracle-prod", "iss": "https://fhir-ehr.cerner.com/r4/t1",
@@ -329,4 +329,13 @@ func TestStoreUnavailableProblem(t *testing.T) {
 			t.Errorf("%s: page lacks the try-again advice: %s", tt.name, rec.Body.String())
 		}
 	}
+}
+
+// msgs are texts as messages said verbatim.
+func msgs(texts ...string) []message.Msg {
+	out := make([]message.Msg, len(texts))
+	for i, s := range texts {
+		out[i] = message.Verbatim(s)
+	}
+	return out
 }

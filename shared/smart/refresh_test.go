@@ -188,10 +188,10 @@ func TestRefreshErrors(t *testing.T) {
 		s.RefreshToken = "rt-revoked"
 		_, err := fx.flow.Refresh(context.Background(), s)
 		e := expectKind(t, err, smart.RefreshUnavailable, http.StatusUnauthorized)
-		if e.EHRError != "invalid_grant" || len(e.Causes) == 0 || !strings.Contains(strings.Join(e.Sent, " "), "grant_type=refresh_token") {
+		if e.EHRError != "invalid_grant" || len(e.Causes) == 0 || !strings.Contains(strings.Join(smart.English(e.Sent), " "), "grant_type=refresh_token") {
 			t.Errorf("error = %+v", e)
 		}
-		if strings.Contains(e.Error(), "rt-revoked") || slices.ContainsFunc(e.Sent, func(s string) bool { return strings.Contains(s, "rt-revoked") }) {
+		if strings.Contains(e.Error(), "rt-revoked") || slices.ContainsFunc(smart.English(e.Sent), func(s string) bool { return strings.Contains(s, "rt-revoked") }) {
 			t.Errorf("refresh token leaked into the error")
 		}
 	})

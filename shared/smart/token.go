@@ -23,6 +23,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	"golang.org/x/oauth2"
 
+	"github.com/smartcalc-app/smartcalc/shared/message"
 	"github.com/smartcalc-app/smartcalc/shared/store"
 )
 
@@ -183,11 +184,11 @@ func parsePrivateKey(data []byte, alg string) (crypto.Signer, error) {
 // exchange POSTs the code to the stored token URL once, through
 // oauth2.Config.Exchange with an explicit AuthStyle, and describes what it
 // sent (never the secret values).
-func (f *Flow) exchange(ctx context.Context, reg *Registration, l *store.Launch, code string) (*oauth2.Token, []string, error) {
+func (f *Flow) exchange(ctx context.Context, reg *Registration, l *store.Launch, code string) (*oauth2.Token, []message.Msg, error) {
 	sent := append(sentBase(reg, l.TokenURL, "authorization_code"),
-		"code: the code from the EHR's redirect (value not shown)",
-		fmt.Sprintf("redirect_uri=%s (the same string sent to the authorize endpoint)", l.RedirectURI),
-		fmt.Sprintf("code_verifier: %d characters made in the launch step (value not shown; its S256 code_challenge went to the authorize endpoint)", len(l.Verifier)),
+		message.New("sent.code", nil),
+		message.New("sent.redirect-uri", message.Args{"redirect_uri": l.RedirectURI}),
+		message.New("sent.verifier", message.Args{"n": len(l.Verifier)}),
 	)
 	cred, err := f.credentials(reg, l.TokenURL)
 	if err != nil {
@@ -213,8 +214,8 @@ func (f *Flow) exchange(ctx context.Context, reg *Registration, l *store.Launch,
 // refresh makes a refresh_token grant with the registration's client
 // authentication. x/oauth2's TokenSource cannot add a client assertion, so
 // private_key_jwt posts the form itself.
-func (f *Flow) refresh(ctx context.Context, reg *Registration, tokenURL, refreshToken string) (*oauth2.Token, []string, error) {
-	sent := append(sentBase(reg, tokenURL, "refresh_token"), "refresh_token: the session's refresh token (value not shown)")
+func (f *Flow) refresh(ctx context.Context, reg *Registration, tokenURL, refreshToken string) (*oauth2.Token, []message.Msg, error) {
+	sent := append(sentBase(reg, tokenURL, "refresh_token"), message.New("sent.refresh-token", nil))
 	cred, err := f.credentials(reg, tokenURL)
 	if err != nil {
 		return nil, sent, err
@@ -289,20 +290,21 @@ func (f *Flow) postToken(ctx context.Context, tokenURL string, form url.Values) 
 	return tok.WithExtra(raw), nil
 }
 
-// sentBase describes a token request, without secret values.
-func sentBase(reg *Registration, tokenURL, grant string) []string {
-	s := []string{
-		"POST " + tokenURL,
-		"grant_type=" + grant,
-		"client_id=" + reg.ClientID,
+// sentBase describes a token request, without secret values: the
+// request line and parameters as sent, the client authentication in words.
+func sentBase(reg *Registration, tokenURL, grant string) []message.Msg {
+	s := []message.Msg{
+		message.Verbatim("POST " + tokenURL),
+		message.Verbatim("grant_type=" + grant),
+		message.Verbatim("client_id=" + reg.ClientID),
 	}
 	switch a := reg.ClientAuth; a.Type {
 	case AuthPublic:
-		s = append(s, "client authentication: public (client_id in the body, no secret)")
+		s = append(s, message.New("sent.auth-public", nil))
 	case AuthClientSecretBasic:
-		s = append(s, fmt.Sprintf("client authentication: client_secret_basic (HTTP Basic with the secret named %q; value not shown)", a.Secret))
+		s = append(s, message.New("sent.auth-basic", message.Args{"secret": a.Secret}))
 	case AuthPrivateKeyJWT:
-		s = append(s, fmt.Sprintf("client authentication: private_key_jwt (%s assertion, kid %q, iss = sub = client_id, aud = the token endpoint; value not shown)", a.Alg, a.KID))
+		s = append(s, message.New("sent.auth-jwt", message.Args{"alg": a.Alg, "kid": a.KID}))
 	}
 	return s
 }
@@ -318,9 +320,7 @@ func tokenError(err error, reg *Registration, redirectURI string, refresh bool) 
 	if !errors.As(err, &re) {
 		var ue *url.Error
 		if errors.As(err, &ue) || isTimeout(err) || errors.Is(err, context.Canceled) {
-			return &Error{Kind: TokenEndpointUnreachable, Err: err, Causes: []string{
-				"the EHR's token endpoint did not answer in time or refused the connection; SMART Calc did not retry, because an authorization code works only once",
-			}}
+			return &Error{Kind: TokenEndpointUnreachable, Err: err, Causes: []message.Msg{message.New("cause.token-unreachable", nil)}}
 		}
 		return &Error{Kind: BadTokenResponse, Err: err}
 	}
@@ -333,15 +333,11 @@ func tokenError(err error, reg *Registration, redirectURI string, refresh bool) 
 	if re.Response != nil {
 		e.Status = re.Response.StatusCode
 	}
-	id := reg.ClientID
+	id := message.Args{"client_id": reg.ClientID}
 	switch {
 	case re.ErrorCode == "invalid_grant" && refresh:
 		e.Kind = RefreshUnavailable
-		e.Causes = []string{
-			"the refresh token expired or was revoked (the EHR's session ended, or the user signed out)",
-			"the refresh token was already used: the EHR rotates refresh tokens and another request used this one",
-			fmt.Sprintf("the refresh token was issued to another client than client_id %q", id),
-		}
+		e.Causes = []message.Msg{message.New("cause.refresh-expired", nil), message.New("cause.refresh-used", nil), message.New("cause.refresh-other-client", id)}
 	case re.ErrorCode == "invalid_grant":
 		e.Kind = InvalidGrant
 		e.Causes = InvalidGrantCauses(reg, redirectURI, re.ErrorDescription)
@@ -352,39 +348,39 @@ func tokenError(err error, reg *Registration, redirectURI string, refresh bool) 
 		e.Kind = TokenEndpointError
 		switch re.ErrorCode {
 		case "invalid_scope":
-			e.Causes = []string{"the EHR refused the requested scope for this client; compare the registration's scope with the scopes granted to the app in the EHR"}
+			e.Causes = []message.Msg{message.New("cause.invalid-scope", nil)}
 		case "unauthorized_client":
-			e.Causes = []string{fmt.Sprintf("client_id %q is not allowed this grant type at this EHR", id)}
+			e.Causes = []message.Msg{message.New("cause.unauthorized-client", id)}
 		case "unsupported_grant_type":
-			e.Causes = []string{"the EHR does not support this grant type for the app"}
+			e.Causes = []message.Msg{message.New("cause.unsupported-grant", nil)}
 		case "invalid_request":
-			e.Causes = []string{"the EHR found the token request malformed; see error_description"}
+			e.Causes = []message.Msg{message.New("cause.invalid-request", nil)}
 		case "":
 			if e.Status >= 500 {
-				e.Causes = []string{fmt.Sprintf("the EHR's token endpoint failed (HTTP %d)", e.Status)}
+				e.Causes = []message.Msg{message.New("cause.token-failed", message.Args{"status": e.Status})}
 			} else if e.Status >= 300 && e.Status < 400 {
-				e.Causes = []string{"the token endpoint answered with a redirect, which SMART Calc does not follow; the discovered token_endpoint is probably out of date"}
+				e.Causes = []message.Msg{message.New("cause.token-redirect", nil)}
 			}
 		}
 	}
 	return e
 }
 
-func invalidClientCauses(reg *Registration) []string {
+func invalidClientCauses(reg *Registration) []message.Msg {
 	id := reg.ClientID
-	var first string
+	var first message.Msg
 	switch a := reg.ClientAuth; a.Type {
 	case AuthPublic:
-		first = fmt.Sprintf("client type mismatch: SMART Calc is configured as a public client, but client_id %q may be registered in the EHR as confidential", id)
+		first = message.New("cause.client-public", message.Args{"client_id": id})
 	case AuthClientSecretBasic:
-		first = fmt.Sprintf("secret mismatch: the secret named %q does not match the one the EHR holds for client_id %q (Oracle Health manages it under System Accounts)", a.Secret, id)
+		first = message.New("cause.client-secret", message.Args{"client_id": id, "secret": a.Secret})
 	case AuthPrivateKeyJWT:
-		first = fmt.Sprintf("key mismatch: the EHR could not verify the %s assertion signed with kid %q; check the public key (JWKS) registered for client_id %q, its kid and its alg, and the server's clock", a.Alg, a.KID, id)
+		first = message.New("cause.client-key", message.Args{"client_id": id, "alg": a.Alg, "kid": a.KID})
 	}
-	return []string{
+	return []message.Msg{
 		first,
-		fmt.Sprintf("wrong client type registered: client_id %q must be registered in the EHR with client authentication %s", id, reg.ClientAuth.Type),
-		fmt.Sprintf("unknown client_id %q at this EHR (another tenant or environment)", id),
+		message.New("cause.client-type", message.Args{"client_id": id, "auth": string(reg.ClientAuth.Type)}),
+		message.New("cause.client-unknown", message.Args{"client_id": id}),
 	}
 }
 
@@ -393,21 +389,20 @@ func invalidClientCauses(reg *Registration) []string {
 // page, its log line and the readiness check give. The EHR's
 // error_description, when it names the code_verifier (or PKCE), the
 // redirect_uri or an expired or used code, moves that cause first.
-func InvalidGrantCauses(reg *Registration, redirectURI, description string) []string {
-	id := reg.ClientID
-	pkce := fmt.Sprintf("PKCE verifier mismatch: SMART Calc made the code_verifier on the server in the launch step and sent it unchanged, so check that nothing else (for example fhirclient.js in the browser) ran authorize for client_id %q", id)
-	redirect := fmt.Sprintf("redirect_uri mismatch: SMART Calc sent redirect_uri %q at authorize and at exchange; it must equal, character for character, the redirect URI registered in the EHR for client_id %q", redirectURI, id)
-	reused := "code reused or expired: authorization codes live about 60 seconds and work once; SMART Calc never retries an exchange, so a reloaded callback page or a slow sign-in causes this"
-	other := fmt.Sprintf("code issued to another client: the code must have been issued to client_id %q", id)
+func InvalidGrantCauses(reg *Registration, redirectURI, description string) []message.Msg {
+	id := message.Args{"client_id": reg.ClientID}
+	pkce := message.New("cause.pkce", id)
+	redirect := message.New("cause.redirect-uri", message.Args{"client_id": reg.ClientID, "redirect_uri": redirectURI})
+	reused := message.New("cause.code-reused", nil)
+	other := message.New("cause.code-other-client", id)
 	d := strings.ToLower(description)
 	switch {
 	case strings.Contains(d, "verifier") || strings.Contains(d, "pkce") || strings.Contains(d, "challenge"):
-		pkce = fmt.Sprintf("PKCE verifier mismatch, as the EHR's answer says: the code_challenge the EHR holds for this code belongs to a different code_verifier than the one SMART Calc sent. SMART Calc makes one verifier per launch, on the server, and sends its S256 challenge to authorize; a second component that also ran authorize for client_id %q made its own (the original app's bug: a browser library such as fhirclient.js and the server each running PKCE). Register exactly SMART Calc's Launch URI in the EHR and remove the other component", id)
-		return []string{pkce, redirect, reused, other}
+		return []message.Msg{message.New("cause.pkce-named", id), redirect, reused, other}
 	case strings.Contains(d, "redirect"):
-		return []string{redirect, pkce, reused, other}
+		return []message.Msg{redirect, pkce, reused, other}
 	case strings.Contains(d, "expired") || strings.Contains(d, "used") || strings.Contains(d, "reuse"):
-		return []string{reused, pkce, redirect, other}
+		return []message.Msg{reused, pkce, redirect, other}
 	}
-	return []string{pkce, redirect, reused, other}
+	return []message.Msg{pkce, redirect, reused, other}
 }

@@ -21,17 +21,18 @@ import (
 
 // Problem is what went wrong, told twice: to the clinician on the page, and
 // to the deployer in the log line the handler writes with the same fields.
-// Title and Advice are written in the reader's language; Causes and Sent
-// are details for the EHR's administrator, in English like the log.
+// Every sentence is written in the reader's language (the log's are in
+// English); in Causes and Sent the technical tokens (parameter names,
+// URLs, client ids) stay as they are.
 type Problem struct {
-	Status      int         // HTTP status
-	Title       message.Msg // what happened, in a sentence
-	Advice      message.Msg // what to do, usually "Relaunch SMART Calc from the EHR."
-	Causes      []string    // likely causes, most likely first
-	Sent        []string    // what the app sent (never a secret value)
-	EHRError    string      // the EHR's error code and description, if any
-	Correlation string      // the launch's correlation id, for support
-	RetryAfter  int         // seconds; > 0 sends Retry-After (a transient failure)
+	Status      int           // HTTP status
+	Title       message.Msg   // what happened, in a sentence
+	Advice      message.Msg   // what to do, usually "Relaunch SMART Calc from the EHR."
+	Causes      []message.Msg // likely causes, most likely first
+	Sent        []message.Msg // what the app sent (never a secret value)
+	EHRError    string        // the EHR's error code and description, if any
+	Correlation string        // the launch's correlation id, for support
+	RetryAfter  int           // seconds; > 0 sends Retry-After (a transient failure)
 }
 
 // Headers sets the security headers for a SMART Calc page or API response.
@@ -83,8 +84,8 @@ var page = sync.OnceValue(func() *template.Template {
 <h1>{{.Title}}</h1>
 <p class="advice">{{.Advice}}</p>
 {{if .EHRError}}<h2>{{.EHRSaid}}</h2><p><code>{{.EHRError}}</code></p>{{end}}
-{{if .Causes}}<h2>{{.CausesTitle}}</h2><div lang="en"><ol>{{range .Causes}}<li>{{.}}</li>{{end}}</ol></div>{{end}}
-{{if .Sent}}<h2>{{.SentTitle}}</h2><div lang="en"><ul>{{range .Sent}}<li>{{.}}</li>{{end}}</ul></div>{{end}}
+{{if .Causes}}<h2>{{.CausesTitle}}</h2><ol>{{range .Causes}}<li>{{.}}</li>{{end}}</ol>{{end}}
+{{if .Sent}}<h2>{{.SentTitle}}</h2><ul>{{range .Sent}}<li>{{.}}</li>{{end}}</ul>{{end}}
 <p class="meta">{{.StatusText}}{{if .Correlation}} · {{.Reference}} <code>{{.Correlation}}</code>{{end}}</p>
 </main></body></html>
 `))
@@ -120,7 +121,7 @@ func ErrorPage(w http.ResponseWriter, r *http.Request, frameAncestors []string, 
 	d := pageData{Lang: string(say.Lang()), HeadTitle: say.Text("errorpage.title", message.Args{"title": title}), Title: title, Advice: advice,
 		EHRSaid: say.Text("errorpage.ehr-said", nil), CausesTitle: say.Text("errorpage.causes", nil), SentTitle: say.Text("errorpage.sent", nil),
 		StatusText: say.Text("errorpage.status", message.Args{"status": p.Status}), Reference: say.Text("errorpage.reference", nil),
-		EHRError: p.EHRError, Correlation: p.Correlation, Causes: p.Causes, Sent: p.Sent}
+		EHRError: p.EHRError, Correlation: p.Correlation, Causes: sprintAll(say, p.Causes), Sent: sprintAll(say, p.Sent)}
 	h := w.Header()
 	h.Set("Content-Language", string(say.Lang()))
 	h.Add("Vary", "Accept-Language")
@@ -132,6 +133,15 @@ func ErrorPage(w http.ResponseWriter, r *http.Request, frameAncestors []string, 
 	}
 	w.WriteHeader(p.Status)
 	_ = page().Execute(w, d)
+}
+
+// sprintAll writes messages in say's language.
+func sprintAll(say message.Printer, msgs []message.Msg) []string {
+	out := make([]string, 0, len(msgs))
+	for _, m := range msgs {
+		out = append(out, say.Sprint(m))
+	}
+	return out
 }
 
 // JSON writes v as a JSON response with status.

@@ -15,8 +15,8 @@ func TestErrorPage(t *testing.T) {
 		Status:      409,
 		Title:       message.New("signin.replayed_state.title", nil),
 		Advice:      message.New("signin.advice.relaunch", nil),
-		Causes:      []string{"the page was reloaded", "<script>alert(1)</script>"},
-		Sent:        []string{"redirect_uri https://app/callback"},
+		Causes:      []message.Msg{message.Verbatim("the page was reloaded"), message.Verbatim("<script>alert(1)</script>")},
+		Sent:        []message.Msg{message.Verbatim("redirect_uri https://app/callback")},
 		Correlation: "abc123",
 	})
 	if rec.Code != 409 {
@@ -53,18 +53,26 @@ func TestErrorPage(t *testing.T) {
 
 // TestErrorPageFollowsAcceptLanguage: the page a clinician sees is in the
 // language the browser asks for, with Chinese punctuation, its lang
-// attribute set; the administrator's details stay English, marked so.
+// attribute set; the likely causes and what was sent too, in the same
+// catalogue.
 func TestErrorPageFollowsAcceptLanguage(t *testing.T) {
 	req := httptest.NewRequest("GET", "/callback", nil)
 	req.Header.Set("Accept-Language", "zh-TW,zh;q=0.9,en;q=0.8")
 	rec := httptest.NewRecorder()
 	ErrorPage(rec, req, nil, Problem{Status: 409, Title: message.New("signin.replayed_state.title", nil),
-		Advice: message.New("signin.advice.replayed", nil), Causes: []string{"the page was reloaded"}, Correlation: "abc123"})
+		Advice: message.New("signin.advice.replayed", nil), Causes: []message.Msg{message.New("cause.code-reused", nil), message.New("cause.client-unknown", message.Args{"client_id": "calc-1"})},
+		Sent: []message.Msg{message.Verbatim("POST https://ehr.example/token"), message.New("sent.code", nil)}, Correlation: "abc123"})
 	body := rec.Body.String()
-	for _, want := range []string{`<html lang="zh-TW">`, "此次啟動已被使用過", "請從電子病歷系統重新啟動 SMART Calc", "支援參考編號", `<div lang="en"><ol>`} {
+	// Every sentence in the language asked for, the causes and what was
+	// sent too; technical tokens (a URL, client_id, code) stay as they are.
+	for _, want := range []string{`<html lang="zh-TW">`, "此次啟動已被使用過", "請從電子病歷系統重新啟動 SMART Calc", "支援參考編號",
+		"授權碼重複使用或已過期", "client_id「calc-1」", "POST https://ehr.example/token", "code：電子病歷系統重新導向帶回的授權碼"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q:\n%s", want, body)
 		}
+	}
+	if strings.Contains(body, `lang="en"`) || strings.Contains(body, "code reused or expired") || strings.Contains(body, "the code from the EHR's redirect") {
+		t.Errorf("the details stay English in a zh-TW page:\n%s", body)
 	}
 	if strings.Contains(body, "This launch was already used") || rec.Header().Get("Content-Language") != "zh-TW" {
 		t.Errorf("page in English or without Content-Language: %q\n%s", rec.Header().Get("Content-Language"), body)
