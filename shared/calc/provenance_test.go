@@ -203,3 +203,82 @@ func TestNoOriginalRepoCited(t *testing.T) {
 		}
 	}
 }
+
+// TestUnverifiedParameters checks that every provenance of a calculator's
+// definition (its assumptions aside) is one of its parameters, that a
+// parameter leaves the unverified list when it is verified and joins it
+// when it is not, and that each result carries its calculator's list.
+func TestUnverifiedParameters(t *testing.T) {
+	cfg, err := LoadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(cfg.raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range doc["calculators"].([]any) {
+		cd := &cfg.Calculators[i]
+		b, _ := json.Marshal(c)
+		n := 0
+		walkProvenances(t, b, func(path string, _ Provenance) {
+			if !strings.Contains(path, ".assume.") {
+				n++
+			}
+		})
+		if got := len(cd.Parameters()); got != n {
+			t.Errorf("%s: Parameters lists %d provenances, the definition has %d", cd.ID, got, n)
+		}
+	}
+
+	// Verifying PRECISE-HBR's base takes it off the list; un-verifying
+	// ARC-HBR's criteria puts them on.
+	changed := parseMutated(t, func(m map[string]any) {
+		p := obj(m, "calculators", 0, "points", "base", "provenance")
+		p["verified"], p["quote"], p["where"] = true, "a passage", "a page"
+		obj(m, "calculators", 1, "criteria", "provenance")["verified"] = false
+	})
+	for _, tt := range []struct {
+		id          string
+		in, notIn   string
+		before, now *CalculatorDef
+	}{
+		{"precise-hbr", "", "base", mustCalc(t, cfg, "precise-hbr"), mustCalc(t, changed, "precise-hbr")},
+		{"arc-hbr", "criteria", "", mustCalc(t, cfg, "arc-hbr"), mustCalc(t, changed, "arc-hbr")},
+	} {
+		now := tt.now.Unverified()
+		if tt.in != "" && !contains(now, tt.in) {
+			t.Errorf("%s: %q unverified but not listed: %v", tt.id, tt.in, now)
+		}
+		if tt.notIn != "" && contains(now, tt.notIn) {
+			t.Errorf("%s: %q verified but still listed: %v", tt.id, tt.notIn, now)
+		}
+		if d := len(now) - len(tt.before.Unverified()); d != 1 && d != -1 {
+			t.Errorf("%s: one mark changed, the list went from %v to %v", tt.id, tt.before.Unverified(), now)
+		}
+	}
+
+	// Each result carries its calculator's list and count.
+	e := testEngine(t)
+	for _, cd := range cfg.Calculators {
+		r, err := e.Evaluate(cd.ID, Inputs{})
+		if err != nil {
+			t.Fatalf("%s: %v", cd.ID, err)
+		}
+		if strings.Join(r.Unverified, ",") != strings.Join(cd.Unverified(), ",") || r.Parameters != len(cd.Parameters()) {
+			t.Errorf("%s: result says %v of %d unverified, the definition %v of %d", cd.ID, r.Unverified, r.Parameters, cd.Unverified(), len(cd.Parameters()))
+		}
+		if r.Unverified == nil {
+			t.Errorf("%s: unverified is null, want a list", cd.ID)
+		}
+	}
+}
+
+func mustCalc(t *testing.T, cfg *Config, id string) *CalculatorDef {
+	t.Helper()
+	cd, ok := cfg.Calculator(id)
+	if !ok {
+		t.Fatalf("no calculator %s", id)
+	}
+	return cd
+}
