@@ -1303,7 +1303,10 @@ func TestBrowserImpossibleBirthDate(t *testing.T) {
 			t.Errorf("%s: birth date cell %q, want %q", tt.patient, got, tt.date)
 		}
 		b.setLang("zh-TW")
-		if got := b.text("#patient-age"); got != tt.zh {
+		// The banner's sentence is the server's: it changes when the page's
+		// new request in zh-TW has answered, after the page's language.
+		got := b.waitFor("the zh-TW age cell", fmt.Sprintf(`(() => { const t = document.getElementById('patient-age').textContent.trim(); return t !== %q ? t : ''; })()`, tt.en))
+		if got != tt.zh {
 			t.Errorf("%s: zh-TW age cell %q, want %q", tt.patient, got, tt.zh)
 		}
 		b.noConsoleErrors()
