@@ -33,6 +33,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/smartcalc-app/smartcalc/functions/entrypoints"
+	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/ehrsim"
 	"github.com/smartcalc-app/smartcalc/shared/smart"
 	"github.com/smartcalc-app/smartcalc/shared/smarttest"
@@ -1033,6 +1034,20 @@ func TestBrowserStandaloneCalculator(t *testing.T) {
 	if got := b.attr("#ev-score", "data-category"); got != "not-hbr" {
 		t.Errorf("#ev-score data-category %q, want not-hbr", got)
 	}
+	// The result says how many of the score's parameters are unverified,
+	// as the configuration marks them.
+	cfg, err := calc.LoadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ph, _ := cfg.Calculator("precise-hbr")
+	if n := len(ph.Unverified()); n > 0 {
+		if got, want := b.attr("#ev-unverified", "data-unverified")+"/"+b.attr("#ev-unverified", "data-parameters"), fmt.Sprintf("%d/%d", n, len(ph.Parameters())); got != want {
+			t.Errorf("standalone PRECISE-HBR says %s parameters unverified, the configuration %s", got, want)
+		}
+	} else if b.shown("#ev-unverified") {
+		t.Error("standalone PRECISE-HBR says its parameters are unverified; the configuration verifies them all")
+	}
 	// Hb 15.1 is counted as 15, shown in its row, not as a warning.
 	if got := b.text(`#ev-table tr[data-input="hemoglobin"] [data-testid="counted"]`); !strings.Contains(got, "15") || !strings.Contains(got, "upper limit") {
 		t.Errorf("hemoglobin row %q: want the value the score counts", got)
@@ -1288,7 +1303,10 @@ func TestBrowserImpossibleBirthDate(t *testing.T) {
 			t.Errorf("%s: birth date cell %q, want %q", tt.patient, got, tt.date)
 		}
 		b.setLang("zh-TW")
-		if got := b.text("#patient-age"); got != tt.zh {
+		// The banner's sentence is the server's: it changes when the page's
+		// new request in zh-TW has answered, after the page's language.
+		got := b.waitFor("the zh-TW age cell", fmt.Sprintf(`(() => { const t = document.getElementById('patient-age').textContent.trim(); return t !== %q ? t : ''; })()`, tt.en))
+		if got != tt.zh {
 			t.Errorf("%s: zh-TW age cell %q, want %q", tt.patient, got, tt.zh)
 		}
 		b.noConsoleErrors()

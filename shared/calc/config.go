@@ -60,11 +60,17 @@ type Publication struct {
 
 // Provenance says where a parameter comes from and whether it has been
 // checked against that source. Source is a key of Config.Sources; Table
-// names the table, figure or section.
+// names the table, figure or section. A verified parameter quotes the
+// passage it was checked against (Quote) and says where that passage was
+// read (Where: the document, its section or page, and the copy read), as
+// a verified plan citation does; Note says what is known and what was not
+// read.
 type Provenance struct {
 	Source   string `json:"source"`
 	Table    string `json:"table"`
 	Verified *bool  `json:"verified"`
+	Quote    string `json:"quote,omitempty"`
+	Where    string `json:"where,omitempty"`
 	Note     string `json:"note,omitempty"`
 }
 

@@ -67,8 +67,34 @@ func (v *validator) provenance(path string, p Provenance) {
 		v.fail(path+".source", "unknown source %q (not in sources)", p.Source)
 	}
 	v.text(path+".table", p.Table)
-	if p.Verified == nil {
+	v.verification(path, p.Verified, p.Quote, p.Where, p.Note, false)
+	if p.IsVerified() && contains(projectSources, p.Source) {
+		v.fail(path+".source", "%s records a project decision, not a source that was read: it cannot verify a parameter", p.Source)
+	}
+}
+
+// projectSources are the sources that record this project's own decisions
+// and choices (SOURCES.md and the input ranges): a parameter they back is
+// a decision, never verified against a publication.
+var projectSources = []string{"smartcalc-reference", "smartcalc-plausibility"}
+
+// verification checks a verified mark and what backs it, for a parameter's
+// provenance and a plan citation alike: the mark is required; a verified
+// one quotes the passage it was checked against and says where it was
+// read; an unverified one gives the reason when needNote is set.
+func (v *validator) verification(path string, verified *bool, quote, where, note string, needNote bool) {
+	switch {
+	case verified == nil:
 		v.fail(path+".verified", "missing (true or false)")
+	case *verified:
+		if strings.TrimSpace(quote) == "" {
+			v.fail(path+".quote", "a verified source is quoted: give the passage it was checked against")
+		}
+		if strings.TrimSpace(where) == "" {
+			v.fail(path+".where", "a verified source says where the passage was read")
+		}
+	case needNote && strings.TrimSpace(note) == "":
+		v.fail(path+".note", "an unverified source gives the reason it could not be checked")
 	}
 }
 
