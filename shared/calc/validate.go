@@ -7,6 +7,7 @@ import (
 	"math"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // validator collects configuration errors with their paths.
@@ -22,6 +23,14 @@ func (v *validator) fail(path, format string, args ...any) {
 func (v *validator) text(path, s string) {
 	if strings.TrimSpace(s) == "" {
 		v.fail(path, "missing or empty")
+	}
+}
+
+// textAt is text for a path that is only written out when s fails: the
+// code sets check thousands of texts, nearly all of them present.
+func (v *validator) textAt(path func() string, s string) {
+	if strings.TrimSpace(s) == "" {
+		v.fail(path(), "missing or empty")
 	}
 }
 
@@ -107,17 +116,20 @@ func (v *validator) sexMap(path string, m map[string]float64, positive bool) {
 	}
 }
 
-var versionRE = regexp.MustCompile(`^[0-9]{4}\.[0-9]+\.[0-9]+$`)
+// versionRE is compiled on first use, by the calculate function alone.
+var versionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]{4}\.[0-9]+\.[0-9]+$`) })
 
 // requiredCalculators are the ids the API contract (README Design §5) names.
 var requiredCalculators = []string{"precise-hbr", "arc-hbr", "precise-dapt", "arc-hbr-tradeoff", "egfr-ckd-epi-2021", "crcl-cockcroft-gault"}
 
-func (c *Config) validate() error {
+// validate checks the whole configuration; refs are its texts
+// (textRefs), which fillTexts then fills.
+func (c *Config) validate(refs []textRef) error {
 	v := &validator{c: c}
 	if c.Format != 1 {
 		v.fail("format", "unsupported format %d (want 1)", c.Format)
 	}
-	if !versionRE.MatchString(c.Version) {
+	if !versionRE().MatchString(c.Version) {
 		v.fail("version", "must look like YYYY.MINOR.PATCH, got %q", c.Version)
 	}
 	v.text("title", c.Title)
@@ -147,7 +159,7 @@ func (c *Config) validate() error {
 	c.validateCodes(v)
 	c.validateChanges(v)
 	c.validatePlan(v)
-	c.validateTexts(v)
+	c.validateTexts(v, refs)
 	return errors.Join(v.errs...)
 }
 
@@ -455,7 +467,7 @@ func (c *Config) validateChanges(v *validator) {
 			v.fail(p+".version", "version %q listed twice", ch.Version)
 		}
 		seen[ch.Version] = true
-		if !dateRE.MatchString(ch.Date) {
+		if !dateRE().MatchString(ch.Date) {
 			v.fail(p+".date", "want YYYY-MM-DD, got %q", ch.Date)
 		}
 		if len(ch.Changes) == 0 {
@@ -467,4 +479,4 @@ func (c *Config) validateChanges(v *validator) {
 	}
 }
 
-var dateRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+var dateRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`) })
