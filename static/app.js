@@ -387,7 +387,11 @@ function renderVerdict(results) {
   v.append(R.el('p', { class: 'verdict-head ' + R.riskClass(level), 'data-testid': 'verdict-head' }, t('verdict.' + verdict)));
   v.append(R.el('p', { class: 'verdict-why', 'data-testid': 'verdict-why' }, sm.text || ''));
   if (sm.risk) {
-    v.append(R.el('p', { class: 'verdict-risk', 'data-testid': 'verdict-risk' }, t('verdict.risk', { label: sm.risk.label, risk: risk(sm.risk.value) })));
+    const p = R.el('p', { class: 'verdict-risk', 'data-testid': 'verdict-risk' }, t('verdict.risk', { label: sm.risk.label, risk: risk(sm.risk.value) }));
+    // The one bleeding figure is read off PRECISE-HBR's risk curve: marked when that curve is not verified.
+    const ph = results.get('precise-hbr');
+    if (ph && (ph.unverified || []).includes('risk_curve')) p.append(' ', R.unverifiedBadge(ph));
+    v.append(p);
   }
   const stale = staleInputs(results);
   if (stale.length) {
@@ -531,12 +535,16 @@ function renderSummary(results) {
   const s = state.scoring;
   renderVerdict(results);
   const list = R.clear($('result-summary-list'));
-  list.append(R.el('li', { 'data-testid': 'summary-precise-hbr' }, scoreSummary(s, 'precise-hbr', results.get('precise-hbr'))));
+  const mark = (r) => {
+    const b = R.unverifiedBadge(r);
+    return b ? [' ', b] : [];
+  };
+  list.append(R.el('li', { 'data-testid': 'summary-precise-hbr' }, scoreSummary(s, 'precise-hbr', results.get('precise-hbr')), ...mark(results.get('precise-hbr'))));
   const arc = results.get('arc-hbr');
   const hbr = R.valueOf(arc, 'hbr');
   const arcText = !arc ? t('summary.unavailable', { title: 'ARC-HBR', status: t('status.absent') }) : hbr && hbr.value === true ? t('arc.hbr') : hbr && hbr.value === false && arc.status === 'ok' ? t('arc.not-hbr') : t('arc.undetermined', { unknown: (arc.criteria || []).filter((c) => c.met === null || c.met === undefined).length });
-  list.append(R.el('li', { 'data-testid': 'summary-arc-hbr' }, t('summary.arc', { title: (arc && arc.title) || 'ARC-HBR', verdict: arcText })));
-  list.append(R.el('li', { 'data-testid': 'summary-precise-dapt' }, scoreSummary(s, 'precise-dapt', results.get('precise-dapt'))));
+  list.append(R.el('li', { 'data-testid': 'summary-arc-hbr' }, t('summary.arc', { title: (arc && arc.title) || 'ARC-HBR', verdict: arcText }), ...mark(arc)));
+  list.append(R.el('li', { 'data-testid': 'summary-precise-dapt' }, scoreSummary(s, 'precise-dapt', results.get('precise-dapt')), ...mark(results.get('precise-dapt'))));
 }
 
 /** KEY_INPUTS are the inputs shown with the answer, in the first screen: what its scores rest on. */
@@ -655,6 +663,8 @@ function renderPreciseHBR(results) {
     return;
   }
   body.append(R.scoreBlock(s, 'precise-hbr', r, 'phbr'));
+  const phbrNote = R.unverifiedNote(r, 'phbr');
+  if (phbrNote) body.append(phbrNote);
   const curve = s.riskCurve('precise-hbr');
   const pct = R.valueOf(r, (curve && curve.name) || 'bleeding_1y');
   const score = R.valueOf(r, 'score');
@@ -687,6 +697,8 @@ function renderArc(results) {
     return;
   }
   body.append(R.arcSummary(s, r, 'arc'));
+  const arcNote = R.unverifiedNote(r, 'arc');
+  if (arcNote) body.append(arcNote);
   const cfg = s.calculator('arc-hbr');
   if (cfg && cfg.criteria) body.append(R.el('p', { class: 'hint', id: 'arc-rule' }, t('arc.rule', { major: cfg.criteria.min_major, minor: cfg.criteria.min_minor })));
   wrap.append(R.criteriaTable(s, r, ctxFor('arc', { caption: t('table.criteria') })));
@@ -705,6 +717,8 @@ function renderDapt(results) {
   if (!r) body.append(R.el('p', { class: 'result-status' }, t('status.absent')));
   else {
     body.append(R.scoreBlock(s, 'precise-dapt', r, 'pdapt'));
+    const pdaptNote = R.unverifiedNote(r, 'pdapt');
+    if (pdaptNote) body.append(pdaptNote);
     body.append(R.el('p', { class: 'hint pdapt-note' }, t('pdapt.no-percent')));
     wrap.append(R.factorTable(s, R.componentRows(r, s), ctxFor('pdapt', { points: true, caption: t('table.components') })));
   }
@@ -746,6 +760,7 @@ function recommendationsOf(results) {
       title: rec.title || cfg.title || '',
       text: rec.text || cfg.text || '',
       source: rec.source || (cfg.provenance && cfg.provenance.source) || '',
+      verified: typeof rec.verified === 'boolean' ? rec.verified : !!(cfg.provenance && cfg.provenance.verified === true),
     });
   }
   return out;
@@ -756,10 +771,12 @@ function renderRecommendations(results) {
   const recs = recommendationsOf(results);
   const list = R.clear($('recommendations-list'));
   recs.forEach((rec, i) => {
-    const li = R.el('li', { class: 'recommendation', 'data-testid': 'recommendation', dataset: { id: rec.id } });
+    const li = R.el('li', { class: 'recommendation', 'data-testid': 'recommendation', dataset: { id: rec.id, verified: String(rec.verified) } });
     const title = cfgText('rec.' + rec.id + '.title', rec.title);
     if (title) li.append(R.el('strong', {}, title), ' ');
     li.append(cfgText('rec.' + rec.id + '.text', rec.text));
+    // Whether the recommendation was checked against its source, in words, as the plan's citations say it.
+    li.append(' ', R.el('span', { class: 'badge ' + (rec.verified ? 'badge-verified' : 'badge-unverified'), 'data-testid': 'recommendation-verified' }, t(rec.verified ? 'rec.verified' : 'rec.unverified')));
     // Recommendations in a row from one source name it once, after the last.
     const next = recs[i + 1];
     if (rec.source && !(next && next.source === rec.source)) {
@@ -838,7 +855,7 @@ function renderTradeoff(results) {
   for (const z of ['thrombotic', 'equivalent', 'bleeding']) {
     legend.append(R.el('li', {}, R.el('span', { class: 'swatch swatch-' + z, 'aria-hidden': 'true' }), ' ', t('tradeoff.legend.' + z)));
   }
-  if (zones) legend.append(R.el('li', { class: 'hint' }, t('tradeoff.zones-original', { min: zones.min, max: zones.max })));
+  if (zones) legend.append(R.el('li', { class: 'hint' }, t('tradeoff.zones-convention', { min: zones.min, max: zones.max })));
 
   const list = R.clear($('tradeoff-factor-list'));
   const values0 = R.inputValues(r);

@@ -162,6 +162,9 @@ function renderResult() {
   const cfg = s.calculator(r.calculator) || {};
   out.append(R.el('h2', { id: 'ev-result-title' }, cfgText('calc.' + r.calculator + '.title', r.title || r.calculator)));
   const ctx = { idPrefix: 'ev', editable: false, points: true, provenance: false, staleDays: null, units: null };
+  // The trade-off model says it in its caveat below; every other result here.
+  const note = cfg.kind === 'hazard' ? null : R.unverifiedNote(r, 'ev');
+  if (note) out.append(note);
   if (cfg.kind === 'points') {
     out.append(R.scoreBlock(s, r.calculator, r, 'ev'));
     const curve = s.riskCurve(r.calculator);

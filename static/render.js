@@ -641,6 +641,26 @@ function assumptions(result) {
 }
 
 /** references lists a result's citations in a closed disclosure. */
+/**
+ * unverifiedNote says, beside a result, that some or all of its
+ * calculator's parameters are not verified against their publication (the
+ * result's unverified, of parameters, from the configuration's verified
+ * marks); null when every one is. id: prefix-unverified.
+ */
+export function unverifiedNote(result, prefix) {
+  const n = ((result && result.unverified) || []).length;
+  if (!n) return null;
+  const total = result.parameters || n;
+  return el('p', { class: 'unverified', id: prefix + '-unverified', 'data-testid': prefix + '-unverified', dataset: { unverified: String(n), parameters: String(total) } },
+    el('strong', {}, t(n >= total ? 'calc.unverified.all' : 'calc.unverified.some', { n, total })));
+}
+
+/** unverifiedBadge is the short mark a result's line carries when its parameters are not all verified; null otherwise. */
+export function unverifiedBadge(result) {
+  if (!((result && result.unverified) || []).length) return null;
+  return el('span', { class: 'badge unverified-badge', 'data-testid': 'unverified-badge' }, t('calc.unverified.badge'));
+}
+
 export function referencesBlock(scoring, result) {
   const refs = (result && result.references) || [];
   const eq = result && result.equation;

@@ -1,10 +1,10 @@
 // tradeoff.js draws the ARC-HBR trade-off chart as SVG: the predicted
 // 1-year bleeding risk (x) against the predicted 1-year thrombotic risk (y),
-// both on log axes, over the three zones of the original app's chart
-// (Lusnaker0730/PRECISEHBR_CGU templates/tradeoff_analysis.html): thrombotic
-// risk higher, equivalent once the associated mortality is considered, and
-// bleeding risk higher, with the boundaries from the scoring configuration's
-// trade-off zones. The model's parameters are unverified, and the page says so.
+// both on log axes, over three zones (this app's drawing convention, as the
+// original app drew them; not from the publication): thrombotic risk higher,
+// equivalent once the associated mortality is considered, and bleeding risk
+// higher, with the boundaries from the scoring configuration's trade-off
+// zones. The model's parameters are unverified, and the page says so.
 
 const NS = 'http://www.w3.org/2000/svg';
 

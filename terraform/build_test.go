@@ -373,24 +373,7 @@ func TestGeneratedMainServesLaunch(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the function binary")
 	}
-	module := modfile.ModulePath(mustRead(t, filepath.Join(root, "go.mod")))
-	// A directory starting with _ inside the module, so the main resolves
-	// the module's packages; the go tool's ./... patterns ignore it.
-	dir, err := os.MkdirTemp(root, "_generated_main")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(fmt.Sprintf(mainTemplate, module)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "function")
-	build := exec.Command("go", "build", "-o", bin, "./"+filepath.Base(dir))
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the generated main: %v\n%s", err, out)
-	}
-	os.RemoveAll(dir)
+	bin := buildGeneratedMain(t)
 
 	run := func(target string) (addr string, exited <-chan error, output *strings.Builder) {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -462,6 +445,38 @@ func TestGeneratedMainServesLaunch(t *testing.T) {
 	if resp.StatusCode != http.StatusFound || loc == nil || loc.Query().Get("code_challenge_method") != "S256" {
 		t.Errorf("the deployed launch function answered %s (Location %q), want a PKCE redirect to the EHR", resp.Status, resp.Header.Get("Location"))
 	}
+}
+
+// buildGeneratedMain builds the main the Cloud Functions build generates
+// (mainTemplate importing the root package), with the build environment
+// Terraform gives the deployment's build, into a temporary directory and
+// returns the binary's path.
+func buildGeneratedMain(t *testing.T) string {
+	t.Helper()
+	_, e := example(t)
+	var env []string
+	for k, v := range functionsOf(t, e)["launch"].buildEnv {
+		env = append(env, k+"="+v)
+	}
+	module := modfile.ModulePath(mustRead(t, filepath.Join(root, "go.mod")))
+	// A directory starting with _ inside the module, so the main resolves
+	// the module's packages; the go tool's ./... patterns ignore it.
+	dir, err := os.MkdirTemp(root, "_generated_main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(fmt.Sprintf(mainTemplate, module)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "function")
+	build := exec.Command("go", "build", "-o", bin, "./"+filepath.Base(dir))
+	build.Dir = root
+	build.Env = append(os.Environ(), env...)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the generated main: %v\n%s", err, out)
+	}
+	return bin
 }
 
 func mustRead(t *testing.T, name string) []byte {

@@ -13,10 +13,11 @@ resource "google_cloudfunctions2_function" "function" {
   }
 
   build_config {
-    runtime           = "go126"
-    entry_point       = each.key
-    service_account   = google_service_account.build.id
-    docker_repository = google_artifact_registry_repository.functions.id
+    runtime               = "go126"
+    entry_point           = each.key
+    service_account       = google_service_account.build.id
+    docker_repository     = google_artifact_registry_repository.functions.id
+    environment_variables = local.build_env
 
     source {
       storage_source {

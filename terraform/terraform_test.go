@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,6 +43,7 @@ func example(t *testing.T) (*module, *eval) {
 type fn struct {
 	name, entryPoint, runtime string
 	env                       map[string]string // plain environment
+	buildEnv                  map[string]string // environment of the build
 	secretEnv                 map[string]string // env var => secret id
 	secretVersion             map[string]string // env var => version
 	serviceAccount            string
@@ -57,6 +59,7 @@ func functionsOf(t *testing.T, e *eval) map[string]fn {
 		f := fn{
 			name:          e.str(t, inst.body, inst.ctx, "name"),
 			env:           map[string]string{},
+			buildEnv:      map[string]string{},
 			secretEnv:     map[string]string{},
 			secretVersion: map[string]string{},
 			ctx:           inst.ctx,
@@ -66,13 +69,20 @@ func functionsOf(t *testing.T, e *eval) map[string]fn {
 		f.entryPoint = e.str(t, f.build, inst.ctx, "entry_point")
 		f.runtime = e.str(t, f.build, inst.ctx, "runtime")
 		f.serviceAccount = e.str(t, f.service, inst.ctx, "service_account_email")
-		if env, ok := value(t, f.service, inst.ctx, "environment_variables"); ok {
-			for it := env.ElementIterator(); it.Next(); {
+		for _, env := range []struct {
+			body *hclsyntax.Body
+			into map[string]string
+		}{{f.service, f.env}, {f.build, f.buildEnv}} {
+			vars, ok := value(t, env.body, inst.ctx, "environment_variables")
+			if !ok {
+				continue
+			}
+			for it := vars.ElementIterator(); it.Next(); {
 				k, v := it.Element()
 				if !v.IsKnown() || v.IsNull() || !v.Type().Equals(cty.String) {
 					t.Fatalf("function %s: %s is not a known string", key, k.AsString())
 				}
-				f.env[k.AsString()] = v.AsString()
+				env.into[k.AsString()] = v.AsString()
 			}
 		}
 		for _, s := range e.dynamic(t, f.service, inst.ctx, "secret_environment_variables") {
@@ -362,6 +372,15 @@ func TestFunctionsMatchRegistrations(t *testing.T) {
 		}
 		if ing := e.str(t, f.service, f.ctx, "ingress_settings"); ing != "ALLOW_ALL" {
 			t.Errorf("function %s: ingress_settings %q: the clinician's browser must reach it", key, ing)
+		}
+		// One source, one build: the binary the build makes, and so
+		// what buildGeneratedMain builds and measures, is the same for
+		// all three; statically linked.
+		if !maps.Equal(f.buildEnv, fns[want[0]].buildEnv) {
+			t.Errorf("function %s: build environment %v differs from %s's %v", key, f.buildEnv, want[0], fns[want[0]].buildEnv)
+		}
+		if f.buildEnv["CGO_ENABLED"] != "0" {
+			t.Errorf("function %s: build environment %v lacks CGO_ENABLED=0 (a statically linked binary)", key, f.buildEnv)
 		}
 		src := block(t, block(t, f.build, "source"), "storage_source")
 		if _, ok := src.Attributes["object"]; !ok {

@@ -70,7 +70,7 @@ func New(h *Handler) *Handler {
 	fileServer := http.FileServerFS(files)
 	mux.Handle("GET /{$}", fileServer)
 	mux.Handle("GET /{file}", fileServer)
-	mux.Handle("GET /"+static.MessagesPath, MessagesHandler(message.Default()))
+	mux.Handle("GET /"+static.MessagesPath, MessagesHandler(message.Default))
 	mux.Handle("/api/evaluate", EvaluateHandler(h.Engine))
 	mux.Handle("/api/scoring-config", ScoringConfigHandler(h.Scoring))
 	mux.HandleFunc("GET /api/context", h.context)

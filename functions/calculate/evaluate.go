@@ -139,9 +139,8 @@ func describeJSONError(err error) message.Msg {
 
 // ScoringConfigHandler serves GET /api/scoring-config: the versioned scoring
 // configuration exactly as embedded, with a strong ETag so that the UI can
-// revalidate cheaply.
+// revalidate cheaply (hashed on the first request that needs it).
 func ScoringConfigHandler(cfg *calc.Config) http.Handler {
-	raw, etag := cfg.Raw(), cfg.ETag()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
@@ -149,6 +148,7 @@ func ScoringConfigHandler(cfg *calc.Config) http.Handler {
 			web.JSONError(w, http.StatusMethodNotAllowed, "method_not_allowed", say(r).Text("api.use-get", nil))
 			return
 		}
+		raw, etag := cfg.Raw(), cfg.ETag()
 		h := w.Header()
 		h.Set("ETag", etag)
 		h.Set("Cache-Control", "no-cache")
@@ -179,10 +179,13 @@ func etagMatch(header, etag string) bool {
 
 // MessagesHandler serves GET /messages.json: the message catalogue the
 // server writes its sentences from, for the UI's own strings, with a
-// strong ETag like the scoring configuration.
-func MessagesHandler(c *message.Catalog) http.Handler {
-	raw, etag := c.JSON(), c.ETag()
+// strong ETag like the scoring configuration. The catalogue is obtained on
+// the first request, as every user of it does: an instance that only
+// answers health checks never parses it.
+func MessagesHandler(catalog func() *message.Catalog) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := catalog()
+		raw, etag := c.JSON(), c.ETag()
 		h := w.Header()
 		h.Set("ETag", etag)
 		h.Set("Cache-Control", "no-cache")

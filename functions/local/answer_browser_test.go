@@ -9,12 +9,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
+	"github.com/smartcalc-app/smartcalc/shared/assess"
 	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/ehrsim"
 )
@@ -92,12 +94,14 @@ func TestBrowserSamePlanEverywhere(t *testing.T) {
 					a := e.assessment(t, b.handle())
 					seen[p.ID] = true
 					samePlan(t, "page", b.plan(), a.Summary.Plan, false)
+					sameVerifiedMarks(t, b, "page", a)
 					if got := b.attr(`[data-testid="presentation"]`, "data-presentation"); got != presentationOf(a.Summary) {
 						t.Errorf("page presentation %q, the API's %q", got, presentationOf(a.Summary))
 					}
 
 					b.media("print")
 					samePlan(t, "print", b.plan(), a.Summary.Plan, true)
+					sameVerifiedMarks(t, b, "print", a)
 					for _, sel := range []string{`[data-testid="verdict-head"]`, `[data-testid="verdict-why"]`, `[data-testid="verdict-presentation"]`} {
 						if !b.shown(sel) {
 							t.Errorf("print view does not show %s", sel)
@@ -131,6 +135,26 @@ func TestBrowserSamePlanEverywhere(t *testing.T) {
 					if got := strings.Count(card.Detail, ", not verified]"); got != unverified {
 						t.Errorf("the card marks %d citations not verified, the plan has %d", got, unverified)
 					}
+					// The card says which results rest on unverified
+					// parameters, and marks each recommendation.
+					for _, r := range []*calc.Result{a.Results["precise-hbr"], a.Results["arc-hbr"]} {
+						if r == nil {
+							continue
+						}
+						says := strings.Contains(card.Detail, fmt.Sprintf("%s: %d of its %d parameters are not verified", mdText(r.Title.String()), len(r.Unverified), r.Parameters))
+						if says != (len(r.Unverified) > 0) {
+							t.Errorf("card on %s's %d of %d unverified parameters: says so %v", r.Calculator, len(r.Unverified), r.Parameters, says)
+						}
+					}
+					for _, r := range a.Recommendations {
+						mark := " [not verified]"
+						if r.Verified {
+							mark = " [verified]"
+						}
+						if !strings.Contains(card.Detail, mdText(r.Text.String())) || strings.Count(card.Detail, mark) == 0 {
+							t.Errorf("the card lacks the recommendation %s marked%s", r.ID, mark)
+						}
+					}
 					wantHBR := "Bleeding risk undetermined"
 					if h := a.Summary.HBR; h != nil && *h {
 						wantHBR = "High bleeding risk"
@@ -147,6 +171,50 @@ func TestBrowserSamePlanEverywhere(t *testing.T) {
 	for _, p := range patients {
 		if !seen[p.ID] {
 			t.Errorf("%s was not checked", p.ID)
+		}
+	}
+}
+
+// sameVerifiedMarks holds the page (or its print view) to the API's
+// verified marks: each calculator card whose result rests on unverified
+// parameters says how many, the others say nothing; the bleeding figure is
+// marked when the risk curve is unverified; each recommendation says
+// whether it was verified against its source.
+func sameVerifiedMarks(t *testing.T, b *tab, where string, a *assess.Assessment) {
+	t.Helper()
+	for id, prefix := range map[string]string{"precise-hbr": "phbr", "arc-hbr": "arc", "precise-dapt": "pdapt"} {
+		r := a.Results[id]
+		if r == nil {
+			continue
+		}
+		sel := `[data-testid="` + prefix + `-unverified"]`
+		if shown := b.shown(sel); shown != (len(r.Unverified) > 0) {
+			t.Errorf("%s: %s has %d of %d parameters unverified, the note is shown: %v", where, id, len(r.Unverified), r.Parameters, shown)
+			continue
+		}
+		if len(r.Unverified) > 0 {
+			if got, want := b.attr(sel, "data-unverified")+"/"+b.attr(sel, "data-parameters"), fmt.Sprintf("%d/%d", len(r.Unverified), r.Parameters); got != want {
+				t.Errorf("%s: %s note counts %s, the API %s", where, id, got, want)
+			}
+			if txt := b.text(sel); !strings.HasPrefix(txt, "Not verified:") {
+				t.Errorf("%s: %s note %q", where, id, txt)
+			}
+		}
+	}
+	if ph := a.Results["precise-hbr"]; a.Summary.Risk != nil && ph != nil {
+		want := slices.Contains(ph.Unverified, "risk_curve")
+		if got := b.shown(`[data-testid="verdict-risk"] [data-testid="unverified-badge"]`); got != want {
+			t.Errorf("%s: the bleeding figure marked unverified: %v, want %v", where, got, want)
+		}
+	}
+	for _, r := range a.Recommendations {
+		sel := `[data-testid="recommendation"][data-id="` + r.ID + `"]`
+		want := "Not verified against its source"
+		if r.Verified {
+			want = "Verified against its source"
+		}
+		if got := b.text(sel + ` [data-testid="recommendation-verified"]`); got != want || !b.shown(sel+` [data-testid="recommendation-verified"]`) {
+			t.Errorf("%s: recommendation %s marked %q (shown: %v), want %q", where, r.ID, got, b.shown(sel+` [data-testid="recommendation-verified"]`), want)
 		}
 	}
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/smartcalc-app/smartcalc/functions/entrypoints"
+	"github.com/smartcalc-app/smartcalc/shared/calc"
 	"github.com/smartcalc-app/smartcalc/shared/ehrsim"
 	"github.com/smartcalc-app/smartcalc/shared/smart"
 	"github.com/smartcalc-app/smartcalc/shared/smarttest"
@@ -1132,6 +1133,20 @@ func TestBrowserStandaloneCalculator(t *testing.T) {
 	result("10")
 	if got := b.attr("#ev-score", "data-category"); got != "not-hbr" {
 		t.Errorf("#ev-score data-category %q, want not-hbr", got)
+	}
+	// The result says how many of the score's parameters are unverified,
+	// as the configuration marks them.
+	cfg, err := calc.LoadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ph, _ := cfg.Calculator("precise-hbr")
+	if n := len(ph.Unverified()); n > 0 {
+		if got, want := b.attr("#ev-unverified", "data-unverified")+"/"+b.attr("#ev-unverified", "data-parameters"), fmt.Sprintf("%d/%d", n, len(ph.Parameters())); got != want {
+			t.Errorf("standalone PRECISE-HBR says %s parameters unverified, the configuration %s", got, want)
+		}
+	} else if b.shown("#ev-unverified") {
+		t.Error("standalone PRECISE-HBR says its parameters are unverified; the configuration verifies them all")
 	}
 	// Hb 15.1 is counted as 15, shown in its row, not as a warning.
 	if got := b.text(`#ev-table tr[data-input="hemoglobin"] [data-testid="counted"]`); !strings.Contains(got, "15") || !strings.Contains(got, "upper limit") {

@@ -50,6 +50,10 @@ type Recommendation struct {
 	Title  message.Msg `json:"title"`
 	Text   message.Msg `json:"text"`
 	Source string      `json:"source"`
+	// Verified is the configuration's mark: whether the recommendation
+	// was checked against its source. The page, the print view and the
+	// cards say it beside the recommendation.
+	Verified bool `json:"verified"`
 }
 
 // Assess fetches the session patient's record once (every search

@@ -94,7 +94,8 @@ func (s *Service) recommendation(id string) *Recommendation {
 		if it.Provenance.Table != "" {
 			src += " (" + it.Provenance.Table + ")"
 		}
-		return &Recommendation{ID: it.ID, Title: s.Scoring.Text("rec." + it.ID + ".title"), Text: s.Scoring.Text("rec." + it.ID + ".text"), Source: src}
+		return &Recommendation{ID: it.ID, Title: s.Scoring.Text("rec." + it.ID + ".title"), Text: s.Scoring.Text("rec." + it.ID + ".text"), Source: src,
+			Verified: it.Provenance.IsVerified()}
 	}
 	return nil
 }

@@ -1,10 +1,11 @@
 package calc
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/smartcalc-app/smartcalc/shared/strictjson"
 )
 
 // Codes are the code sets the FHIR mapping reads: labs by LOINC (with
@@ -110,33 +111,45 @@ type CodeMatch struct {
 	Refs   []CodeRef
 }
 
+// codeMatchJSON is a CodeMatch as the document writes it.
 type codeMatchJSON struct {
-	System string            `json:"system"`
-	Match  string            `json:"match"`
-	Codes  []json.RawMessage `json:"codes"`
+	System string    `json:"system"`
+	Match  string    `json:"match"`
+	Codes  []CodeRef `json:"codes"`
 }
 
-// UnmarshalJSON decodes a CodeMatch whose codes are strings or CodeRefs.
-func (m *CodeMatch) UnmarshalJSON(b []byte) error {
+// codeRefObject is a CodeRef as an object.
+type codeRefObject CodeRef
+
+// UnmarshalStrictJSON decodes a CodeRef from the document: a string (the
+// code alone) or an object.
+func (r *CodeRef) UnmarshalStrictJSON(d *strictjson.Decoder) error {
+	if d.PeekString() {
+		return d.Decode(&r.Code)
+	}
+	return d.Decode((*codeRefObject)(r))
+}
+
+// UnmarshalStrictJSON decodes a CodeMatch whose codes are strings or
+// CodeRefs, in the configuration's one pass.
+func (m *CodeMatch) UnmarshalStrictJSON(d *strictjson.Decoder) error {
 	var j codeMatchJSON
-	if err := strictDecode(b, &j); err != nil {
+	if err := d.Decode(&j); err != nil {
 		return err
 	}
 	*m = CodeMatch{System: j.System, Match: j.Match}
-	for _, raw := range j.Codes {
-		var r CodeRef
-		if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '"' {
-			if err := json.Unmarshal(t, &r.Code); err != nil {
-				return err
-			}
-		} else if err := strictDecode(raw, &r); err != nil {
-			return err
+	if len(j.Codes) > 0 {
+		m.Refs = j.Codes
+		m.Codes = make([]string, len(j.Codes))
+		for i, r := range j.Codes {
+			m.Codes[i] = r.Code
 		}
-		m.Codes = append(m.Codes, r.Code)
-		m.Refs = append(m.Refs, r)
 	}
 	return nil
 }
+
+// UnmarshalJSON decodes a CodeMatch whose codes are strings or CodeRefs.
+func (m *CodeMatch) UnmarshalJSON(b []byte) error { return strictjson.Unmarshal(b, m) }
 
 // MarshalJSON encodes a CodeMatch with its codes as CodeRefs.
 func (m CodeMatch) MarshalJSON() ([]byte, error) {
@@ -258,13 +271,14 @@ func (c *Config) validateCodes(v *validator) {
 			v.fail(p, "missing or empty")
 		}
 		for i, cd := range list {
-			cp := fmt.Sprintf("%s[%d]", p, i)
+			// Written out only for an error.
+			cp := func() string { return fmt.Sprintf("%s[%d]", p, i) }
 			if _, ok := cs.Systems[cd.System]; !ok {
-				v.fail(cp+".system", "unknown system %q", cd.System)
+				v.fail(cp()+".system", "unknown system %q", cd.System)
 			}
-			v.text(cp+".code", cd.Code)
-			v.text(cp+".display", cd.Display)
-			v.codeCheck(cp+".checked", cd.Checked)
+			v.textAt(func() string { return cp() + ".code" }, cd.Code)
+			v.textAt(func() string { return cp() + ".display" }, cd.Display)
+			v.codeCheck(func() string { return cp() + ".checked" }, cd.Checked)
 		}
 	}
 	if len(cs.Labs) == 0 {
@@ -311,27 +325,28 @@ func (c *Config) validateCodes(v *validator) {
 			}
 			for name, list := range map[string][]CodeMatch{"include": s.Include, "exclude": s.Exclude} {
 				for i, cm := range list {
-					cp := fmt.Sprintf("%s.%s[%d]", p, name, i)
+					// Written out only for an error.
+					cp := func() string { return fmt.Sprintf("%s.%s[%d]", p, name, i) }
 					if _, ok := cs.Systems[cm.System]; !ok {
-						v.fail(cp+".system", "unknown system %q", cm.System)
+						v.fail(cp()+".system", "unknown system %q", cm.System)
 					}
 					if !contains(matchKinds, cm.Match) {
-						v.fail(cp+".match", "unknown match %q", cm.Match)
+						v.fail(cp()+".match", "unknown match %q", cm.Match)
 					}
 					if len(cm.Codes) == 0 {
-						v.fail(cp+".codes", "missing or empty")
+						v.fail(cp()+".codes", "missing or empty")
 					}
 					for j, r := range cm.Refs {
-						v.codeCheck(fmt.Sprintf("%s.codes[%d].checked", cp, j), r.Checked)
+						v.codeCheck(func() string { return fmt.Sprintf("%s.codes[%d].checked", cp(), j) }, r.Checked)
 					}
 					for _, code := range cm.Codes {
 						if strings.TrimSpace(code) == "" {
-							v.fail(cp+".codes", "empty code")
+							v.fail(cp()+".codes", "empty code")
 						}
 						if cm.Match == "range" {
 							lo, hi, ok := strings.Cut(code, "-")
 							if !ok || len(lo) != len(hi) || lo > hi {
-								v.fail(cp+".codes", "bad range %q (want LOW-HIGH of equal length)", code)
+								v.fail(cp()+".codes", "bad range %q (want LOW-HIGH of equal length)", code)
 							}
 						}
 					}
@@ -356,22 +371,22 @@ func (c *Config) validateCodes(v *validator) {
 // codeCheck validates a code's provenance: a known source, verified given,
 // and a quote of what was read when verified. The project's own reference
 // document is where codes come from, not a terminology source: it cannot
-// verify a display.
-func (v *validator) codeCheck(path string, c *CodeCheck) {
+// verify a display. The check's path is written out only for an error.
+func (v *validator) codeCheck(path func() string, c *CodeCheck) {
 	if c == nil {
 		return
 	}
 	if _, ok := v.c.Sources[c.Source]; !ok {
-		v.fail(path+".source", "unknown source %q (not in sources)", c.Source)
+		v.fail(path()+".source", "unknown source %q (not in sources)", c.Source)
 	}
 	if c.Verified == nil {
-		v.fail(path+".verified", "missing (true or false)")
+		v.fail(path()+".verified", "missing (true or false)")
 		return
 	}
 	if *c.Verified {
-		v.text(path+".quote", c.Quote)
+		v.textAt(func() string { return path() + ".quote" }, c.Quote)
 		if c.Source == "smartcalc-reference" {
-			v.fail(path+".source", "the project reference cannot verify a display: name the terminology source read")
+			v.fail(path()+".source", "the project reference cannot verify a display: name the terminology source read")
 		}
 	}
 }

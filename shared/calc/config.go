@@ -4,6 +4,8 @@ import (
 	_ "embed"
 	"encoding/json"
 	"errors"
+
+	"github.com/smartcalc-app/smartcalc/shared/strictjson"
 )
 
 //go:embed scoring.json
@@ -34,10 +36,11 @@ type Config struct {
 	// Config.Plan selects from it, hence the field's name).
 	PlanDef PlanDef `json:"plan"`
 
-	raw     []byte
-	etag    string
-	texts   []ConfigText   // templates and parameters, kept by fillTexts
-	textIdx map[string]int // texts by key
+	raw           []byte
+	etag          func() string
+	texts         []ConfigText                  // templates and parameters, kept by fillTexts
+	textIdx       map[string]int                // texts by key
+	inputParamIdx map[string]map[string]float64 // inputParams by input, from indexInputParams
 }
 
 // ConfigChange is one entry of the configuration's change log, newest
@@ -57,11 +60,17 @@ type Publication struct {
 
 // Provenance says where a parameter comes from and whether it has been
 // checked against that source. Source is a key of Config.Sources; Table
-// names the table, figure or section.
+// names the table, figure or section. A verified parameter quotes the
+// passage it was checked against (Quote) and says where that passage was
+// read (Where: the document, its section or page, and the copy read), as
+// a verified plan citation does; Note says what is known and what was not
+// read.
 type Provenance struct {
 	Source   string `json:"source"`
 	Table    string `json:"table"`
 	Verified *bool  `json:"verified"`
+	Quote    string `json:"quote,omitempty"`
+	Where    string `json:"where,omitempty"`
 	Note     string `json:"note,omitempty"`
 }
 
@@ -112,10 +121,11 @@ type quantityJSON struct {
 	Units    *[]UnitConversion `json:"units"`
 }
 
-// UnmarshalJSON decodes a Quantity, requiring "units" (possibly empty).
-func (q *Quantity) UnmarshalJSON(b []byte) error {
+// UnmarshalStrictJSON decodes a Quantity, requiring "units" (possibly
+// empty).
+func (q *Quantity) UnmarshalStrictJSON(d *strictjson.Decoder) error {
 	var j quantityJSON
-	if err := strictDecode(b, &j); err != nil {
+	if err := d.Decode(&j); err != nil {
 		return err
 	}
 	if j.Units == nil {
@@ -124,6 +134,9 @@ func (q *Quantity) UnmarshalJSON(b []byte) error {
 	*q = Quantity{Label: j.Label, Unit: j.Unit, Aliases: j.Aliases, Decimals: j.Decimals, Units: *j.Units}
 	return nil
 }
+
+// UnmarshalJSON decodes a Quantity, requiring "units" (possibly empty).
+func (q *Quantity) UnmarshalJSON(b []byte) error { return strictjson.Unmarshal(b, q) }
 
 // MarshalJSON encodes a Quantity.
 func (q Quantity) MarshalJSON() ([]byte, error) {
@@ -502,5 +515,3 @@ type MappingWindows struct {
 	RecentDays             *int       `json:"recent_days"`
 	Provenance             Provenance `json:"provenance"`
 }
-
-// strictDecode decodes b into v, rejecting unknown fields and trailing data.

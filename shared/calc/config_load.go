@@ -1,28 +1,15 @@
 package calc
 
 import (
-	"bytes"
 	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
-)
+	"sync"
 
-func strictDecode(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("unexpected data after the JSON document")
-	}
-	return nil
-}
+	"github.com/smartcalc-app/smartcalc/shared/strictjson"
+)
 
 // LoadConfig parses and validates the configuration embedded in the binary.
 // Call it once at start-up and stop on error. Raw serves the embedded bytes
@@ -34,23 +21,33 @@ func LoadConfig() (*Config, error) { return parseConfig(embeddedConfig, false) }
 // errors.Join); the configuration is never completed with defaults.
 func ParseConfig(b []byte) (*Config, error) { return parseConfig(b, true) }
 
-// parseConfig is ParseConfig; own says whether Raw needs a copy of b (the
-// caller may change b later).
+// parseConfig is ParseConfig; own says whether the Config needs a copy of b
+// (the caller may change b later). The Config's strings share b's memory,
+// or the copy's, which Raw serves.
 func parseConfig(b []byte, own bool) (*Config, error) {
+	if own {
+		b = append([]byte(nil), b...)
+	}
 	var c Config
-	if err := strictDecode(b, &c); err != nil {
+	if err := strictjson.UnmarshalShared(b, &c); err != nil {
 		return nil, &ConfigError{Path: "(document)", Reason: err.Error()}
 	}
-	if err := c.validate(); err != nil {
+	// The texts' parameters and the texts themselves are worked out once,
+	// for validation and then for filling.
+	c.inputParamIdx = c.indexInputParams()
+	refs := c.textRefs()
+	if err := c.validate(refs); err != nil {
 		return nil, err
 	}
-	c.fillTexts()
+	c.fillTexts(refs)
 	c.raw = b
-	if own {
-		c.raw = append([]byte(nil), b...)
-	}
-	sum := sha256.Sum256(c.raw)
-	c.etag = `"` + c.Version + "-" + hex.EncodeToString(sum[:8]) + `"`
+	// The entity tag hashes the whole document: only GET
+	// /api/scoring-config needs it, so it is computed there, once.
+	raw, version := c.raw, c.Version
+	c.etag = sync.OnceValue(func() string {
+		sum := sha256.Sum256(raw)
+		return `"` + version + "-" + hex.EncodeToString(sum[:8]) + `"`
+	})
 	return &c, nil
 }
 
@@ -59,7 +56,7 @@ func parseConfig(b []byte, own bool) (*Config, error) {
 func (c *Config) Raw() []byte { return c.raw }
 
 // ETag is a strong entity tag for Raw: the version plus a content hash.
-func (c *Config) ETag() string { return c.etag }
+func (c *Config) ETag() string { return c.etag() }
 
 // Calculator returns the declaration of calculator id.
 func (c *Config) Calculator(id string) (*CalculatorDef, bool) {

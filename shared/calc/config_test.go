@@ -14,7 +14,7 @@ func TestLoadConfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("embedded configuration is invalid: %v", err)
 	}
-	if !versionRE.MatchString(cfg.Version) || !bytes.Equal(cfg.Raw(), embeddedConfig) || !strings.Contains(cfg.ETag(), cfg.Version) {
+	if !versionRE().MatchString(cfg.Version) || !bytes.Equal(cfg.Raw(), embeddedConfig) || !strings.Contains(cfg.ETag(), cfg.Version) {
 		t.Errorf("version %q etag %q", cfg.Version, cfg.ETag())
 	}
 	cd, _ := cfg.Calculator("precise-hbr")

@@ -8,8 +8,11 @@
 // in the binary. LoadConfig validates it at start-up; a broken configuration
 // is an error, never a silent fall-back to defaults. Each parameter carries
 // its source (publication and table) and whether it has been verified
-// against that source. The sources themselves are described in SOURCES.md
-// beside the configuration.
+// against that source; a verified one quotes the passage read and says
+// where it was read, and a project decision is never verified. Each result
+// names its calculator's unverified parameters, so that every reader of it
+// can say so. The sources themselves are described in SOURCES.md beside the
+// configuration.
 //
 // The calculators know nothing of FHIR or HTTP: they score Inputs, however
 // they were obtained. The standalone calculator passes what a clinician

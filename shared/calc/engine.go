@@ -18,6 +18,10 @@ type Engine struct {
 	byID  map[string]int
 	defs  map[string]*InputDef // the configuration's inputs, by name
 	cites map[string][]string  // each calculator's references, formatted
+	// unverified and params are each calculator's unverified parameters
+	// and how many carry a provenance (CalculatorDef.Unverified).
+	unverified map[string][]string
+	params     map[string]int
 }
 
 // CalculatorInfo describes a calculator for clients: what it computes, from
@@ -52,7 +56,7 @@ func NewEngine(cfg *Config) (*Engine, error) {
 		return nil, errors.New("calc: NewEngine needs a configuration from LoadConfig or ParseConfig")
 	}
 	e := &Engine{cfg: cfg, per: math.Round(1 / *cfg.Rounding.Snap), byID: map[string]int{},
-		defs: map[string]*InputDef{}, cites: map[string][]string{}}
+		defs: map[string]*InputDef{}, cites: map[string][]string{}, unverified: map[string][]string{}, params: map[string]int{}}
 	for name, def := range cfg.Inputs {
 		e.defs[name] = &def
 	}
@@ -79,6 +83,8 @@ func NewEngine(cfg *Config) (*Engine, error) {
 			}
 			e.cites[cd.ID] = append(e.cites[cd.ID], cite)
 		}
+		e.unverified[cd.ID] = cd.Unverified()
+		e.params[cd.ID] = len(cd.Parameters())
 		e.byID[cd.ID] = i
 		e.infos = append(e.infos, info)
 	}
@@ -194,7 +200,7 @@ func (e *Engine) newCtx(def *CalculatorDef, vals map[string]given, why map[strin
 	c.missing = &miss
 	c.res = &Result{Calculator: def.ID, Title: e.cfg.Text("calc." + def.ID + ".title"), Equation: def.Equation, ConfigVersion: e.cfg.Version,
 		Values: []Value{}, Inputs: make([]InputEcho, 0, len(def.Inputs)), Missing: []string{}, Warnings: []Warning{},
-		References: append([]string(nil), e.cites[def.ID]...)}
+		References: append([]string(nil), e.cites[def.ID]...), Unverified: append([]string{}, e.unverified[def.ID]...), Parameters: e.params[def.ID]}
 	return c
 }
 

@@ -305,21 +305,7 @@ func (c *Config) validatePlan(v *validator) {
 			if !contains(planLevels, ct.Level) {
 				v.fail(cp+".level", "must be one of %s, got %q", strings.Join(planLevels, ", "), ct.Level)
 			}
-			switch {
-			case ct.Verified == nil:
-				v.fail(cp+".verified", "missing (true or false)")
-			case *ct.Verified:
-				if strings.TrimSpace(ct.Quote) == "" {
-					v.fail(cp+".quote", "a verified citation quotes the recommendation it was checked against")
-				}
-				if strings.TrimSpace(ct.Where) == "" {
-					v.fail(cp+".where", "a verified citation says where the recommendation was read")
-				}
-			default:
-				if strings.TrimSpace(ct.Note) == "" {
-					v.fail(cp+".note", "an unverified citation gives the reason it could not be checked")
-				}
-			}
+			v.verification(cp, ct.Verified, ct.Quote, ct.Where, ct.Note, true)
 		}
 	}
 	// Every required pathway speaks to both presentations and to every

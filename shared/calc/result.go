@@ -32,6 +32,12 @@ type Result struct {
 	Warnings        []Warning         `json:"warnings"`
 	Recommendations []string          `json:"recommendations,omitempty"`
 	References      []string          `json:"references"`
+	// Unverified names the calculator's parameters whose provenance is not
+	// verified against a source that was read (CalculatorDef.Unverified),
+	// and Parameters counts those that carry a provenance: the page, the
+	// print view and the CDS cards say so beside the result.
+	Unverified []string `json:"unverified"`
+	Parameters int      `json:"parameters"`
 	// Caveat is what the model's numbers cannot be used for (the trade-off
 	// model's unverified parameters): said with every result of the model,
 	// not as a warning about the patient's inputs.

@@ -3,10 +3,12 @@ package calc
 import (
 	_ "embed"
 	"fmt"
+	"maps"
 	"math"
-	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/smartcalc-app/smartcalc/shared/message"
 )
 
 // ConfigText is one of the configuration's human-readable texts: a label or
@@ -55,8 +57,6 @@ type textRef struct {
 	path string
 	set  func(string)
 }
-
-var placeholderRE = regexp.MustCompile(`\{(\w+)\}`)
 
 // textRefs lists the texts in document order.
 func (c *Config) textRefs() []textRef {
@@ -165,39 +165,60 @@ func (c *Config) textRefs() []textRef {
 // window_days of its condition, medication and procedure sets, the
 // major_at_least of its coded observations, and the mapping's windows
 // (windowParams). A number the sets disagree on is left out: a text cannot
-// name it.
+// name it. The map is the caller's.
 func (c *Config) inputParams(input string) map[string]float64 {
-	p := c.windowParams()
-	ambiguous := map[string]bool{}
-	put := func(k string, x float64) {
+	idx := c.inputParamIdx
+	if idx == nil {
+		idx = c.indexInputParams()
+	}
+	if p, ok := idx[input]; ok {
+		return maps.Clone(p)
+	}
+	return c.windowParams()
+}
+
+// indexInputParams computes inputParams for every input that a code set
+// or coded observation feeds, in one pass over the code sets (the texts of
+// every input and rule need them, and so does EnumLabel, per request).
+func (c *Config) indexInputParams() map[string]map[string]float64 {
+	windows := c.windowParams()
+	params := map[string]map[string]float64{}
+	ambiguous := map[string]map[string]bool{}
+	put := func(input, k string, x float64) {
+		p := params[input]
+		if p == nil {
+			p = maps.Clone(windows)
+			params[input] = p
+		}
 		if old, ok := p[k]; ok && old != x {
-			ambiguous[k] = true
+			if ambiguous[input] == nil {
+				ambiguous[input] = map[string]bool{}
+			}
+			ambiguous[input][k] = true
 		}
 		p[k] = x
 	}
 	for _, sets := range []map[string]CodeSet{c.Codes.Conditions, c.Codes.Medications, c.Codes.Procedures} {
-		for _, k := range sortedKeys(sets) {
-			s := sets[k]
-			if s.Input != input {
-				continue
-			}
+		for _, s := range sets {
 			if s.WindowMonths > 0 {
-				put("window_months", float64(s.WindowMonths))
+				put(s.Input, "window_months", float64(s.WindowMonths))
 			}
 			if s.WindowDays > 0 {
-				put("window_days", float64(s.WindowDays))
+				put(s.Input, "window_days", float64(s.WindowDays))
 			}
 		}
 	}
-	for _, k := range sortedKeys(c.Codes.Observations) {
-		if o := c.Codes.Observations[k]; o.Input == input && o.MajorAtLeast != nil {
-			put("major_at_least", *o.MajorAtLeast)
+	for _, o := range c.Codes.Observations {
+		if o.MajorAtLeast != nil {
+			put(o.Input, "major_at_least", *o.MajorAtLeast)
 		}
 	}
-	for k := range ambiguous {
-		delete(p, k)
+	for input, keys := range ambiguous {
+		for k := range keys {
+			delete(params[input], k)
+		}
 	}
-	return p
+	return params
 }
 
 // windowParams are the mapping's time and dose rules (fhir.windows) by
@@ -296,20 +317,20 @@ func (cd *CalculatorDef) bandList() []Band {
 
 // validateTexts checks that text keys are unique and that every placeholder
 // names a parameter of its text.
-func (c *Config) validateTexts(v *validator) {
+func (c *Config) validateTexts(v *validator, refs []textRef) {
 	seen := map[string]string{}
-	for _, t := range c.textRefs() {
+	for _, t := range refs {
 		if prev, dup := seen[t.Key]; dup {
 			v.fail(t.path, "its translation key %q is also that of %s: ids must differ", t.Key, prev)
 		}
 		seen[t.Key] = t.path
-		for _, m := range placeholderRE.FindAllStringSubmatch(t.Template, -1) {
-			if _, ok := t.Params[m[1]]; !ok {
+		for _, name := range message.Placeholders(t.Template) {
+			if _, ok := t.Params[name]; !ok {
 				names := sortedKeys(t.Params)
 				if len(names) == 0 {
 					names = []string{"none"}
 				}
-				v.fail(t.path, "{%s} names no number of this item (it may name: %s)", m[1], strings.Join(names, ", "))
+				v.fail(t.path, "{%s} names no number of this item (it may name: %s)", name, strings.Join(names, ", "))
 			}
 		}
 	}
@@ -317,11 +338,12 @@ func (c *Config) validateTexts(v *validator) {
 
 // fillText replaces the placeholders of s with their numbers.
 func fillText(s string, params map[string]float64) string {
-	return placeholderRE.ReplaceAllStringFunc(s, func(m string) string {
-		if x, ok := params[m[1:len(m)-1]]; ok {
-			return formatNumber(x)
+	return message.Fill(s, func(name string) (string, bool) {
+		x, ok := params[name]
+		if !ok {
+			return "", false
 		}
-		return m
+		return formatNumber(x), true
 	})
 }
 
@@ -330,9 +352,9 @@ func fillText(s string, params map[string]float64) string {
 func formatNumber(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
 
 // fillTexts keeps the texts' templates and parameters, fills the texts in
-// place and writes each band's Risk. It runs on a validated Config.
-func (c *Config) fillTexts() {
-	refs := c.textRefs()
+// place and writes each band's Risk. It runs on a validated Config, with
+// the refs validate checked.
+func (c *Config) fillTexts(refs []textRef) {
 	c.texts = make([]ConfigText, len(refs))
 	c.textIdx = make(map[string]int, len(refs))
 	for i, r := range refs {

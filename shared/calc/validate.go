@@ -7,6 +7,7 @@ import (
 	"math"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // validator collects configuration errors with their paths.
@@ -22,6 +23,14 @@ func (v *validator) fail(path, format string, args ...any) {
 func (v *validator) text(path, s string) {
 	if strings.TrimSpace(s) == "" {
 		v.fail(path, "missing or empty")
+	}
+}
+
+// textAt is text for a path that is only written out when s fails: the
+// code sets check thousands of texts, nearly all of them present.
+func (v *validator) textAt(path func() string, s string) {
+	if strings.TrimSpace(s) == "" {
+		v.fail(path(), "missing or empty")
 	}
 }
 
@@ -58,8 +67,34 @@ func (v *validator) provenance(path string, p Provenance) {
 		v.fail(path+".source", "unknown source %q (not in sources)", p.Source)
 	}
 	v.text(path+".table", p.Table)
-	if p.Verified == nil {
+	v.verification(path, p.Verified, p.Quote, p.Where, p.Note, false)
+	if p.IsVerified() && contains(projectSources, p.Source) {
+		v.fail(path+".source", "%s records a project decision, not a source that was read: it cannot verify a parameter", p.Source)
+	}
+}
+
+// projectSources are the sources that record this project's own decisions
+// and choices (SOURCES.md and the input ranges): a parameter they back is
+// a decision, never verified against a publication.
+var projectSources = []string{"smartcalc-reference", "smartcalc-plausibility"}
+
+// verification checks a verified mark and what backs it, for a parameter's
+// provenance and a plan citation alike: the mark is required; a verified
+// one quotes the passage it was checked against and says where it was
+// read; an unverified one gives the reason when needNote is set.
+func (v *validator) verification(path string, verified *bool, quote, where, note string, needNote bool) {
+	switch {
+	case verified == nil:
 		v.fail(path+".verified", "missing (true or false)")
+	case *verified:
+		if strings.TrimSpace(quote) == "" {
+			v.fail(path+".quote", "a verified source is quoted: give the passage it was checked against")
+		}
+		if strings.TrimSpace(where) == "" {
+			v.fail(path+".where", "a verified source says where the passage was read")
+		}
+	case needNote && strings.TrimSpace(note) == "":
+		v.fail(path+".note", "an unverified source gives the reason it could not be checked")
 	}
 }
 
@@ -81,17 +116,20 @@ func (v *validator) sexMap(path string, m map[string]float64, positive bool) {
 	}
 }
 
-var versionRE = regexp.MustCompile(`^[0-9]{4}\.[0-9]+\.[0-9]+$`)
+// versionRE is compiled on first use, by the calculate function alone.
+var versionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]{4}\.[0-9]+\.[0-9]+$`) })
 
 // requiredCalculators are the ids the API contract (README Design §5) names.
 var requiredCalculators = []string{"precise-hbr", "arc-hbr", "precise-dapt", "arc-hbr-tradeoff", "egfr-ckd-epi-2021", "crcl-cockcroft-gault"}
 
-func (c *Config) validate() error {
+// validate checks the whole configuration; refs are its texts
+// (textRefs), which fillTexts then fills.
+func (c *Config) validate(refs []textRef) error {
 	v := &validator{c: c}
 	if c.Format != 1 {
 		v.fail("format", "unsupported format %d (want 1)", c.Format)
 	}
-	if !versionRE.MatchString(c.Version) {
+	if !versionRE().MatchString(c.Version) {
 		v.fail("version", "must look like YYYY.MINOR.PATCH, got %q", c.Version)
 	}
 	v.text("title", c.Title)
@@ -121,7 +159,7 @@ func (c *Config) validate() error {
 	c.validateCodes(v)
 	c.validateChanges(v)
 	c.validatePlan(v)
-	c.validateTexts(v)
+	c.validateTexts(v, refs)
 	return errors.Join(v.errs...)
 }
 
@@ -429,7 +467,7 @@ func (c *Config) validateChanges(v *validator) {
 			v.fail(p+".version", "version %q listed twice", ch.Version)
 		}
 		seen[ch.Version] = true
-		if !dateRE.MatchString(ch.Date) {
+		if !dateRE().MatchString(ch.Date) {
 			v.fail(p+".date", "want YYYY-MM-DD, got %q", ch.Date)
 		}
 		if len(ch.Changes) == 0 {
@@ -441,4 +479,4 @@ func (c *Config) validateChanges(v *validator) {
 	}
 }
 
-var dateRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+var dateRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`) })

@@ -3,6 +3,7 @@ package cds
 import (
 	"crypto/rand"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -295,7 +296,12 @@ func (s *Service) writeAssessment(b *strings.Builder, v *view) {
 	if sm := v.a.Summary; !sm.Text.IsZero() {
 		fmt.Fprintf(b, "**%s** %s\n\n", md(v.text("cds.verdict", message.Args{"verdict": v.verdict()})), md(sm.Text.String()))
 		if sm.Risk != nil {
-			fmt.Fprintf(b, "%s\n\n", md(v.text("verdict.risk", message.Args{"label": sm.Risk.Label, "risk": message.Num{Value: sm.Risk.Value, Decimals: calc.RiskDecimals, Fixed: true}})))
+			line := v.text("verdict.risk", message.Args{"label": sm.Risk.Label, "risk": message.Num{Value: sm.Risk.Value, Decimals: calc.RiskDecimals, Fixed: true}})
+			// The one bleeding figure is read off PRECISE-HBR's risk curve.
+			if v.ph != nil && slices.Contains(v.ph.Unverified, "risk_curve") {
+				line += " " + v.text("cds.parenthesis", message.Args{"text": message.New("calc.unverified.badge", nil)})
+			}
+			fmt.Fprintf(b, "%s\n\n", md(line))
 		}
 		for _, a := range sm.Assumptions {
 			fmt.Fprintf(b, "_%s_\n\n", md(a.Statement.String()))
@@ -329,6 +335,7 @@ func (s *Service) writeAssessment(b *strings.Builder, v *view) {
 		default:
 			b.WriteString("**" + md(v.text("cds.phbr.none", nil)) + "**\n\n")
 		}
+		writeUnverified(b, v, v.ph)
 		s.writeInputs(b, v, v.ph)
 		if len(v.ph.Missing) > 0 {
 			fmt.Fprintf(b, "%s\n\n", md(v.text("cds.phbr.missing", message.Args{"inputs": s.labels(v.p, v.ph.Missing)})))
@@ -336,6 +343,7 @@ func (s *Service) writeAssessment(b *strings.Builder, v *view) {
 	}
 	if v.arc != nil {
 		fmt.Fprintf(b, "**%s**\n\n", md(arcSentence(v)))
+		writeUnverified(b, v, v.arc)
 		var met, asked []calc.CriterionResult
 		for _, cr := range v.arc.Criteria {
 			switch {
@@ -455,26 +463,37 @@ func (s *Service) value(in calc.InputEcho) message.Msg {
 	return message.New("value.unknown", nil)
 }
 
-// writeGuidance adds the recommendations whose source the scoring
-// configuration marks as verified, with their citation. Unverified text
-// stays in the app, where it is labelled as such.
+// writeGuidance adds the assessment's recommendations with their citation,
+// each marked verified or not against its source, as the plan's citations
+// are.
 func (s *Service) writeGuidance(b *strings.Builder, v *view) {
-	var recs []assess.Recommendation
-	for _, r := range v.a.Recommendations {
-		for _, it := range s.Assess.Scoring.Recommendations.Items {
-			if it.ID == r.ID && it.Provenance.IsVerified() {
-				recs = append(recs, r)
-			}
-		}
-	}
+	recs := v.a.Recommendations
 	if len(recs) == 0 {
 		return
 	}
 	b.WriteString("**" + md(v.text("cds.guidance", nil)) + "**\n\n")
 	for _, r := range recs {
-		fmt.Fprintf(b, "- %s\n", md(v.text("cds.guidance.item", message.Args{"title": r.Title, "text": r.Text, "source": r.Source})))
+		fmt.Fprintf(b, "- %s [%s]\n", md(v.text("cds.guidance.item", message.Args{"title": r.Title, "text": r.Text, "source": r.Source})),
+			md(v.text(verifiedKey(r.Verified), nil)))
 	}
 	b.WriteString("\n")
+}
+
+// verifiedKey is the catalogue's word for a verified mark.
+func verifiedKey(verified bool) string {
+	if verified {
+		return "cds.verified"
+	}
+	return "cds.unverified"
+}
+
+// writeUnverified says, under a result, how many of its calculator's
+// parameters are not verified against their publication (none: nothing).
+func writeUnverified(b *strings.Builder, v *view, r *calc.Result) {
+	if r == nil || len(r.Unverified) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "_%s_\n\n", md(v.text("cds.params.unverified", message.Args{"title": r.Title, "n": len(r.Unverified), "total": max(r.Parameters, len(r.Unverified))})))
 }
 
 func (s *Service) writeFooter(b *strings.Builder, v *view) {

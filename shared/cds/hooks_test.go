@@ -338,8 +338,26 @@ func TestNumbersEqualApp(t *testing.T) {
 					t.Errorf("the card lacks the app's plan item %s/%s", it.Pathway, it.Presentation)
 				}
 			}
-			if n := strings.Count(card.Detail, "not verified]"); n != unverifiedCitations(app.Summary.Plan) {
-				t.Errorf("the card marks %d citations not verified, the app's plan has %d", n, unverifiedCitations(app.Summary.Plan))
+			// The card marks the plan's citations and the recommendations
+			// as the app does: each not verified one says so.
+			unverifiedRecs := 0
+			for _, r := range app.Recommendations {
+				if !r.Verified {
+					unverifiedRecs++
+				}
+				if !strings.Contains(card.Detail, md(r.Text.String())) {
+					t.Errorf("the card lacks the app's recommendation %s", r.ID)
+				}
+			}
+			if n, want := strings.Count(card.Detail, "not verified]"), unverifiedCitations(app.Summary.Plan)+unverifiedRecs; n != want {
+				t.Errorf("the card marks %d citations and recommendations not verified, the app has %d", n, want)
+			}
+			// A result resting on unverified parameters says so.
+			for _, r := range []*calc.Result{app.Results[calcPreciseHBR], app.Results[calcARCHBR]} {
+				want := "of its " + jsonNum(float64(r.Parameters)) + " parameters are not verified"
+				if got := strings.Contains(card.Detail, want); got != (len(r.Unverified) > 0) {
+					t.Errorf("%s: %d of %d parameters unverified, card says %q: %v", r.Calculator, len(r.Unverified), r.Parameters, want, got)
+				}
 			}
 		})
 	}

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"regexp"
 	"strings"
 	"time"
 
@@ -261,12 +260,15 @@ func (c *Config) AppURL() string { return c.URL("/calculate/") }
 // given.
 var ErrSecretMissing = errors.New("config: secret not configured")
 
-var nonWord = regexp.MustCompile(`[^A-Za-z0-9]`)
-
 // SecretVariable returns the environment variable that holds the secret
 // named name: SMARTCALC_SECRET_ + name upper-cased, other characters as _.
 func SecretVariable(name string) string {
-	return EnvSecretPrefix + strings.ToUpper(nonWord.ReplaceAllString(name, "_"))
+	return EnvSecretPrefix + strings.ToUpper(strings.Map(func(r rune) rune {
+		if r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, name))
 }
 
 // Secret returns the value of the secret named name, as Terraform exposes it

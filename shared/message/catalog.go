@@ -1,17 +1,17 @@
 package message
 
 import (
-	"bytes"
 	"crypto/sha256"
 	_ "embed"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"unicode/utf8"
+
+	"github.com/smartcalc-app/smartcalc/shared/strictjson"
 )
 
 //go:embed messages.json
@@ -46,7 +46,7 @@ type Catalog struct {
 	strings map[Lang]map[string]string
 	config  map[Lang]map[string]string
 	raw     []byte
-	etag    string
+	etag    func() string
 }
 
 // catalogFile is the shape of messages.json.
@@ -57,16 +57,13 @@ type catalogFile struct {
 	ConfigText map[string]map[string]string `json:"config_text"`
 }
 
-var placeholderRE = regexp.MustCompile(`\{(\w+)\}`)
-
 // Parse reads a catalogue and checks it: every language of Langs has the
 // same keys with the same placeholders, no text is empty, and the zh-TW
-// texts use Chinese punctuation.
+// texts use Chinese punctuation. The catalogue keeps data, which it serves
+// (JSON) and its texts share: data must not change afterwards.
 func Parse(data []byte) (*Catalog, error) {
 	var f catalogFile
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
+	if err := strictjson.UnmarshalShared(data, &f); err != nil {
 		return nil, fmt.Errorf("message: catalogue: %w", err)
 	}
 	c := &Catalog{names: map[Lang]string{}, strings: map[Lang]map[string]string{}, config: map[Lang]map[string]string{}, raw: data}
@@ -91,18 +88,20 @@ func Parse(data []byte) (*Catalog, error) {
 	if _, ok := f.ConfigText[string(English)]; ok {
 		fail("config_text must not have en: English comes from the scoring configuration")
 	}
+	// The errors are sorted at the end, so the checks go through the maps
+	// in any order.
 	en := c.strings[English]
 	for _, l := range Langs[1:] {
-		for _, k := range sortedKeys(en) {
+		for k, text := range en {
 			tr, ok := c.strings[l][k]
 			switch {
 			case !ok:
 				fail("%s lacks %q", l, k)
-			case placeholderSet(en[k]) != placeholderSet(tr):
-				fail("%q: placeholders differ: en {%s}, %s {%s}", k, placeholderSet(en[k]), l, placeholderSet(tr))
+			case !samePlaceholders(text, tr):
+				fail("%q: placeholders differ: en {%s}, %s {%s}", k, placeholderSet(text), l, placeholderSet(tr))
 			}
 		}
-		for _, k := range sortedKeys(c.strings[l]) {
+		for k := range c.strings[l] {
 			if _, ok := en[k]; !ok {
 				fail("en lacks %q", k)
 			}
@@ -121,8 +120,8 @@ func Parse(data []byte) (*Catalog, error) {
 		}
 	}
 	for _, m := range []map[string]string{c.strings[TraditionalChinese], c.config[TraditionalChinese]} {
-		for _, k := range sortedKeys(m) {
-			if p := ASCIIPunctuation(m[k]); p != "" {
+		for k, text := range m {
+			if p := ASCIIPunctuation(text); p != "" {
 				fail("zh-TW %q: %s: use Chinese punctuation (，：；。（）！？)", k, p)
 			}
 		}
@@ -131,8 +130,11 @@ func Parse(data []byte) (*Catalog, error) {
 		sort.Strings(errs)
 		return nil, fmt.Errorf("message: catalogue: %s", strings.Join(errs, "; "))
 	}
-	sum := sha256.Sum256(data)
-	c.etag = `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`
+	// Hashed on first use: only GET /messages.json needs it.
+	c.etag = sync.OnceValue(func() string {
+		sum := sha256.Sum256(data)
+		return `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`
+	})
 	return c, nil
 }
 
@@ -150,7 +152,7 @@ var Default = sync.OnceValue(func() *Catalog {
 func (c *Catalog) JSON() []byte { return c.raw }
 
 // ETag is a strong validator of JSON.
-func (c *Catalog) ETag() string { return c.etag }
+func (c *Catalog) ETag() string { return c.etag() }
 
 // Has reports whether key is a message of the catalogue.
 func (c *Catalog) Has(key string) bool {
@@ -171,23 +173,31 @@ func (c *Catalog) ConfigText(l Lang, key string) string { return c.config[l][key
 // ConfigKeys lists the configuration texts translated into l.
 func (c *Catalog) ConfigKeys(l Lang) []string { return sortedKeys(c.config[l]) }
 
-// asciiPunctRE finds an ASCII mark that Chinese text writes full width.
-var asciiPunctRE = regexp.MustCompile(`[,;:!?()]`)
+// asciiPunct are the ASCII marks that Chinese text writes full width.
+const asciiPunct = ",;:!?()"
 
 // ASCIIPunctuation returns the first ASCII punctuation mark of a zh-TW text
 // that stands in Chinese text (next to a Han character or a placeholder,
 // spaces aside), with its context; "" when there is none. Marks inside
 // Latin runs (a citation's "2021;6:410", "10*9/L", a clock time) are left.
 func ASCIIPunctuation(s string) string {
+	if !strings.ContainsAny(s, asciiPunct) {
+		return ""
+	}
 	r := []rune(s)
 	// A placeholder stands for words of the text's language; other
 	// braces (a JSON example) do not.
 	inPlaceholder := make([]bool, len(r))
-	for _, m := range placeholderRE.FindAllStringIndex(s, -1) {
-		from, to := len([]rune(s[:m[0]])), len([]rune(s[:m[1]]))
-		for i := from; i < to; i++ {
+	for from := 0; ; {
+		start, end, ok := nextPlaceholder(s, from)
+		if !ok {
+			break
+		}
+		lo, hi := utf8.RuneCountInString(s[:start]), utf8.RuneCountInString(s[:end])
+		for i := lo; i < hi; i++ {
 			inPlaceholder[i] = true
 		}
+		from = end
 	}
 	chinese := func(i, step int) bool {
 		for ; i >= 0 && i < len(r); i += step {
@@ -202,7 +212,7 @@ func ASCIIPunctuation(s string) string {
 		return true // the start or end of the text
 	}
 	for i, x := range r {
-		if !asciiPunctRE.MatchString(string(x)) {
+		if x >= utf8.RuneSelf || strings.IndexByte(asciiPunct, byte(x)) < 0 {
 			continue
 		}
 		if chinese(i-1, -1) || chinese(i+1, 1) {
@@ -217,11 +227,45 @@ func isHan(x rune) bool {
 	return (x >= 0x4e00 && x <= 0x9fff) || (x >= 0x3400 && x <= 0x4dbf) || (x >= 0xf900 && x <= 0xfaff)
 }
 
+// samePlaceholders reports whether a and b name the same placeholders
+// (placeholderSet(a) == placeholderSet(b)), without building the sets.
+func samePlaceholders(a, b string) bool {
+	return placeholdersIn(a, b) && placeholdersIn(b, a)
+}
+
+// placeholdersIn reports whether every placeholder of a is one of b's.
+func placeholdersIn(a, b string) bool {
+	for from := 0; ; {
+		start, end, ok := nextPlaceholder(a, from)
+		if !ok {
+			return true
+		}
+		if !hasPlaceholder(b, a[start:end]) {
+			return false
+		}
+		from = end
+	}
+}
+
+// hasPlaceholder reports whether s has the placeholder ph ("{name}").
+func hasPlaceholder(s, ph string) bool {
+	for from := 0; ; {
+		start, end, ok := nextPlaceholder(s, from)
+		if !ok {
+			return false
+		}
+		if s[start:end] == ph {
+			return true
+		}
+		from = end
+	}
+}
+
 func placeholderSet(s string) string {
 	var out []string
-	for _, m := range placeholderRE.FindAllStringSubmatch(s, -1) {
-		if !slices.Contains(out, m[1]) {
-			out = append(out, m[1])
+	for _, name := range Placeholders(s) {
+		if !slices.Contains(out, name) {
+			out = append(out, name)
 		}
 	}
 	sort.Strings(out)

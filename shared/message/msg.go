@@ -136,12 +136,12 @@ func (p Printer) Sprint(m Msg) string {
 			return m.Key
 		}
 	}
-	return placeholderRE.ReplaceAllStringFunc(tmpl, func(ph string) string {
-		v, ok := m.Args[ph[1:len(ph)-1]]
+	return Fill(tmpl, func(name string) (string, bool) {
+		v, ok := m.Args[name]
 		if !ok {
-			return ph
+			return "", false
 		}
-		return p.arg(v)
+		return p.arg(v), true
 	})
 }
 

@@ -9,7 +9,6 @@ import (
 	"math"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -666,8 +665,19 @@ type tokenResponse struct {
 	expiry                                                    time.Time
 }
 
-// fhirID is FHIR's id datatype.
-var fhirID = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
+// isFHIRID reports whether s is FHIR's id datatype: 1 to 64 letters,
+// digits, hyphens and dots (^[A-Za-z0-9\-.]{1,64}$).
+func isFHIRID(s string) bool {
+	if len(s) < 1 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
 
 // parseTokenResponse checks a token response (SMART App Launch §token
 // response): Bearer, an access token, FHIR ids for patient and encounter.
@@ -687,11 +697,11 @@ func parseTokenResponse(tok *oauth2.Token, requested string, now time.Time) (*to
 		r.scope = requested
 	}
 	r.patient = extraString(tok, "patient")
-	if r.patient != "" && !fhirID.MatchString(r.patient) {
+	if r.patient != "" && !isFHIRID(r.patient) {
 		return nil, bad("patient %q is not a FHIR id", clip(r.patient))
 	}
 	r.encounter = extraString(tok, "encounter")
-	if r.encounter != "" && !fhirID.MatchString(r.encounter) {
+	if r.encounter != "" && !isFHIRID(r.encounter) {
 		return nil, bad("encounter %q is not a FHIR id", clip(r.encounter))
 	}
 	switch v := tok.Extra("need_patient_banner").(type) {

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
@@ -22,8 +23,12 @@ import (
 var idTokenAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.RS384, jose.RS512, jose.ES256, jose.ES384, jose.ES512}
 
 // fhirUserRef matches a fhirUser claim: an absolute or relative reference to
-// a Patient, Practitioner, PractitionerRole, RelatedPerson or Person.
-var fhirUserRef = regexp.MustCompile(`^(?:[^\s?#]*/)?(?:Patient|Practitioner|PractitionerRole|RelatedPerson|Person)/[A-Za-z0-9\-.]{1,64}$`)
+// a Patient, Practitioner, PractitionerRole, RelatedPerson or Person, whose
+// id (after the last slash) isFHIRID also checks. It is compiled on first
+// use: only a callback with an id_token needs it.
+var fhirUserRef = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(?:[^\s?#]*/)?(?:Patient|Practitioner|PractitionerRole|RelatedPerson|Person)/[^/]+$`)
+})
 
 var errNoKey = errors.New("no JWKS key matches the id_token's kid and alg")
 
@@ -125,7 +130,7 @@ func (f *Flow) verifyIDToken(ctx context.Context, reg *Registration, l *store.La
 // (Practitioner/123) or absolute with https (http only for allowed
 // loopback), never another scheme such as javascript:.
 func (f *Flow) fhirUserOK(s string) bool {
-	if len(s) > maxURLLen || !fhirUserRef.MatchString(s) {
+	if len(s) > maxURLLen || !fhirUserRef().MatchString(s) || !isFHIRID(s[strings.LastIndexByte(s, '/')+1:]) {
 		return false
 	}
 	if !strings.Contains(s, ":") {

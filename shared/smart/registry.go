@@ -19,6 +19,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/smartcalc-app/smartcalc/shared/config"
 )
@@ -328,7 +329,10 @@ const maxURLLen = 2048
 
 // hostLiteral matches an escaped literal host (and port) in a pattern:
 // letters, digits, hyphens, \. for dots, and an optional :port.
-var hostLiteral = regexp.MustCompile(`^[A-Za-z0-9-]+(?:\\\.[A-Za-z0-9-]+)*(?::[0-9]+)?$`)
+// It is compiled on first use: only an iss_pattern registration needs it.
+var hostLiteral = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[A-Za-z0-9-]+(?:\\\.[A-Za-z0-9-]+)*(?::[0-9]+)?$`)
+})
 
 // literalOrigin returns the scheme and host an iss_pattern pins, "https://host",
 // when the pattern starts with ^https:// (or ^http://) followed by a
@@ -349,7 +353,7 @@ func literalOrigin(pattern string) (origin string, ok bool) {
 		return "", false
 	}
 	host, _, found := strings.Cut(rest, "/")
-	if !found || !hostLiteral.MatchString(host) {
+	if !found || !hostLiteral().MatchString(host) {
 		return "", false
 	}
 	return scheme + "://" + strings.ReplaceAll(host, `\.`, "."), true

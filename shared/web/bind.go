@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"net/http"
 	"strings"
+	"sync"
 )
 
 // The sessionStorage fallback of the browser binding (architecture §1). An
@@ -43,7 +44,9 @@ func scriptHash(s string) string {
 	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
 }
 
-var scriptPage = template.Must(template.New("script").Parse(`<!doctype html>
+// scriptPage is parsed on first use.
+var scriptPage = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("script").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>SMART Calc</title><style>` + pageStyle + `</style></head>
 <body><main aria-live="polite"><p>{{.Text}}</p>
@@ -52,6 +55,7 @@ var scriptPage = template.Must(template.New("script").Parse(`<!doctype html>
 <script>{{.Script}}</script>
 </body></html>
 `))
+})
 
 // scriptPageOut writes a no-store page that runs script with data.
 func scriptPageOut(w http.ResponseWriter, frameAncestors []string, text, script string, data any) {
@@ -68,7 +72,7 @@ func scriptPageOut(w http.ResponseWriter, frameAncestors []string, text, script 
 	NoStore(h)
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
-	_ = scriptPage.Execute(w, struct {
+	_ = scriptPage().Execute(w, struct {
 		Text   string
 		Data   template.JS
 		Script template.JS

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/smartcalc-app/smartcalc/shared/message"
 )
@@ -73,7 +74,10 @@ var styleHash = func() string {
 	return "sha256-" + base64.StdEncoding.EncodeToString(sum[:])
 }()
 
-var page = template.Must(template.New("error").Parse(`<!doctype html>
+// page is the error page's template, parsed on first use: most instances
+// never write one.
+var page = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("error").Parse(`<!doctype html>
 <html lang="{{.Lang}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.HeadTitle}}</title><style>` + pageStyle + `</style></head>
 <body><main role="alert" aria-live="assertive">
@@ -85,6 +89,7 @@ var page = template.Must(template.New("error").Parse(`<!doctype html>
 <p class="meta">{{.StatusText}}{{if .Correlation}} · {{.Reference}} <code>{{.Correlation}}</code>{{end}}</p>
 </main></body></html>
 `))
+})
 
 // pageData is a Problem written in one language.
 type pageData struct {
@@ -127,7 +132,7 @@ func ErrorPage(w http.ResponseWriter, r *http.Request, frameAncestors []string, 
 		h.Set("Retry-After", strconv.Itoa(p.RetryAfter))
 	}
 	w.WriteHeader(p.Status)
-	_ = page.Execute(w, d)
+	_ = page().Execute(w, d)
 }
 
 // sprintAll writes messages in say's language.
