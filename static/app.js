@@ -163,8 +163,9 @@ function showRelaunch(reason, params) {
   announce(t('relaunch.title'));
 }
 
-/** endedReason says why the server ended a session: idle, its lifetime, or expired or unknown. */
+/** endedReason says why the server ended a session: idle, its lifetime, a sign-out in another tab sharing it, or expired or unknown. */
 function endedReason(e) {
+  if (e.code === 'session_signed_out') return ['signed-out-elsewhere'];
   const m = e.limitMinutes;
   if (e.code === 'session_idle' && m) return ['idle', { minutes: number(m) }];
   if (e.code === 'session_lifetime' && m) return ['lifetime', { hours: number(m / 60, 1) }];

@@ -118,6 +118,11 @@ func (h *Handler) session(w http.ResponseWriter, r *http.Request) *assess.Sessio
 		h.fail(w, r, log, err)
 		return nil
 	}
+	if err := ss.ActivityError(); err != nil {
+		// Served all the same: the idle timeout then counts from the
+		// last activity recorded, so the session ends early, never late.
+		log.Warn("session activity not recorded", "cause", activityCause(err), "err", err.Error())
+	}
 	return ss
 }
 
@@ -176,6 +181,14 @@ func (h *Handler) assessment(w http.ResponseWriter, r *http.Request) {
 	localized(w, r, http.StatusOK, a)
 }
 
+// activityCause names a failed activity write for the log.
+func activityCause(err error) string {
+	if errors.Is(err, store.ErrUnavailable) {
+		return "store_unavailable"
+	}
+	return "store_error"
+}
+
 // isJSON reports whether a Content-Type is application/json (any
 // parameters, such as charset, allowed).
 func isJSON(ct string) bool {
@@ -207,6 +220,10 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, log *slog.Logger,
 	case errors.Is(err, assess.ErrLifetime):
 		log.Warn("session refused", "status", 401, "cause", "session_lifetime")
 		h.sessionEnded(w, p, "session_lifetime", h.SessionTTL)
+	case errors.Is(err, assess.ErrSignedOut):
+		log.Warn("session refused", "status", 401, "cause", "session_signed_out")
+		w.Header().Set("WWW-Authenticate", `Bearer realm="smartcalc"`)
+		web.JSONError(w, http.StatusUnauthorized, "session_signed_out", p.Text("api.session-signed-out", nil))
 	case errors.Is(err, assess.ErrNoSession):
 		log.Warn("session refused", "status", 401, "cause", "no_session")
 		w.Header().Set("WWW-Authenticate", `Bearer realm="smartcalc"`)

@@ -51,6 +51,7 @@ func TestSessionErrorsMapToStatus(t *testing.T) {
 		{assess.ErrNoSession, http.StatusUnauthorized, "session_expired", 0, "Relaunch"},
 		{assess.ErrIdle, http.StatusUnauthorized, "session_idle", 30, "30 minutes without use"},
 		{assess.ErrLifetime, http.StatusUnauthorized, "session_lifetime", 480, "at most 8 hours"},
+		{assess.ErrSignedOut, http.StatusUnauthorized, "session_signed_out", 0, "signed out"},
 		{assess.ErrSessionExpired, http.StatusUnauthorized, "session_expired", 0, "Relaunch"},
 		{fmt.Errorf("%w: token endpoint 503", assess.ErrEHRUnavailable), http.StatusBadGateway, "ehr_unavailable", 0, ""},
 		{context.DeadlineExceeded, http.StatusGatewayTimeout, "timeout", 0, ""},

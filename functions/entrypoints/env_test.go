@@ -99,3 +99,27 @@ func TestIdleTimeoutFromConfig(t *testing.T) {
 		t.Errorf("after 10 minutes unused: %d %s, want 401 session_idle with limit_minutes 10", status, body)
 	}
 }
+
+// TestBindingOffLoggedAtStart: a registration that turns the browser
+// binding off is named in a warning when launch or callback starts; one
+// that keeps it is not.
+func TestBindingOffLoggedAtStart(t *testing.T) {
+	key := map[string]string{config.EnvLaunchKey: base64.StdEncoding.EncodeToString(make([]byte, 32))}
+	for _, name := range []string{"launch", "callback"} {
+		var logs strings.Builder
+		e := &entrypoints.Env{Config: load(t, key), Log: slog.New(slog.NewJSONHandler(&logs, nil)),
+			Registrations: []smart.Registration{{ID: "unbound-ehr", Issuer: "https://unbound.example/fhir", ClientID: "calc",
+				ClientAuth: smart.ClientAuth{Type: smart.AuthPublic}, Scope: "launch patient/Patient.rs", Launch: []string{"ehr"},
+				AllowedHosts: []string{"unbound.example"}, BrowserBinding: smart.BindingOff}}}
+		if _, err := e.Handler(name); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		out := logs.String()
+		if strings.Count(out, "browser binding off") != 1 || !strings.Contains(out, `"registration":"unbound-ehr"`) || !strings.Contains(out, `"level":"WARN"`) {
+			t.Errorf("%s start-up log, want one warning naming unbound-ehr:\n%s", name, out)
+		}
+		if strings.Contains(out, `"registration":"ehr"`) {
+			t.Errorf("%s warned about a registration that keeps the binding:\n%s", name, out)
+		}
+	}
+}

@@ -14,6 +14,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -29,6 +30,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/css"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 
@@ -37,6 +39,7 @@ import (
 	"github.com/smartcalc-app/smartcalc/shared/ehrsim"
 	"github.com/smartcalc-app/smartcalc/shared/smart"
 	"github.com/smartcalc-app/smartcalc/shared/smarttest"
+	"github.com/smartcalc-app/smartcalc/shared/store"
 )
 
 // browserTimeout bounds each browser test: the browser dies with it.
@@ -247,12 +250,43 @@ func (b *tab) attr(sel, name string) string {
 func (b *tab) describe() string {
 	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
 	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + ' | status: ' + ((document.getElementById('status') || {}).textContent || '') +
-  ' | ' + (document.body ? document.body.innerText.slice(0, 600).replace(/\s+/g, ' ') : '')`))
+	// innerText falls back to all the text, hidden panels included, when
+	// the document is not rendered: say which panels show, and whether
+	// anything is rendered at all, before the text.
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => {
+  const $ = (id) => document.getElementById(id);
+  const nav = performance.getEntriesByType('navigation')[0];
+  const shown = ['app', 'relaunch', 'error-panel'].filter((id) => $(id) && !$(id).hidden);
+  const rendered = !!document.body && document.body.getClientRects().length > 0;
+  return location.href + ' | ' + document.readyState + ', ' + document.visibilityState +
+    ', document started ' + Math.round(performance.timeOrigin) + (nav ? ' (' + nav.type + ')' : '') +
+    ' | status: ' + (($('status') || {}).textContent || '') +
+    ' | shown: ' + (shown.join(', ') || 'none') + ($('relaunch') && !$('relaunch').hidden ? ' (' + ($('relaunch-reason') || {}).textContent + ')' : '') +
+    ' | ' + (rendered ? 'rendered' : 'NOT RENDERED (no layout box: the text below includes hidden parts)') +
+    ' | ' + (document.body ? document.body.innerText.slice(0, 600).replace(/\s+/g, ' ') : '');
+})()`))
 	if err != nil {
 		s = "(unreadable: " + err.Error() + ")"
 	}
-	return s + b.consoleText()
+	return s + b.documentsText() + b.consoleText()
+}
+
+// documentsText lists the documents this tab requested, in order (paths
+// only: queries hold codes and states), to show a navigation the test did
+// not make.
+func (b *tab) documentsText() string {
+	var sb strings.Builder
+	for _, r := range b.requestsSeen() {
+		if r.Type != network.ResourceTypeDocument {
+			continue
+		}
+		u := r.Request.URL
+		if i := strings.IndexAny(u, "?#"); i >= 0 {
+			u = u[:i]
+		}
+		fmt.Fprintf(&sb, "\n  document %s %s", r.Request.Method, u)
+	}
+	return sb.String()
 }
 
 func (b *tab) consoleText() string {
@@ -337,11 +371,23 @@ func (b *tab) saveArtifact(name string, png []byte, shows string) string {
 // server's new assessment.
 func (b *tab) setHemoglobin(v string) {
 	b.t.Helper()
-	b.change(
-		chromedp.Focus(chromedp.CSS("#phbr-in-hemoglobin")),
-		chromedp.Evaluate[chromedp.Void](`document.getElementById('phbr-in-hemoglobin').select()`),
-		chromedp.SendKeys(chromedp.CSS("#phbr-in-hemoglobin"), v+"\t"),
-	)
+	b.change(typeInto("phbr-in-hemoglobin", v)...)
+}
+
+// typeInto types v into the input with that id as a clinician does: focus
+// it, select the old value, type, Tab away. Like a clinician, it waits
+// until the field is rendered (chromedp's Click and SendKeys wait for that
+// themselves, Focus does not): a document can have run all its scripts
+// and still not be rendered, as in a cross-site iframe that the EHR's page
+// has not laid out yet, and then its fields cannot take focus ("Element is
+// not focusable").
+func typeInto(id, v string) []chromedp.Action[chromedp.Void] {
+	sel := "#" + id
+	return []chromedp.Action[chromedp.Void]{
+		chromedp.Focus(chromedp.CSS(sel), chromedp.NodeVisible),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('` + id + `').select()`),
+		chromedp.SendKeys(chromedp.CSS(sel), v+"\t"),
+	}
 }
 
 // launchInto runs the EHR launch for patient in the tab and waits until
@@ -705,6 +751,51 @@ func TestBrowserEmbeddedLaunch(t *testing.T) {
 	}
 }
 
+// TestBrowserEmbeddedShownLater: the EHR page keeps SMART Calc's iframe
+// hidden (display: none, as an EHR does with an app in a background tab)
+// until after the app has loaded in it. A cross-site frame that its
+// embedder has not laid out is not rendered: scripts run, nothing has a
+// layout box, nothing can take focus. This is also what a busy EHR page
+// does for a moment, and what made TestBrowserEmbeddedLaunch fail under
+// load ("Element is not focusable"). Once shown, the app is whole: the
+// scores are right and a what-if works.
+func TestBrowserEmbeddedShownLater(t *testing.T) {
+	ehrOrigin := ""
+	e := start(t, memoryStore, nil, &Tune{Env: func(en *entrypoints.Env) {
+		ehrOrigin = "http://localhost:" + en.Config.BaseURL.Port()
+		en.Config.FrameAncestors = append(en.Config.FrameAncestors, ehrOrigin)
+	}}, nil)
+	b := newBrowser(t, nil)
+	hide := `new MutationObserver((ms, o) => { for (const m of ms) for (const n of m.addedNodes) if (n.tagName === 'IFRAME') { n.style.display = 'none'; o.disconnect(); } }).observe(document, {childList: true, subtree: true});`
+	if _, err := chromedp.Call(b.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: hide}); err != nil {
+		t.Fatalf("Page.addScriptToEvaluateOnNewDocument: %v", err)
+	}
+	b.navigate(ehrOrigin + "/ehr/embed?patient=hbr-anticoag")
+	id := waitTarget(t, b, func(i *target.Info) bool {
+		return i.Type == "iframe" && strings.HasPrefix(i.URL, e.URL+"/calculate/")
+	})
+	f := b.attach(id)
+	f.waitStatus("Assessment loaded.")
+	if eval[bool](f, `document.body.getClientRects().length > 0`) {
+		t.Fatal("the hidden iframe's document is rendered: this test proves nothing")
+	}
+	// While hidden, the field exists but cannot take focus, and typeInto
+	// waits for it to be rendered instead of failing.
+	if _, err := chromedp.Run(f.ctx, chromedp.Focus(chromedp.CSS("#phbr-in-hemoglobin"))); err == nil || !strings.Contains(err.Error(), "not focusable") {
+		t.Errorf("focusing a field of the unrendered frame: %v, want Chromium's 'Element is not focusable'", err)
+	}
+	ctx, cancel := context.WithTimeout(f.ctx, 500*time.Millisecond)
+	err := chromedp.Do(ctx, typeInto("phbr-in-hemoglobin", "9")...)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("typeInto on the unrendered frame: %v, want it still waiting for the field to be rendered", err)
+	}
+	eval[chromedp.Void](b, `document.querySelector('iframe').style.display = ''`)
+	f.setHemoglobin("9")
+	f.checkScore("41", "very-hbr", "Very HBR")
+	f.noConsoleErrors()
+}
+
 // cookieProbeJS sets a SameSite=None cookie and reports whether it stuck.
 const cookieProbeJS = `(() => {
   document.cookie = 'smartcalc_probe=1; SameSite=None; Secure; Path=/';
@@ -860,11 +951,7 @@ func TestBrowserRelaunch(t *testing.T) {
 
 	b.launchInto(e, "low-risk")
 	offset.Store(int64(9 * time.Hour)) // past the 8 h session TTL
-	b.do(
-		chromedp.Focus(chromedp.CSS("#phbr-in-hemoglobin")),
-		chromedp.Evaluate[chromedp.Void](`document.getElementById('phbr-in-hemoglobin').select()`),
-		chromedp.SendKeys(chromedp.CSS("#phbr-in-hemoglobin"), "9\t"),
-	)
+	b.do(typeInto("phbr-in-hemoglobin", "9")...)
 	relaunch("The session reached its time limit of 8 hours.")
 	if h := b.handle(); h != "" {
 		t.Error("the expired handle is still in sessionStorage")
@@ -879,24 +966,37 @@ func TestBrowserRelaunch(t *testing.T) {
 	offset.Store(0)
 	b.launchInto(e, "low-risk")
 	h := b.handle()
+	// A duplicated tab holds a copy of the handle (Chromium copies
+	// sessionStorage with the tab): this one is given it the same way.
+	dup := b.newTab()
+	dup.navigate(e.URL + "/calculate/evaluate.html")
+	eval[chromedp.Void](dup, fmt.Sprintf(`sessionStorage.setItem(%q, %q)`, sessionKey, h))
+	dup.navigate(e.URL + "/calculate/")
+	dup.waitStatus("Assessment loaded.")
 	b.do(chromedp.Click(chromedp.CSS("#signout-btn")))
 	relaunch("You signed out; this tab no longer holds a session.")
 	if b.handle() != "" {
 		t.Error("the handle is still in sessionStorage after sign-out")
 	}
-	if _, err := e.store.GetSession(context.Background(), smart.SessionID(h)); err == nil {
-		t.Error("the session is still in the store after sign-out")
+	if _, err := e.store.GetSession(context.Background(), smart.SessionID(h)); !errors.Is(err, store.ErrSignedOut) {
+		t.Errorf("the store gives %v after sign-out, want ErrSignedOut", err)
 	}
+	// The duplicate's next what-if says why its session ended.
+	dup.do(typeInto("phbr-in-hemoglobin", "9")...)
+	dup.waitFor("the duplicate's relaunch message", `(() => { const r = document.getElementById('relaunch'); return r && !r.hidden ? 'ok' : ''; })()`)
+	if got, want := dup.text("#relaunch-reason"), "This session was signed out in another tab or window that shared it (a duplicated tab shares its session)."; got != want {
+		t.Errorf("duplicate tab's #relaunch-reason %q, want %q", got, want)
+	}
+	if dup.handle() != "" {
+		t.Error("the duplicate tab still holds the signed-out handle")
+	}
+	dup.noConsoleErrors("401")
 
 	// Idle: the page was left open, unused, for longer than the idle
 	// timeout; the next action says so, in either language.
 	b.launchInto(e, "low-risk")
 	offset.Store(int64(31 * time.Minute))
-	b.do(
-		chromedp.Focus(chromedp.CSS("#phbr-in-hemoglobin")),
-		chromedp.Evaluate[chromedp.Void](`document.getElementById('phbr-in-hemoglobin').select()`),
-		chromedp.SendKeys(chromedp.CSS("#phbr-in-hemoglobin"), "9\t"),
-	)
+	b.do(typeInto("phbr-in-hemoglobin", "9")...)
 	relaunch("The session ended after 30 minutes without use.")
 	if b.handle() != "" {
 		t.Error("the idle handle is still in sessionStorage")
@@ -1302,31 +1402,20 @@ func TestBrowserImpossibleBirthDate(t *testing.T) {
 		if got := b.text("#patient-birth-date"); got != tt.date {
 			t.Errorf("%s: birth date cell %q, want %q", tt.patient, got, tt.date)
 		}
-		b.setLang("zh-TW")
-		// The banner's sentence is the server's: it changes when the page's
-		// new request in zh-TW has answered, after the page's language.
-		got := b.waitFor("the zh-TW age cell", fmt.Sprintf(`(() => { const t = document.getElementById('patient-age').textContent.trim(); return t !== %q ? t : ''; })()`, tt.en))
-		if got != tt.zh {
+		// The banner's sentence is the server's: it comes with the
+		// answers the page asks for again in the new language.
+		b.switchLang("zh-TW", "評估已載入。")
+		if got := b.text("#patient-age"); got != tt.zh {
 			t.Errorf("%s: zh-TW age cell %q, want %q", tt.patient, got, tt.zh)
 		}
 		b.noConsoleErrors()
 		if tt.patient == "birth-too-old" {
 			b.screenshot("birth-date-zh-TW", "birth-too-old in Traditional Chinese: the banner says why no age is shown")
 		}
-		b.setLang("en") // the choice is remembered: the next launch waits for English
+		b.switchLang("en", "Assessment loaded.") // the choice is remembered: the next launch waits for English
 	}
 	b.launchInto(e, "low-risk")
 	if got := b.text("#patient-age"); !strings.HasSuffix(got, " years") || strings.Contains(b.attr("#patient-age", "class"), "birth-problem") {
 		t.Errorf("a plausible birth date: age cell %q class %q", got, b.attr("#patient-age", "class"))
 	}
-}
-
-// setLang picks a language in the page's selector, as a clinician does.
-func (b *tab) setLang(lang string) {
-	b.t.Helper()
-	b.do(
-		chromedp.SetValue(chromedp.CSS("#lang-select"), lang),
-		chromedp.Evaluate[chromedp.Void](`document.getElementById('lang-select').dispatchEvent(new Event('change', {bubbles: true}))`),
-	)
-	b.waitFor(lang, `document.documentElement.lang === '`+lang+`' ? 'ok' : ''`)
 }

@@ -177,11 +177,7 @@ func TestBrowserUnitSwitches(t *testing.T) {
 	}
 	// A value typed in the switched unit is sent in it, and converted by
 	// the server: 10 000 /µL is 10 ×10⁹/L.
-	b.change(
-		chromedp.Focus(chromedp.CSS("#phbr-in-wbc")),
-		chromedp.Evaluate[chromedp.Void](`document.getElementById('phbr-in-wbc').select()`),
-		chromedp.SendKeys(chromedp.CSS("#phbr-in-wbc"), "10000\t"),
-	)
+	b.change(typeInto("phbr-in-wbc", "10000")...)
 	if got := key("wbc"); got != "10000 /µL" || b.attr(`[data-testid="key-wbc"]`, "data-origin") != "entered" {
 		t.Errorf("WBC entered as 10000 /µL shows %q (%s)", got, b.attr(`[data-testid="key-wbc"]`, "data-origin"))
 	}

@@ -50,15 +50,26 @@ func dump(r *readiness.Report) string {
 // profile, pass every check.
 func TestDoctorSandboxProfiles(t *testing.T) {
 	e := start(t, memoryStore, nil, nil, nil)
-	for _, c := range []struct{ profile, registration, version string }{
-		{ehrsim.ProfileDefault, "sandbox", "v2"},
-		{ehrsim.ProfileOracle, "sandbox-oracle", "v1"},
-		{ehrsim.ProfileEpic, "sandbox-epic", "v2"},
+	for _, c := range []struct {
+		profile, registration, version string
+		warn                           []string // the checks that warn; every other one passes
+	}{
+		{ehrsim.ProfileDefault, "sandbox", "v2", nil},
+		{ehrsim.ProfileOracle, "sandbox-oracle", "v1", nil},
+		// A public client gets no refresh token from Epic: the sandbox's
+		// Epic registration is public, as a first registration often is.
+		{ehrsim.ProfileEpic, "sandbox-epic", "v2", []string{"refresh"}},
 	} {
 		ep, _ := e.Sandbox.Endpoints(c.profile)
 		r := e.checkReport(t, ep.FHIRBase)
-		if r.Registration != c.registration || r.Summary[readiness.Pass] != len(r.Checks) || len(r.Checks) != 16 {
-			t.Errorf("%s: registration %q, %v:\n%s", c.profile, r.Registration, r.Summary, dump(r))
+		var warned []string
+		for _, ch := range r.Checks {
+			if ch.Status == readiness.Warn {
+				warned = append(warned, ch.ID)
+			}
+		}
+		if r.Registration != c.registration || r.Summary[readiness.Pass]+len(c.warn) != len(r.Checks) || len(r.Checks) != 17 || !slices.Equal(warned, c.warn) {
+			t.Errorf("%s: registration %q, %v, warnings %v (want %v):\n%s", c.profile, r.Registration, r.Summary, warned, c.warn, dump(r))
 		}
 		if r.Console == nil || r.Console.SMARTVersion != c.version || r.Console.LaunchURI != e.URL+"/launch" {
 			t.Errorf("%s: console %+v", c.profile, r.Console)
@@ -66,6 +77,18 @@ func TestDoctorSandboxProfiles(t *testing.T) {
 		if id, _ := r.Check("id-token"); !strings.Contains(id.Detail, ep.IDTokenIssuer) {
 			t.Errorf("%s: id-token does not name the issuer %s: %s", c.profile, ep.IDTokenIssuer, id.Detail)
 		}
+	}
+	// The Epic warning follows the client type: a confidential
+	// registration gets refresh tokens from Epic.
+	ep, _ := e.Sandbox.Endpoints(ehrsim.ProfileEpic)
+	r := e.checkReport(t, ep.FHIRBase)
+	if c, _ := r.Check("refresh"); !strings.Contains(c.Detail, "Epic issues refresh tokens only to") || !strings.Contains(c.Fix, "private_key_jwt") {
+		t.Errorf("Epic, public client: refresh %+v", c)
+	}
+	registrationOf(e.Env, "sandbox-epic").ClientAuth = smart.ClientAuth{Type: smart.AuthPrivateKeyJWT, Key: "epic-key", KID: "k1", Alg: "RS384"}
+	r = e.checkReport(t, ep.FHIRBase)
+	if c, _ := r.Check("refresh"); c.Status != readiness.Pass || !strings.Contains(c.Detail, "confidential client (private_key_jwt)") {
+		t.Errorf("Epic, confidential client: refresh %+v", c)
 	}
 }
 
@@ -221,7 +244,7 @@ func TestDoctorCommand(t *testing.T) {
 		return code, out.String(), errOut.String()
 	}
 	code, out, errOut := run(base + "/ehr/fhir")
-	if code != 0 || !strings.Contains(out, "Registration: sandbox\n") || !strings.Contains(out, "Summary: 16 pass, 0 warn, 0 fail, 0 skip") {
+	if code != 0 || !strings.Contains(out, "Registration: sandbox\n") || !strings.Contains(out, "Summary: 17 pass, 0 warn, 0 fail, 0 skip") {
 		t.Errorf("text: exit %d\n%s%s", code, out, errOut)
 	}
 	code, out, _ = run("-json", "sandbox-epic")

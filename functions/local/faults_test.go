@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 	"github.com/smartcalc-app/smartcalc/shared/assess"
 	"github.com/smartcalc-app/smartcalc/shared/ehrsim"
 	"github.com/smartcalc-app/smartcalc/shared/smart"
+	"github.com/smartcalc-app/smartcalc/shared/store"
 )
 
 func dataError(a *assess.Assessment, resource string) *assess.DataError {
@@ -173,19 +175,69 @@ func TestAssessmentFaults(t *testing.T) {
 }
 
 func TestSignOut(t *testing.T) {
-	e := start(t, memoryStore, nil, nil, nil)
+	for _, kind := range kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			e := start(t, kind, nil, nil, nil)
+			h := e.launch(t, "low-risk")
+			if status, body := e.api(t, "GET", "context", h, ""); status != 200 {
+				t.Fatalf("context before sign-out: %d %s", status, body)
+			}
+			if status, body := e.api(t, "DELETE", "session", h, ""); status != 204 {
+				t.Fatalf("DELETE session: %d %s", status, body)
+			}
+			if _, err := e.store.GetSession(context.Background(), smart.SessionID(h)); !errors.Is(err, store.ErrSignedOut) {
+				t.Errorf("the store gives %v for the signed-out session, want ErrSignedOut", err)
+			}
+			// Another tab holding the same handle (a duplicated tab copies
+			// sessionStorage) is told the session was signed out, not only
+			// that it is missing; so is a second sign-out.
+			for _, call := range [][2]string{{"GET", "assessment"}, {"GET", "context"}, {"DELETE", "session"}} {
+				status, raw := e.api(t, call[0], call[1], h, "")
+				var body struct{ Error, Message string }
+				json.Unmarshal(raw, &body)
+				if status != 401 || body.Error != "session_signed_out" || !strings.Contains(body.Message, "signed out") {
+					t.Errorf("%s %s after sign-out: %d %s, want 401 session_signed_out", call[0], call[1], status, raw)
+				}
+			}
+			if !strings.Contains(e.logs.String(), `"cause":"session_signed_out"`) {
+				t.Error("no log line says the request came after a sign-out")
+			}
+		})
+	}
+}
+
+// TestActivityWriteFailureServes: an API call whose activity write fails
+// (the session read worked) is served, logged, and costs no retry; the next
+// call writes the activity again.
+func TestActivityWriteFailureServes(t *testing.T) {
+	var offset atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	e := start(t, memoryStore, nil, nil, now)
 	h := e.launch(t, "low-risk")
-	if status, body := e.api(t, "GET", "context", h, ""); status != 200 {
-		t.Fatalf("context before sign-out: %d %s", status, body)
+	offset.Store(int64(2 * time.Minute)) // the next call records activity
+	e.store.touchDown.Store(true)
+	e.store.touches.Store(0)
+	for _, path := range []string{"context", "assessment"} {
+		if status, body := e.api(t, "GET", path, h, ""); status != 200 {
+			t.Errorf("%s with a failing activity write: %d %.300s, want 200", path, status, body)
+		}
 	}
-	if status, body := e.api(t, "DELETE", "session", h, ""); status != 204 {
-		t.Fatalf("DELETE session: %d %s", status, body)
+	if n := e.store.touches.Load(); n != 2 {
+		t.Errorf("%d activity writes for 2 calls, want 2 (one each, no retry)", n)
 	}
-	if _, err := e.store.GetSession(context.Background(), smart.SessionID(h)); err == nil {
-		t.Error("the session is still in the store")
+	if logs := e.logs.String(); !strings.Contains(logs, `"message":"session activity not recorded"`) || !strings.Contains(logs, `"cause":"store_unavailable"`) {
+		t.Errorf("no warning for the activity not recorded:\n%s", lastLines(logs, 10))
 	}
-	if status, _ := e.api(t, "GET", "assessment", h, ""); status != 401 {
-		t.Errorf("assessment after sign-out: %d, want 401", status)
+	e.store.touchDown.Store(false)
+	e.store.touches.Store(0)
+	if status, _ := e.api(t, "GET", "context", h, ""); status != 200 {
+		t.Errorf("context after the store came back: %d", status)
+	}
+	if n := e.store.touches.Load(); n != 1 {
+		t.Errorf("%d activity writes after the store came back, want 1", n)
+	}
+	if status, _ := e.api(t, "GET", "context", h, ""); status != 200 || e.store.touches.Load() != 1 {
+		t.Errorf("the next call within the minute: %d, %d writes in all, want 200 and no new write", status, e.store.touches.Load())
 	}
 }
 

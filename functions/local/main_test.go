@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -58,6 +59,17 @@ type spyStore struct {
 	secrets   []string
 	tamper    atomic.Bool
 	consumeMu sync.Mutex
+	// touchDown makes every activity write fail as a store outage would.
+	touchDown atomic.Bool
+	touches   atomic.Int32
+}
+
+func (s *spyStore) Touch(ctx context.Context, sess *store.Session, at time.Time) error {
+	s.touches.Add(1)
+	if s.touchDown.Load() {
+		return fmt.Errorf("%w: the test's activity writes fail", store.ErrUnavailable)
+	}
+	return s.Store.Touch(ctx, sess, at)
 }
 
 func (s *spyStore) note(v ...string) {

@@ -25,12 +25,14 @@ import (
 // unknown or has ended: the clinician must relaunch from the EHR (401).
 var ErrNoSession = errors.New("assess: no session")
 
-// ErrIdle and ErrLifetime say why a session ended: it went the idle timeout
-// without a request, or it reached its absolute lifetime. Both wrap
-// ErrNoSession.
+// ErrIdle, ErrLifetime and ErrSignedOut say why a session ended: it went
+// the idle timeout without a request, it reached its absolute lifetime, or
+// the clinician signed out (in this tab or in another one holding the same
+// handle, such as a duplicated tab). All wrap ErrNoSession.
 var (
-	ErrIdle     = fmt.Errorf("%w: the session ended after the idle timeout", ErrNoSession)
-	ErrLifetime = fmt.Errorf("%w: the session reached its lifetime", ErrNoSession)
+	ErrIdle      = fmt.Errorf("%w: the session ended after the idle timeout", ErrNoSession)
+	ErrLifetime  = fmt.Errorf("%w: the session reached its lifetime", ErrNoSession)
+	ErrSignedOut = fmt.Errorf("%w: the session was signed out", ErrNoSession)
 )
 
 // DefaultTouchEvery is how often, at most, Load records a session's
@@ -142,7 +144,14 @@ type Session struct {
 	// being inside the margin: a token that lives less than the margin
 	// would otherwise be refreshed before every request.
 	renewed string
+	// activityErr is why Load could not record this request as the
+	// session's activity (nil if it did, or had no need to).
+	activityErr error
 }
+
+// ActivityError is why Load could not record the request as the session's
+// activity, or nil. The request is served all the same; the caller logs it.
+func (ss *Session) ActivityError() error { return ss.activityErr }
 
 // Store returns the session's current stored form.
 func (ss *Session) Store() *store.Session {
@@ -155,8 +164,15 @@ func (ss *Session) Store() *store.Session {
 // ("Bearer <handle>") and records the request as the session's activity.
 // One store read; when the recorded activity is TouchEvery old or older,
 // also one blind store write (Sessions.Touch), which never conflicts with a
-// token refresh. An ended session gives ErrIdle or ErrLifetime, an unknown
-// one ErrNoSession.
+// token refresh. An ended session gives ErrIdle, ErrLifetime or
+// ErrSignedOut, an unknown one ErrNoSession.
+//
+// A failed activity write does not fail the request: the read just proved
+// the session live, and the write is not retried (an API call stays within
+// one read and at most one write). Session.ActivityError says why, for the
+// caller's log. The recorded activity then stays where it was, so the next
+// request tries again, and until one succeeds the session can only end
+// earlier than its idle timeout after its last request, never later.
 func (s *Service) Load(ctx context.Context, authorization string) (*Session, error) {
 	scheme, handle, ok := strings.Cut(strings.TrimSpace(authorization), " ")
 	handle = strings.TrimSpace(handle)
@@ -169,6 +185,8 @@ func (s *Service) Load(ctx context.Context, authorization string) (*Session, err
 		return nil, ErrIdle
 	case errors.Is(err, store.ErrExpired):
 		return nil, ErrLifetime
+	case errors.Is(err, store.ErrSignedOut):
+		return nil, ErrSignedOut
 	case errors.Is(err, store.ErrNotFound):
 		return nil, ErrNoSession
 	case err != nil:
@@ -178,12 +196,13 @@ func (s *Service) Load(ctx context.Context, authorization string) (*Session, err
 	if every <= 0 {
 		every = DefaultTouchEvery
 	}
+	ss := &Session{svc: s, st: st}
 	if now := s.now(); now.Sub(st.LastActiveAt) >= every {
 		if err := s.Sessions.Touch(ctx, st, now); err != nil {
-			return nil, fmt.Errorf("assess: record session activity: %w", err)
+			ss.activityErr = fmt.Errorf("assess: record session activity: %w", err)
 		}
 	}
-	return &Session{svc: s, st: st}, nil
+	return ss, nil
 }
 
 // token returns a usable access token, refreshing first when it is about to
@@ -285,11 +304,12 @@ func (ss *Session) FHIR() *fhir.Client {
 	}
 }
 
-// End deletes the session: the clinician signed out. The handle stops
-// working at once on every instance; the EHR's own tokens simply expire
+// End signs the session out: the clinician signed out. The handle stops
+// working at once on every instance (its tokens are erased; another tab
+// holding it is told it was signed out); the EHR's own tokens simply expire
 // (SMART defines no revocation an app can rely on).
 func (s *Service) End(ctx context.Context, ss *Session) error {
-	if err := s.Sessions.DeleteSession(ctx, ss.Store().ID); err != nil {
+	if err := s.Sessions.SignOut(ctx, ss.Store().ID); err != nil {
 		return fmt.Errorf("assess: end session: %w", err)
 	}
 	return nil

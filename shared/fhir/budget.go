@@ -14,44 +14,54 @@ import (
 var errTooLarge = errors.New("response too large")
 
 // budget is one FetchRecord's byte budget, shared by its concurrent
-// requests through the context.
+// requests through the context. It holds the bytes of the responses the
+// record keeps: a response is charged once it has been read whole (commit),
+// never while it is being read, so a page that turns out too large and is
+// dropped never takes the budget from the record's other searches, whatever
+// the order in which their bytes arrive. While a response is read, it is
+// checked against what the record already keeps (fits), so reading stops
+// as soon as it can no longer fit. The bytes being read at once are bounded
+// by the per-response cap times the requests open to the EHR.
 type budget struct {
-	mu    sync.Mutex
-	left  int64
-	total int64
+	mu        sync.Mutex
+	committed int64
+	total     int64
 }
 
 type budgetKey struct{}
 
-// take charges n bytes to the budget if it still holds them; a read that
-// would overdraw it is refused whole, so the budget never goes negative.
-func (b *budget) take(n int64) bool {
+// fits reports whether a response of n bytes could still be kept beside
+// what the record keeps already.
+func (b *budget) fits(n int64) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if n > b.left {
+	return b.committed+n <= b.total
+}
+
+// commit keeps n bytes if they fit, so the budget is never overdrawn.
+func (b *budget) commit(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.committed+n > b.total {
 		return false
 	}
-	b.left -= n
+	b.committed += n
 	return true
 }
 
-// give returns n bytes to the budget (a page that was dropped).
-func (b *budget) give(n int64) {
-	b.mu.Lock()
-	b.left += n
-	b.mu.Unlock()
+func (b *budget) spent() error {
+	return fmt.Errorf("%w: the record's %d-byte budget is spent", errTooLarge, b.total)
 }
 
 // body is a 2xx response body as the client reads it: at most limit bytes,
-// each charged to the record budget (if any) as it arrives, so concurrent
-// responses share the budget exactly and nothing past a cap is read. A
-// caller that drops what it read calls refund.
+// and no more than the record budget could keep beside what it keeps
+// already, so nothing past a cap is read. A caller that keeps what it read
+// calls commit.
 type body struct {
 	rc      io.ReadCloser
 	limit   int64
 	b       *budget
 	read    int64 // bytes handed to the reader
-	charged int64 // bytes charged to b
 	err     error // sticky: the cap or the budget was reached
 	readErr error // the connection failed while the body was read
 }
@@ -77,12 +87,9 @@ func (r *body) Read(p []byte) (int, error) {
 		r.err = fmt.Errorf("%w: response exceeds the %d-byte limit", errTooLarge, r.limit)
 		n = int(r.limit - r.read)
 	}
-	if r.b != nil && n > 0 {
-		if !r.b.take(int64(n)) {
-			r.err = fmt.Errorf("%w: the record's %d-byte budget is spent", errTooLarge, r.b.total)
-			return 0, r.err
-		}
-		r.charged += int64(n)
+	if r.b != nil && n > 0 && !r.b.fits(r.read+int64(n)) {
+		r.err = r.b.spent()
+		return 0, r.err
 	}
 	r.read += int64(n)
 	if r.err != nil {
@@ -91,19 +98,24 @@ func (r *body) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// refund gives back to the budget what this body was charged.
-func (r *body) refund() {
-	if r.b != nil && r.charged > 0 {
-		r.b.give(r.charged)
-		r.charged = 0
+// commit charges what was read of this body to the record budget: the
+// caller keeps it. It fails, charging nothing, when the budget cannot hold
+// it beside what was kept meanwhile; the caller then drops what it read.
+func (r *body) commit() error {
+	if r.b == nil || r.read == 0 {
+		return nil
 	}
+	if !r.b.commit(r.read) {
+		return r.b.spent()
+	}
+	return nil
 }
 
 func (r *body) Close() error { return r.rc.Close() }
 
 // readAll reads a whole response body (a resource read, or an error
 // response) within the caps, and closes it. A body over either cap is not
-// read further, and what was read of it is given back to the budget.
+// read further, and nothing of it is kept.
 func (c *Client) readAll(ctx context.Context, resp *http.Response) ([]byte, error) {
 	defer resp.Body.Close()
 	if limit := c.maxResponseBytes(); resp.ContentLength > limit {
@@ -111,8 +123,10 @@ func (c *Client) readAll(ctx context.Context, resp *http.Response) ([]byte, erro
 	}
 	r := c.newBody(ctx, resp.Body)
 	data, err := io.ReadAll(r)
+	if err == nil {
+		err = r.commit()
+	}
 	if err != nil {
-		r.refund()
 		if errors.Is(err, errTooLarge) {
 			return nil, err
 		}

@@ -112,9 +112,11 @@ type Client struct {
 	// DefaultMaxResponseBytes.
 	MaxResponseBytes int64
 	// MaxRecordBytes is FetchRecord's byte budget across all its searches
-	// and pages; 0 means DefaultMaxRecordBytes. A search that runs out keeps
-	// the pages it read and is marked Truncated; one that could read
-	// nothing fails with an *Error whose TooLarge is set.
+	// and pages: the bytes of the responses it keeps (a response is
+	// charged once read whole, so one dropped as too large never takes
+	// the budget from the others); 0 means DefaultMaxRecordBytes. A search
+	// that runs out keeps the pages it read and is marked Truncated; one
+	// that could keep nothing fails with an *Error whose TooLarge is set.
 	MaxRecordBytes int64
 	// MaxEntries bounds the entries one search keeps, across its pages; 0
 	// means DefaultMaxEntries. A search cut short is marked Truncated.
@@ -277,9 +279,13 @@ func (c *Client) search(ctx context.Context, typ string, params url.Values, sink
 		}
 		info, derr := decodePage(ctx, resp, maxEntries-kept, sink.stage)
 		resp.Close()
+		if derr == nil {
+			// Kept only if the record budget still holds the page
+			// beside what the record's other searches kept meanwhile.
+			derr = resp.commit()
+		}
 		if derr != nil {
 			sink.drop()
-			resp.refund()
 			var e *Error
 			switch {
 			case ctx.Err() != nil:
@@ -523,8 +529,10 @@ func (c *Client) get(ctx context.Context, op, typ, u string) ([]byte, error) {
 	}
 	data, err := io.ReadAll(resp)
 	resp.Close()
+	if err == nil {
+		err = resp.commit()
+	}
 	if err != nil {
-		resp.refund()
 		if ctx.Err() != nil {
 			return nil, &Error{Op: op, Type: typ, Kind: ErrUnavailable, Err: ctx.Err()}
 		}

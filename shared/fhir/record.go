@@ -167,7 +167,7 @@ func (r *Record) Err(typ string) error { return r.Errors[typ] }
 // reported as ErrBadResponse. FetchRecord never returns nil.
 func (c *Client) FetchRecord(ctx context.Context, q Query) *Record {
 	rec := &Record{Errors: map[string]error{}, Truncated: map[string]bool{}, Outcomes: map[string][]OperationOutcome{}}
-	ctx = context.WithValue(ctx, budgetKey{}, &budget{left: c.maxRecordBytes(), total: c.maxRecordBytes()})
+	ctx = context.WithValue(ctx, budgetKey{}, &budget{total: c.maxRecordBytes()})
 	plan := q.Plan()
 	if !validID(q.Patient) {
 		for _, r := range plan {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -274,9 +276,13 @@ func TestFetchRecordDropsOtherPatients(t *testing.T) {
 	contained := strings.Replace(labObs("k", "718-7", 9, "2025-03-02"), "Patient/p-1", "#p", 1)
 	logical := strings.Replace(labObs("l", "718-7", 9, "2025-03-02"), `"reference":"Patient/p-1"`, `"identifier":{"value":"p-1"}`, 1)
 	absolute := strings.Replace(labObs("a", "718-7", 11, "2025-03-02"), "Patient/p-1", "https://ehr.example/fhir/Patient/p-1", 1)
+	none := strings.Replace(labObs("n", "718-7", 6, "2025-03-02"), subjectP1+",", "", 1)
+	if strings.Contains(none, "subject") {
+		t.Fatalf("the subject-less observation has a subject: %s", none)
+	}
 	srv, _ := newServer(t, ehrHandler(map[string]http.HandlerFunc{
 		"/fhir/Observation": func(w http.ResponseWriter, r *http.Request) {
-			writeJSON(w, 200, bundle("", labObs("hb1", "718-7", 12, "2025-03-01"), other, group, contained, logical, absolute))
+			writeJSON(w, 200, bundle("", labObs("hb1", "718-7", 12, "2025-03-01"), other, group, contained, logical, absolute, none))
 		},
 	}))
 	rec := newClient(srv).FetchRecord(context.Background(), fullQuery())
@@ -284,7 +290,7 @@ func TestFetchRecordDropsOtherPatients(t *testing.T) {
 		t.Errorf("observations = %+v", rec.Observations)
 	}
 	err := rec.Err("Observation")
-	if !errors.Is(err, ErrBadResponse) || !strings.Contains(err.Error(), "4 resources about another patient, or naming no patient") {
+	if !errors.Is(err, ErrBadResponse) || !strings.Contains(err.Error(), "5 resources about another patient, or naming no patient") {
 		t.Errorf("err = %v", err)
 	}
 }
@@ -458,6 +464,7 @@ func TestFetchRecordBounds(t *testing.T) {
 	}{
 		{"no caps reached", func(c *Client) {}, 500, false, "", 10},
 		{"entries per search", func(c *Client) { c.MaxEntries = 120 }, 120, true, "", 3},
+		{"entries per search, reached at a page's end", func(c *Client) { c.MaxEntries = 100 }, 100, true, "", 2},
 		{"record budget spent after two pages", func(c *Client) { c.MaxRecordBytes = 2*pageBytes + pageBytes/2 + 8<<10 }, 100, true, "", 3},
 		{"first page over the per-response cap", func(c *Client) { c.MaxResponseBytes = pageBytes - 1 }, 0, false, "larger than SMART Calc reads", 1},
 		{"budget too small for the first page", func(c *Client) { c.MaxRecordBytes = 8 << 10 }, 0, false, "larger than SMART Calc reads", 1},
@@ -493,3 +500,115 @@ func TestFetchRecordBounds(t *testing.T) {
 		})
 	}
 }
+
+// signalBody calls onRead before each Read (with the bytes read so far) and
+// onClose once it is closed.
+type signalBody struct {
+	io.ReadCloser
+	n       int64
+	onRead  func(n int64)
+	onClose func()
+}
+
+func (b *signalBody) Read(p []byte) (int, error) {
+	b.onRead(b.n)
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	return n, err
+}
+
+func (b *signalBody) Close() error {
+	b.onClose()
+	return b.ReadCloser.Close()
+}
+
+// TestFetchRecordBudgetHeldByADroppedPage: a page that cannot fit the
+// record budget is dropped, and while it is being read it must not make
+// the record's other searches fail. The order is forced: the Condition
+// search is answered only once the client has read more of the Observation
+// page than the whole budget, and the Observation page ends only once the
+// Condition response has been read.
+func TestFetchRecordBudgetHeldByADroppedPage(t *testing.T) {
+	const budget = 8 << 10
+	page := bundle("", func() []string {
+		rs := make([]string, 60)
+		for i := range rs {
+			rs[i] = labObs(fmt.Sprintf("o%d", i), "718-7", 12, "2025-03-01")
+		}
+		return rs
+	}()...)
+	if len(page) < 2*budget {
+		t.Fatalf("the Observation page (%d bytes) must be well over the budget", len(page))
+	}
+	// The Observation page's first part leaves less of the budget than
+	// the Condition response needs, whatever the other responses took;
+	// the record without the Observation page fits the budget.
+	others := len(testPatient) + len(medBundle) + len(statementBundle) + len(bundle("", testProcedure)) + len(bundle("", testEncounter))
+	first := budget - others - 100
+	if cond := len(bundle("", testCondition)); cond <= 100 || others+cond > budget || first <= 0 {
+		t.Fatalf("sizes: others %d, condition %d, budget %d: the forced order proves nothing", others, cond, budget)
+	}
+	obsOverBudget, condDone := make(chan struct{}), make(chan struct{})
+	var overOnce, condOnce sync.Once
+	wait := func(ch chan struct{}, what string) {
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+			t.Errorf("the forced order broke: %s never happened", what)
+		}
+	}
+	srv, _ := newServer(t, ehrHandler(map[string]http.HandlerFunc{
+		"/fhir/Observation": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/fhir+json")
+			w.WriteHeader(200)
+			fmt.Fprint(w, page[:first])
+			w.(http.Flusher).Flush()
+			wait(condDone, "the Condition response was read")
+			fmt.Fprint(w, page[first:])
+		},
+		"/fhir/Condition": func(w http.ResponseWriter, r *http.Request) {
+			wait(obsOverBudget, "the client read the first part of the Observation page")
+			writeJSON(w, 200, bundle("", testCondition))
+		},
+	}))
+	c := newClient(srv)
+	c.MaxRecordBytes = budget
+	base := srv.Client().Transport
+	c.HTTPClient = &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		resp, err := base.RoundTrip(r)
+		if err != nil {
+			return resp, err
+		}
+		switch r.URL.Path {
+		case "/fhir/Observation":
+			resp.Body = &signalBody{ReadCloser: resp.Body, onClose: func() {},
+				onRead: func(n int64) {
+					if n >= int64(first) {
+						overOnce.Do(func() { close(obsOverBudget) })
+					}
+				}}
+		case "/fhir/Condition":
+			resp.Body = &signalBody{ReadCloser: resp.Body, onRead: func(int64) {},
+				onClose: func() { condOnce.Do(func() { close(condDone) }) }}
+		}
+		return resp, nil
+	})}
+	rec := c.FetchRecord(context.Background(), fullQuery())
+	var e *Error
+	if err := rec.Err("Observation"); !errors.As(err, &e) || !e.TooLarge {
+		t.Errorf("Observation error %v, want TooLarge", err)
+	}
+	if len(rec.Observations) != 0 {
+		t.Errorf("%d observations kept from the dropped page", len(rec.Observations))
+	}
+	if err := rec.Err("Condition"); err != nil || len(rec.Conditions) != 1 {
+		t.Errorf("the Condition search, read while the dropped page was being read: %d conditions, error %v", len(rec.Conditions), err)
+	}
+	if rec.Patient == nil {
+		t.Errorf("the patient was lost: %v", rec.Errors)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

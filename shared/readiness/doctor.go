@@ -66,6 +66,7 @@ var checkTitles = []struct{ id, title string }{
 	{"scope-syntax", "The scope's syntax and the SMART version it implies"},
 	{"scopes-supported", "Every requested scope is one the EHR lists"},
 	{"auth-methods", "The token endpoint supports the client authentication"},
+	{"refresh", "Refresh tokens keep a session beyond its first access token"},
 	{"response-iss", "Authorization response iss (RFC 9207, mix-up defence)"},
 	{"id-token", "id_token issuer and signing keys"},
 	{"fhir", "FHIR R4 CapabilityStatement covers what the assessment reads"},
@@ -140,6 +141,7 @@ func (d *Doctor) Check(ctx context.Context, iss string) *Report {
 	x.scopeSyntax()
 	x.scopesSupported()
 	x.authMethods()
+	x.refresh()
 	x.responseIss()
 	x.idToken(ctx)
 	x.fhir(ctx)

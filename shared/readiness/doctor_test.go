@@ -150,7 +150,7 @@ func text(r *readiness.Report) string {
 func TestAllPass(t *testing.T) {
 	f := newFakeEHR(t)
 	r := doctor(t, f.registration()).Check(context.Background(), f.URL+"/fhir")
-	if r.Summary[readiness.Pass] != 16 || r.Failed() {
+	if r.Summary[readiness.Pass] != 17 || r.Failed() {
 		t.Fatalf("%v\n%s", r.Summary, text(r))
 	}
 	if c := r.Console; c.LaunchURI != launchURI || c.RedirectURI != redirectURI || c.ClientID != "calc" || c.SMARTVersion != "v2" {
@@ -158,7 +158,7 @@ func TestAllPass(t *testing.T) {
 	}
 	out := text(r)
 	for _, want := range []string{"SMART Calc readiness check for " + f.URL + "/fhir", "Registration: fake", "PASS  client-auth",
-		"Redirect URI:  " + redirectURI, "Summary: 16 pass, 0 warn, 0 fail, 0 skip"} {
+		"Redirect URI:  " + redirectURI, "Summary: 17 pass, 0 warn, 0 fail, 0 skip"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("text lacks %q:\n%s", want, out)
 		}
@@ -178,7 +178,7 @@ func TestRegistrationProblems(t *testing.T) {
 	for iss, want := range map[string]string{"not a url": "is not an EHR's FHIR base", "https://unknown.example/fhir": "No registration's iss"} {
 		r = doctor(t, f.registration()).Check(context.Background(), iss)
 		c, _ = r.Check("registration")
-		if c.Status != readiness.Fail || !strings.Contains(c.Detail, want) || r.Summary[readiness.Skip] != 15 {
+		if c.Status != readiness.Fail || !strings.Contains(c.Detail, want) || r.Summary[readiness.Skip] != 16 {
 			t.Errorf("%s: %+v, %v", iss, c, r.Summary)
 		}
 	}
@@ -194,7 +194,7 @@ func TestDiscoveryFailureSkipsTheRest(t *testing.T) {
 	f.discovery = nil
 	r := doctor(t, f.registration()).Check(context.Background(), f.URL+"/fhir")
 	st := statuses(r)
-	if st["discovery"] != readiness.Fail || st["client-auth"] != readiness.Skip || st["console"] != readiness.Pass || r.Summary[readiness.Skip] != 13 {
+	if st["discovery"] != readiness.Fail || st["client-auth"] != readiness.Skip || st["console"] != readiness.Pass || r.Summary[readiness.Skip] != 14 {
 		t.Errorf("%v\n%s", st, text(r))
 	}
 	for _, req := range f.requests {
@@ -352,5 +352,51 @@ func TestNoSecretInReport(t *testing.T) {
 		if strings.Contains(out, s) {
 			t.Errorf("the report holds %.20s…", s)
 		}
+	}
+}
+
+// TestRefresh: without online_access or offline_access no refresh token
+// comes back (warn, with the scope to add); with it, a public client of an
+// EHR whose policy discovery does not show passes with what the first
+// launch tells; a confidential client passes.
+func TestRefresh(t *testing.T) {
+	f := newFakeEHR(t)
+	for _, tc := range []struct {
+		name   string
+		edit   func(*smart.Registration)
+		status readiness.Status
+		detail []string
+		fix    []string
+	}{
+		{"public, online_access", nil, readiness.Pass,
+			[]string{"asks for online_access", "does not advertise permission-online", "this EHR gives a public client a refresh token is its policy", `"session created" log line says refresh_token true or false`}, nil},
+		{"no refresh scope", func(r *smart.Registration) { r.Scope = strings.TrimSuffix(scope, " online_access") }, readiness.Warn,
+			[]string{"neither online_access nor offline_access", "expires_in"}, []string{"Add online_access", `"scope" of registration "fake"`}},
+		{"confidential, offline_access", func(r *smart.Registration) {
+			r.Scope = strings.Replace(scope, "online_access", "offline_access", 1)
+			r.ClientAuth = smart.ClientAuth{Type: smart.AuthClientSecretBasic, Secret: "s"}
+		}, readiness.Pass, []string{"asks for offline_access, for a confidential client (client_secret_basic)"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var edits []func(*smart.Registration)
+			if tc.edit != nil {
+				edits = append(edits, tc.edit)
+			}
+			r := doctor(t, f.registration(edits...)).Check(context.Background(), f.URL+"/fhir")
+			c, ok := r.Check("refresh")
+			if !ok || c.Status != tc.status {
+				t.Fatalf("refresh %+v, want %s", c, tc.status)
+			}
+			for _, w := range tc.detail {
+				if !strings.Contains(c.Detail, w) {
+					t.Errorf("detail %q lacks %q", c.Detail, w)
+				}
+			}
+			for _, w := range tc.fix {
+				if !strings.Contains(c.Fix, w) {
+					t.Errorf("fix %q lacks %q", c.Fix, w)
+				}
+			}
+		})
 	}
 }

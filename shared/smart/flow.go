@@ -652,7 +652,7 @@ func (f *Flow) otherWriter(ctx context.Context, s *store.Session, wait bool) *st
 }
 
 func sessionGone(fail func(Kind, error) *Error, err error) error {
-	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrExpired) {
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrExpired) || errors.Is(err, store.ErrSignedOut) || errors.Is(err, store.ErrIdle) {
 		return fail(RefreshUnavailable, fmt.Errorf("session: %w", err))
 	}
 	return fail(StoreFailure, fmt.Errorf("update tokens: %w", err))

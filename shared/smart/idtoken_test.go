@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -427,6 +429,41 @@ func TestJWKSHostChecked(t *testing.T) {
 		}
 		if n := fetched.Load(); n != 0 {
 			t.Errorf("%d requests to the unregistered host, want none", n)
+		}
+	})
+	// The openid-configuration of an allowed issuer may name any host as
+	// its jwks_uri: only the check right before the key fetch stops it.
+	t.Run("openid-configuration jwks_uri", func(t *testing.T) {
+		fx := newFixture(t, smart.AuthPublic)
+		var attacker, config atomic.Int32
+		fx.flow.Discovery = &smart.Discoverer{HTTPClient: &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			switch {
+			case r.URL.Host == "attacker.example":
+				attacker.Add(1)
+				return nil, errors.New("the test's attacker host is never reached")
+			case strings.HasSuffix(r.URL.Path, "/.well-known/openid-configuration"):
+				config.Add(1)
+				body := `{"issuer":"` + fx.srv.FHIRBase + `","jwks_uri":"https://attacker.example/jwks"}`
+				return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}},
+					Body: io.NopCloser(strings.NewReader(body)), Request: r}, nil
+			}
+			return http.DefaultTransport.RoundTrip(r)
+		})}}
+		fx.srv.EditDiscovery(func(doc map[string]any) {
+			delete(doc, "jwks_uri")
+			doc["issuer"] = fx.srv.FHIRBase
+		})
+		l := fx.launch(t, defaultContext)
+		_, err := fx.complete(l)
+		e := expectKind(t, err, smart.IDTokenInvalid, http.StatusBadGateway)
+		if !strings.Contains(e.Error(), "jwks_uri") || !strings.Contains(e.Error(), "allowed_hosts") {
+			t.Errorf("error = %v", e)
+		}
+		if config.Load() == 0 {
+			t.Error("the openid-configuration was never read: the test proves nothing")
+		}
+		if n := attacker.Load(); n != 0 {
+			t.Errorf("%d requests to the unregistered jwks_uri host, want none", n)
 		}
 	})
 }

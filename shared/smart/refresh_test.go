@@ -195,10 +195,10 @@ func TestRefreshErrors(t *testing.T) {
 			t.Errorf("refresh token leaked into the error")
 		}
 	})
-	t.Run("session deleted meanwhile", func(t *testing.T) {
+	t.Run("session signed out meanwhile", func(t *testing.T) {
 		fx := newFixture(t, smart.AuthPublic)
 		s := fx.session(t)
-		if err := fx.store.Store.DeleteSession(context.Background(), s.ID); err != nil {
+		if err := fx.store.Store.SignOut(context.Background(), s.ID); err != nil {
 			t.Fatal(err)
 		}
 		_, err := fx.flow.Refresh(context.Background(), s)

@@ -564,13 +564,21 @@ func TestGetSessionErrors(t *testing.T) {
 			c.Advance(8 * time.Hour)
 			return id
 		}, store.ErrExpired},
-		{"deleted", func(t *testing.T, c *clock, s impl) string {
+		{"signed out", func(t *testing.T, c *clock, s impl) string {
 			id := mustCreateSession(t, c, s).ID
-			if err := s.DeleteSession(context.Background(), id); err != nil {
-				t.Fatalf("DeleteSession: %v", err)
+			if err := s.SignOut(context.Background(), id); err != nil {
+				t.Fatalf("SignOut: %v", err)
 			}
 			return id
-		}, store.ErrNotFound},
+		}, store.ErrSignedOut},
+		{"signed out, then past its lifetime", func(t *testing.T, c *clock, s impl) string {
+			id := mustCreateSession(t, c, s).ID
+			if err := s.SignOut(context.Background(), id); err != nil {
+				t.Fatalf("SignOut: %v", err)
+			}
+			c.Advance(8 * time.Hour)
+			return id
+		}, store.ErrExpired},
 		{"valid just before expiry", func(t *testing.T, c *clock, s impl) string {
 			// In use every 20 minutes, so never idle.
 			sess := mustCreateSession(t, c, s)
@@ -634,24 +642,51 @@ func mustCreateSession(t *testing.T, c *clock, s impl) *store.Session {
 	return sess
 }
 
-func TestDeleteSession(t *testing.T) {
+// TestSignOut: a signed-out session keeps no token and answers
+// ErrSignedOut (so another tab holding its handle is told why) until it
+// expires; signing out what is absent is no error.
+func TestSignOut(t *testing.T) {
 	forEachStore(t, func(t *testing.T, c *clock, s impl) {
 		ctx := context.Background()
 		keep := mustCreateSession(t, c, s)
 		gone := mustCreateSession(t, c, s)
-		if err := s.DeleteSession(ctx, gone.ID); err != nil {
-			t.Fatalf("DeleteSession: %v", err)
+		if err := s.SignOut(ctx, gone.ID); err != nil {
+			t.Fatalf("SignOut: %v", err)
 		}
-		if _, ok := s.raw(t, store.SessionCollection, gone.ID); ok {
-			t.Error("deleted session still stored")
+		if _, err := s.GetSession(ctx, gone.ID); !errors.Is(err, store.ErrSignedOut) {
+			t.Errorf("GetSession after SignOut = %v, want ErrSignedOut", err)
 		}
-		for _, id := range []string{gone.ID, newSessionID(), "", "a/b"} {
-			if err := s.DeleteSession(ctx, id); err != nil {
-				t.Errorf("DeleteSession(%q) of an absent session = %v, want nil", id, err)
+		doc, ok := s.raw(t, store.SessionCollection, gone.ID)
+		if !ok {
+			t.Fatal("SignOut removed the session: a tab still holding its handle could not be told why")
+		}
+		for _, f := range []string{store.FieldAccessToken, store.FieldRefreshToken} {
+			if v := doc[f]; v != nil && v != "" {
+				t.Errorf("the signed-out session still holds %s", f)
 			}
+		}
+		if at, _ := doc[store.FieldSignedOutAt].(time.Time); !at.Equal(c.Now().Truncate(time.Microsecond)) {
+			t.Errorf("%s = %v, want %v", store.FieldSignedOutAt, doc[store.FieldSignedOutAt], c.Now())
+		}
+		if _, ok := s.raw(t, store.ActivityCollection, gone.ID); ok {
+			t.Error("SignOut left the activity record")
+		}
+		// Signing out again, or what was never there, is not an error.
+		unknown := newSessionID()
+		for _, id := range []string{gone.ID, unknown, "", "a/b"} {
+			if err := s.SignOut(ctx, id); err != nil {
+				t.Errorf("SignOut(%q) = %v, want nil", id, err)
+			}
+		}
+		if _, ok := s.raw(t, store.SessionCollection, unknown); ok {
+			t.Error("SignOut of an unknown id created a session document")
 		}
 		if _, err := s.GetSession(ctx, keep.ID); err != nil {
 			t.Errorf("other session: %v", err)
+		}
+		c.Advance(8 * time.Hour)
+		if _, err := s.GetSession(ctx, gone.ID); !errors.Is(err, store.ErrExpired) && !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("GetSession of a signed-out session past its lifetime = %v, want ErrExpired or ErrNotFound", err)
 		}
 	})
 }
@@ -777,18 +812,18 @@ func TestUpdateTokens(t *testing.T) {
 			t.Errorf("after clearing: %+v", got)
 		}
 
-		// A deleted session cannot be updated.
-		if err := s.DeleteSession(ctx, orig.ID); err != nil {
+		// A signed-out session cannot be updated: its tokens stay erased.
+		if err := s.SignOut(ctx, orig.ID); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.UpdateTokens(ctx, got); !errors.Is(err, store.ErrConflict) {
-			t.Errorf("UpdateTokens of a deleted session = %v, want ErrConflict", err)
+			t.Errorf("UpdateTokens of a signed-out session = %v, want ErrConflict", err)
 		}
-		if _, err := s.GetSession(ctx, orig.ID); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("reload after that conflict = %v, want ErrNotFound", err)
+		if _, err := s.GetSession(ctx, orig.ID); !errors.Is(err, store.ErrSignedOut) {
+			t.Errorf("reload after that conflict = %v, want ErrSignedOut", err)
 		}
-		if _, ok := s.raw(t, store.SessionCollection, orig.ID); ok {
-			t.Error("UpdateTokens recreated a deleted session")
+		if doc, ok := s.raw(t, store.SessionCollection, orig.ID); ok && doc[store.FieldAccessToken] != nil && doc[store.FieldAccessToken] != "" {
+			t.Error("UpdateTokens wrote tokens into a signed-out session")
 		}
 	})
 }
@@ -904,22 +939,23 @@ func TestIdleTimeout(t *testing.T) {
 			t.Errorf("GetSession %v after the last touch = %v, want ErrIdle", idle, err)
 		}
 
-		// Signing out removes the activity record with the session.
-		if err := s.DeleteSession(ctx, sess.ID); err != nil {
+		// Signing out removes the activity record.
+		if err := s.SignOut(ctx, sess.ID); err != nil {
 			t.Fatal(err)
 		}
 		if _, ok := s.raw(t, store.ActivityCollection, sess.ID); ok {
-			t.Error("DeleteSession left the activity record")
+			t.Error("SignOut left the activity record")
 		}
-		// Touching a deleted session does not bring it back.
+		// Touching a signed-out session (a request that read it just
+		// before) does not bring it back.
 		if err := s.Touch(ctx, sess, c.Now()); err != nil {
-			t.Fatalf("Touch of a deleted session: %v", err)
+			t.Fatalf("Touch of a signed-out session: %v", err)
 		}
-		if _, err := s.GetSession(ctx, sess.ID); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("GetSession after touching a deleted session = %v, want ErrNotFound", err)
+		if _, err := s.GetSession(ctx, sess.ID); !errors.Is(err, store.ErrSignedOut) {
+			t.Errorf("GetSession after touching a signed-out session = %v, want ErrSignedOut", err)
 		}
-		if _, ok := s.raw(t, store.SessionCollection, sess.ID); ok {
-			t.Error("Touch recreated a deleted session")
+		if doc, ok := s.raw(t, store.SessionCollection, sess.ID); !ok || doc[store.FieldSignedOutAt] == nil {
+			t.Error("Touch changed the signed-out session")
 		}
 		for _, bad := range []*store.Session{nil, {ID: ""}, {ID: "a/b"}} {
 			if err := s.Touch(ctx, bad, c.Now()); err == nil || !strings.HasPrefix(err.Error(), "store: ") {

@@ -69,6 +69,9 @@ func (m *Memory) RawDoc(coll, id string) (map[string]any, bool) {
 		if !s.TokenExpiry.IsZero() {
 			d[fieldTokenExpiry] = s.TokenExpiry
 		}
+		if !rec.signedOut.IsZero() {
+			d[fieldSignedOutAt] = rec.signedOut
+		}
 		return d, true
 	case ActivityCollection:
 		rec, ok := m.sessions[id]
@@ -108,4 +111,5 @@ const (
 	FieldVerifier     = fieldVerifier
 	FieldAccessToken  = fieldAccessToken
 	FieldRefreshToken = fieldRefreshToken
+	FieldSignedOutAt  = fieldSignedOutAt
 )

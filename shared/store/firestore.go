@@ -22,7 +22,7 @@ import (
 //	GetSession              1  BatchGetDocuments of the session and its activity
 //	Touch                   1  Set of the activity document (blind)
 //	UpdateTokens            1  Update with a LastUpdateTime precondition
-//	DeleteSession           1  one Commit deleting the session and its activity
+//	SignOut                 1  one Commit: the session's tokens erased and signedOutAt set, its activity deleted
 //
 // A consumed launch stays behind as a tombstone (consumedAt set, verifier
 // deleted) until the TTL policy removes it, so a replay gives ErrConsumed
@@ -62,6 +62,7 @@ const (
 	fieldAccessToken  = "accessToken"
 	fieldRefreshToken = "refreshToken"
 	fieldTokenExpiry  = "tokenExpiry"
+	fieldSignedOutAt  = "signedOutAt"
 )
 
 // launchDoc is the shape of launches/{state}.
@@ -104,6 +105,8 @@ type sessionDoc struct {
 	TokenExpiry       time.Time `firestore:"tokenExpiry,omitempty"`
 	CreatedAt         time.Time `firestore:"createdAt"`
 	ExpiresAt         time.Time `firestore:"expiresAt"`
+	// SignedOutAt is set by SignOut, which also erases the tokens.
+	SignedOutAt time.Time `firestore:"signedOutAt,omitempty"`
 }
 
 // activityDoc is the shape of activity/{session id}. It expires with its
@@ -384,6 +387,8 @@ func (f *Firestore) GetSession(ctx context.Context, id string) (*Session, error)
 	switch {
 	case expired(now, d.ExpiresAt):
 		return nil, ErrExpired
+	case !d.SignedOutAt.IsZero():
+		return nil, ErrSignedOut
 	case idle(now, last, f.IdleTimeout):
 		return nil, ErrIdle
 	}
@@ -481,8 +486,8 @@ func (f *Firestore) UpdateTokens(ctx context.Context, s *Session) error {
 	return wrapErr("update tokens", err)
 }
 
-// DeleteSession implements Sessions.
-func (f *Firestore) DeleteSession(ctx context.Context, id string) error {
+// SignOut implements Sessions.
+func (f *Firestore) SignOut(ctx context.Context, id string) error {
 	ctx, cancel := f.opContext(ctx)
 	defer cancel()
 	if !validID(id) {
@@ -492,12 +497,19 @@ func (f *Firestore) DeleteSession(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	// One Commit for both deletes (WriteBatch: see CreateSessionAndLaunch).
+	// One Commit (WriteBatch: see CreateSessionAndLaunch). The Update
+	// needs the session to exist, so an absent one fails the whole
+	// Commit with NotFound and nothing is written; it also changes the
+	// update time, so a concurrent UpdateTokens gets ErrConflict.
 	b := c.Batch()
-	b.Delete(c.Collection(SessionCollection).Doc(id))
+	b.Update(c.Collection(SessionCollection).Doc(id), []firestore.Update{
+		{Path: fieldSignedOutAt, Value: normTime(f.now())},
+		{Path: fieldAccessToken, Value: firestore.Delete},
+		{Path: fieldRefreshToken, Value: firestore.Delete},
+	})
 	b.Delete(c.Collection(ActivityCollection).Doc(id))
 	if _, err := b.Commit(ctx); err != nil && status.Code(err) != codes.NotFound {
-		return wrapErr("delete session", err)
+		return wrapErr("sign out", err)
 	}
 	return nil
 }

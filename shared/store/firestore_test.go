@@ -63,7 +63,7 @@ func TestFirestoreRPCBudget(t *testing.T) {
 			map[string]int{rpcCommit: 1}},
 		{"GetSession after a touch", func() (err error) { read, err = f.GetSession(ctx, sess.ID); return err },
 			map[string]int{rpcGet: 1}},
-		{"DeleteSession", func() error { return f.DeleteSession(ctx, sess.ID) },
+		{"SignOut", func() error { return f.SignOut(ctx, sess.ID) },
 			map[string]int{rpcCommit: 1}},
 		{"CreateSessionAndLaunch", func() error { return f.CreateSessionAndLaunch(ctx, newSession(c.Now()), newLaunch(c.Now())) },
 			map[string]int{rpcCommit: 1}},

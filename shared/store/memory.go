@@ -76,6 +76,8 @@ type memSession struct {
 	// from s as Firestore keeps it in another document: it never
 	// changes s.Version.
 	active time.Time
+	// signedOut is when SignOut ended the session (zero if it did not).
+	signedOut time.Time
 }
 
 func (m *Memory) now() time.Time {
@@ -254,6 +256,8 @@ func (m *Memory) GetSession(ctx context.Context, id string) (*Session, error) {
 	switch {
 	case expired(now, rec.s.ExpiresAt):
 		return nil, ErrExpired
+	case !rec.signedOut.IsZero():
+		return nil, ErrSignedOut
 	case idle(now, last, m.IdleTimeout):
 		return nil, ErrIdle
 	}
@@ -323,14 +327,26 @@ func (m *Memory) UpdateTokens(ctx context.Context, s *Session) error {
 	return nil
 }
 
-// DeleteSession implements Sessions.
-func (m *Memory) DeleteSession(ctx context.Context, id string) error {
+// SignOut implements Sessions: like Firestore's, it keeps the session,
+// without its tokens and marked signed out, until it expires, and changes
+// its Version.
+func (m *Memory) SignOut(ctx context.Context, id string) error {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("store: delete session: %w", err)
+		return fmt.Errorf("store: sign out: %w", err)
 	}
+	now := normTime(m.now())
 	m.mu.Lock()
-	delete(m.sessions, id)
-	m.mu.Unlock()
+	defer m.mu.Unlock()
+	rec, ok := m.sessions[id]
+	if !ok {
+		return nil
+	}
+	m.rev++
+	rec.s.AccessToken, rec.s.RefreshToken = "", ""
+	rec.s.Version = strconv.FormatUint(m.rev, 10)
+	rec.active = time.Time{}
+	rec.signedOut = now
+	m.sessions[id] = rec
 	return nil
 }
 

@@ -93,7 +93,7 @@ func TestMemorySessionChurnStaysBounded(t *testing.T) {
 			t.Fatalf("CreateSession %d: %v", i, err)
 		}
 		if i%10 != 0 {
-			if err := m.DeleteSession(ctx, s.ID); err != nil {
+			if err := m.SignOut(ctx, s.ID); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -146,7 +146,7 @@ func TestMemoryHonoursContext(t *testing.T) {
 	for name, err := range map[string]error{
 		"CreateLaunch":  m.CreateLaunch(ctx, newLaunch(time.Now())),
 		"CreateSession": m.CreateSession(ctx, newSession(time.Now())),
-		"DeleteSession": m.DeleteSession(ctx, "x"),
+		"SignOut":       m.SignOut(ctx, "x"),
 	} {
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("%s with a cancelled context = %v", name, err)

@@ -60,6 +60,10 @@ var (
 	// ErrIdle means the session exists and its lifetime is not over, but
 	// it has gone IdleTimeout without recorded activity.
 	ErrIdle = errors.New("store: session idle")
+	// ErrSignedOut means the session was ended by SignOut before its
+	// expiresAt: another tab that still holds its handle (a duplicated
+	// tab keeps a copy of sessionStorage) is told why.
+	ErrSignedOut = errors.New("store: signed out")
 	// ErrConsumed means the launch was already consumed by an earlier or
 	// concurrent callback.
 	ErrConsumed = errors.New("store: already consumed")
@@ -149,8 +153,9 @@ type Sessions interface {
 	// is replaced by CreatedAt.
 	CreateSession(ctx context.Context, s *Session) error
 	// GetSession returns the session with that id: ErrNotFound if absent,
-	// ErrExpired past its expiresAt, ErrIdle once IdleTimeout has passed
-	// since its LastActiveAt (the absolute lifetime is checked first).
+	// ErrExpired past its expiresAt, ErrSignedOut once SignOut ended it,
+	// ErrIdle once IdleTimeout has passed since its LastActiveAt (checked
+	// in that order).
 	GetSession(ctx context.Context, id string) (*Session, error)
 	// Touch records at as s's last activity and sets s.LastActiveAt. It
 	// never reads, never changes the session itself (s.Version stays
@@ -166,9 +171,13 @@ type Sessions interface {
 	// cannot tell the two apart in one RPC); reloading then gives
 	// ErrNotFound.
 	UpdateTokens(ctx context.Context, s *Session) error
-	// DeleteSession removes the session and its activity (logout).
-	// Deleting an absent session is not an error.
-	DeleteSession(ctx context.Context, id string) error
+	// SignOut ends the session at once, on every instance: its tokens are
+	// erased, its activity removed and, until its expiresAt, GetSession
+	// answers ErrSignedOut; then it is absent. The session's other fields
+	// stay until expiresAt, as any ended session's do. A concurrent
+	// UpdateTokens gets ErrConflict. Signing out an absent session is not
+	// an error.
+	SignOut(ctx context.Context, id string) error
 }
 
 // Store is both.

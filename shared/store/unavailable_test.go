@@ -49,7 +49,7 @@ func TestFirestoreUnreachableIsUnavailable(t *testing.T) {
 		{"CreateSession", func() error { return f.CreateSession(ctx, newSession(c.Now())) }},
 		{"GetSession", func() error { _, err := f.GetSession(ctx, sess.ID); return err }},
 		{"UpdateTokens", func() error { return f.UpdateTokens(ctx, sess) }},
-		{"DeleteSession", func() error { return f.DeleteSession(ctx, sess.ID) }},
+		{"SignOut", func() error { return f.SignOut(ctx, sess.ID) }},
 		{"Ping", func() error { return f.Ping(ctx) }},
 		{"UseOnce", func() error { _, err := f.UseOnce(ctx, "iss\x00jti", c.Now().Add(time.Minute), c.Now()); return err }},
 	}
