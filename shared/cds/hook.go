@@ -53,7 +53,7 @@ func (s *Service) answer(ctx context.Context, k *call, start time.Time) (Respons
 	mapCtx, cancelMap := context.WithDeadline(ctx, deadline.Add(-reserve(s.budget())/4))
 	defer cancelMap()
 	if s.beforeMap != nil {
-		s.beforeMap(mapCtx)
+		s.beforeMap(mapCtx, deadline)
 	}
 	a, err := s.Assess.Evaluate(mapCtx, rec, nil, now)
 	if err != nil {

@@ -79,9 +79,10 @@ type Service struct {
 	// one; empty means English.
 	Language message.Lang
 
-	// beforeMap, when set, runs just before the mapping with its context:
-	// tests use it to make the mapping start after its deadline.
-	beforeMap func(context.Context)
+	// beforeMap, when set, runs just before the mapping with its context
+	// and the end of the hook's budget: tests use it to make the mapping
+	// start after its deadline.
+	beforeMap func(mapCtx context.Context, budgetEnd time.Time)
 
 	once     sync.Once
 	initErr  error
