@@ -29,7 +29,9 @@ type Handler struct {
 // ServeHTTP parses the launch parameters, begins the flow and redirects.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log := logging.ForRequest(h.Log, r, h.Project, "launch")
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+	// Only GET: a HEAD from a link checker or prefetcher would otherwise
+	// store a launch document and set a binding cookie for nothing.
+	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", "GET")
 		log.Warn("launch refused", "cause", "method", "method", r.Method)
 		web.ErrorPage(w, r, h.FrameAncestors, web.Problem{Status: http.StatusMethodNotAllowed,

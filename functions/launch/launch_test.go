@@ -137,15 +137,25 @@ func TestLaunchRedirects(t *testing.T) {
 	}
 }
 
+// TestLaunchMethod: only GET starts a launch. A HEAD (a link checker or a
+// prefetcher) is refused like a POST, before any request to the EHR and
+// without a binding cookie or a launch document.
 func TestLaunchMethod(t *testing.T) {
-	h, srv, _ := newHandler(t)
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/launch?launch=abc&iss="+url.QueryEscape(srv.FHIRBase), nil))
-	if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") != "GET" {
-		t.Errorf("POST: status %d Allow %q", rec.Code, rec.Header().Get("Allow"))
-	}
-	if n := len(srv.Requests("")); n != 0 {
-		t.Errorf("%d requests to the EHR, want none", n)
+	for _, method := range []string{http.MethodPost, http.MethodHead, http.MethodPut} {
+		t.Run(method, func(t *testing.T) {
+			h, srv, _ := newHandler(t)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(method, "/launch?launch=abc&iss="+url.QueryEscape(srv.FHIRBase), nil))
+			if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") != "GET" {
+				t.Errorf("status %d Allow %q, want 405 and GET", rec.Code, rec.Header().Get("Allow"))
+			}
+			if n := len(srv.Requests("")); n != 0 {
+				t.Errorf("%d requests to the EHR, want none", n)
+			}
+			if c := rec.Header().Values("Set-Cookie"); len(c) != 0 {
+				t.Errorf("cookies set: %q", c)
+			}
+		})
 	}
 }
 
