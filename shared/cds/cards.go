@@ -573,22 +573,13 @@ func writePresentation(b *strings.Builder, v *view, sm calc.Summary) {
 		case sm.PresentationOrigin == calc.OriginEntered:
 			b.WriteString(" " + md(v.text("cds.entered", nil)))
 		case len(sm.PresentationEvidence) > 0:
-			b.WriteString(" " + md(v.text("cds.parenthesis", message.Args{"text": sourcesMsg(sm.PresentationEvidence)})))
+			b.WriteString(" " + md(v.text("cds.parenthesis", message.Args{"text": calc.SourcesMsg(sm.PresentationEvidence)})))
 		}
 		b.WriteString("\n\n")
 	}
 	if sm.PCI != nil && sm.PCI.Date != "" {
 		fmt.Fprintf(b, "%s\n\n", md(v.text("cds.pci", message.Args{"date": message.Date(sm.PCI.Date), "procedure": sm.PCI.Describe()})))
 	}
-}
-
-// sourcesMsg lists records for a person, each with its date.
-func sourcesMsg(srcs []calc.Source) message.Series {
-	out := make(message.Series, 0, len(srcs))
-	for _, s := range srcs {
-		out = append(out, calc.SourceMsg(s))
-	}
-	return out
 }
 
 // writePlan gives the guideline plan as the app shows it: each item with
