@@ -71,7 +71,7 @@ const (
 type view struct {
 	a        *assess.Assessment
 	p        message.Printer
-	conf     *calc.Config
+	cfg      *calc.Config // the scoring configuration the cards are computed with
 	ph, arc  *calc.Result
 	score    string // "31", or "≥ 25" when only a lower bound is known
 	category string // a PRECISE-HBR category, or ""
@@ -90,7 +90,7 @@ func (s *Service) view(a *assess.Assessment, notes []note, types int) *view {
 	// The cards are written in the deployment's language, every sentence
 	// of the assessment with them.
 	s.printer().Localize(a)
-	v := &view{a: a, p: s.printer(), conf: s.Assess.Scoring, ph: a.Results[calcPreciseHBR], arc: a.Results[calcARCHBR], notes: notes, types: types}
+	v := &view{a: a, p: s.printer(), cfg: s.Assess.Scoring, ph: a.Results[calcPreciseHBR], arc: a.Results[calcARCHBR], notes: notes, types: types}
 	if v.ph != nil {
 		if sc, ok := v.ph.Value("score"); ok && sc.Value != nil {
 			if f, ok := sc.Value.(float64); ok {
@@ -146,9 +146,6 @@ func (v *view) verdict() string {
 	}
 	return v.text("verdict.undetermined", nil)
 }
-
-// cfg is the scoring configuration the cards are computed with.
-func (v *view) cfg() *calc.Config { return v.conf }
 
 // text writes a message of the catalogue in the cards' language.
 func (v *view) text(key string, args message.Args) string { return v.p.Text(key, args) }
@@ -595,18 +592,14 @@ func writePlan(b *strings.Builder, v *view, plan []calc.PlanItem) {
 		if len(it.If) > 0 {
 			var conds message.List
 			for _, c := range it.If {
-				conds = append(conds, v.cfg().Text("plan.condition."+c))
+				conds = append(conds, v.cfg.Text("plan.condition."+c))
 			}
 			fmt.Fprintf(b, "_%s_ ", md(v.text("plan.if", message.Args{"conditions": conds})))
 		}
 		b.WriteString(md(it.Text.String()))
 		for _, c := range it.Citations {
-			state := "cds.unverified"
-			if c.IsVerified() {
-				state = "cds.verified"
-			}
-			fmt.Fprintf(b, " [%s]", md(v.text("cds.citation", message.Args{"guideline": guidelineName(v.cfg(), c.Guideline), "section": c.Section, "class": c.Class, "level": c.Level,
-				"state": message.New(state, nil)})))
+			fmt.Fprintf(b, " [%s]", md(v.text("cds.citation", message.Args{"guideline": guidelineName(v.cfg, c.Guideline), "section": c.Section, "class": c.Class, "level": c.Level,
+				"state": message.New(verifiedKey(c.IsVerified()), nil)})))
 		}
 		b.WriteString("\n")
 	}
