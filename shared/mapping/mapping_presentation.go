@@ -23,27 +23,19 @@ func (m *mapper) indexPCI() (*fhir.Procedure, calc.Source, time.Time) {
 		return nil, calc.Source{}, time.Time{}
 	}
 	cut := m.now.AddDate(0, -set.WindowMonths, 0)
-	var best *fhir.Procedure
-	var bestSrc calc.Source
-	var bestAt time.Time
-	for i := range m.rec.Procedures {
-		p := &m.rec.Procedures[i]
-		if !usableProcedure(p) {
+	var best *procMatch
+	for _, pm := range m.procedureMatches(set) {
+		if !pm.dated || pm.start.Before(cut) || pm.start.After(m.now.Add(futureSlack)) {
 			continue
 		}
-		cd, ok := m.match(set, p.Code)
-		if !ok {
-			continue
-		}
-		start, _, date, dated := procedureDate(p)
-		if !dated || start.Before(cut) || start.After(m.now.Add(futureSlack)) {
-			continue
-		}
-		if best == nil || start.After(bestAt) {
-			best, bestSrc, bestAt = p, procedureSource(p, cd, date), start
+		if best == nil || pm.start.After(best.start) {
+			best = &pm
 		}
 	}
-	return best, bestSrc, bestAt
+	if best == nil {
+		return nil, calc.Source{}, time.Time{}
+	}
+	return best.p, best.source(), best.start
 }
 
 // linkedToPCI reports whether the PCI names the condition as its reason,
