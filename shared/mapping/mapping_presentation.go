@@ -52,12 +52,21 @@ func linkedToPCI(pci *fhir.Procedure, c *fhir.Condition) bool {
 	return sameTarget(pci.Encounter, c.Encounter)
 }
 
-// reasonCoded reports whether one of the PCI's reason codes is in the set.
-func (m *mapper) reasonCoded(pci *fhir.Procedure, set calc.CodeSet) (fhir.Coding, bool) {
+// pciReason is the record of a PCI reason code in set: the index PCI
+// (pciSrc) with that code, named as the PCI's reason; ok is false when
+// none of its reason codes is in the set.
+func (m *mapper) pciReason(pci *fhir.Procedure, pciSrc calc.Source, set calc.CodeSet) (src calc.Source, ok bool) {
 	if pci == nil {
-		return fhir.Coding{}, false
+		return calc.Source{}, false
 	}
-	return m.matchAnyConcept(set, pci.ReasonCode)
+	cd, ok := m.matchAnyConcept(set, pci.ReasonCode)
+	if !ok {
+		return calc.Source{}, false
+	}
+	src = pciSrc
+	src.Code, src.Display = token(cd), display(cd, fhir.CodeableConcept{})
+	src.Label = message.New("source.pci-reason", message.Args{"what": src.Display})
+	return src, true
 }
 
 // presentation maps pci_presentation, the presentation of the index PCI,
@@ -83,10 +92,7 @@ func (m *mapper) presentation() {
 
 	// ACS: linked to the PCI, dated around it, or recent.
 	var acs, acsMaybe []calc.Source
-	if cd, ok := m.reasonCoded(pci, acsSet); ok {
-		src := pciSrc
-		src.Code, src.Display = token(cd), display(cd, fhir.CodeableConcept{})
-		src.Label = message.New("source.pci-reason", message.Args{"what": src.Display})
+	if src, ok := m.pciReason(pci, pciSrc, acsSet); ok {
 		acs = append(acs, src)
 	}
 	for _, cm := range m.conditionMatches("acs-presentation", false) {
@@ -115,10 +121,7 @@ func (m *mapper) presentation() {
 	// CCS reason), and no acute coronary syndrome around it.
 	var ccs []calc.Source
 	if pci != nil {
-		if cd, ok := m.reasonCoded(pci, ccsSet); ok {
-			src := pciSrc
-			src.Code, src.Display = token(cd), display(cd, fhir.CodeableConcept{})
-			src.Label = message.New("source.pci-reason", message.Args{"what": src.Display})
+		if src, ok := m.pciReason(pci, pciSrc, ccsSet); ok {
 			ccs = append(ccs, src)
 		}
 		for _, cm := range m.conditionMatches("ccs-presentation", false) {
