@@ -148,6 +148,15 @@ func (p Printer) Sprint(m Msg) string {
 // Text writes the catalogue's message key with args.
 func (p Printer) Text(key string, args Args) string { return p.Sprint(New(key, args)) }
 
+// SprintAll writes each of msgs in the printer's language.
+func (p Printer) SprintAll(msgs []Msg) []string {
+	out := make([]string, len(msgs))
+	for i, m := range msgs {
+		out[i] = p.Sprint(m)
+	}
+	return out
+}
+
 func (p Printer) arg(v any) string {
 	switch x := v.(type) {
 	case string:
