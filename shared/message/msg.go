@@ -141,7 +141,7 @@ func (p Printer) Sprint(m Msg) string {
 		if !ok {
 			return "", false
 		}
-		return p.arg(v), true
+		return p.Arg(v), true
 	})
 }
 
@@ -157,7 +157,10 @@ func (p Printer) SprintAll(msgs []Msg) []string {
 	return out
 }
 
-func (p Printer) arg(v any) string {
+// Arg writes v as a placeholder shows it (see Args): a List joined as the
+// printer's language joins a list, a Date as its calendar date, a Msg in
+// the printer's language.
+func (p Printer) Arg(v any) string {
 	switch x := v.(type) {
 	case string:
 		return x
@@ -192,7 +195,7 @@ func (p Printer) arg(v any) string {
 func (p Printer) join(items []any, sep, last string) string {
 	parts := make([]string, 0, len(items))
 	for _, it := range items {
-		if s := p.arg(it); s != "" {
+		if s := p.Arg(it); s != "" {
 			parts = append(parts, s)
 		}
 	}
