@@ -10,6 +10,7 @@ import (
 
 	"github.com/smartcalc-app/smartcalc/shared/assess"
 	"github.com/smartcalc-app/smartcalc/shared/calc"
+	"github.com/smartcalc-app/smartcalc/shared/mapping"
 	"github.com/smartcalc-app/smartcalc/shared/message"
 )
 
@@ -372,7 +373,7 @@ func (s *Service) writeAssessment(b *strings.Builder, v *view) {
 	if len(v.notes) > 0 {
 		b.WriteString("**" + md(v.text("cds.not-checked", nil)) + "**\n\n")
 		for _, n := range v.notes {
-			args := message.Args{"resource": message.New("resource."+n.Resource, nil), "reason": n.Reason}
+			args := message.Args{"resource": mapping.ResourceMsg(n.Resource), "reason": n.Reason}
 			if in := s.relevant(n.Inputs); len(in) > 0 {
 				args["inputs"] = s.labels(v.p, in)
 				fmt.Fprintf(b, "- %s\n", md(v.text("cds.note.leaves", args)))

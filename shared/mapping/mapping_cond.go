@@ -682,7 +682,7 @@ func (m *mapper) askBleed(ep bleedEpisode) message.Msg {
 		var unread message.List
 		for _, t := range []string{"Procedure", "Encounter"} {
 			if m.rec.Errors[t] != nil {
-				unread = append(unread, resource(t))
+				unread = append(unread, ResourceMsg(t))
 			}
 		}
 		if len(unread) > 0 {
