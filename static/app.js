@@ -246,11 +246,7 @@ async function relocalize() {
   $('app').setAttribute('aria-busy', 'true');
   announce(t('status.loading'));
   try {
-    const inputs = state.overrides;
-    const [ctx, data] = await Promise.all([
-      call('api/context', { handle }),
-      Object.keys(inputs).length ? call('api/assessment', { method: 'POST', body: { inputs }, handle }) : call('api/assessment', { handle }),
-    ]);
+    const [ctx, data] = await Promise.all([call('api/context', { handle }), fetchAssessment(handle)]);
     if (seq !== state.seq) return;
     state.context = ctx;
     state.assessment = data;
@@ -264,6 +260,15 @@ async function relocalize() {
   }
 }
 
+/**
+ * fetchAssessment asks for the assessment: with the entered values
+ * (POST) when there are any, else as the record gives it (GET).
+ */
+function fetchAssessment(handle) {
+  const inputs = state.overrides;
+  return Object.keys(inputs).length ? call('api/assessment', { method: 'POST', body: { inputs }, handle }) : call('api/assessment', { handle });
+}
+
 /** recompute asks the server to recompute every calculator with the entered values. */
 async function recompute() {
   state.lastAction = recompute;
@@ -272,10 +277,7 @@ async function recompute() {
   $('app').setAttribute('aria-busy', 'true');
   announce(t('status.recalculating'));
   try {
-    const inputs = state.overrides;
-    const data = Object.keys(inputs).length
-      ? await call('api/assessment', { method: 'POST', body: { inputs }, handle })
-      : await call('api/assessment', { handle });
+    const data = await fetchAssessment(handle);
     if (seq !== state.seq) return;
     state.assessment = data;
     hideError();

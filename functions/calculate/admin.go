@@ -42,15 +42,12 @@ func (h *Handler) doctor(w http.ResponseWriter, r *http.Request) {
 	log := logging.FromContext(r.Context(), slog.Default())
 	web.NoStore(w.Header())
 	if ok, status := h.adminAuthorized(r); !ok {
-		log.Warn("admin request refused", "path", r.URL.Path, "status", status,
-			"cause", map[int]string{http.StatusUnauthorized: "no_admin_token", http.StatusForbidden: "wrong_admin_token"}[status])
+		cause, code := "wrong_admin_token", "forbidden"
 		if status == http.StatusUnauthorized {
+			cause, code = "no_admin_token", "unauthorized"
 			w.Header().Set("WWW-Authenticate", `Bearer realm="smartcalc-admin"`)
 		}
-		code := "forbidden"
-		if status == http.StatusUnauthorized {
-			code = "unauthorized"
-		}
+		log.Warn("admin request refused", "path", r.URL.Path, "status", status, "cause", cause)
 		web.JSONError(w, status, code, "This path needs the admin token (Authorization: Bearer …).")
 		return
 	}

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/smartcalc-app/smartcalc/shared/assess"
 	"github.com/smartcalc-app/smartcalc/shared/ehrsim"
 	"github.com/smartcalc-app/smartcalc/shared/smart"
+	"github.com/smartcalc-app/smartcalc/shared/smarttest"
 	"github.com/smartcalc-app/smartcalc/shared/store"
 )
 
@@ -185,7 +185,7 @@ func TestProfileAudIsTheFHIRBase(t *testing.T) {
 // last 570 s and a refresh returns no new refresh token; the session keeps
 // the original, and refreshes again with it.
 func TestOracleRefreshKeepsTheRefreshToken(t *testing.T) {
-	clk := &testClock{t: time.Now()}
+	clk := smarttest.NewClock(time.Now())
 	e := start(t, memoryStore, nil, &Tune{Sandbox: func(c *ehrsim.Config) { c.Now = clk.Now }}, clk.Now)
 	h, sess := e.launchVia(t, ehrsim.ProfileOracle, "low-risk")
 	if d := sess.TokenExpiry.Sub(clk.Now()); d < 560*time.Second || d > 580*time.Second {
@@ -241,7 +241,7 @@ func TestEpicPatientIdentifiersQuirk(t *testing.T) {
 // refresh token, even with online_access. The session works until the
 // access token expires; then the API says to relaunch.
 func TestEpicPublicClientHasNoRefreshQuirk(t *testing.T) {
-	clk := &testClock{t: time.Now()}
+	clk := smarttest.NewClock(time.Now())
 	e := start(t, memoryStore, nil, &Tune{Sandbox: func(c *ehrsim.Config) { c.Now = clk.Now }}, clk.Now)
 	h, sess := e.launchVia(t, ehrsim.ProfileEpic, "low-risk")
 	if sess.RefreshToken != "" || !strings.Contains(sess.Scope, "online_access") {
@@ -316,17 +316,4 @@ func between(s, start, end string) string {
 	}
 	before, _, _ := strings.Cut(after, end)
 	return before
-}
-
-// testClock is a settable clock shared by the app and the sandbox.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }

@@ -85,7 +85,7 @@ func readWarnings(errs []DataError) []calc.Warning {
 		if _, ok := byKey[k]; !ok {
 			keys = append(keys, k)
 		}
-		byKey[k] = append(byKey[k], message.New("resource."+de.Resource, nil))
+		byKey[k] = append(byKey[k], mapping.ResourceMsg(de.Resource))
 	}
 	out := make([]calc.Warning, 0, len(keys))
 	for _, k := range keys {

@@ -159,10 +159,6 @@ func floorDiv(a, b int64) int64 {
 
 func clamp(x, lo, hi float64) float64 { return math.Max(lo, math.Min(hi, x)) }
 
-// FormatNumber writes x with at most d decimals, without trailing zeros
-// and never as "-0" (message.FormatNumber, the one number format).
-func FormatNumber(x float64, d int) string { return message.FormatNumber(x, d) }
-
 // ptr returns a pointer to a copy of v.
 func ptr[T any](v T) *T { return &v }
 

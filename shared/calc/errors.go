@@ -40,7 +40,7 @@ func (e *InputError) Error() string { return fmt.Sprintf("calc: input %q: %s", e
 // Unwrap returns the sentinel.
 func (e *InputError) Unwrap() error { return e.Err }
 
-// Message says what is wrong with the input for a person, in the
+// InputErrorMessage says what is wrong with the input for a person, in the
 // catalogue's words: the input by its label, what it takes.
 func (c *Config) InputErrorMessage(ie *InputError) message.Msg {
 	def, known := c.Inputs[ie.Input]

@@ -273,9 +273,9 @@ func (c *evalCtx) answerEvidence(name string, met bool) message.Msg {
 	}
 	if srcs := c.sources(name); len(srcs) > 0 {
 		if met {
-			return message.New("ev.records", message.Args{"records": sourcesMsg(srcs)})
+			return message.New("ev.records", message.Args{"records": SourcesMsg(srcs)})
 		}
-		return message.New("ev.value-records", message.Args{"value": v, "records": sourcesMsg(srcs)})
+		return message.New("ev.value-records", message.Args{"value": v, "records": SourcesMsg(srcs)})
 	}
 	return v
 }

@@ -18,14 +18,6 @@ type PlanDef struct {
 	Items      []PlanItemDef     `json:"items"`
 }
 
-// ConditionName is how the plan names a condition of PlanItem.If.
-func (p PlanDef) ConditionName(id string) string {
-	if n := p.Conditions[id]; n != "" {
-		return n
-	}
-	return id
-}
-
 // planConditions are every value PlanItem.If can take.
 var planConditions = []string{IfHBR, IfNotHBR, IfOAC, IfNoOAC, IfACS, IfCCS}
 

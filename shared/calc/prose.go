@@ -126,8 +126,9 @@ func (c *Config) valueMsg(name string, v any) message.Msg {
 	return message.New("value.unknown", nil)
 }
 
-// sourcesMsg lists records for a person: what each says, with its date.
-func sourcesMsg(srcs []Source) message.Series {
+// SourcesMsg lists records for a person: what each says, with its date
+// (SourceMsg of each).
+func SourcesMsg(srcs []Source) message.Series {
 	out := make(message.Series, 0, len(srcs))
 	for _, s := range srcs {
 		out = append(out, SourceMsg(s))

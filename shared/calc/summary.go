@@ -46,7 +46,7 @@ type Summary struct {
 	// presentation would mean, and the clinician is asked.
 	Presentation *string `json:"presentation"`
 	// PresentationKey keys PresentationText in the configuration's summary
-	// texts (the UI translates it by "summary."+PresentationKey).
+	// texts ("summary."+PresentationKey).
 	PresentationKey  string      `json:"presentation_key"`
 	PresentationText message.Msg `json:"presentation_text"`
 	// PresentationOrigin says where the presentation came from: the

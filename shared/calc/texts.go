@@ -165,13 +165,10 @@ func (c *Config) textRefs() []textRef {
 // window_days of its condition, medication and procedure sets, the
 // major_at_least of its coded observations, and the mapping's windows
 // (windowParams). A number the sets disagree on is left out: a text cannot
-// name it. The map is the caller's.
+// name it. The map is the caller's. They are looked up in inputParamIdx,
+// which parseConfig builds before anything asks.
 func (c *Config) inputParams(input string) map[string]float64 {
-	idx := c.inputParamIdx
-	if idx == nil {
-		idx = c.indexInputParams()
-	}
-	if p, ok := idx[input]; ok {
+	if p, ok := c.inputParamIdx[input]; ok {
 		return maps.Clone(p)
 	}
 	return c.windowParams()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/smartcalc-app/smartcalc/shared/assess"
 	"github.com/smartcalc-app/smartcalc/shared/calc"
+	"github.com/smartcalc-app/smartcalc/shared/mapping"
 	"github.com/smartcalc-app/smartcalc/shared/message"
 )
 
@@ -71,7 +72,7 @@ const (
 type view struct {
 	a        *assess.Assessment
 	p        message.Printer
-	conf     *calc.Config
+	cfg      *calc.Config // the scoring configuration the cards are computed with
 	ph, arc  *calc.Result
 	score    string // "31", or "≥ 25" when only a lower bound is known
 	category string // a PRECISE-HBR category, or ""
@@ -90,7 +91,7 @@ func (s *Service) view(a *assess.Assessment, notes []note, types int) *view {
 	// The cards are written in the deployment's language, every sentence
 	// of the assessment with them.
 	s.printer().Localize(a)
-	v := &view{a: a, p: s.printer(), conf: s.Assess.Scoring, ph: a.Results[calcPreciseHBR], arc: a.Results[calcARCHBR], notes: notes, types: types}
+	v := &view{a: a, p: s.printer(), cfg: s.Assess.Scoring, ph: a.Results[calcPreciseHBR], arc: a.Results[calcARCHBR], notes: notes, types: types}
 	if v.ph != nil {
 		if sc, ok := v.ph.Value("score"); ok && sc.Value != nil {
 			if f, ok := sc.Value.(float64); ok {
@@ -146,9 +147,6 @@ func (v *view) verdict() string {
 	}
 	return v.text("verdict.undetermined", nil)
 }
-
-// cfg is the scoring configuration the cards are computed with.
-func (v *view) cfg() *calc.Config { return v.conf }
 
 // text writes a message of the catalogue in the cards' language.
 func (v *view) text(key string, args message.Args) string { return v.p.Text(key, args) }
@@ -375,7 +373,7 @@ func (s *Service) writeAssessment(b *strings.Builder, v *view) {
 	if len(v.notes) > 0 {
 		b.WriteString("**" + md(v.text("cds.not-checked", nil)) + "**\n\n")
 		for _, n := range v.notes {
-			args := message.Args{"resource": message.New("resource."+n.Resource, nil), "reason": n.Reason}
+			args := message.Args{"resource": mapping.ResourceMsg(n.Resource), "reason": n.Reason}
 			if in := s.relevant(n.Inputs); len(in) > 0 {
 				args["inputs"] = s.labels(v.p, in)
 				fmt.Fprintf(b, "- %s\n", md(v.text("cds.note.leaves", args)))
@@ -573,22 +571,13 @@ func writePresentation(b *strings.Builder, v *view, sm calc.Summary) {
 		case sm.PresentationOrigin == calc.OriginEntered:
 			b.WriteString(" " + md(v.text("cds.entered", nil)))
 		case len(sm.PresentationEvidence) > 0:
-			b.WriteString(" " + md(v.text("cds.parenthesis", message.Args{"text": sourcesMsg(sm.PresentationEvidence)})))
+			b.WriteString(" " + md(v.text("cds.parenthesis", message.Args{"text": calc.SourcesMsg(sm.PresentationEvidence)})))
 		}
 		b.WriteString("\n\n")
 	}
 	if sm.PCI != nil && sm.PCI.Date != "" {
 		fmt.Fprintf(b, "%s\n\n", md(v.text("cds.pci", message.Args{"date": message.Date(sm.PCI.Date), "procedure": sm.PCI.Describe()})))
 	}
-}
-
-// sourcesMsg lists records for a person, each with its date.
-func sourcesMsg(srcs []calc.Source) message.Series {
-	out := make(message.Series, 0, len(srcs))
-	for _, s := range srcs {
-		out = append(out, calc.SourceMsg(s))
-	}
-	return out
 }
 
 // writePlan gives the guideline plan as the app shows it: each item with
@@ -604,18 +593,14 @@ func writePlan(b *strings.Builder, v *view, plan []calc.PlanItem) {
 		if len(it.If) > 0 {
 			var conds message.List
 			for _, c := range it.If {
-				conds = append(conds, v.cfg().Text("plan.condition."+c))
+				conds = append(conds, v.cfg.Text("plan.condition."+c))
 			}
 			fmt.Fprintf(b, "_%s_ ", md(v.text("plan.if", message.Args{"conditions": conds})))
 		}
 		b.WriteString(md(it.Text.String()))
 		for _, c := range it.Citations {
-			state := "cds.unverified"
-			if c.IsVerified() {
-				state = "cds.verified"
-			}
-			fmt.Fprintf(b, " [%s]", md(v.text("cds.citation", message.Args{"guideline": guidelineName(v.cfg(), c.Guideline), "section": c.Section, "class": c.Class, "level": c.Level,
-				"state": message.New(state, nil)})))
+			fmt.Fprintf(b, " [%s]", md(v.text("cds.citation", message.Args{"guideline": guidelineName(v.cfg, c.Guideline), "section": c.Section, "class": c.Class, "level": c.Level,
+				"state": message.New(verifiedKey(c.IsVerified()), nil)})))
 		}
 		b.WriteString("\n")
 	}

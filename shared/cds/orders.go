@@ -201,7 +201,7 @@ func (f findings) what(v *view) string {
 	if len(f.oac) > 0 {
 		parts = append(parts, message.New("cds.what.oac", message.Args{"drugs": drugNames(f.oac)}))
 	}
-	return v.p.Sprint(message.New("value.number", message.Args{"value": parts}))
+	return v.p.Arg(parts)
 }
 
 // writeSources lists drugs under a heading (a catalogue key): each as the

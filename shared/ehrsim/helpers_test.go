@@ -20,6 +20,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/smartcalc-app/smartcalc/shared/smarttest"
 )
 
 const (
@@ -56,25 +58,12 @@ func testKeys(t *testing.T) {
 	})
 }
 
-// clock is an injectable, settable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // env is one sandbox behind an httptest server, mounted at /ehr/ in a mux.
 type env struct {
 	t     *testing.T
 	s     *Server
 	ts    *httptest.Server
-	clock *clock
+	clock *smarttest.Clock
 	hc    *http.Client // does not follow redirects
 
 	mu    sync.Mutex
@@ -84,7 +73,7 @@ type env struct {
 func newEnv(t *testing.T, mutate ...func(*Config)) *env {
 	t.Helper()
 	testKeys(t)
-	e := &env{t: t, clock: &clock{t: time.Date(2026, 3, 10, 10, 0, 0, 0, time.UTC)}}
+	e := &env{t: t, clock: smarttest.NewClock(time.Date(2026, 3, 10, 10, 0, 0, 0, time.UTC))}
 	mux := http.NewServeMux()
 	e.ts = httptest.NewServer(mux)
 	t.Cleanup(e.ts.Close)

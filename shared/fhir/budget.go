@@ -113,15 +113,12 @@ func (r *body) commit() error {
 
 func (r *body) Close() error { return r.rc.Close() }
 
-// readAll reads a whole response body (a resource read, or an error
-// response) within the caps, and closes it. A body over either cap is not
-// read further, and nothing of it is kept.
-func (c *Client) readAll(ctx context.Context, resp *http.Response) ([]byte, error) {
-	defer resp.Body.Close()
-	if limit := c.maxResponseBytes(); resp.ContentLength > limit {
-		return nil, fmt.Errorf("%w: response of %d bytes exceeds the %d-byte limit", errTooLarge, resp.ContentLength, limit)
-	}
-	r := c.newBody(ctx, resp.Body)
+// readAll reads the whole body within the caps, closes it and keeps it
+// (commit). A body over either cap is not read further, nothing of it is
+// kept, and the error matches errTooLarge; any other failure is "reading
+// the response failed".
+func (r *body) readAll() ([]byte, error) {
+	defer r.Close()
 	data, err := io.ReadAll(r)
 	if err == nil {
 		err = r.commit()
@@ -133,6 +130,16 @@ func (c *Client) readAll(ctx context.Context, resp *http.Response) ([]byte, erro
 		return nil, errors.New("reading the response failed")
 	}
 	return data, nil
+}
+
+// readAll reads a whole response body (an error response) within the caps
+// (body.readAll), and closes it.
+func (c *Client) readAll(ctx context.Context, resp *http.Response) ([]byte, error) {
+	if limit := c.maxResponseBytes(); resp.ContentLength > limit {
+		resp.Body.Close()
+		return nil, fmt.Errorf("%w: response of %d bytes exceeds the %d-byte limit", errTooLarge, resp.ContentLength, limit)
+	}
+	return c.newBody(ctx, resp.Body).readAll()
 }
 
 func (c *Client) maxResponseBytes() int64 {

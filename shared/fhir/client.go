@@ -527,17 +527,10 @@ func (c *Client) get(ctx context.Context, op, typ, u string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, err := io.ReadAll(resp)
-	resp.Close()
-	if err == nil {
-		err = resp.commit()
-	}
+	data, err := resp.readAll()
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, &Error{Op: op, Type: typ, Kind: ErrUnavailable, Err: ctx.Err()}
-		}
-		if !errors.Is(err, errTooLarge) {
-			err = errors.New("reading the response failed")
 		}
 		return nil, &Error{Op: op, Type: typ, Status: http.StatusOK, Kind: ErrBadResponse, Err: err, TooLarge: errors.Is(err, errTooLarge)}
 	}

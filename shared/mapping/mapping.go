@@ -434,9 +434,9 @@ func (m *mapper) warn(kind, input, key string, args message.Args) {
 
 func (m *mapper) label(input string) message.Msg { return m.cfg.InputLabel(input) }
 
-// resource names what a FHIR resource type holds for a person: "the
+// ResourceMsg names what a FHIR resource type holds for a person: "the
 // problem list" for Condition.
-func resource(typ string) message.Msg { return message.New("resource."+typ, nil) }
+func ResourceMsg(typ string) message.Msg { return message.New("resource."+typ, nil) }
 
 // set records an input read from the record.
 func (m *mapper) set(name string, in calc.Input) {
@@ -538,13 +538,13 @@ func (m *mapper) outcomes() {
 	for _, t := range slices.Sorted(maps.Keys(m.rec.Outcomes)) {
 		for _, o := range m.rec.Outcomes[t] {
 			if s := o.Text(); s != "" {
-				m.warn(WarnRecord, "", "warn.ehr-said", message.Args{"resource": resource(t), "text": s})
+				m.warn(WarnRecord, "", "warn.ehr-said", message.Args{"resource": ResourceMsg(t), "text": s})
 			}
 		}
 	}
 	for _, t := range slices.Sorted(maps.Keys(m.rec.Truncated)) {
 		if m.rec.Truncated[t] {
-			m.warn(WarnAccess, "", "warn.search-truncated", message.Args{"resource": resource(t)})
+			m.warn(WarnAccess, "", "warn.search-truncated", message.Args{"resource": ResourceMsg(t)})
 		}
 	}
 }
@@ -552,7 +552,7 @@ func (m *mapper) outcomes() {
 // ReadMessage says, for a person, why the records of a type could not be
 // read ("Not available: …"); err nil means the search was cut short.
 func ReadMessage(typ string, err error) message.Msg {
-	args := message.Args{"resource": resource(typ)}
+	args := message.Args{"resource": ResourceMsg(typ)}
 	var fe *fhir.Error
 	errors.As(err, &fe)
 	switch {

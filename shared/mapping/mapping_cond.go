@@ -430,6 +430,38 @@ func procedureSource(p *fhir.Procedure, cd fhir.Coding, date string) calc.Source
 	return calc.Source{Reference: "Procedure/" + p.ID, Code: token(cd), Date: date, Display: display(cd, p.Code)}
 }
 
+// procMatch is a usable Procedure that matched a code set, as condMatch is
+// for a Condition.
+type procMatch struct {
+	p          *fhir.Procedure
+	coding     fhir.Coding
+	start, end time.Time
+	dated      bool
+	date       string
+}
+
+func (pm procMatch) source() calc.Source { return procedureSource(pm.p, pm.coding, pm.date) }
+
+// procedureMatches returns the usable procedures in set, in record order,
+// each with the date span it was performed in.
+func (m *mapper) procedureMatches(set calc.CodeSet) []procMatch {
+	var out []procMatch
+	for i := range m.rec.Procedures {
+		p := &m.rec.Procedures[i]
+		if !usableProcedure(p) {
+			continue
+		}
+		cd, ok := m.match(set, p.Code)
+		if !ok {
+			continue
+		}
+		pm := procMatch{p: p, coding: cd}
+		pm.start, pm.end, pm.date, pm.dated = procedureDate(p)
+		out = append(out, pm)
+	}
+	return out
+}
+
 // refersTo reports whether a reference names typ/id.
 func refersTo(r *fhir.Reference, typ, id string) bool {
 	if r == nil || id == "" {
@@ -463,20 +495,11 @@ func (m *mapper) bleedSupport(cm condMatch) []calc.Source {
 		return false
 	}
 	if tset, ok := m.cfg.Codes.Procedures["transfusion"]; ok {
-		for i := range m.rec.Procedures {
-			p := &m.rec.Procedures[i]
-			if !usableProcedure(p) {
-				continue
-			}
-			cd, ok := m.match(tset, p.Code)
-			if !ok {
-				continue
-			}
-			ps, _, date, dated := procedureDate(p)
-			link := sameTarget(p.Encounter, cm.c.Encounter) || isBleeding(p.ReasonCode) ||
-				(dated && cm.dated && !ps.Before(cm.start.Add(-transfusionBefore)) && !ps.After(cm.end.Add(transfusionAfter)))
+		for _, pm := range m.procedureMatches(tset) {
+			link := sameTarget(pm.p.Encounter, cm.c.Encounter) || isBleeding(pm.p.ReasonCode) ||
+				(pm.dated && cm.dated && !pm.start.Before(cm.start.Add(-transfusionBefore)) && !pm.start.After(cm.end.Add(transfusionAfter)))
 			if link {
-				src := procedureSource(p, cd, date)
+				src := pm.source()
 				src.Label = message.New("source.transfusion", message.Args{"what": src.Describe()})
 				out = append(out, src)
 			}
@@ -659,7 +682,7 @@ func (m *mapper) askBleed(ep bleedEpisode) message.Msg {
 		var unread message.List
 		for _, t := range []string{"Procedure", "Encounter"} {
 			if m.rec.Errors[t] != nil {
-				unread = append(unread, resource(t))
+				unread = append(unread, ResourceMsg(t))
 			}
 		}
 		if len(unread) > 0 {
@@ -701,18 +724,9 @@ func (m *mapper) procedures() {
 func (m *mapper) recentProcedures(set calc.CodeSet) []calc.Source {
 	var ev []calc.Source
 	cut := m.now.AddDate(0, 0, -*m.cfg.FHIR.Windows.RecentDays)
-	for i := range m.rec.Procedures {
-		pr := &m.rec.Procedures[i]
-		if !usableProcedure(pr) {
-			continue
-		}
-		cd, ok := m.match(set, pr.Code)
-		if !ok {
-			continue
-		}
-		ps, pe, date, dated := procedureDate(pr)
-		if within(ps, pe, dated, cut) == triYes {
-			ev = append(ev, procedureSource(pr, cd, date))
+	for _, pm := range m.procedureMatches(set) {
+		if within(pm.start, pm.end, pm.dated, cut) == triYes {
+			ev = append(ev, pm.source())
 		}
 	}
 	return ev

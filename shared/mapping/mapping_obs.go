@@ -143,7 +143,7 @@ func (m *mapper) readLab(lc calc.LabCodes) labRead {
 		value := message.Num{Value: r.value, Decimals: 3}
 		switch {
 		case vq.Comparator != "":
-			r.problem = message.New("problem.comparator", message.Args{"value": vq.Comparator + calc.FormatNumber(r.value, 3)})
+			r.problem = message.New("problem.comparator", message.Args{"value": vq.Comparator + message.FormatNumber(r.value, 3)})
 		case r.unit == "":
 			r.problem = message.New("problem.no-unit", message.Args{"value": value})
 		default:
@@ -265,7 +265,7 @@ func (m *mapper) egfr(r, creat labRead, lc calc.LabCodes) {
 		m.warn(WarnRecord, "egfr", "warn.egfr-unusable", message.Args{"date": message.Date(r.cand.date), "problem": r.problem})
 	case r.cand != nil && r.cand.o.ValueQuantity.Comparator != "":
 		vq := r.cand.o.ValueQuantity
-		reported := vq.Comparator + calc.FormatNumber(r.value, 3)
+		reported := vq.Comparator + message.FormatNumber(r.value, 3)
 		if _, err := m.cfg.Convert(m.cfg.Inputs["egfr"].Quantity, r.value, r.unit); err != nil || r.unit == "" {
 			m.gap("egfr", GapConfirm, message.New("gap.egfr-comparator", message.Args{"date": message.Date(r.cand.date), "value": reported}), r.cand.source())
 			return

@@ -23,27 +23,19 @@ func (m *mapper) indexPCI() (*fhir.Procedure, calc.Source, time.Time) {
 		return nil, calc.Source{}, time.Time{}
 	}
 	cut := m.now.AddDate(0, -set.WindowMonths, 0)
-	var best *fhir.Procedure
-	var bestSrc calc.Source
-	var bestAt time.Time
-	for i := range m.rec.Procedures {
-		p := &m.rec.Procedures[i]
-		if !usableProcedure(p) {
+	var best *procMatch
+	for _, pm := range m.procedureMatches(set) {
+		if !pm.dated || pm.start.Before(cut) || pm.start.After(m.now.Add(futureSlack)) {
 			continue
 		}
-		cd, ok := m.match(set, p.Code)
-		if !ok {
-			continue
-		}
-		start, _, date, dated := procedureDate(p)
-		if !dated || start.Before(cut) || start.After(m.now.Add(futureSlack)) {
-			continue
-		}
-		if best == nil || start.After(bestAt) {
-			best, bestSrc, bestAt = p, procedureSource(p, cd, date), start
+		if best == nil || pm.start.After(best.start) {
+			best = &pm
 		}
 	}
-	return best, bestSrc, bestAt
+	if best == nil {
+		return nil, calc.Source{}, time.Time{}
+	}
+	return best.p, best.source(), best.start
 }
 
 // linkedToPCI reports whether the PCI names the condition as its reason,
@@ -60,12 +52,21 @@ func linkedToPCI(pci *fhir.Procedure, c *fhir.Condition) bool {
 	return sameTarget(pci.Encounter, c.Encounter)
 }
 
-// reasonCoded reports whether one of the PCI's reason codes is in the set.
-func (m *mapper) reasonCoded(pci *fhir.Procedure, set calc.CodeSet) (fhir.Coding, bool) {
+// pciReason is the record of a PCI reason code in set: the index PCI
+// (pciSrc) with that code, named as the PCI's reason; ok is false when
+// none of its reason codes is in the set.
+func (m *mapper) pciReason(pci *fhir.Procedure, pciSrc calc.Source, set calc.CodeSet) (src calc.Source, ok bool) {
 	if pci == nil {
-		return fhir.Coding{}, false
+		return calc.Source{}, false
 	}
-	return m.matchAnyConcept(set, pci.ReasonCode)
+	cd, ok := m.matchAnyConcept(set, pci.ReasonCode)
+	if !ok {
+		return calc.Source{}, false
+	}
+	src = pciSrc
+	src.Code, src.Display = token(cd), display(cd, fhir.CodeableConcept{})
+	src.Label = message.New("source.pci-reason", message.Args{"what": src.Display})
+	return src, true
 }
 
 // presentation maps pci_presentation, the presentation of the index PCI,
@@ -91,10 +92,7 @@ func (m *mapper) presentation() {
 
 	// ACS: linked to the PCI, dated around it, or recent.
 	var acs, acsMaybe []calc.Source
-	if cd, ok := m.reasonCoded(pci, acsSet); ok {
-		src := pciSrc
-		src.Code, src.Display = token(cd), display(cd, fhir.CodeableConcept{})
-		src.Label = message.New("source.pci-reason", message.Args{"what": src.Display})
+	if src, ok := m.pciReason(pci, pciSrc, acsSet); ok {
 		acs = append(acs, src)
 	}
 	for _, cm := range m.conditionMatches("acs-presentation", false) {
@@ -123,10 +121,7 @@ func (m *mapper) presentation() {
 	// CCS reason), and no acute coronary syndrome around it.
 	var ccs []calc.Source
 	if pci != nil {
-		if cd, ok := m.reasonCoded(pci, ccsSet); ok {
-			src := pciSrc
-			src.Code, src.Display = token(cd), display(cd, fhir.CodeableConcept{})
-			src.Label = message.New("source.pci-reason", message.Args{"what": src.Display})
+		if src, ok := m.pciReason(pci, pciSrc, ccsSet); ok {
 			ccs = append(ccs, src)
 		}
 		for _, cm := range m.conditionMatches("ccs-presentation", false) {

@@ -42,7 +42,6 @@ func ParseLang(s string) (Lang, bool) {
 
 // Catalog is a parsed message catalogue. It is immutable.
 type Catalog struct {
-	names   map[Lang]string
 	strings map[Lang]map[string]string
 	config  map[Lang]map[string]string
 	raw     []byte
@@ -66,12 +65,11 @@ func Parse(data []byte) (*Catalog, error) {
 	if err := strictjson.UnmarshalShared(data, &f); err != nil {
 		return nil, fmt.Errorf("message: catalogue: %w", err)
 	}
-	c := &Catalog{names: map[Lang]string{}, strings: map[Lang]map[string]string{}, config: map[Lang]map[string]string{}, raw: data}
+	c := &Catalog{strings: map[Lang]map[string]string{}, config: map[Lang]map[string]string{}, raw: data}
 	var errs []string
 	fail := func(format string, a ...any) { errs = append(errs, fmt.Sprintf(format, a...)) }
 	for _, l := range Langs {
-		c.names[l] = f.Languages[string(l)]
-		if c.names[l] == "" {
+		if f.Languages[string(l)] == "" {
 			fail("languages lacks %s", l)
 		}
 		c.strings[l] = f.Strings[string(l)]

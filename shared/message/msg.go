@@ -141,14 +141,26 @@ func (p Printer) Sprint(m Msg) string {
 		if !ok {
 			return "", false
 		}
-		return p.arg(v), true
+		return p.Arg(v), true
 	})
 }
 
 // Text writes the catalogue's message key with args.
 func (p Printer) Text(key string, args Args) string { return p.Sprint(New(key, args)) }
 
-func (p Printer) arg(v any) string {
+// SprintAll writes each of msgs in the printer's language.
+func (p Printer) SprintAll(msgs []Msg) []string {
+	out := make([]string, len(msgs))
+	for i, m := range msgs {
+		out[i] = p.Sprint(m)
+	}
+	return out
+}
+
+// Arg writes v as a placeholder shows it (see Args): a List joined as the
+// printer's language joins a list, a Date as its calendar date, a Msg in
+// the printer's language.
+func (p Printer) Arg(v any) string {
 	switch x := v.(type) {
 	case string:
 		return x
@@ -183,7 +195,7 @@ func (p Printer) arg(v any) string {
 func (p Printer) join(items []any, sep, last string) string {
 	parts := make([]string, 0, len(items))
 	for _, it := range items {
-		if s := p.arg(it); s != "" {
+		if s := p.Arg(it); s != "" {
 			parts = append(parts, s)
 		}
 	}

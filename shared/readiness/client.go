@@ -68,7 +68,7 @@ func (x *run) clientAuth(ctx context.Context) {
 		said = fmt.Sprintf("HTTP %d without an OAuth error", p.Status)
 	}
 	first := "At the first launch the exchange also checks the redirect_uri and PKCE."
-	if d := strings.ToLower(p.Description); strings.Contains(d, "verifier") || strings.Contains(d, "pkce") || strings.Contains(d, "challenge") {
+	if smart.NamesPKCE(p.Description) {
 		first = "The EHR's answer names PKCE: likely cause at a launch, " + smart.InvalidGrantCauses(x.reg, x.flow.RedirectURIFor(x.reg), p.Description)[0].String() + "."
 	}
 	switch {

@@ -402,7 +402,7 @@ func (x *run) flowRedirectFor(perReg bool) string {
 }
 
 func (x *run) console() *Console {
-	v1, v2, _ := smart.ScopeSyntax(x.reg.Scope)
+	v1, v2, _ := assess.ScopeSyntax(x.reg.Scope)
 	version := "v2"
 	switch {
 	case len(v1) > 0 && len(v2) > 0:

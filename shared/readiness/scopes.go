@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/smartcalc-app/smartcalc/shared/assess"
 	"github.com/smartcalc-app/smartcalc/shared/smart"
 )
 
@@ -13,7 +14,7 @@ import (
 // type the assessment reads.
 func (x *run) scopeSyntax() {
 	scope := x.reg.Scope
-	v1, v2, bad := smart.ScopeSyntax(scope)
+	v1, v2, bad := assess.ScopeSyntax(scope)
 	caps := x.cfg.Capabilities
 	if len(bad) > 0 {
 		x.set("scope-syntax", Fail, fmt.Sprintf("Not SMART scopes: %s. SMART v2 permissions are letters of cruds in that order (patient/Observation.rs); v1 uses .read, .write or .*. An EHR ignores, replaces or refuses such a scope.", strings.Join(bad, " ")),
@@ -27,7 +28,7 @@ func (x *run) scopeSyntax() {
 	}
 	if len(v1) > 0 && len(v2) > 0 {
 		x.set("scope-syntax", Warn, fmt.Sprintf("The scope mixes SMART v1 (%s) and v2 (%s). An EHR grants the syntax the app was registered with; Oracle Health drops the other silently.", strings.Join(v1, " "), strings.Join(v2, " ")),
-			fmt.Sprintf("Use one syntax in %s: v2 %q, or v1 %q, and register the app with that SMART version.", field(x.reg, "scope"), smart.ConvertScope(scope, false), smart.ConvertScope(scope, true)))
+			fmt.Sprintf("Use one syntax in %s: v2 %q, or v1 %q, and register the app with that SMART version.", field(x.reg, "scope"), assess.ConvertScope(scope, false), assess.ConvertScope(scope, true)))
 		return
 	}
 	hasV1, hasV2 := slices.Contains(caps, "permission-v1"), slices.Contains(caps, "permission-v2")
@@ -36,11 +37,11 @@ func (x *run) scopeSyntax() {
 		notes = append(notes, "The EHR advertises neither permission-v1 nor permission-v2; the first launch's granted scope shows which syntax it accepts.")
 	case version == "v2" && !hasV2:
 		x.set("scope-syntax", Fail, "The scope uses SMART v2 syntax (.rs), but the EHR advertises only permission-v1: it will not grant them.",
-			fmt.Sprintf("Set %s to %q and register the app as SMART v1.", field(x.reg, "scope"), smart.ConvertScope(scope, true)))
+			fmt.Sprintf("Set %s to %q and register the app as SMART v1.", field(x.reg, "scope"), assess.ConvertScope(scope, true)))
 		return
 	case version == "v1" && !hasV1:
 		x.set("scope-syntax", Fail, "The scope uses SMART v1 syntax (.read), but the EHR advertises only permission-v2: it will not grant them.",
-			fmt.Sprintf("Set %s to %q and register the app as SMART v2.", field(x.reg, "scope"), smart.ConvertScope(scope, false)))
+			fmt.Sprintf("Set %s to %q and register the app as SMART v2.", field(x.reg, "scope"), assess.ConvertScope(scope, false)))
 		return
 	}
 	var missing []string
@@ -80,7 +81,7 @@ func (x *run) scopesSupported() {
 		x.set("scopes-supported", Warn, "The EHR does not list scopes_supported. The first launch shows what it grants: the callback logs scope_requested and scope_granted.", "")
 		return
 	}
-	_, _, bad := smart.ScopeSyntax(x.reg.Scope)
+	_, _, bad := assess.ScopeSyntax(x.reg.Scope)
 	var missing []string
 	for _, s := range strings.Fields(x.reg.Scope) {
 		if slices.Contains(bad, s) || supported(list, s) {

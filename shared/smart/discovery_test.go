@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/smartcalc-app/smartcalc/shared/smart"
+	"github.com/smartcalc-app/smartcalc/shared/smarttest"
 )
 
 // discoveryServer serves handler at /fhir/.well-known/smart-configuration,
@@ -44,7 +45,7 @@ func okConfig(w http.ResponseWriter, r *http.Request) {
 
 func TestDiscoverCachesSuccess(t *testing.T) {
 	ts, hits := discoveryServer(t, okConfig)
-	c := &clock{t: time.Unix(1_700_000_000, 0)}
+	c := smarttest.NewClock(time.Unix(1_700_000_000, 0))
 	d := &smart.Discoverer{TTL: time.Hour, Now: c.Now}
 	ctx := context.Background()
 	iss := ts.URL + "/fhir"
@@ -289,7 +290,7 @@ func TestDiscoverBoundedCache(t *testing.T) {
 		hits.Add(1)
 		return http.DefaultTransport.RoundTrip(r)
 	})}
-	c := &clock{t: time.Unix(1_700_000_000, 0)}
+	c := smarttest.NewClock(time.Unix(1_700_000_000, 0))
 	d := &smart.Discoverer{HTTPClient: counting, MaxEntries: 2, Now: c.Now}
 	ctx := context.Background()
 	for _, tenant := range []string{"a", "b", "c", "c", "b"} {

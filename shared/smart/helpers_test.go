@@ -100,24 +100,6 @@ func (c *countingStore) UpdateTokens(ctx context.Context, s *store.Session) erro
 	return c.Store.UpdateTokens(ctx, s)
 }
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // newLaunchKey returns a random launch key, as the local runner makes one.
 func newLaunchKey(t testing.TB) []byte {
 	t.Helper()
@@ -149,7 +131,7 @@ type fixture struct {
 	reg     smart.Registration
 	secrets map[string]string
 	key     *ecdsa.PrivateKey // private_key_jwt client key
-	clock   *clock
+	clock   *smarttest.Clock
 }
 
 // newFixture registers a client of the given auth type with a fresh
@@ -157,7 +139,7 @@ type fixture struct {
 func newFixture(t testing.TB, auth string, edit ...func(*smart.Registration)) *fixture {
 	t.Helper()
 	srv := smarttest.NewAuthServer(t)
-	fx := &fixture{srv: srv, secrets: map[string]string{}, clock: &clock{t: time.Now().Truncate(time.Second)}}
+	fx := &fixture{srv: srv, secrets: map[string]string{}, clock: smarttest.NewClock(time.Now().Truncate(time.Second))}
 	srv.Now = fx.clock.Now
 	reg := smart.Registration{
 		ID:           "test-ehr",

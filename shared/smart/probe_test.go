@@ -104,21 +104,6 @@ func TestProbeAuthorize(t *testing.T) {
 	}
 }
 
-func TestScopeSyntax(t *testing.T) {
-	v1, v2, bad := smart.ScopeSyntax("launch openid fhirUser launch/patient patient/Patient.read user/*.read patient/Observation.rs patient/Condition.rs?category=x|y system/*.cruds patient/Observation.sr patient/Observation.rs.read patient/observation.rs online_access __custom https://x.example/scope")
-	if !slices.Equal(v1, []string{"patient/Patient.read", "user/*.read"}) ||
-		!slices.Equal(v2, []string{"patient/Observation.rs", "patient/Condition.rs?category=x|y", "system/*.cruds"}) ||
-		!slices.Equal(bad, []string{"patient/Observation.sr", "patient/Observation.rs.read", "patient/observation.rs"}) {
-		t.Errorf("v1 %v, v2 %v, malformed %v", v1, v2, bad)
-	}
-	if got := smart.ConvertScope("launch openid patient/Patient.rs patient/Observation.r online_access", true); got != "launch openid patient/Patient.read patient/Observation.read online_access" {
-		t.Errorf("to v1: %q", got)
-	}
-	if got := smart.ConvertScope("launch/patient patient/Patient.read user/Observation.read", false); got != "launch/patient patient/Patient.rs user/Observation.rs" {
-		t.Errorf("to v2: %q", got)
-	}
-}
-
 // TestInvalidGrantCauses: the EHR's description decides which cause comes
 // first; the four causes are always there.
 func TestInvalidGrantCauses(t *testing.T) {

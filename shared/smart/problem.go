@@ -55,12 +55,7 @@ func Problem(err error) web.Problem {
 // English writes messages in English: the log's language and doctor's,
 // for the deployer.
 func English(msgs []message.Msg) []string {
-	say := message.Default().Printer(message.English)
-	out := make([]string, len(msgs))
-	for i, m := range msgs {
-		out[i] = say.Sprint(m)
-	}
-	return out
+	return message.Default().Printer(message.English).SprintAll(msgs)
 }
 
 // LogFailure writes the one log line for the deployer that names the cause

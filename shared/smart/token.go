@@ -397,7 +397,7 @@ func InvalidGrantCauses(reg *Registration, redirectURI, description string) []me
 	other := message.New("cause.code-other-client", id)
 	d := strings.ToLower(description)
 	switch {
-	case strings.Contains(d, "verifier") || strings.Contains(d, "pkce") || strings.Contains(d, "challenge"):
+	case NamesPKCE(description):
 		return []message.Msg{message.New("cause.pkce-named", id), redirect, reused, other}
 	case strings.Contains(d, "redirect"):
 		return []message.Msg{redirect, pkce, reused, other}
@@ -405,4 +405,12 @@ func InvalidGrantCauses(reg *Registration, redirectURI, description string) []me
 		return []message.Msg{reused, pkce, redirect, other}
 	}
 	return []message.Msg{pkce, redirect, reused, other}
+}
+
+// NamesPKCE reports whether an EHR's error_description names PKCE (the
+// code_verifier, its challenge, or PKCE itself): then a PKCE mismatch is
+// the likely cause of an invalid_grant.
+func NamesPKCE(description string) bool {
+	d := strings.ToLower(description)
+	return strings.Contains(d, "verifier") || strings.Contains(d, "pkce") || strings.Contains(d, "challenge")
 }

@@ -97,13 +97,13 @@ func openFirestore(t *testing.T, now func() time.Time, idle time.Duration) impl 
 
 // forEachStore runs f as a parallel subtest per implementation, each with a
 // fresh, empty store and its own clock.
-func forEachStore(t *testing.T, f func(t *testing.T, c *clock, s impl)) {
+func forEachStore(t *testing.T, f func(t *testing.T, c *smarttest.Clock, s impl)) {
 	t.Helper()
 	forEachStoreIdle(t, 0, f)
 }
 
 // forEachStoreIdle is forEachStore with the stores' IdleTimeout set to idle.
-func forEachStoreIdle(t *testing.T, idle time.Duration, f func(t *testing.T, c *clock, s impl)) {
+func forEachStoreIdle(t *testing.T, idle time.Duration, f func(t *testing.T, c *smarttest.Clock, s impl)) {
 	t.Helper()
 	for _, im := range impls {
 		t.Run(im.name, func(t *testing.T) {
@@ -114,26 +114,9 @@ func forEachStoreIdle(t *testing.T, idle time.Duration, f func(t *testing.T, c *
 	}
 }
 
-// clock is an injected clock that tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock {
-	return &clock{t: time.Date(2026, 11, 26, 12, 0, 0, 500_000_000, time.UTC)}
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// newClock is the stores' injected clock, which tests move by hand.
+func newClock() *smarttest.Clock {
+	return smarttest.NewClock(time.Date(2026, 11, 26, 12, 0, 0, 500_000_000, time.UTC))
 }
 
 func testSealer(t testing.TB) *store.Sealer {
@@ -235,7 +218,7 @@ func checkEqual[T any](t *testing.T, what string, got, want T) {
 }
 
 func TestLaunchRoundTrip(t *testing.T) {
-	forEachStore(t, func(t *testing.T, c *clock, s impl) {
+	forEachStore(t, func(t *testing.T, c *smarttest.Clock, s impl) {
 		ctx := context.Background()
 		l := newLaunch(c.Now())
 		if err := s.CreateLaunch(ctx, l); err != nil {
@@ -280,7 +263,7 @@ func TestLaunchRoundTrip(t *testing.T) {
 }
 
 func TestLaunchCreatedAtDefaultsToNow(t *testing.T) {
-	forEachStore(t, func(t *testing.T, c *clock, s impl) {
+	forEachStore(t, func(t *testing.T, c *smarttest.Clock, s impl) {
 		ctx := context.Background()
 		l := newLaunch(c.Now())
 		l.CreatedAt = time.Time{}
@@ -304,34 +287,34 @@ func TestConsumeLaunchErrors(t *testing.T) {
 	tests := []struct {
 		name string
 		// setup creates what it needs and returns the state to consume.
-		setup func(t *testing.T, c *clock, s impl) string
+		setup func(t *testing.T, c *smarttest.Clock, s impl) string
 		want  error
 		// stillStored: the document must still exist afterwards.
 		stillStored bool
 	}{
 		{
 			name:  "unknown state",
-			setup: func(*testing.T, *clock, impl) string { return newState() },
+			setup: func(*testing.T, *smarttest.Clock, impl) string { return newState() },
 			want:  store.ErrNotFound,
 		},
 		{
 			name:  "empty state",
-			setup: func(*testing.T, *clock, impl) string { return "" },
+			setup: func(*testing.T, *smarttest.Clock, impl) string { return "" },
 			want:  store.ErrNotFound,
 		},
 		{
 			name:  "state that is a path",
-			setup: func(*testing.T, *clock, impl) string { return "a/b" },
+			setup: func(*testing.T, *smarttest.Clock, impl) string { return "a/b" },
 			want:  store.ErrNotFound,
 		},
 		{
 			name:  "state that is a reserved id",
-			setup: func(*testing.T, *clock, impl) string { return "__x__" },
+			setup: func(*testing.T, *smarttest.Clock, impl) string { return "__x__" },
 			want:  store.ErrNotFound,
 		},
 		{
 			name: "replay",
-			setup: func(t *testing.T, c *clock, s impl) string {
+			setup: func(t *testing.T, c *smarttest.Clock, s impl) string {
 				l := mustCreateLaunch(t, c, s)
 				if _, err := s.ConsumeLaunch(context.Background(), l.State); err != nil {
 					t.Fatalf("first ConsumeLaunch: %v", err)
@@ -343,9 +326,9 @@ func TestConsumeLaunchErrors(t *testing.T) {
 		},
 		{
 			name: "expired exactly at expiresAt",
-			setup: func(t *testing.T, c *clock, s impl) string {
+			setup: func(t *testing.T, c *smarttest.Clock, s impl) string {
 				l := mustCreateLaunch(t, c, s)
-				c.Advance(10 * time.Minute)
+				c.Add(10 * time.Minute)
 				return l.State
 			},
 			want:        store.ErrExpired,
@@ -353,9 +336,9 @@ func TestConsumeLaunchErrors(t *testing.T) {
 		},
 		{
 			name: "expired long ago",
-			setup: func(t *testing.T, c *clock, s impl) string {
+			setup: func(t *testing.T, c *smarttest.Clock, s impl) string {
 				l := mustCreateLaunch(t, c, s)
-				c.Advance(48 * time.Hour)
+				c.Add(48 * time.Hour)
 				return l.State
 			},
 			want:        store.ErrExpired,
@@ -363,9 +346,9 @@ func TestConsumeLaunchErrors(t *testing.T) {
 		},
 		{
 			name: "valid one microsecond before expiresAt",
-			setup: func(t *testing.T, c *clock, s impl) string {
+			setup: func(t *testing.T, c *smarttest.Clock, s impl) string {
 				l := mustCreateLaunch(t, c, s)
-				c.Advance(10*time.Minute - time.Microsecond)
+				c.Add(10*time.Minute - time.Microsecond)
 				return l.State
 			},
 			want:        nil,
@@ -373,12 +356,12 @@ func TestConsumeLaunchErrors(t *testing.T) {
 		},
 		{
 			name: "consumed, then replayed after expiry",
-			setup: func(t *testing.T, c *clock, s impl) string {
+			setup: func(t *testing.T, c *smarttest.Clock, s impl) string {
 				l := mustCreateLaunch(t, c, s)
 				if _, err := s.ConsumeLaunch(context.Background(), l.State); err != nil {
 					t.Fatalf("first ConsumeLaunch: %v", err)
 				}
-				c.Advance(time.Hour)
+				c.Add(time.Hour)
 				return l.State
 			},
 			want:        store.ErrConsumed,
@@ -387,7 +370,7 @@ func TestConsumeLaunchErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			forEachStore(t, func(t *testing.T, c *clock, s impl) {
+			forEachStore(t, func(t *testing.T, c *smarttest.Clock, s impl) {
 				state := tt.setup(t, c, s)
 				got, err := s.ConsumeLaunch(context.Background(), state)
 				if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
@@ -409,7 +392,7 @@ func TestConsumeLaunchErrors(t *testing.T) {
 	}
 }
 
-func mustCreateLaunch(t *testing.T, c *clock, s impl) *store.Launch {
+func mustCreateLaunch(t *testing.T, c *smarttest.Clock, s impl) *store.Launch {
 	t.Helper()
 	l := newLaunch(c.Now())
 	if err := s.CreateLaunch(context.Background(), l); err != nil {
@@ -419,7 +402,7 @@ func mustCreateLaunch(t *testing.T, c *clock, s impl) *store.Launch {
 }
 
 func TestCreateLaunchErrors(t *testing.T) {
-	forEachStore(t, func(t *testing.T, c *clock, s impl) {
+	forEachStore(t, func(t *testing.T, c *smarttest.Clock, s impl) {
 		ctx := context.Background()
 		l := mustCreateLaunch(t, c, s)
 
@@ -470,7 +453,7 @@ func TestCreateLaunchErrors(t *testing.T) {
 func TestConsumeLaunchConcurrent(t *testing.T) {
 	for _, n := range []int{20, 50} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
-			forEachStore(t, func(t *testing.T, c *clock, s impl) {
+			forEachStore(t, func(t *testing.T, c *smarttest.Clock, s impl) {
 				l := mustCreateLaunch(t, c, s)
 				var (
 					wg      sync.WaitGroup
@@ -507,7 +490,7 @@ func TestConsumeLaunchConcurrent(t *testing.T) {
 }
 
 func TestSessionRoundTrip(t *testing.T) {
-	forEachStore(t, func(t *testing.T, c *clock, s impl) {
+	forEachStore(t, func(t *testing.T, c *smarttest.Clock, s impl) {
 		ctx := context.Background()
 		sess := newSession(c.Now())
 		if err := s.CreateSession(ctx, sess); err != nil {
@@ -553,73 +536,73 @@ func TestSessionRoundTrip(t *testing.T) {
 func TestGetSessionErrors(t *testing.T) {
 	tests := []struct {
 		name  string
-		setup func(t *testing.T, c *clock, s impl) string
+		setup func(t *testing.T, c *smarttest.Clock, s impl) string
 		want  error
 	}{
-		{"unknown", func(*testing.T, *clock, impl) string { return newSessionID() }, store.ErrNotFound},
-		{"empty id", func(*testing.T, *clock, impl) string { return "" }, store.ErrNotFound},
-		{"id that is a path", func(*testing.T, *clock, impl) string { return "../launches/x" }, store.ErrNotFound},
-		{"expired", func(t *testing.T, c *clock, s impl) string {
+		{"unknown", func(*testing.T, *smarttest.Clock, impl) string { return newSessionID() }, store.ErrNotFound},
+		{"empty id", func(*testing.T, *smarttest.Clock, impl) string { return "" }, store.ErrNotFound},
+		{"id that is a path", func(*testing.T, *smarttest.Clock, impl) string { return "../launches/x" }, store.ErrNotFound},
+		{"expired", func(t *testing.T, c *smarttest.Clock, s impl) string {
 			id := mustCreateSession(t, c, s).ID
-			c.Advance(8 * time.Hour)
+			c.Add(8 * time.Hour)
 			return id
 		}, store.ErrExpired},
-		{"signed out", func(t *testing.T, c *clock, s impl) string {
+		{"signed out", func(t *testing.T, c *smarttest.Clock, s impl) string {
 			id := mustCreateSession(t, c, s).ID
 			if err := s.SignOut(context.Background(), id); err != nil {
 				t.Fatalf("SignOut: %v", err)
 			}
 			return id
 		}, store.ErrSignedOut},
-		{"signed out, then past its lifetime", func(t *testing.T, c *clock, s impl) string {
+		{"signed out, then past its lifetime", func(t *testing.T, c *smarttest.Clock, s impl) string {
 			id := mustCreateSession(t, c, s).ID
 			if err := s.SignOut(context.Background(), id); err != nil {
 				t.Fatalf("SignOut: %v", err)
 			}
-			c.Advance(8 * time.Hour)
+			c.Add(8 * time.Hour)
 			return id
 		}, store.ErrExpired},
-		{"valid just before expiry", func(t *testing.T, c *clock, s impl) string {
+		{"valid just before expiry", func(t *testing.T, c *smarttest.Clock, s impl) string {
 			// In use every 20 minutes, so never idle.
 			sess := mustCreateSession(t, c, s)
 			for range 8 * 3 {
-				c.Advance(20 * time.Minute)
+				c.Add(20 * time.Minute)
 				if err := s.Touch(context.Background(), sess, c.Now()); err != nil {
 					t.Fatalf("Touch: %v", err)
 				}
 			}
-			c.Advance(-time.Microsecond)
+			c.Add(-time.Microsecond)
 			return sess.ID
 		}, nil},
-		{"expired while in use", func(t *testing.T, c *clock, s impl) string {
+		{"expired while in use", func(t *testing.T, c *smarttest.Clock, s impl) string {
 			sess := mustCreateSession(t, c, s)
 			for range 8 * 3 {
-				c.Advance(20 * time.Minute)
+				c.Add(20 * time.Minute)
 				if err := s.Touch(context.Background(), sess, c.Now()); err != nil {
 					t.Fatalf("Touch: %v", err)
 				}
 			}
 			return sess.ID
 		}, store.ErrExpired},
-		{"idle", func(t *testing.T, c *clock, s impl) string {
+		{"idle", func(t *testing.T, c *smarttest.Clock, s impl) string {
 			id := mustCreateSession(t, c, s).ID
-			c.Advance(store.DefaultIdleTimeout)
+			c.Add(store.DefaultIdleTimeout)
 			return id
 		}, store.ErrIdle},
-		{"valid just before idle", func(t *testing.T, c *clock, s impl) string {
+		{"valid just before idle", func(t *testing.T, c *smarttest.Clock, s impl) string {
 			id := mustCreateSession(t, c, s).ID
-			c.Advance(store.DefaultIdleTimeout - time.Microsecond)
+			c.Add(store.DefaultIdleTimeout - time.Microsecond)
 			return id
 		}, nil},
-		{"idle and expired: the lifetime is reported", func(t *testing.T, c *clock, s impl) string {
+		{"idle and expired: the lifetime is reported", func(t *testing.T, c *smarttest.Clock, s impl) string {
 			id := mustCreateSession(t, c, s).ID
-			c.Advance(9 * time.Hour)
+			c.Add(9 * time.Hour)
 			return id
 		}, store.ErrExpired},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			forEachStore(t, func(t *testing.T, c *clock, s impl) {
+			forEachStore(t, func(t *testing.T, c *smarttest.Clock, s impl) {
 				id := tt.setup(t, c, s)
 				got, err := s.GetSession(context.Background(), id)
 				if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
@@ -633,7 +616,7 @@ func TestGetSessionErrors(t *testing.T) {
 	}
 }
 
-func mustCreateSession(t *testing.T, c *clock, s impl) *store.Session {
+func mustCreateSession(t *testing.T, c *smarttest.Clock, s impl) *store.Session {
 	t.Helper()
 	sess := newSession(c.Now())
 	if err := s.CreateSession(context.Background(), sess); err != nil {
@@ -646,7 +629,7 @@ func mustCreateSession(t *testing.T, c *clock, s impl) *store.Session {
 // ErrSignedOut (so another tab holding its handle is told why) until it
 // expires; signing out what is absent is no error.
 func TestSignOut(t *testing.T) {
-	forEachStore(t, func(t *testing.T, c *clock, s impl) {
+	forEachStore(t, func(t *testing.T, c *smarttest.Clock, s impl) {
 		ctx := context.Background()
 		keep := mustCreateSession(t, c, s)
 		gone := mustCreateSession(t, c, s)
@@ -684,7 +667,7 @@ func TestSignOut(t *testing.T) {
 		if _, err := s.GetSession(ctx, keep.ID); err != nil {
 			t.Errorf("other session: %v", err)
 		}
-		c.Advance(8 * time.Hour)
+		c.Add(8 * time.Hour)
 		if _, err := s.GetSession(ctx, gone.ID); !errors.Is(err, store.ErrExpired) && !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("GetSession of a signed-out session past its lifetime = %v, want ErrExpired or ErrNotFound", err)
 		}
@@ -692,7 +675,7 @@ func TestSignOut(t *testing.T) {
 }
 
 func TestTokensSealedAtRest(t *testing.T) {
-	forEachStore(t, func(t *testing.T, c *clock, s impl) {
+	forEachStore(t, func(t *testing.T, c *smarttest.Clock, s impl) {
 		ctx := context.Background()
 		a := mustCreateSession(t, c, s)
 		b := mustCreateSession(t, c, s)
@@ -737,7 +720,7 @@ func TestTokensSealedAtRest(t *testing.T) {
 }
 
 func TestUpdateTokens(t *testing.T) {
-	forEachStore(t, func(t *testing.T, c *clock, s impl) {
+	forEachStore(t, func(t *testing.T, c *smarttest.Clock, s impl) {
 		ctx := context.Background()
 		orig := mustCreateSession(t, c, s)
 		created := orig.Version
@@ -831,7 +814,7 @@ func TestUpdateTokens(t *testing.T) {
 func TestUpdateTokensConcurrent(t *testing.T) {
 	for _, n := range []int{2, 10} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
-			forEachStore(t, func(t *testing.T, c *clock, s impl) {
+			forEachStore(t, func(t *testing.T, c *smarttest.Clock, s impl) {
 				ctx := context.Background()
 				sess := mustCreateSession(t, c, s)
 				base, err := s.GetSession(ctx, sess.ID)
@@ -886,12 +869,12 @@ func TestUpdateTokensConcurrent(t *testing.T) {
 
 func TestIdleTimeout(t *testing.T) {
 	const idle = 10 * time.Minute
-	forEachStoreIdle(t, idle, func(t *testing.T, c *clock, s impl) {
+	forEachStoreIdle(t, idle, func(t *testing.T, c *smarttest.Clock, s impl) {
 		ctx := context.Background()
 		sess := mustCreateSession(t, c, s)
 		created := stored(c.Now())
 
-		c.Advance(idle - time.Second)
+		c.Add(idle - time.Second)
 		got, err := s.GetSession(ctx, sess.ID)
 		if err != nil {
 			t.Fatalf("GetSession before the idle timeout: %v", err)
@@ -917,7 +900,7 @@ func TestIdleTimeout(t *testing.T) {
 		touched := c.Now()
 
 		// The touch restarted the idle clock.
-		c.Advance(idle - time.Second)
+		c.Add(idle - time.Second)
 		got, err = s.GetSession(ctx, sess.ID)
 		if err != nil {
 			t.Fatalf("GetSession %v after a touch: %v", idle-time.Second, err)
@@ -934,7 +917,7 @@ func TestIdleTimeout(t *testing.T) {
 		}
 		// The refresh itself is not activity: the session is idle one
 		// timeout after the last touch.
-		c.Advance(time.Second)
+		c.Add(time.Second)
 		if _, err := s.GetSession(ctx, sess.ID); !errors.Is(err, store.ErrIdle) {
 			t.Errorf("GetSession %v after the last touch = %v, want ErrIdle", idle, err)
 		}
@@ -970,7 +953,7 @@ func TestIdleTimeout(t *testing.T) {
 // against touches, every touch succeeds, and the session is neither idle
 // nor left with old tokens.
 func TestTouchDoesNotContendWithUpdateTokens(t *testing.T) {
-	forEachStore(t, func(t *testing.T, c *clock, s impl) {
+	forEachStore(t, func(t *testing.T, c *smarttest.Clock, s impl) {
 		ctx := context.Background()
 		sess := mustCreateSession(t, c, s)
 		read, err := s.GetSession(ctx, sess.ID)
@@ -984,7 +967,7 @@ func TestTouchDoesNotContendWithUpdateTokens(t *testing.T) {
 			touchErrs = make([]error, touchers)
 			updErr    error
 		)
-		c.Advance(store.DefaultIdleTimeout / 2)
+		c.Add(store.DefaultIdleTimeout / 2)
 		at := c.Now()
 		for i := range touchers {
 			wg.Go(func() {
@@ -1008,7 +991,7 @@ func TestTouchDoesNotContendWithUpdateTokens(t *testing.T) {
 		if updErr != nil {
 			t.Fatalf("UpdateTokens during touches = %v, want success", updErr)
 		}
-		c.Advance(store.DefaultIdleTimeout/2 + time.Minute) // past the creation's idle timeout, not the touch's
+		c.Add(store.DefaultIdleTimeout/2 + time.Minute) // past the creation's idle timeout, not the touch's
 		got, err := s.GetSession(ctx, sess.ID)
 		if err != nil {
 			t.Fatalf("GetSession: %v", err)
@@ -1021,7 +1004,7 @@ func TestTouchDoesNotContendWithUpdateTokens(t *testing.T) {
 }
 
 func TestCreateSessionAndLaunch(t *testing.T) {
-	forEachStore(t, func(t *testing.T, c *clock, s impl) {
+	forEachStore(t, func(t *testing.T, c *smarttest.Clock, s impl) {
 		ctx := context.Background()
 		sess := newSession(c.Now())
 		l := newLaunch(c.Now())

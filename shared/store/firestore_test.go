@@ -118,7 +118,7 @@ func TestFirestoreConsumeLoserRPCs(t *testing.T) {
 	}
 }
 
-func mustCreateFirestoreLaunch(t *testing.T, f *store.Firestore, c *clock) *store.Launch {
+func mustCreateFirestoreLaunch(t *testing.T, f *store.Firestore, c *smarttest.Clock) *store.Launch {
 	t.Helper()
 	l := newLaunch(c.Now())
 	if err := f.CreateLaunch(context.Background(), l); err != nil {

@@ -96,21 +96,26 @@ func (m *Memory) CreateLaunch(ctx context.Context, l *Launch) error {
 	if err := prepareLaunch(l, now); err != nil {
 		return err
 	}
-	rec := memLaunch{l: normLaunch(l)}
+	stored := normLaunch(l)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.launches == nil {
-		m.launches = make(map[string]memLaunch)
-	}
 	m.sweepLaunches(now)
 	if _, ok := m.launches[l.State]; ok {
 		return ErrExists
 	}
-	m.seq++
-	rec.seq = m.seq
-	m.launches[l.State] = rec
-	m.launchQ.push(l.State, rec.l.ExpiresAt, rec.seq)
+	m.insertLaunch(stored)
 	return nil
+}
+
+// insertLaunch adds stored (a launch as normLaunch gives it). Called with
+// m.mu held, after the sweep.
+func (m *Memory) insertLaunch(stored Launch) {
+	if m.launches == nil {
+		m.launches = make(map[string]memLaunch)
+	}
+	m.seq++
+	m.launches[stored.State] = memLaunch{l: stored, seq: m.seq}
+	m.launchQ.push(stored.State, stored.ExpiresAt, m.seq)
 }
 
 // sweepLaunches drops expired launches and, at the bound, the oldest,
@@ -219,12 +224,9 @@ func (m *Memory) CreateSessionAndLaunch(ctx context.Context, s *Session, l *Laun
 	if err != nil {
 		return err
 	}
-	rec := memLaunch{l: normLaunch(l)}
+	storedLaunch := normLaunch(l)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.launches == nil {
-		m.launches = make(map[string]memLaunch)
-	}
 	m.sweepSessions(now)
 	m.sweepLaunches(now)
 	_, sessionTaken := m.sessions[s.ID]
@@ -233,10 +235,7 @@ func (m *Memory) CreateSessionAndLaunch(ctx context.Context, s *Session, l *Laun
 		return ErrExists
 	}
 	m.insertSession(s, stored)
-	m.seq++
-	rec.seq = m.seq
-	m.launches[l.State] = rec
-	m.launchQ.push(l.State, rec.l.ExpiresAt, rec.seq)
+	m.insertLaunch(storedLaunch)
 	return nil
 }
 

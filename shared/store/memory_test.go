@@ -33,7 +33,7 @@ func TestMemorySweepsExpiredUnderSustainedLoad(t *testing.T) {
 		if i >= 19_990 {
 			recent = append(recent, l)
 		}
-		c.Advance(time.Second)
+		c.Add(time.Second)
 	}
 	launches, _, queue, _ := m.Sizes()
 	if launches > 601 || queue > 601 {
@@ -107,7 +107,7 @@ func TestMemorySessionChurnStaysBounded(t *testing.T) {
 	}
 
 	// Expired sessions are swept by the next insert.
-	c.Advance(9 * time.Hour)
+	c.Add(9 * time.Hour)
 	if err := m.CreateSession(ctx, newSession(c.Now())); err != nil {
 		t.Fatal(err)
 	}

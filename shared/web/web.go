@@ -121,7 +121,7 @@ func ErrorPage(w http.ResponseWriter, r *http.Request, frameAncestors []string, 
 	d := pageData{Lang: string(say.Lang()), HeadTitle: say.Text("errorpage.title", message.Args{"title": title}), Title: title, Advice: advice,
 		EHRSaid: say.Text("errorpage.ehr-said", nil), CausesTitle: say.Text("errorpage.causes", nil), SentTitle: say.Text("errorpage.sent", nil),
 		StatusText: say.Text("errorpage.status", message.Args{"status": p.Status}), Reference: say.Text("errorpage.reference", nil),
-		EHRError: p.EHRError, Correlation: p.Correlation, Causes: sprintAll(say, p.Causes), Sent: sprintAll(say, p.Sent)}
+		EHRError: p.EHRError, Correlation: p.Correlation, Causes: say.SprintAll(p.Causes), Sent: say.SprintAll(p.Sent)}
 	h := w.Header()
 	h.Set("Content-Language", string(say.Lang()))
 	h.Add("Vary", "Accept-Language")
@@ -133,15 +133,6 @@ func ErrorPage(w http.ResponseWriter, r *http.Request, frameAncestors []string, 
 	}
 	w.WriteHeader(p.Status)
 	_ = page().Execute(w, d)
-}
-
-// sprintAll writes messages in say's language.
-func sprintAll(say message.Printer, msgs []message.Msg) []string {
-	out := make([]string, 0, len(msgs))
-	for _, m := range msgs {
-		out = append(out, say.Sprint(m))
-	}
-	return out
 }
 
 // JSON writes v as a JSON response with status.
