@@ -46,7 +46,7 @@
 //
 //   - No prefetch and no FHIR access: the specification allows 412; SMART
 //     Calc answers 200 with a card that says what could not be assessed and
-//     offers the app, as issue #7 asks.
+//     offers the app.
 //   - A prefetch value of null means "the client has no such data": an empty
 //     search result (or a missing Patient). An omitted key means "not
 //     provided", and the service reads it itself when it may. An
@@ -66,9 +66,10 @@
 //     the Authorization header, never by cookies, so a browser-based CDS
 //     client on any origin may call them.
 //   - Cards carry no suggestions with actions: SMART Calc never proposes an
-//     order. Guidance appears in the card's detail only when the scoring
-//     configuration marks its source as verified (the short-DAPT advice at
-//     PRECISE-DAPT ≥25, Costa et al., Lancet 2017), with the citation.
+//     order. Guidance (the plan, and the recommendations attached to the
+//     scores' categories, such as short DAPT at PRECISE-DAPT ≥25) appears in
+//     the card's detail with its citation, each marked verified or not
+//     verified against its source as the scoring configuration says.
 //   - Feedback is recorded without PHI: service, card uuid, outcome, the
 //     override reason's system and code, and the time. The clinician's free
 //     text comment is never kept.

@@ -46,8 +46,8 @@ type Query struct {
 	// NONAC), which tell the mapping whether a bleed needed hospitalisation
 	// (ARC-HBR prior bleeding). Without it, the hospitalisation part of that
 	// criterion is left to transfusion Procedures and to the clinician. It is
-	// off by default because the recommended scope set grants no Encounter
-	// access.
+	// off by default; the assessment turns it on when the granted scope
+	// allows Encounter search (the recommended scopes do).
 	Encounters bool
 	// Count is the _count page size for every search; 0 means DefaultCount.
 	Count int

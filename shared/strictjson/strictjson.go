@@ -6,7 +6,7 @@
 // does, followed by a check that nothing but white space follows the
 // document, with the same results and errors. encoding/json scans each
 // value before decoding it, and scans it again for every json.Unmarshaler
-// below it, which made decoding the ~280 KB scoring configuration most of
+// below it, which made decoding the ~300 KB scoring configuration most of
 // a cold start; Unmarshal reads each byte once, and a type whose document
 // form differs from its Go form decodes itself from the same stream
 // (Unmarshaler) instead of from a copy.
