@@ -292,6 +292,9 @@ func TestValidationRejects(t *testing.T) {
 		{"reserved admin token name", map[string]cty.Value{"ehrs": ehr(func(e map[string]cty.Value) {
 			e["client_auth"] = auth("type", "client_secret_basic", "secret", "smartcalc-admin-token")
 		})}, "reserved"},
+		{"reserved launch key name", map[string]cty.Value{"ehrs": ehr(func(e map[string]cty.Value) {
+			e["client_auth"] = auth("type", "private_key_jwt", "key", "smartcalc-launch-key", "kid", "1", "alg", "ES384")
+		})}, "reserved"},
 		{"colliding secret names", map[string]cty.Value{"ehrs": cty.TupleVal([]cty.Value{
 			ehr(func(e map[string]cty.Value) {
 				e["client_auth"] = auth("type", "client_secret_basic", "secret", "oracle-prod")

@@ -111,9 +111,9 @@ variable "ehrs" {
   }
   validation {
     condition = alltrue([for n in flatten([for e in var.ehrs : [e.client_auth.secret, e.client_auth.key]]) :
-      n == null || (can(regex("^[A-Za-z0-9_-]{1,200}$", n)) && !contains(["smartcalc-token-key", "smartcalc-admin-token"], n))
+      n == null || (can(regex("^[A-Za-z0-9_-]{1,200}$", n)) && !contains(["smartcalc-token-key", "smartcalc-launch-key", "smartcalc-admin-token"], n))
     ])
-    error_message = "Secret names (client_auth.secret and client_auth.key) are Secret Manager ids: letters, digits, _ and -; smartcalc-token-key (the token-sealing key) and smartcalc-admin-token (the admin path's token) are reserved."
+    error_message = "Secret names (client_auth.secret and client_auth.key) are Secret Manager ids: letters, digits, _ and -; smartcalc-token-key (the token-sealing key), smartcalc-launch-key (the launch key that seals PKCE verifiers) and smartcalc-admin-token (the admin path's token) are reserved."
   }
   validation {
     condition = length(distinct([for n in flatten([for e in var.ehrs : [e.client_auth.secret, e.client_auth.key]]) : n if n != null])) == length(distinct([
@@ -148,7 +148,7 @@ variable "ehrs" {
 }
 
 variable "secret_versions" {
-  description = "Secret Manager version number each function reads, by secret name (the token-sealing key smartcalc-token-key, the admin token smartcalc-admin-token and every client secret or key the registrations name). A secret not listed reads version 1. Rotate by adding a version, raising its number here and applying."
+  description = "Secret Manager version number each function reads, by secret name (the token-sealing key smartcalc-token-key, the launch key smartcalc-launch-key, the admin token smartcalc-admin-token and every client secret or key the registrations name). A secret not listed reads version 1. Rotate by adding a version, raising its number here and applying."
   type        = map(string)
   default     = {}
 
