@@ -224,6 +224,13 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, log *slog.Logger,
 		log.Warn("session refused", "status", 401, "cause", "session_signed_out")
 		w.Header().Set("WWW-Authenticate", `Bearer realm="smartcalc"`)
 		web.JSONError(w, http.StatusUnauthorized, "session_signed_out", p.Text("api.session-signed-out", nil))
+	case errors.Is(err, assess.ErrUnsealed):
+		// Error, not Warn: every open session answers this after a
+		// rotation of the token-sealing key, and constantly if instances
+		// hold different keys.
+		log.Error("session refused", "status", 401, "cause", "session_unsealable", "err", err.Error())
+		w.Header().Set("WWW-Authenticate", `Bearer realm="smartcalc"`)
+		web.JSONError(w, http.StatusUnauthorized, "session_expired", p.Text("api.relaunch", nil))
 	case errors.Is(err, assess.ErrNoSession):
 		log.Warn("session refused", "status", 401, "cause", "no_session")
 		w.Header().Set("WWW-Authenticate", `Bearer realm="smartcalc"`)

@@ -52,6 +52,7 @@ func TestSessionErrorsMapToStatus(t *testing.T) {
 		{assess.ErrIdle, http.StatusUnauthorized, "session_idle", 30, "30 minutes without use"},
 		{assess.ErrLifetime, http.StatusUnauthorized, "session_lifetime", 480, "at most 8 hours"},
 		{assess.ErrSignedOut, http.StatusUnauthorized, "session_signed_out", 0, "signed out"},
+		{fmt.Errorf("%w (%w)", assess.ErrUnsealed, store.ErrUnsealable), http.StatusUnauthorized, "session_expired", 0, "Relaunch"},
 		{assess.ErrSessionExpired, http.StatusUnauthorized, "session_expired", 0, "Relaunch"},
 		{fmt.Errorf("%w: token endpoint 503", assess.ErrEHRUnavailable), http.StatusBadGateway, "ehr_unavailable", 0, ""},
 		{context.DeadlineExceeded, http.StatusGatewayTimeout, "timeout", 0, ""},

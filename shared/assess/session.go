@@ -35,6 +35,13 @@ var (
 	ErrSignedOut = fmt.Errorf("%w: the session was signed out", ErrNoSession)
 )
 
+// ErrUnsealed means the session's tokens do not open under the current
+// token-sealing key: it was rotated while the session was open (or
+// instances hold different keys). The session cannot be used, but a
+// relaunch makes one sealed under the current key, so it wraps
+// ErrNoSession (401, relaunch) rather than failing as a fault.
+var ErrUnsealed = fmt.Errorf("%w: the session's tokens do not open under the current key", ErrNoSession)
+
 // DefaultTouchEvery is how often, at most, Load records a session's
 // activity when Service.TouchEvery is zero.
 const DefaultTouchEvery = time.Minute
@@ -165,7 +172,8 @@ func (ss *Session) Store() *store.Session {
 // One store read; when the recorded activity is TouchEvery old or older,
 // also one blind store write (Sessions.Touch), which never conflicts with a
 // token refresh. An ended session gives ErrIdle, ErrLifetime or
-// ErrSignedOut, an unknown one ErrNoSession.
+// ErrSignedOut, an unknown one ErrNoSession, one whose tokens no longer
+// open under the sealing key ErrUnsealed.
 //
 // A failed activity write does not fail the request: the read just proved
 // the session live, and the write is not retried (an API call stays within
@@ -189,6 +197,8 @@ func (s *Service) Load(ctx context.Context, authorization string) (*Session, err
 		return nil, ErrSignedOut
 	case errors.Is(err, store.ErrNotFound):
 		return nil, ErrNoSession
+	case errors.Is(err, store.ErrUnsealable):
+		return nil, fmt.Errorf("%w (%w)", ErrUnsealed, err)
 	case err != nil:
 		return nil, fmt.Errorf("assess: load session: %w", err)
 	}

@@ -825,3 +825,22 @@ func TestAssessDeadline(t *testing.T) {
 	}
 	t.Logf("what the assessment says: %s %+v", obs.Message.Key, obs.Inputs)
 }
+
+// TestLoadAfterKeyRotation: a session sealed under a token-sealing key that
+// has since been rotated cannot be used, and is a session to relaunch
+// (ErrUnsealed, wrapping ErrNoSession), not a fault.
+func TestLoadAfterKeyRotation(t *testing.T) {
+	fx, handle := newFixture(t, newFHIRServer(t), nil)
+	mem := fx.sessions.Sessions.(*store.Memory)
+	key := make([]byte, store.SealKeySize)
+	rand.Read(key)
+	rotated, err := store.NewSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem.Sealer = rotated
+	ss, err := fx.svc.Load(context.Background(), "Bearer "+handle)
+	if ss != nil || !errors.Is(err, assess.ErrUnsealed) || !errors.Is(err, assess.ErrNoSession) || !errors.Is(err, store.ErrUnsealable) {
+		t.Fatalf("Load after a key rotation = %v, %v; want ErrUnsealed (an ErrNoSession) wrapping store.ErrUnsealable", ss, err)
+	}
+}

@@ -81,7 +81,7 @@ func (s *Sealer) Open(sealed, aad string) (string, error) {
 	pt, err := s.aead.Open(nil, nil, ct, []byte(aad))
 	if err != nil {
 		// Deliberately vague: wrong key, wrong aad and tampering look alike.
-		return "", errors.New("store: open: sealed value does not authenticate")
+		return "", ErrUnsealable
 	}
 	return string(pt), nil
 }

@@ -64,6 +64,11 @@ var (
 	// expiresAt: another tab that still holds its handle (a duplicated
 	// tab keeps a copy of sessionStorage) is told why.
 	ErrSignedOut = errors.New("store: signed out")
+	// ErrUnsealable means a sealed value does not open under this
+	// Sealer's key and the document's id: the token-sealing key was
+	// rotated since the value was sealed, instances hold different keys,
+	// or the value was altered (AES-GCM cannot tell these apart).
+	ErrUnsealable = errors.New("store: open: sealed value does not authenticate")
 	// ErrConsumed means the launch was already consumed by an earlier or
 	// concurrent callback.
 	ErrConsumed = errors.New("store: already consumed")
