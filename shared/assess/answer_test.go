@@ -170,6 +170,11 @@ func TestClinicalAnswerFromRecords(t *testing.T) {
 			if arc := a.Results["arc-hbr"]; (arc.Status == calc.StatusOK) != w.arcOK {
 				t.Errorf("ARC-HBR status %s (missing %v), want ok: %v", arc.Status, arc.Missing, w.arcOK)
 			}
+			// A not-HBR verdict rests on an ARC-HBR result that says so
+			// itself: status ok and hbr false.
+			if arc := a.Results["arc-hbr"]; w.hbr == false && (arc.HBR == nil || got(arc.HBR.HBR) != false) {
+				t.Errorf("not HBR: ARC-HBR result's hbr %+v, want false", arc.HBR)
+			}
 			if w.hbr == false && (len(sm.Basis) != 2 || len(sm.Assumptions) != 1) {
 				t.Errorf("not HBR: basis %v, assumptions %+v; want both calculators and the surgery assumption", sm.Basis, sm.Assumptions)
 			}

@@ -116,6 +116,9 @@ func TestARCHBRDecision(t *testing.T) {
 			if v := val(t, r, "hbr"); v.Value != tt.hbr {
 				t.Errorf("hbr %v, want %v", v.Value, tt.hbr)
 			}
+			if got := resultVerdict(t, r); got != tt.hbr {
+				t.Errorf("result's hbr verdict %v, want %v", got, tt.hbr)
+			}
 			if got := num(t, r, "major_count"); got != tt.major {
 				t.Errorf("major %v, want %v", got, tt.major)
 			}
@@ -223,6 +226,9 @@ func TestARCHBRAssumption(t *testing.T) {
 			r := mustEval(t, e, "arc-hbr", tt.in)
 			if r.Status != tt.status || val(t, r, "hbr").Value != tt.hbr {
 				t.Fatalf("status %s hbr %v missing %v, want %s %v", r.Status, val(t, r, "hbr").Value, r.Missing, tt.status, tt.hbr)
+			}
+			if got := resultVerdict(t, r); got != tt.hbr {
+				t.Errorf("result's hbr verdict %v, want %v", got, tt.hbr)
 			}
 			if len(r.Assumptions) != tt.assumptions {
 				t.Fatalf("assumptions %+v, want %d", r.Assumptions, tt.assumptions)

@@ -416,6 +416,9 @@ func (e *Engine) evaluate(def *CalculatorDef, vals map[string]given, why map[str
 		c.crclCalculator()
 	}
 	c.finish()
+	if _, ok := e.cfg.Summary.HBRCategories[def.ID]; ok {
+		c.res.HBR = &Verdict{HBR: e.cfg.verdictOf(def.ID, c.res)}
+	}
 	return c.res
 }
 

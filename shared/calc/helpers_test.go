@@ -161,3 +161,16 @@ func testConfig(t testing.TB) *Config {
 	}
 	return cfg
 }
+
+// resultVerdict returns the result's own hbr verdict as the JSON reads it:
+// true, false or nil (undecided). A result without a verdict fails.
+func resultVerdict(t testing.TB, r *Result) any {
+	t.Helper()
+	if r.HBR == nil {
+		t.Fatalf("%s: no hbr verdict on the result", r.Calculator)
+	}
+	if r.HBR.HBR == nil {
+		return nil
+	}
+	return *r.HBR.HBR
+}

@@ -20,6 +20,9 @@ type Result struct {
 	Equation      Equation    `json:"equation"`
 	ConfigVersion string      `json:"config_version"`
 	Status        Status      `json:"status"`
+	// HBR is the calculator's own verdict, for the calculators that give
+	// one (ARC-HBR, PRECISE-HBR): what the summary combines.
+	HBR *Verdict `json:"hbr,omitempty"`
 	// Message says what a status other than ok means for this result:
 	// what is missing and what that does to it.
 	Message         message.Msg       `json:"message,omitzero"`
