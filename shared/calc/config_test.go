@@ -127,7 +127,7 @@ func TestParseConfigRejects(t *testing.T) {
 		}, "codes.conditions.bleeding-diathesis.include[0].codes[0].checked.quote"},
 		{"code verified by the project reference", func(m map[string]any) {
 			ck := obj(obj(m, "codes", "conditions", "brain-avm", "include", 0)["codes"].([]any)[0], "checked")
-			ck["verified"], ck["quote"] = true, "Q28.2 Arteriovenous malformation of cerebral vessels"
+			ck["source"], ck["verified"], ck["quote"] = "smartcalc-reference", true, "Q28.2 Arteriovenous malformation of cerebral vessels"
 		}, "codes.conditions.brain-avm.include[0].codes[0].checked.source"},
 		{"code check without verified", func(m map[string]any) {
 			delete(obj(obj(m, "codes", "conditions", "brain-avm", "include", 0)["codes"].([]any)[0], "checked"), "verified")
