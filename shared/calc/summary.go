@@ -145,9 +145,15 @@ func (c *Config) Summarize(results map[string]*Result, in Inputs, entered []stri
 			}
 		}
 	}
-	for _, id := range summaryCalculators {
-		if r := results[id]; r != nil {
-			s.Assumptions = append(s.Assumptions, r.Assumptions...)
+	// An assumption takes a criterion as not met (no surgery is planned):
+	// it can only have kept the verdict from HBR. Once the verdict is HBR
+	// it changes nothing, and stating it beside "High bleeding risk" would
+	// only raise the question why; the result itself still lists it.
+	if s.HBR == nil || !*s.HBR {
+		for _, id := range summaryCalculators {
+			if r := results[id]; r != nil {
+				s.Assumptions = append(s.Assumptions, r.Assumptions...)
+			}
 		}
 	}
 	if v, ok := echoed(results, "arc-hbr", "oral_anticoagulation").(bool); ok {

@@ -80,6 +80,14 @@ func TestSummarizeAssumptionsAndEntered(t *testing.T) {
 	if s := e.Config().Summarize(res, nil, nil); !s.EnteredText.IsZero() || len(s.Entered) != 0 {
 		t.Errorf("nothing entered, yet %v %q", s.Entered, s.EnteredText)
 	}
+	// HBR on a major criterion: the assumption that no surgery is planned
+	// cannot change the verdict, so the summary does not state it, while
+	// the ARC-HBR result still lists the criterion it assumed.
+	hbr := with(in, "platelets", 50)
+	res = map[string]*Result{"arc-hbr": mustEval(t, e, "arc-hbr", hbr), "precise-hbr": mustEval(t, e, "precise-hbr", hbr)}
+	if s := e.Config().Summarize(res, nil, nil); s.HBR == nil || !*s.HBR || len(s.Assumptions) != 0 || len(res["arc-hbr"].Assumptions) != 1 {
+		t.Errorf("HBR: verdict %v, summary assumptions %+v, result assumptions %+v; want true, none, the surgery one", s.HBR, s.Assumptions, res["arc-hbr"].Assumptions)
+	}
 }
 
 // TestSummarizePresentation: the presentation comes from pci_presentation

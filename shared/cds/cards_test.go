@@ -30,10 +30,30 @@ func testService(t *testing.T) *Service {
 // hbrView is a very-HBR assessment whose record holds the given DAPT.
 func hbrView(t *testing.T, s *Service, dapt mapping.DAPT) (*view, *assess.Assessment) {
 	t.Helper()
-	in := calc.Inputs{
+	return viewOf(t, s, calc.Inputs{
 		"age": calc.Number(80, ""), "hemoglobin": calc.Number(9.5, ""), "egfr": calc.Number(25, ""), "wbc": calc.Number(9, ""),
 		"prior_bleeding": calc.Bool(true), "oral_anticoagulation": calc.Bool(false), "arc_hbr_other": calc.Bool(false),
-	}
+	}, dapt)
+}
+
+// notHBRView is the view of a 60-year-old whose record decides every
+// ARC-HBR criterion but planned surgery, and neither score says HBR.
+func notHBRView(t *testing.T, s *Service) (*view, *assess.Assessment) {
+	t.Helper()
+	return viewOf(t, s, calc.Inputs{
+		"age": calc.Number(60, ""), "sex": calc.Text("male"), "hemoglobin": calc.Number(14, ""), "egfr": calc.Number(90, ""),
+		"wbc": calc.Number(7, ""), "platelets": calc.Number(250, ""), "oral_anticoagulation": calc.Bool(false),
+		"bleeding_history": calc.Text("none"), "prior_bleeding": calc.Bool(false), "arc_hbr_other": calc.Bool(false),
+		"intracranial_hemorrhage": calc.Bool(false), "brain_avm": calc.Bool(false), "ischemic_stroke": calc.Text("none"),
+		"bleeding_diathesis": calc.Bool(false), "cirrhosis_portal_hypertension": calc.Bool(false), "active_malignancy": calc.Bool(false),
+		"recent_major_surgery_trauma": calc.Bool(false), "nsaid_or_steroid": calc.Bool(false),
+	}, mapping.DAPT{})
+}
+
+// viewOf evaluates every calculator on in and returns the card view of
+// the assessment and the assessment, with its summary.
+func viewOf(t *testing.T, s *Service, in calc.Inputs, dapt mapping.DAPT) (*view, *assess.Assessment) {
+	t.Helper()
 	results, err := s.Assess.Engine.EvaluateAll(in)
 	if err != nil {
 		t.Fatal(err)
@@ -209,16 +229,30 @@ func TestSummaryAndMarkdown(t *testing.T) {
 // answer, the same sentence, figure and assumptions as the app's page.
 func TestPatientCardGivesTheSummary(t *testing.T) {
 	s := testService(t)
+	// Not HBR, the verdict rests on the assumption that no surgery is
+	// planned, and the card states it; HBR, the assumption changes
+	// nothing and neither the summary nor the card states it.
+	_, low := notHBRView(t, s)
+	if low.Summary.HBR == nil || *low.Summary.HBR || len(low.Summary.Assumptions) != 1 {
+		t.Fatalf("the not-HBR fixture: hbr %v, assumptions %+v; want false with the surgery assumption", low.Summary.HBR, low.Summary.Assumptions)
+	}
+	assumption := md(low.Summary.Assumptions[0].Statement.String())
+	if lc := s.patientCard(s.view(low, nil, 7)); !strings.Contains(lc.Detail, assumption) {
+		t.Errorf("not-HBR card detail lacks the assumption %q:\n%s", assumption, lc.Detail)
+	}
 	_, a := hbrView(t, s, mapping.DAPT{})
 	a.Summary = s.Assess.Scoring.Summarize(a.Results, nil, nil)
-	if a.Summary.Text.IsZero() || a.Summary.Risk == nil || len(a.Summary.Assumptions) == 0 {
-		t.Fatalf("the fixture's summary is not complete: %+v", a.Summary)
+	if a.Summary.Text.IsZero() || a.Summary.Risk == nil || a.Summary.HBR == nil || !*a.Summary.HBR || len(a.Summary.Assumptions) != 0 {
+		t.Fatalf("the HBR fixture's summary: %+v", a.Summary)
 	}
 	c := s.patientCard(s.view(a, nil, 7))
-	for _, want := range []string{md(a.Summary.Text.String()), md(a.Summary.Risk.Label.String()), md(a.Summary.Assumptions[0].Statement.String())} {
+	for _, want := range []string{md(a.Summary.Text.String()), md(a.Summary.Risk.Label.String())} {
 		if !strings.Contains(c.Detail, want) {
 			t.Errorf("card detail lacks %q:\n%s", want, c.Detail)
 		}
+	}
+	if strings.Contains(c.Detail, assumption) {
+		t.Errorf("HBR card detail states the surgery assumption, which cannot change its verdict:\n%s", c.Detail)
 	}
 	if len(a.Summary.Plan) == 0 {
 		t.Fatal("the fixture's summary has no plan")
