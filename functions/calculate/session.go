@@ -77,8 +77,7 @@ func (h *Handler) exchange(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, smart.ErrHandoff):
 		log.Warn("session refused", "status", 401, "cause", "handoff_refused", "handoff", corr, "err", err.Error())
-		w.Header().Set("WWW-Authenticate", `Bearer realm="smartcalc"`)
-		web.JSONError(w, http.StatusUnauthorized, "handoff_refused", say(r).Text("api.handoff-refused", nil))
+		unauthorized(w, "handoff_refused", say(r).Text("api.handoff-refused", nil))
 		return
 	case err != nil:
 		log.Error("session hand-off failed", "status", 500, "handoff", corr, "err", err.Error())
@@ -222,23 +221,19 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, log *slog.Logger,
 		h.sessionEnded(w, p, "session_lifetime", h.SessionTTL)
 	case errors.Is(err, assess.ErrSignedOut):
 		log.Warn("session refused", "status", 401, "cause", "session_signed_out")
-		w.Header().Set("WWW-Authenticate", `Bearer realm="smartcalc"`)
-		web.JSONError(w, http.StatusUnauthorized, "session_signed_out", p.Text("api.session-signed-out", nil))
+		unauthorized(w, "session_signed_out", p.Text("api.session-signed-out", nil))
 	case errors.Is(err, assess.ErrUnsealed):
 		// Error, not Warn: every open session answers this after a
 		// rotation of the token-sealing key, and constantly if instances
 		// hold different keys.
 		log.Error("session refused", "status", 401, "cause", "session_unsealable", "err", err.Error())
-		w.Header().Set("WWW-Authenticate", `Bearer realm="smartcalc"`)
-		web.JSONError(w, http.StatusUnauthorized, "session_expired", p.Text("api.relaunch", nil))
+		unauthorized(w, "session_expired", p.Text("api.relaunch", nil))
 	case errors.Is(err, assess.ErrNoSession):
 		log.Warn("session refused", "status", 401, "cause", "no_session")
-		w.Header().Set("WWW-Authenticate", `Bearer realm="smartcalc"`)
-		web.JSONError(w, http.StatusUnauthorized, "session_expired", p.Text("api.relaunch", nil))
+		unauthorized(w, "session_expired", p.Text("api.relaunch", nil))
 	case errors.Is(err, assess.ErrSessionExpired):
 		log.Warn("session refused", "status", 401, "cause", "ehr_session_expired", "err", err.Error())
-		w.Header().Set("WWW-Authenticate", `Bearer realm="smartcalc"`)
-		web.JSONError(w, http.StatusUnauthorized, "session_expired", p.Text("api.ehr-session-expired", nil))
+		unauthorized(w, "session_expired", p.Text("api.ehr-session-expired", nil))
 	case errors.Is(err, assess.ErrEHRUnavailable):
 		log.Error("session token refresh failed", "status", 502, "cause", "refresh_failed", "err", err.Error())
 		web.JSONError(w, http.StatusBadGateway, "ehr_unavailable", p.Text("api.ehr-unavailable", nil))
@@ -267,6 +262,16 @@ func (h *Handler) sessionEnded(w http.ResponseWriter, p message.Printer, code st
 			body.Message = p.Text("api.session-lifetime", message.Args{"hours": message.Num{Value: float64(m) / 60, Decimals: 1}})
 		}
 	}
-	w.Header().Set("WWW-Authenticate", `Bearer realm="smartcalc"`)
+	w.Header().Set("WWW-Authenticate", bearerChallenge)
 	web.JSON(w, http.StatusUnauthorized, body)
+}
+
+// bearerChallenge is the WWW-Authenticate challenge of every 401 the API
+// answers: the session handle is a Bearer token (RFC 6750 §3).
+const bearerChallenge = `Bearer realm="smartcalc"`
+
+// unauthorized answers 401 with the Bearer challenge and the JSON error.
+func unauthorized(w http.ResponseWriter, code, msg string) {
+	w.Header().Set("WWW-Authenticate", bearerChallenge)
+	web.JSONError(w, http.StatusUnauthorized, code, msg)
 }

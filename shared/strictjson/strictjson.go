@@ -425,19 +425,28 @@ func decodePointer(d *Decoder, v reflect.Value, elem *plan) error {
 	return elem.decode(d, v.Elem())
 }
 
-func decodeSlice(d *Decoder, v reflect.Value, elem *plan) error {
+// open reads the start of an array or object into v: null sets v to its
+// zero value (null is true), the opening byte is stepped over, anything
+// else is a type error.
+func (d *Decoder) open(v reflect.Value, opening byte) (null bool, err error) {
 	switch d.peek() {
 	case 'n':
 		if err := d.literal("null"); err != nil {
-			return err
+			return false, err
 		}
 		v.SetZero()
-		return nil
-	case '[':
-	default:
-		return d.typeError(v.Type())
+		return true, nil
+	case opening:
+		d.off++
+		return false, nil
 	}
-	d.off++
+	return false, d.typeError(v.Type())
+}
+
+func decodeSlice(d *Decoder, v reflect.Value, elem *plan) error {
+	if null, err := d.open(v, '['); null || err != nil {
+		return err
+	}
 	d.skipSpace()
 	if d.peek() == ']' {
 		d.off++
@@ -469,18 +478,9 @@ func decodeSlice(d *Decoder, v reflect.Value, elem *plan) error {
 }
 
 func decodeMap(d *Decoder, v reflect.Value, elem *plan) error {
-	switch d.peek() {
-	case 'n':
-		if err := d.literal("null"); err != nil {
-			return err
-		}
-		v.SetZero()
-		return nil
-	case '{':
-	default:
-		return d.typeError(v.Type())
+	if null, err := d.open(v, '{'); null || err != nil {
+		return err
 	}
-	d.off++
 	t := v.Type()
 	d.skipSpace()
 	if v.IsNil() {
