@@ -103,7 +103,9 @@ func (c *Config) Summarize(results map[string]*Result, in Inputs, entered []stri
 	s := Summary{Basis: []string{}, Assumptions: []AssumptionResult{}, Entered: []string{}, PresentationEvidence: []Source{}}
 	says := map[string]*bool{}
 	for _, id := range summaryCalculators {
-		says[id] = c.verdictOf(id, results[id])
+		if r := results[id]; r != nil && r.HBR != nil {
+			says[id] = r.HBR.HBR
+		}
 	}
 	var yes, decided []string
 	for _, id := range summaryCalculators {
@@ -217,7 +219,8 @@ func evidenceOf(src *Source, ev []Source) []Source {
 }
 
 // verdictOf is what one calculator's result says: true (an HBR category),
-// false (decided, another category) or nil (undecided, or no result).
+// false (decided, another category) or nil (undecided, or no result). The
+// engine sets it on the result (Result.HBR), which Summarize combines.
 func (c *Config) verdictOf(id string, r *Result) *bool {
 	if r == nil || len(r.Values) == 0 || r.Status == StatusOutOfRange || r.Status == StatusNotApplicable {
 		return nil
